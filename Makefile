@@ -1,0 +1,50 @@
+# natsplice: top-level build. `make`, `make check`, `make demo`, `make install`.
+# V=1 shows full commands; SAN=1 builds with ASan/UBSan.
+TOP := $(CURDIR)
+export TOP V SAN
+
+SUBDIRS := lib bpf ctl
+
+.PHONY: all deps deps-test $(SUBDIRS) check check-unit check-bpf check-integration \
+	demo install clean help
+
+all: $(SUBDIRS)
+
+deps:
+	@mk/deps.sh build
+deps-test:
+	@mk/deps.sh test
+
+lib: deps
+	@$(MAKE) --no-print-directory -C lib
+bpf: deps
+	@$(MAKE) --no-print-directory -C bpf
+ctl: lib bpf
+	@$(MAKE) --no-print-directory -C ctl
+
+# Tests: unit (cmocka), BPF (BPF_PROG_TEST_RUN), integration (network
+# namespaces). test/run prints the closing line "N passed, N failed".
+check: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@test/run $(TESTS)
+
+check-unit check-bpf check-integration: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@test/run $(subst check-,,$@)
+
+demo: deps-test all
+	@test/integration/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 ctl/natsplice $(DESTDIR)$(PREFIX)/sbin/natsplice
+
+clean:
+	@for d in $(SUBDIRS) test; do $(MAKE) --no-print-directory -C $$d clean; done
+
+help:
+	@echo "make            build everything (installs missing Debian packages as root)"
+	@echo "make check      run all tests (unit, BPF, network namespaces); TESTS=unit|bpf|integration"
+	@echo "make demo       two namespaces talking through a spliced relay"
+	@echo "make install    install into PREFIX (/usr/local) under DESTDIR"
+	@echo "V=1 verbose, SAN=1 sanitizers"

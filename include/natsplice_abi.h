@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map ABI shared by the relay's BPF programs (bpf/) and user space (ctl/).
+ * Fixed-width types only, explicit padding, no pointers. Addresses are kept in
+ * network byte order; an IPv4 address lives in addr[0] with addr[1..3] zero.
+ */
+#ifndef NATSPLICE_ABI_H
+#define NATSPLICE_ABI_H
+
+#include <linux/types.h>
+
+#define NS_PIN_DIR_DEFAULT	"/sys/fs/bpf/natsplice"
+
+#define NS_MAX_SPLICES		65536		/* splices; two table entries each */
+#define NS_TABLE_ENTRIES	(2 * NS_MAX_SPLICES)
+#define NS_PORT_ENTRIES		(2 * NS_MAX_SPLICES)
+#define NS_FRAG_ENTRIES		8192		/* IP fragment trains in flight */
+#define NS_RINGBUF_BYTES	(1 << 20)	/* punt ring buffer, bytes */
+#define NS_PUNT_BYTES		128		/* L3+L4 bytes copied per punted packet */
+#define NS_TOKEN_BYTES		16		/* UDP splice token */
+
+#define NS_AF_INET		2		/* == AF_INET, usable in BPF code */
+#define NS_AF_INET6		10		/* == AF_INET6 */
+
+/* Splice table key: the incoming 5-tuple, 40 bytes. */
+struct ns_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family;		/* NS_AF_INET / NS_AF_INET6 */
+	__u16 pad;
+};
+
+/* Per-direction flags in ns_rewrite.flags, set by BPF with atomic or. */
+#define NS_F_FIN	(1U << 0)	/* a FIN crossed in this direction */
+#define NS_F_RST	(1U << 1)	/* an RST crossed in this direction */
+
+/*
+ * Splice table value: the rewrite for one direction. Written by the relay
+ * daemon at install time (everything but flags and last_seen_ns); flags and
+ * last_seen_ns are updated by the BPF programs.
+ *
+ * Checksum deltas are RFC 1624 one's-complement sums (sum of ~m + m') folded to
+ * 16 bits, precomputed by ns_rewrite_init() in user space:
+ *  csum_l3     IPv4 header: old->new addresses plus the TTL decrement;
+ *  csum_pseudo L4 checksum, pseudo-header part (addresses);
+ *  csum_ports  L4 checksum, port part (0 for a pure splice).
+ * TC keeps the two L4 parts apart because a CHECKSUM_PARTIAL skb must see only
+ * the pseudo-header change (the device sums the ports itself).
+ */
+struct ns_rewrite {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u32 splice_id;
+	__u16 csum_l3;
+	__u16 csum_pseudo;
+	__u16 csum_ports;
+	__u8 dir;		/* 0: A->B, 1: B->A; index into ns_counters */
+	__u8 pad;
+	__u32 flags;		/* NS_F_* */
+	__u32 pad2;
+	__u64 last_seen_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns) */
+};
+
+/* Per-splice traffic, a per-CPU hash keyed by splice id (__u32). */
+struct ns_counters {
+	__u64 packets[2];	/* by ns_rewrite.dir */
+	__u64 bytes[2];		/* L3 bytes */
+};
+
+/* Relay port expectation key: which splice owns (proto, family, port). */
+struct ns_port_key {
+	__u8 proto;
+	__u8 family;
+	__be16 port;
+};
+
+/*
+ * Relay port expectation: installed by the daemon for every relay port of a
+ * splice that is not yet established. SYNs (TCP) and first datagrams (UDP) to
+ * such a port from an allowed source are punted to the daemon.
+ */
+struct ns_port_val {
+	__u32 splice_id;
+	__u32 allow[4];		/* allowed source address, if allow_any == 0 */
+	__u8 side;		/* 0: A, 1: B */
+	__u8 allow_any;
+	__u16 pad;
+};
+
+/* Why a packet was punted to user space. */
+enum ns_punt_reason {
+	NS_PUNT_SYN = 1,	/* SYN to an expected relay port */
+	NS_PUNT_SYN_RETX = 2,	/* SYN on an established splice: answer again */
+	NS_PUNT_UDP = 3,	/* datagram to an expected UDP relay port */
+};
+
+/* Ring buffer record: the head of one punted packet, from its L3 header. */
+struct ns_punt {
+	__u32 ifindex;
+	__u32 splice_id;
+	__u32 pkt_len;		/* whole L3 packet length */
+	__u16 len;		/* bytes valid in data[] */
+	__u8 side;		/* 0: A, 1: B */
+	__u8 reason;		/* enum ns_punt_reason */
+	__u8 data[NS_PUNT_BYTES];
+};
+
+/* IP fragment train key (non-first fragments carry no ports). */
+struct ns_frag_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u32 id;		/* IPv4 id (16 bits) or IPv6 fragment id */
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+/*
+ * Verdict and drop-reason counters: a per-CPU array indexed by this enum.
+ * Every packet counts exactly one verdict (NS_V_*); a drop also counts its
+ * reason (NS_DROP_*).
+ */
+enum ns_stat {
+	NS_V_PASS = 0,		/* not ours: to the kernel untouched */
+	NS_V_TX,		/* spliced, out the ingress device (XDP_TX) */
+	NS_V_REDIRECT,		/* spliced, out another device / via TC */
+	NS_V_PUNT,		/* copied to the daemon and dropped */
+	NS_V_DROP,		/* dropped, see reason */
+	NS_V_FALLBACK,		/* XDP: spliced packet left to TC (no neighbour) */
+
+	NS_DROP_MALFORMED,	/* truncated or inconsistent headers */
+	NS_DROP_TTL,		/* TTL / hop limit would reach zero */
+	NS_DROP_FIB,		/* no route for the rewritten packet */
+	NS_DROP_STRANGER,	/* non-SYN to a relay port that is not spliced */
+	NS_DROP_SOURCE,		/* SYN/datagram from a source the splice does not allow */
+	NS_DROP_RINGBUF,	/* punt ring buffer full */
+	NS_DROP_FRAG,		/* fragment of an unknown or unspliced train */
+	NS_DROP_SIZE,		/* spliced packet bigger than the egress MTU */
+
+	NS_STAT_MAX
+};
+
+#define NS_STAT_NAMES {							\
+	"pass", "tx", "redirect", "punt", "drop", "fallback",		\
+	"malformed", "ttl", "fib", "stranger", "source", "ringbuf",	\
+	"frag", "size",							\
+}
+
+/* Splice modes and states, as stored in ns_splice. */
+enum ns_mode { NS_MODE_PASSIVE = 0, NS_MODE_PURE = 1 };
+
+enum ns_state {
+	NS_ST_WAITING = 0,	/* no side has connected */
+	NS_ST_HALF,		/* one side connected, waiting for the other */
+	NS_ST_ESTABLISHED,	/* both entries installed */
+	NS_ST_CLOSING,		/* FIN seen in one direction */
+	NS_ST_CLOSED,		/* FIN both ways, or RST: entries kept for the grace time */
+};
+
+#define NS_STATE_NAMES { "waiting", "half-open", "established", "closing", "closed" }
+
+/* SYN option presence bits in ns_syn.opts. */
+#define NS_SYN_MSS	(1U << 0)
+#define NS_SYN_WSCALE	(1U << 1)
+#define NS_SYN_SACK	(1U << 2)
+#define NS_SYN_TS	(1U << 3)
+#define NS_SYN_ECN	(1U << 4)	/* ECE and CWR set: ECN setup (RFC 3168 6.1.1) */
+
+/* What the relay keeps of one side's SYN to build the partner's SYN-ACK. */
+struct ns_syn {
+	__u32 isn;
+	__u32 ts_val;
+	__u16 window;		/* unscaled window field of the SYN */
+	__u16 mss;
+	__u8 wscale;
+	__u8 opts;		/* NS_SYN_* */
+	__u16 pad;
+};
+
+/* One end of a splice as the relay sees it. */
+struct ns_peer {
+	__u32 addr[4];
+	__be16 port;
+	__u16 pad;
+};
+
+/*
+ * One splice as the daemon knows it: kept in a pinned hash keyed by id so
+ * that a restarted daemon finds every live splice again. Written only by the
+ * daemon. Times are CLOCK_MONOTONIC nanoseconds.
+ */
+struct ns_splice {
+	__u32 id;
+	__u8 proto;
+	__u8 family;
+	__u8 mode;		/* enum ns_mode */
+	__u8 state;		/* enum ns_state */
+	__be16 port[2];		/* relay port of side A, side B (pure: A's source port) */
+	__u8 allow_any[2];
+	__u8 seen;		/* bit per side: its SYN / token arrived */
+	__u8 closed_by_rst;
+	__u16 pad;
+	__u32 allow[2][4];	/* allowed source address per side */
+	__u32 relay[4];		/* relay address the splice lives on */
+	struct ns_peer peer[2];
+	struct ns_syn syn[2];
+	__u8 token[NS_TOKEN_BYTES];
+	__u64 created_ns;
+	__u64 deadline_ns;	/* half-open deadline */
+	__u64 closed_ns;	/* when it reached NS_ST_CLOSED */
+};
+
+#endif /* NATSPLICE_ABI_H */
