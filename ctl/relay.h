@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The relay daemon (`natsplice relay run`): private header. */
+#ifndef NS_RELAY_H
+#define NS_RELAY_H
+
+#include <stdbool.h>
+#include <net/if.h>
+
+#include "natsplice_abi.h"
+#include "ctlproto.h"
+
+enum relay_mode { RELAY_XDP, RELAY_TC, RELAY_USER };
+
+/* Settings, from the command line or relay.yaml; read-only once running. */
+struct relay_cfg {
+	char dev[IF_NAMESIZE];
+	enum relay_mode mode;
+	bool has4, has6;
+	__u32 addr4[4];		/* IPv4 in [0], zero padded like ns_key */
+	__u32 addr6[4];
+	__u16 port_lo, port_hi;
+	char pin_dir[256];
+	char sock_path[108];
+	__u32 half_open_s;	/* default half-open deadline */
+	__u32 close_grace_s;	/* after FIN both ways (TIME_WAIT-like) */
+	__u32 rst_grace_s;	/* after an RST */
+	__u32 idle_tcp_s;
+	__u32 idle_udp_s;
+	bool check_only;	/* -n */
+};
+
+struct relay_splice;
+struct relay;
+
+/* An epoll registration: what to call when fd is ready. */
+struct relay_watch {
+	void (*fn)(struct relay *r, struct relay_watch *w, __u32 events);
+	int fd;
+	int side;		/* userspace mode: which side of ... */
+	struct relay_splice *sp;	/* ... which splice */
+};
+
+
+/* Everything the daemon owns; passed around, never global. */
+struct relay {
+	struct relay_cfg cfg;
+	int ifindex;
+	__u16 mss4, mss6;	/* largest MSS the device carries */
+	int epfd, ctl_fd;
+	struct relay_watch ctl_w, ring_w, timer_w, sig_w;
+	int raw4, raw6;		/* IPPROTO_RAW senders for SYN-ACK, RST, UDP acks */
+	struct relay_bpf *bpf;	/* NULL in userspace mode */
+	/* splices: list + id hash + owner of every relay port */
+	struct relay_splice *head;
+	struct relay_splice **by_id;	/* RELAY_ID_BUCKETS chains */
+	struct relay_splice **by_port;	/* 65536 entries: who holds a relay port */
+	unsigned int nsplices;
+	__u32 next_id;
+	__u32 port_cursor;
+	bool stop;
+};
+
+#define RELAY_ID_BUCKETS 65536
+
+#define TC_HANDLE	0x4e53		/* "NS": our TC filter's handle ... */
+#define TC_PRIO		0x4e53		/* ... and priority on clsact ingress */
+
+/* Userspace forwarding: one direction of a TCP splice. */
+struct relay_pipe {
+	int src, dst;		/* sockets */
+	int p[2];		/* pipe between them */
+	size_t inpipe;		/* bytes in the pipe */
+	bool eof;		/* src said EOF, shut down dst after the pipe drains */
+	bool done;
+};
+
+/* One splice in the daemon. */
+struct relay_splice {
+	struct ns_splice s;
+	struct relay_splice *next, *prev;	/* all splices */
+	struct relay_splice *id_next;		/* id hash chain */
+	__u64 last_log_ns;
+	/* userspace mode */
+	struct relay_watch lw[2];	/* listening (TCP) or bound (UDP) sockets per side */
+	struct relay_watch cw[2];	/* accepted TCP connections per side */
+	struct relay_pipe pipe[2];	/* [0]: A->B, [1]: B->A */
+	__u64 upackets[2], ubytes[2];
+	__u64 ulast_ns;
+};
+
+/* relay_bpf.c: load, pin, attach; map access */
+int relay_bpf_open(struct relay *r);
+void relay_bpf_close(struct relay *r);
+int relay_bpf_ring_fd(struct relay *r);
+int relay_bpf_ring_poll(struct relay *r);
+int relay_bpf_install(struct relay *r, const struct relay_splice *sp);
+void relay_bpf_remove(struct relay *r, const struct relay_splice *sp);
+int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side);
+void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side);
+int relay_bpf_save(struct relay *r, const struct relay_splice *sp);
+int relay_bpf_restore(struct relay *r);
+int relay_bpf_counters(struct relay *r, __u32 id, __u64 packets[2], __u64 bytes[2]);
+int relay_bpf_entry_state(struct relay *r, const struct relay_splice *sp, __u32 flags[2],
+			  __u64 *last_seen);
+int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
+int relay_bpf_detach_dev(const char *pin_dir, const char *dev);
+
+/* relay_splice.c: splice life cycle, handshake splicing, GC */
+int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_splice **out,
+		     char *msg, size_t msglen);
+struct relay_splice *relay_splice_find(struct relay *r, __u32 id);
+void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *why);
+struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice *s);
+void relay_on_punt(struct relay *r, const struct ns_punt *p);
+void relay_gc(struct relay *r);
+void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ctl_splice *out);
+void relay_splice_established(struct relay *r, struct relay_splice *sp);
+const char *relay_state_name(__u8 state);
+
+/* relay_send.c: packets the daemon sends itself */
+int relay_send_open(struct relay *r);
+int relay_send_ip(struct relay *r, __u8 family, const void *pkt, size_t len);
+int relay_send_synack(struct relay *r, const struct relay_splice *sp, int side);
+int relay_send_rst(struct relay *r, const struct relay_splice *sp, int side);
+int relay_send_udp_ok(struct relay *r, const struct relay_splice *sp, int side);
+
+/* relay_user.c: userspace mode */
+int relay_user_open(struct relay *r, struct relay_splice *sp);
+void relay_user_close(struct relay *r, struct relay_splice *sp);
+void relay_user_reset(struct relay *r, struct relay_splice *sp, int side);
+
+/* relay_ctl.c: the control socket */
+int relay_ctl_open(struct relay *r);
+void relay_ctl_close(struct relay *r);
+
+/* relay_main.c: event loop registration */
+int relay_watch_add(struct relay *r, struct relay_watch *w, __u32 events);
+int relay_watch_mod(struct relay *r, struct relay_watch *w, __u32 events);
+void relay_watch_del(struct relay *r, struct relay_watch *w);
+const __u32 *relay_addr(const struct relay *r, __u8 family);
+
+#endif

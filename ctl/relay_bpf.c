@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The relay's BPF side: load both programs over one set of maps pinned in the
+ * pin directory, attach them, and read/write the maps. Everything that must
+ * outlive the daemon lives in the pin directory: the maps (splice table,
+ * counters, port expectations, the splice store) and the XDP link. The TC
+ * filter is a netlink attachment, which outlives the process by itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/if_link.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "relay.h"
+#include "entry.h"
+#include "log.h"
+#include "util.h"
+#include "xdp_relay.skel.h"
+#include "tc_relay.skel.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+struct relay_bpf {
+	struct xdp_relay *xdp;
+	struct tc_relay *tc;
+	struct bpf_link *xdp_link;
+	struct ring_buffer *rb;
+	int table, counters, stats, ports, splices;
+	int ncpus;
+};
+
+static int is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == (typeof(st.f_type))BPF_FS_MAGIC;
+}
+
+/* Make sure pin_dir exists on a bpffs; mount /sys/fs/bpf if it is missing
+ * (`ip netns exec` remounts /sys and leaves it empty). */
+static int prepare_pin_dir(const char *pin_dir)
+{
+	char parent[256];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (!is_bpffs(parent)) {
+		if (strcmp(parent, "/sys/fs/bpf") != 0) {
+			log_err("%s is not on a BPF filesystem (mount -t bpf bpf %s)", pin_dir,
+				parent);
+			return -ENOTDIR;
+		}
+		if (mount("bpf", parent, "bpf", 0, "mode=0700")) {
+			log_err("mount bpffs on %s: %s", parent, strerror(errno));
+			return -errno;
+		}
+	}
+	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
+		log_err("mkdir %s: %s", pin_dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int pin_maps(struct bpf_object *obj, const char *pin_dir)
+{
+	struct bpf_map *map;
+	char path[512];
+	int err;
+
+	bpf_object__for_each_map(map, obj) {
+		if (bpf_map__is_internal(map))
+			continue;	/* .rodata etc. belong to one program instance */
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+		err = bpf_map__set_pin_path(map, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void set_rodata(const struct relay_cfg *cfg, __u32 *addr4, __u32 *addr6)
+{
+	*addr4 = cfg->has4 ? cfg->addr4[0] : 0;
+	memcpy(addr6, cfg->addr6, 16);
+	if (!cfg->has6)
+		memset(addr6, 0, 16);
+}
+
+static void link_pin_path(char *buf, size_t len, const char *pin_dir, const char *dev)
+{
+	snprintf(buf, len, "%s/xdp_link_%s", pin_dir, dev);
+}
+
+/* Attach XDP through a pinned link; a restarted daemon swaps its fresh
+ * program into the existing link so the device never runs without one. */
+static int attach_xdp(struct relay *r, struct relay_bpf *b)
+{
+	struct bpf_program *prog = b->xdp->progs.xdp_relay;
+	char path[512];
+	int err;
+
+	link_pin_path(path, sizeof(path), r->cfg.pin_dir, r->cfg.dev);
+	b->xdp_link = bpf_link__open(path);
+	if (b->xdp_link) {
+		err = bpf_link__update_program(b->xdp_link, prog);
+		if (!err) {
+			log_info("xdp: replaced the program in pinned link %s", path);
+			return 0;
+		}
+		log_warn("pinned link %s is stale (%s), attaching anew", path, strerror(-err));
+		bpf_link__destroy(b->xdp_link);
+		b->xdp_link = NULL;
+		unlink(path);
+	}
+	b->xdp_link = bpf_program__attach_xdp(prog, r->ifindex);
+	if (!b->xdp_link) {
+		err = -errno;
+		log_err("attach XDP to %s: %s%s", r->cfg.dev, strerror(-err),
+			err == -EBUSY ? " (another XDP program is attached)" : "");
+		return err;
+	}
+	err = bpf_link__pin(b->xdp_link, path);
+	if (err) {
+		log_err("pin XDP link at %s: %s", path, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int attach_tc(struct relay *r, struct relay_bpf *b)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO,
+		    .flags = BPF_TC_F_REPLACE,
+		    .prog_fd = bpf_program__fd(b->tc->progs.tc_relay));
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST) {
+		log_err("create clsact on %s: %s", r->cfg.dev, strerror(-err));
+		return err;
+	}
+	err = bpf_tc_attach(&hook, &opts);
+	if (err)
+		log_err("attach TC to %s: %s", r->cfg.dev, strerror(-err));
+	return err;
+}
+
+static int on_punt(void *ctx, void *data, size_t len)
+{
+	struct relay *r = ctx;
+
+	if (len < sizeof(struct ns_punt)) {
+		log_warn("short punt record (%zu bytes)", len);
+		return 0;
+	}
+	relay_on_punt(r, data);
+	return 0;
+}
+
+static int load_obj_error(const char *what, int err, const char *pin_dir)
+{
+	log_err("load %s programs: %s", what, strerror(-err));
+	if (err == -EINVAL)
+		log_err("if %s holds maps of another natsplice version, remove it "
+			"(this drops live splices): natsplice dev detach DEV --pin-dir %s",
+			pin_dir, pin_dir);
+	return err;
+}
+
+int relay_bpf_open(struct relay *r)
+{
+	struct relay_bpf *b;
+	struct bpf_object *obj;
+	int err;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	r->bpf = b;
+	b->ncpus = libbpf_num_possible_cpus();
+	err = prepare_pin_dir(r->cfg.pin_dir);
+	if (err)
+		return err;
+
+	if (r->cfg.mode == RELAY_XDP) {
+		b->xdp = xdp_relay__open();
+		if (!b->xdp)
+			return -errno;
+		set_rodata(&r->cfg, (__u32 *)&b->xdp->rodata->relay_addr4,
+			   (__u32 *)b->xdp->rodata->relay_addr6);
+		err = pin_maps(b->xdp->obj, r->cfg.pin_dir);
+		if (!err)
+			err = xdp_relay__load(b->xdp);
+		if (err)
+			return load_obj_error("XDP", err, r->cfg.pin_dir);
+	}
+	/* TC runs in both modes: in XDP mode it takes over spliced packets XDP
+	 * left to the stack because the next hop had no neighbour entry yet. */
+	b->tc = tc_relay__open();
+	if (!b->tc)
+		return -errno;
+	set_rodata(&r->cfg, (__u32 *)&b->tc->rodata->relay_addr4,
+		   (__u32 *)b->tc->rodata->relay_addr6);
+	err = pin_maps(b->tc->obj, r->cfg.pin_dir);
+	if (!err)
+		err = tc_relay__load(b->tc);
+	if (err)
+		return load_obj_error("TC", err, r->cfg.pin_dir);
+
+	obj = b->tc->obj;
+	b->table = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_table"));
+	b->counters = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_counters"));
+	b->stats = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_stats"));
+	b->ports = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_ports"));
+	b->splices = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_splices"));
+	b->rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_punts")),
+				 on_punt, r, NULL);
+	if (!b->rb)
+		return -errno;
+
+	if (r->cfg.mode == RELAY_XDP) {
+		err = attach_xdp(r, b);
+		if (err)
+			return err;
+	}
+	return attach_tc(r, b);
+}
+
+void relay_bpf_close(struct relay *r)
+{
+	struct relay_bpf *b = r->bpf;
+
+	if (!b)
+		return;
+	ring_buffer__free(b->rb);
+	/* Closing our link fd leaves the pinned link, and so the program, in place. */
+	bpf_link__destroy(b->xdp_link);
+	xdp_relay__destroy(b->xdp);
+	tc_relay__destroy(b->tc);
+	free(b);
+	r->bpf = NULL;
+}
+
+int relay_bpf_ring_fd(struct relay *r)
+{
+	return ring_buffer__epoll_fd(r->bpf->rb);
+}
+
+int relay_bpf_ring_poll(struct relay *r)
+{
+	return ring_buffer__consume(r->bpf->rb);
+}
+
+static void port_key(const struct relay_splice *sp, int side, struct ns_port_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->proto = sp->s.proto;
+	k->family = sp->s.family;
+	k->port = sp->s.port[side];
+}
+
+int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side)
+{
+	struct ns_port_key k;
+	struct ns_port_val v = {};
+
+	port_key(sp, side, &k);
+	v.splice_id = sp->s.id;
+	v.side = side;
+	v.allow_any = sp->s.allow_any[side];
+	memcpy(v.allow, sp->s.allow[side], sizeof(v.allow));
+	if (bpf_map_update_elem(r->bpf->ports, &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side)
+{
+	struct ns_port_key k;
+	struct ns_port_val v;
+
+	if (!sp->s.port[side])
+		return;
+	port_key(sp, side, &k);
+	/* Only remove the expectation if it is still this splice's. */
+	if (!bpf_map_lookup_elem(r->bpf->ports, &k, &v) && v.splice_id == sp->s.id)
+		bpf_map_delete_elem(r->bpf->ports, &k);
+}
+
+int relay_bpf_save(struct relay *r, const struct relay_splice *sp)
+{
+	if (bpf_map_update_elem(r->bpf->splices, &sp->s.id, &sp->s, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
+{
+	struct relay_bpf *b = r->bpf;
+	struct ns_key key[2];
+	struct ns_rewrite val[2];
+	struct ns_counters *zero;
+	__u64 now = ns_now_ns();
+	int dir, err = 0;
+
+	zero = calloc(b->ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(b->counters, &sp->s.id, zero, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	for (dir = 0; dir < 2; dir++) {
+		ns_entry_build(&sp->s, dir, &key[dir], &val[dir]);
+		val[dir].last_seen_ns = now;
+		if (bpf_map_update_elem(b->table, &key[dir], &val[dir], BPF_NOEXIST)) {
+			err = -errno;
+			if (dir == 1)
+				bpf_map_delete_elem(b->table, &key[0]);
+			bpf_map_delete_elem(b->counters, &sp->s.id);
+			goto out;
+		}
+	}
+out:
+	free(zero);
+	return err;
+}
+
+void relay_bpf_remove(struct relay *r, const struct relay_splice *sp)
+{
+	struct ns_key key;
+	struct ns_rewrite val;
+	int dir;
+
+	if (sp->s.state >= NS_ST_ESTABLISHED) {
+		for (dir = 0; dir < 2; dir++) {
+			ns_entry_build(&sp->s, dir, &key, &val);
+			bpf_map_delete_elem(r->bpf->table, &key);
+		}
+	}
+	bpf_map_delete_elem(r->bpf->counters, &sp->s.id);
+	relay_bpf_unexpect(r, sp, 0);
+	relay_bpf_unexpect(r, sp, 1);
+	bpf_map_delete_elem(r->bpf->splices, &sp->s.id);
+}
+
+int relay_bpf_restore(struct relay *r)
+{
+	struct ns_splice s;
+	__u32 key, next, *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(r->bpf->splices, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(r->bpf->splices, &key, &s))
+			continue;
+		if (!relay_splice_adopt(r, &s))
+			return -ENOMEM;
+		n++;
+	}
+	return n;
+}
+
+int relay_bpf_counters(struct relay *r, __u32 id, __u64 packets[2], __u64 bytes[2])
+{
+	struct relay_bpf *b = r->bpf;
+	struct ns_counters *v;
+	int i, err = 0;
+
+	packets[0] = packets[1] = bytes[0] = bytes[1] = 0;
+	v = calloc(b->ncpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(b->counters, &id, v)) {
+		err = -errno;
+		goto out;
+	}
+	for (i = 0; i < b->ncpus; i++) {
+		packets[0] += v[i].packets[0];
+		packets[1] += v[i].packets[1];
+		bytes[0] += v[i].bytes[0];
+		bytes[1] += v[i].bytes[1];
+	}
+out:
+	free(v);
+	return err;
+}
+
+int relay_bpf_entry_state(struct relay *r, const struct relay_splice *sp, __u32 flags[2],
+			  __u64 *last_seen)
+{
+	struct ns_key key;
+	struct ns_rewrite val;
+	int dir;
+
+	*last_seen = 0;
+	for (dir = 0; dir < 2; dir++) {
+		ns_entry_build(&sp->s, dir, &key, &val);
+		if (bpf_map_lookup_elem(r->bpf->table, &key, &val))
+			return -errno;
+		flags[dir] = val.flags;
+		if (val.last_seen_ns > *last_seen)
+			*last_seen = val.last_seen_ns;
+	}
+	return 0;
+}
+
+int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX])
+{
+	struct relay_bpf *b = r->bpf;
+	__u64 *v;
+	__u32 i;
+	int c;
+
+	v = calloc(b->ncpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < NS_STAT_MAX; i++) {
+		stats[i] = 0;
+		if (bpf_map_lookup_elem(b->stats, &i, v))
+			continue;
+		for (c = 0; c < b->ncpus; c++)
+			stats[i] += v[c];
+	}
+	free(v);
+	return 0;
+}
+
+/* `natsplice dev detach DEV`: take the programs off DEV; once no device is
+ * left, remove the pinned maps too. */
+int relay_bpf_detach_dev(const char *pin_dir, const char *dev)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	struct bpf_link *link;
+	char path[512];
+	int ifindex, found = 0;
+	struct dirent *de;
+	DIR *d;
+
+	ifindex = if_nametoindex(dev);
+	if (!ifindex)
+		return -ENODEV;
+	link_pin_path(path, sizeof(path), pin_dir, dev);
+	link = bpf_link__open(path);
+	if (link) {
+		bpf_link__detach(link);
+		bpf_link__destroy(link);
+		unlink(path);
+		found = 1;
+	}
+	hook.ifindex = ifindex;
+	if (!bpf_tc_query(&hook, &opts)) {
+		opts.prog_fd = opts.prog_id = opts.flags = 0;
+		if (!bpf_tc_detach(&hook, &opts))
+			found = 1;
+	}
+	d = opendir(pin_dir);
+	if (d) {
+		int links = 0;
+
+		while ((de = readdir(d)))
+			links += !strncmp(de->d_name, "xdp_link_", 9);
+		closedir(d);
+		if (!links) {
+			d = opendir(pin_dir);
+			while (d && (de = readdir(d))) {
+				if (de->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
+				unlink(path);
+			}
+			if (d)
+				closedir(d);
+			rmdir(pin_dir);
+		}
+	}
+	return found ? 0 : -ENOENT;
+}

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* `natsplice relay run`: settings, start-up and the event loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+
+#include "relay.h"
+#include "cli.h"
+#include "log.h"
+#include "util.h"
+#include "yconf.h"
+
+#define GC_INTERVAL_MS 250
+
+static const char *const mode_names[] = { "xdp", "tc", "userspace" };
+
+static void cfg_defaults(struct relay_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mode = RELAY_XDP;
+	c->port_lo = 40000;
+	c->port_hi = 40999;
+	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", NS_PIN_DIR_DEFAULT);
+	snprintf(c->sock_path, sizeof(c->sock_path), "%s", CTL_SOCKET_DEFAULT);
+	c->half_open_s = 30;
+	c->close_grace_s = 60;
+	c->rst_grace_s = 10;
+	c->idle_tcp_s = 2 * 3600;
+	c->idle_udp_s = 300;
+}
+
+const __u32 *relay_addr(const struct relay *r, __u8 family)
+{
+	if (family == NS_AF_INET)
+		return r->cfg.has4 ? r->cfg.addr4 : NULL;
+	return r->cfg.has6 ? r->cfg.addr6 : NULL;
+}
+
+/* One setting by name, from the command line or the file. 0 or -EINVAL with msg. */
+static int cfg_set(struct relay_cfg *c, const char *key, const char *val, char *msg, size_t len)
+{
+	__u32 v;
+
+	if (!strcmp(key, "dev")) {
+		if (strlen(val) >= sizeof(c->dev))
+			goto bad;
+		snprintf(c->dev, sizeof(c->dev), "%s", val);
+	} else if (!strcmp(key, "mode")) {
+		for (v = 0; v < 3 && strcmp(val, mode_names[v]); v++)
+			;
+		if (v == 3) {
+			snprintf(msg, len, "mode must be xdp, tc or userspace, not '%s'", val);
+			return -EINVAL;
+		}
+		c->mode = v;
+	} else if (!strcmp(key, "address")) {
+		__u32 a[4];
+		__u8 fam;
+
+		if (ns_parse_addr(val, &fam, a))
+			goto bad;
+		if (fam == NS_AF_INET) {
+			c->has4 = true;
+			memcpy(c->addr4, a, sizeof(a));
+		} else {
+			c->has6 = true;
+			memcpy(c->addr6, a, sizeof(a));
+		}
+	} else if (!strcmp(key, "ports")) {
+		if (ns_parse_port_range(val, &c->port_lo, &c->port_hi))
+			goto bad;
+	} else if (!strcmp(key, "pin-dir")) {
+		if (strlen(val) >= sizeof(c->pin_dir) - 32 || val[0] != '/')
+			goto bad;
+		snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", val);
+	} else if (!strcmp(key, "socket")) {
+		if (strlen(val) >= sizeof(c->sock_path))
+			goto bad;
+		snprintf(c->sock_path, sizeof(c->sock_path), "%s", val);
+	} else {
+		__u32 *dst = !strcmp(key, "half-open-timeout") ? &c->half_open_s :
+			     !strcmp(key, "close-grace") ? &c->close_grace_s :
+			     !strcmp(key, "rst-grace") ? &c->rst_grace_s :
+			     !strcmp(key, "idle-tcp") ? &c->idle_tcp_s :
+			     !strcmp(key, "idle-udp") ? &c->idle_udp_s : NULL;
+
+		if (!dst) {
+			snprintf(msg, len, "unknown setting '%s'", key);
+			return -EINVAL;
+		}
+		if (ns_parse_u32(val, &v) || v > 7 * 24 * 3600)
+			goto bad;
+		*dst = v;
+	}
+	return 0;
+bad:
+	snprintf(msg, len, "bad value for %s: '%s'", key, val);
+	return -EINVAL;
+}
+
+static const char *const file_keys[] = {
+	"dev", "mode", "address", "ports", "pin-dir", "socket", "half-open-timeout",
+	"close-grace", "rst-grace", "idle-tcp", "idle-udp", NULL
+};
+
+/* relay.yaml: the same settings as the command line, errors with file:line:col. */
+static int cfg_load(struct relay_cfg *c, const char *path)
+{
+	struct yc_node *root = NULL;
+	char err[512], msg[256];
+	size_t i, j;
+	int ret;
+
+	ret = yc_load_file(path, &root, err, sizeof(err));
+	if (!ret)
+		ret = yc_check_keys(root, file_keys, err, sizeof(err));
+	for (i = 0; !ret && i < root->n; i++) {
+		const struct yc_node *v = root->items[i];
+
+		if (v->kind == YC_SEQ && !strcmp(root->keys[i], "address")) {
+			for (j = 0; !ret && j < v->n; j++) {
+				const char *s;
+
+				ret = yc_scalar(v->items[j], &s, err, sizeof(err));
+				if (!ret && cfg_set(c, "address", s, msg, sizeof(msg)))
+					ret = yc_error(v->items[j], err, sizeof(err), "%s", msg);
+			}
+			continue;
+		}
+		if (v->kind != YC_SCALAR) {
+			ret = yc_error(v, err, sizeof(err), "%s takes a single value",
+				       root->keys[i]);
+			break;
+		}
+		if (cfg_set(c, root->keys[i], v->value, msg, sizeof(msg)))
+			ret = yc_error(v, err, sizeof(err), "%s", msg);
+	}
+	if (ret)
+		fprintf(stderr, "%s\n", err);
+	yc_free(root);
+	return ret;
+}
+
+static int cfg_check(struct relay_cfg *c)
+{
+	if (!c->dev[0]) {
+		fprintf(stderr, "Error: relay run needs --dev DEV\n");
+		return -EINVAL;
+	}
+	if (!c->has4 && !c->has6) {
+		fprintf(stderr, "Error: relay run needs --address IP (the relay's public address)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void relay_run_usage(FILE *f)
+{
+	fprintf(f,
+"Usage: natsplice relay run --dev DEV --address IP [OPTIONS]\n"
+"       natsplice relay run -f relay.yaml [OPTIONS]\n"
+"       natsplice relay help\n"
+"\n"
+"Run the relay daemon in the foreground. It attaches the splice programs to DEV,\n"
+"answers `natsplice splice ...` on the control socket, completes the handshakes of\n"
+"spliced connections and collects finished splices. It prints a line containing\n"
+"\"ready\" once it accepts splices. On SIGTERM it exits and leaves the dataplane in\n"
+"place, so established splices keep flowing; a restarted daemon takes them over.\n"
+"`natsplice dev detach DEV` removes the programs.\n"
+"\n"
+"Options (each is also a key of relay.yaml, without the dashes):\n"
+"  --dev DEV                 network device facing the agents\n"
+"  --mode xdp|tc|userspace   dataplane (default xdp; userspace = splice(2) proxy\n"
+"                            for hosts where BPF cannot be loaded)\n"
+"  --address IP              the relay's public address; once per family\n"
+"  --ports LO-HI             relay port range (default 40000-40999)\n"
+"  --pin-dir DIR             where maps and links are pinned (default %s)\n"
+"  --socket PATH             control socket (default %s)\n"
+"  --half-open-timeout SEC   default deadline for the second side (default 30)\n"
+"  --close-grace SEC         keep a closed splice this long (default 60)\n"
+"  --rst-grace SEC           ... or after an RST (default 10)\n"
+"  --idle-tcp SEC            drop a TCP splice idle this long (default 7200)\n"
+"  --idle-udp SEC            drop a UDP splice idle this long (default 300)\n"
+"  -f, --config FILE         read settings from a YAML file first\n"
+"  -n                        check the settings, print \"configuration OK\", exit\n"
+"  -v                        more log output (repeat for libbpf's messages)\n",
+		NS_PIN_DIR_DEFAULT, CTL_SOCKET_DEFAULT);
+}
+
+int relay_watch_add(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(r->epfd, EPOLL_CTL_ADD, w->fd, &ev) ? -errno : 0;
+}
+
+int relay_watch_mod(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(r->epfd, EPOLL_CTL_MOD, w->fd, &ev) ? -errno : 0;
+}
+
+void relay_watch_del(struct relay *r, struct relay_watch *w)
+{
+	if (w->fd >= 0)
+		epoll_ctl(r->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+static void on_ring(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	relay_bpf_ring_poll(r);
+}
+
+static void on_timer(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	__u64 n;
+
+	if (read(w->fd, &n, sizeof(n)) == sizeof(n))
+		relay_gc(r);
+}
+
+static void on_signal(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	struct signalfd_siginfo si;
+
+	if (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		log_info("signal %u: stopping (the dataplane stays in place)", si.ssi_signo);
+		r->stop = true;
+	}
+}
+
+static int device_mss(struct relay *r)
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int mtu = 1500;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", r->cfg.dev);
+	if (fd >= 0 && !ioctl(fd, SIOCGIFMTU, &ifr))
+		mtu = ifr.ifr_mtu;
+	if (fd >= 0)
+		close(fd);
+	r->mss4 = mtu - 40;	/* IPv4 + TCP headers without options */
+	r->mss6 = mtu - 60;
+	return 0;
+}
+
+static int setup_loop(struct relay *r)
+{
+	struct itimerspec its = {
+		.it_interval.tv_nsec = GC_INTERVAL_MS * 1000000L,
+		.it_value.tv_nsec = GC_INTERVAL_MS * 1000000L,
+	};
+	sigset_t mask;
+	int err;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	r->sig_w.fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	r->sig_w.fn = on_signal;
+	r->timer_w.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	r->timer_w.fn = on_timer;
+	if (r->sig_w.fd < 0 || r->timer_w.fd < 0 || timerfd_settime(r->timer_w.fd, 0, &its, NULL))
+		return -errno;
+	err = relay_watch_add(r, &r->sig_w, EPOLLIN);
+	if (!err)
+		err = relay_watch_add(r, &r->timer_w, EPOLLIN);
+	if (!err && r->bpf) {
+		r->ring_w.fd = relay_bpf_ring_fd(r);
+		r->ring_w.fn = on_ring;
+		err = relay_watch_add(r, &r->ring_w, EPOLLIN);
+	}
+	return err;
+}
+
+static int relay_start(struct relay *r)
+{
+	char a4[NS_ADDRSTRLEN] = "", a6[NS_ADDRSTRLEN] = "";
+	int err, n = 0;
+
+	r->ifindex = if_nametoindex(r->cfg.dev);
+	if (!r->ifindex) {
+		log_err("unknown device '%s'", r->cfg.dev);
+		return -ENODEV;
+	}
+	device_mss(r);
+	r->by_id = calloc(RELAY_ID_BUCKETS, sizeof(*r->by_id));
+	r->by_port = calloc(65536, sizeof(*r->by_port));
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!r->by_id || !r->by_port || r->epfd < 0)
+		return -ENOMEM;
+	r->next_id = 1;
+	err = relay_send_open(r);
+	if (err) {
+		log_err("raw socket: %s", strerror(-err));
+		return err;
+	}
+	if (r->cfg.mode != RELAY_USER) {
+		err = relay_bpf_open(r);
+		if (err)
+			return err;
+		n = relay_bpf_restore(r);
+		if (n < 0)
+			return n;
+		if (n)
+			log_info("took over %d splices from the pinned state", n);
+	}
+	err = relay_ctl_open(r);
+	if (!err)
+		err = setup_loop(r);
+	if (err)
+		return err;
+	if (r->cfg.has4)
+		ns_addr_str(NS_AF_INET, r->cfg.addr4, a4, sizeof(a4));
+	if (r->cfg.has6)
+		ns_addr_str(NS_AF_INET6, r->cfg.addr6, a6, sizeof(a6));
+	log_info("relay ready: dev %s mode %s address %s%s%s ports %u-%u splices %d",
+		 r->cfg.dev, mode_names[r->cfg.mode], a4, *a4 && *a6 ? "," : "", a6,
+		 r->cfg.port_lo, r->cfg.port_hi, n);
+	return 0;
+}
+
+static void relay_stop(struct relay *r)
+{
+	struct relay_splice *sp, *next;
+
+	relay_ctl_close(r);
+	if (r->cfg.mode == RELAY_USER) {
+		/* The connections live in this process and end with it. */
+		for (sp = r->head; sp; sp = next) {
+			next = sp->next;
+			relay_splice_delete(r, sp, "relay stopped");
+		}
+	} else {
+		/* BPF mode: leave table and splices pinned for the next daemon. */
+		for (sp = r->head; sp; sp = next) {
+			next = sp->next;
+			free(sp);
+		}
+		r->head = NULL;
+	}
+	relay_bpf_close(r);
+	free(r->by_id);
+	free(r->by_port);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	if (r->raw4 >= 0)
+		close(r->raw4);
+	if (r->raw6 >= 0)
+		close(r->raw6);
+}
+
+static int relay_loop(struct relay *r)
+{
+	struct epoll_event ev[64];
+	int i, n;
+
+	while (!r->stop) {
+		n = epoll_wait(r->epfd, ev, 64, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		for (i = 0; i < n; i++) {
+			struct relay_watch *w = ev[i].data.ptr;
+
+			w->fn(r, w, ev[i].events);
+		}
+	}
+	return 0;
+}
+
+enum { OPT_DEV = 256, OPT_MODE, OPT_ADDRESS, OPT_PORTS, OPT_PIN_DIR, OPT_SOCKET,
+	OPT_HALF_OPEN, OPT_CLOSE_GRACE, OPT_RST_GRACE, OPT_IDLE_TCP, OPT_IDLE_UDP };
+
+static const struct option run_opts[] = {
+	{ "dev", required_argument, NULL, OPT_DEV },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "address", required_argument, NULL, OPT_ADDRESS },
+	{ "ports", required_argument, NULL, OPT_PORTS },
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "half-open-timeout", required_argument, NULL, OPT_HALF_OPEN },
+	{ "close-grace", required_argument, NULL, OPT_CLOSE_GRACE },
+	{ "rst-grace", required_argument, NULL, OPT_RST_GRACE },
+	{ "idle-tcp", required_argument, NULL, OPT_IDLE_TCP },
+	{ "idle-udp", required_argument, NULL, OPT_IDLE_UDP },
+	{ "config", required_argument, NULL, 'f' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int relay_run(struct cli *cli, int argc, char **argv)
+{
+	struct relay r = { .epfd = -1, .ctl_fd = -1, .raw4 = -1, .raw6 = -1 };
+	const char *config = NULL;
+	char msg[256];
+	int opt, err, verbose = cli->verbose;
+
+	cfg_defaults(&r.cfg);
+	if (cli->socket)
+		snprintf(r.cfg.sock_path, sizeof(r.cfg.sock_path), "%s", cli->socket);
+	/* First pass: the file, so the command line overrides it. */
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "f:nvh", run_opts, NULL)) != -1)
+		if (opt == 'f')
+			config = optarg;
+	if (config && cfg_load(&r.cfg, config))
+		return 1;
+	opterr = 1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "f:nvh", run_opts, NULL)) != -1) {
+		if (opt == 'f')
+			continue;
+		if (opt == 'n') {
+			r.cfg.check_only = true;
+			continue;
+		}
+		if (opt == 'v') {
+			verbose++;
+			continue;
+		}
+		if (opt == 'h') {
+			relay_run_usage(stdout);
+			return 0;
+		}
+		if (opt == '?' || opt < OPT_DEV) {
+			fprintf(stderr, "Try 'natsplice relay help'.\n");
+			return 2;
+		}
+		if (cfg_set(&r.cfg, run_opts[opt - OPT_DEV].name, optarg, msg, sizeof(msg))) {
+			fprintf(stderr, "Error: %s\n", msg);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "Error: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (cfg_check(&r.cfg))
+		return 2;
+	if (r.cfg.check_only) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	ns_log_init("natsplice", NS_LOG_INFO + (verbose > 0 ? verbose - 1 : 0) + 0);
+	if (verbose >= 2)
+		ns_log_route_libbpf();
+	if (geteuid() != 0) {
+		log_err("relay run must run as root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW)");
+		return 1;
+	}
+	err = relay_start(&r);
+	if (!err)
+		err = relay_loop(&r);
+	relay_stop(&r);
+	return err ? 1 : 0;
+}
+
+int cmd_relay(struct cli *cli, int argc, char **argv)
+{
+	static const struct cli_cmd cmds[] = {
+		{ "run", relay_run },
+		{ NULL, NULL },
+	};
+
+	if (argc < 1 || cli_is_help(argv[0])) {
+		relay_run_usage(argc < 1 ? stderr : stdout);
+		return argc < 1 ? 2 : 0;
+	}
+	return cli_dispatch(cli, "relay", cmds, argc, argv);
+}

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Splice life cycle in the relay daemon: allocate ports, pair the two sides'
+ * SYNs (or UDP tokens) punted by the BPF programs, install both table entries
+ * and only then answer, and collect half-open, closed and idle splices.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "relay.h"
+#include "log.h"
+#include "pkt.h"
+#include "util.h"
+
+#define NS_SEC 1000000000ULL
+
+static const char *const state_names[] = NS_STATE_NAMES;
+
+static bool bpf_mode(const struct relay *r)
+{
+	return r->cfg.mode != RELAY_USER;
+}
+
+struct relay_splice *relay_splice_find(struct relay *r, __u32 id)
+{
+	struct relay_splice *sp;
+
+	for (sp = r->by_id[id % RELAY_ID_BUCKETS]; sp; sp = sp->id_next)
+		if (sp->s.id == id)
+			return sp;
+	return NULL;
+}
+
+static void link_splice(struct relay *r, struct relay_splice *sp)
+{
+	struct relay_splice **b = &r->by_id[sp->s.id % RELAY_ID_BUCKETS];
+	int side;
+
+	sp->id_next = *b;
+	*b = sp;
+	sp->next = r->head;
+	if (r->head)
+		r->head->prev = sp;
+	r->head = sp;
+	r->nsplices++;
+	for (side = 0; side < 2; side++)
+		if (sp->s.port[side] && !r->by_port[ntohs(sp->s.port[side])])
+			r->by_port[ntohs(sp->s.port[side])] = sp;
+}
+
+static void unlink_splice(struct relay *r, struct relay_splice *sp)
+{
+	struct relay_splice **pp = &r->by_id[sp->s.id % RELAY_ID_BUCKETS];
+	int side;
+
+	while (*pp && *pp != sp)
+		pp = &(*pp)->id_next;
+	if (*pp)
+		*pp = sp->id_next;
+	if (sp->prev)
+		sp->prev->next = sp->next;
+	else
+		r->head = sp->next;
+	if (sp->next)
+		sp->next->prev = sp->prev;
+	r->nsplices--;
+	for (side = 0; side < 2; side++)
+		if (sp->s.port[side] && r->by_port[ntohs(sp->s.port[side])] == sp)
+			r->by_port[ntohs(sp->s.port[side])] = NULL;
+}
+
+static struct relay_splice *splice_new(void)
+{
+	struct relay_splice *sp = calloc(1, sizeof(*sp));
+	int i;
+
+	if (!sp)
+		return NULL;
+	for (i = 0; i < 2; i++) {
+		sp->lw[i].fd = sp->cw[i].fd = -1;
+		sp->pipe[i].src = sp->pipe[i].dst = -1;
+		sp->pipe[i].p[0] = sp->pipe[i].p[1] = -1;
+	}
+	return sp;
+}
+
+/* Next free relay port in the range, or 0. */
+static __u16 port_alloc(struct relay *r)
+{
+	__u32 n = r->cfg.port_hi - r->cfg.port_lo + 1, i;
+
+	for (i = 0; i < n; i++) {
+		__u16 port = r->cfg.port_lo + (r->port_cursor + i) % n;
+
+		if (!r->by_port[port]) {
+			r->port_cursor = (r->port_cursor + i + 1) % n;
+			return port;
+		}
+	}
+	return 0;
+}
+
+static void save(struct relay *r, struct relay_splice *sp)
+{
+	int err;
+
+	if (!bpf_mode(r))
+		return;
+	err = relay_bpf_save(r, sp);
+	if (err)
+		log_warn("splice %u: save: %s", sp->s.id, strerror(-err));
+}
+
+int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_splice **out,
+		     char *msg, size_t msglen)
+{
+	struct relay_splice *sp;
+	__u8 family = req->family;
+	__u16 pa = 0, pb = 0;
+	__u32 timeout = req->timeout_s ? req->timeout_s : r->cfg.half_open_s;
+	int side, err;
+
+	if (req->proto != IPPROTO_TCP && req->proto != IPPROTO_UDP) {
+		snprintf(msg, msglen, "unknown protocol %u", req->proto);
+		return -EINVAL;
+	}
+	if (req->mode == NS_MODE_PURE && req->proto != IPPROTO_TCP) {
+		snprintf(msg, msglen, "pure splice is for TCP only");
+		return -EINVAL;
+	}
+	if (!family) {
+		for (side = 0; side < 2 && !family; side++)
+			if (req->has_from[side])
+				family = req->from[side][1] || req->from[side][2] ||
+					 req->from[side][3] ? NS_AF_INET6 : NS_AF_INET;
+		if (!family)
+			family = r->cfg.has4 ? NS_AF_INET : NS_AF_INET6;
+	}
+	if (!relay_addr(r, family)) {
+		snprintf(msg, msglen, "the relay has no %s address (--address)",
+			 family == NS_AF_INET ? "IPv4" : "IPv6");
+		return -EAFNOSUPPORT;
+	}
+	if (r->nsplices >= NS_MAX_SPLICES) {
+		snprintf(msg, msglen, "splice table full (%u splices)", r->nsplices);
+		return -ENOSPC;
+	}
+	sp = splice_new();
+	if (!sp)
+		return -ENOMEM;
+	pa = port_alloc(r);
+	if (pa) {
+		r->by_port[pa] = sp;	/* hold it while picking the second */
+		if (req->mode == NS_MODE_PASSIVE)
+			pb = port_alloc(r);
+		r->by_port[pa] = NULL;
+	}
+	if (!pa || (req->mode == NS_MODE_PASSIVE && !pb)) {
+		snprintf(msg, msglen, "relay port range %u-%u exhausted", r->cfg.port_lo,
+			 r->cfg.port_hi);
+		free(sp);
+		return -EADDRINUSE;
+	}
+	do
+		sp->s.id = r->next_id++;
+	while (!sp->s.id || relay_splice_find(r, sp->s.id));
+	sp->s.proto = req->proto;
+	sp->s.family = family;
+	sp->s.mode = req->mode;
+	sp->s.state = NS_ST_WAITING;
+	sp->s.port[0] = htons(pa);
+	sp->s.port[1] = htons(pb);	/* pure: A's source port, once known */
+	memcpy(sp->s.relay, relay_addr(r, family), sizeof(sp->s.relay));
+	for (side = 0; side < 2; side++) {
+		sp->s.allow_any[side] = !req->has_from[side];
+		memcpy(sp->s.allow[side], req->from[side], sizeof(sp->s.allow[side]));
+	}
+	if (req->proto == IPPROTO_UDP && ns_random_bytes(sp->s.token, sizeof(sp->s.token))) {
+		free(sp);
+		return -EIO;
+	}
+	sp->s.created_ns = ns_now_ns();
+	sp->s.deadline_ns = sp->s.created_ns + (__u64)timeout * NS_SEC;
+	link_splice(r, sp);
+
+	if (bpf_mode(r)) {
+		err = relay_bpf_expect(r, sp, 0);
+		if (!err && pb)
+			err = relay_bpf_expect(r, sp, 1);
+	} else {
+		err = relay_user_open(r, sp);
+	}
+	if (err) {
+		snprintf(msg, msglen, "cannot open relay ports: %s", strerror(-err));
+		relay_splice_delete(r, sp, NULL);
+		return err;
+	}
+	save(r, sp);
+	log_info("splice %u: %s %s, ports %u/%u, half-open deadline %us", sp->s.id,
+		 req->proto == IPPROTO_TCP ? "tcp" : "udp",
+		 req->mode == NS_MODE_PURE ? "pure" : "passive", pa, pb, timeout);
+	*out = sp;
+	return 0;
+}
+
+struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice *s)
+{
+	struct relay_splice *sp = splice_new();
+
+	if (!sp)
+		return NULL;
+	sp->s = *s;
+	link_splice(r, sp);
+	if (s->id >= r->next_id)
+		r->next_id = s->id + 1;
+	return sp;
+}
+
+void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *why)
+{
+	struct ctl_splice info;
+
+	if (why) {
+		relay_splice_info(r, sp, &info);
+		log_info("splice %u: %s: %llu packets, %llu bytes (A->B %llu, B->A %llu)",
+			 sp->s.id, why,
+			 (unsigned long long)(info.packets[0] + info.packets[1]),
+			 (unsigned long long)(info.bytes[0] + info.bytes[1]),
+			 (unsigned long long)info.bytes[0], (unsigned long long)info.bytes[1]);
+	}
+	if (bpf_mode(r))
+		relay_bpf_remove(r, sp);
+	else
+		relay_user_close(r, sp);
+	unlink_splice(r, sp);
+	free(sp);
+}
+
+void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ctl_splice *out)
+{
+	__u64 now = ns_now_ns(), last = 0;
+	__u32 flags[2];
+
+	memset(out, 0, sizeof(*out));
+	out->s = sp->s;
+	out->age_ns = now - sp->s.created_ns;
+	if (!bpf_mode(r)) {
+		memcpy(out->packets, sp->upackets, sizeof(out->packets));
+		memcpy(out->bytes, sp->ubytes, sizeof(out->bytes));
+		last = sp->ulast_ns;
+	} else if (sp->s.state >= NS_ST_ESTABLISHED) {
+		relay_bpf_counters(r, sp->s.id, out->packets, out->bytes);
+		relay_bpf_entry_state(r, sp, flags, &last);
+	}
+	if (last && sp->s.state >= NS_ST_ESTABLISHED)
+		out->idle_ns = now > last ? now - last : 0;
+}
+
+/* Both sides are here: entries first, then the answers (DESIGN §2). */
+void relay_splice_established(struct relay *r, struct relay_splice *sp)
+{
+	int side, err;
+
+	if (bpf_mode(r)) {
+		err = relay_bpf_install(r, sp);
+		if (err) {
+			log_warn("splice %u: install: %s", sp->s.id, strerror(-err));
+			if (sp->s.proto == IPPROTO_TCP)
+				for (side = 0; side < 2; side++)
+					relay_send_rst(r, sp, side);
+			relay_splice_delete(r, sp, "failed");
+			return;
+		}
+		relay_bpf_unexpect(r, sp, 0);
+		relay_bpf_unexpect(r, sp, 1);
+	}
+	sp->s.state = NS_ST_ESTABLISHED;
+	save(r, sp);
+	for (side = 0; side < 2 && bpf_mode(r); side++) {
+		err = sp->s.proto == IPPROTO_TCP ? relay_send_synack(r, sp, side) :
+						   relay_send_udp_ok(r, sp, side);
+		if (err)
+			log_warn("splice %u: answer side %c: %s", sp->s.id, 'A' + side,
+				 strerror(-err));
+	}
+	log_info("splice %u: established", sp->s.id);
+}
+
+static bool same_peer(const struct ns_peer *p, const struct ns_pkt_info *pi)
+{
+	return p->port == pi->sport && !memcmp(p->addr, pi->saddr, sizeof(p->addr));
+}
+
+/* A SYN of side `side` arrived for a splice still waiting for its partner. */
+static void on_syn(struct relay *r, struct relay_splice *sp, int side,
+		   const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	struct ns_peer *peer = &sp->s.peer[side];
+
+	if (sp->s.seen & (1 << side)) {
+		if (same_peer(peer, pi) && sp->s.syn[side].isn == syn->isn)
+			return;	/* retransmitted SYN: the partner is still missing */
+		log_info("splice %u: side %c reconnected from a new port", sp->s.id, 'A' + side);
+	}
+	if (sp->s.mode == NS_MODE_PURE && side == 1 && pi->sport != sp->s.port[0]) {
+		log_warn("splice %u: pure splice side B must connect from port %u, not %u",
+			 sp->s.id, ntohs(sp->s.port[0]), ntohs(pi->sport));
+		return;
+	}
+	memcpy(peer->addr, pi->saddr, sizeof(peer->addr));
+	peer->port = pi->sport;
+	sp->s.syn[side] = *syn;
+	sp->s.seen |= 1 << side;
+	if (sp->s.mode == NS_MODE_PURE && side == 0) {
+		/* Pure splice: B connects from our port y to A's source port x,
+		 * so that forwarding keeps both ports (DESIGN §2). */
+		__u16 x = ntohs(pi->sport);
+		struct relay_splice *owner = r->by_port[x];
+
+		if (owner && owner != sp) {
+			log_warn("splice %u: A's source port %u is a relay port in use; "
+				 "refusing", sp->s.id, x);
+			relay_send_rst(r, sp, 0);
+			relay_splice_delete(r, sp, "refused");
+			return;
+		}
+		if (sp->s.port[1] && sp->s.port[1] != pi->sport)
+			relay_bpf_unexpect(r, sp, 1);
+		sp->s.port[1] = pi->sport;
+		r->by_port[x] = sp;
+		relay_bpf_expect(r, sp, 1);
+	}
+	if (sp->s.seen == 3) {
+		relay_splice_established(r, sp);
+		return;
+	}
+	sp->s.state = NS_ST_HALF;
+	save(r, sp);
+	log_info("splice %u: side %c connected, waiting for side %c", sp->s.id, 'A' + side,
+		 'B' - side);
+}
+
+static void on_udp(struct relay *r, struct relay_splice *sp, int side,
+		   const struct ns_pkt_info *pi, const __u8 *payload, size_t len)
+{
+	if (len != NS_TOKEN_BYTES || memcmp(payload, sp->s.token, NS_TOKEN_BYTES)) {
+		log_debug("splice %u: datagram without the token from side %c dropped",
+			  sp->s.id, 'A' + side);
+		return;
+	}
+	if (sp->s.state >= NS_ST_ESTABLISHED) {
+		relay_send_udp_ok(r, sp, side);
+		return;
+	}
+	memcpy(sp->s.peer[side].addr, pi->saddr, sizeof(sp->s.peer[side].addr));
+	sp->s.peer[side].port = pi->sport;
+	sp->s.seen |= 1 << side;
+	if (sp->s.seen == 3) {
+		relay_splice_established(r, sp);
+		return;
+	}
+	sp->s.state = NS_ST_HALF;
+	save(r, sp);
+}
+
+void relay_on_punt(struct relay *r, const struct ns_punt *p)
+{
+	struct relay_splice *sp = relay_splice_find(r, p->splice_id);
+	size_t len = p->len < NS_PUNT_BYTES ? p->len : NS_PUNT_BYTES;
+	struct ns_pkt_info pi;
+	struct ns_syn syn;
+	int side = p->side & 1, err;
+
+	if (!sp) {
+		log_debug("punt for unknown splice %u", p->splice_id);
+		return;
+	}
+	if (ns_pkt_parse(p->data, len, &pi)) {
+		log_debug("splice %u: unparsable punt", sp->s.id);
+		return;
+	}
+	if (sp->s.proto == IPPROTO_UDP) {
+		on_udp(r, sp, side, &pi, p->data + pi.payload_off,
+		       len > pi.payload_off ? len - pi.payload_off : 0);
+		return;
+	}
+	err = ns_syn_parse(p->data, len, &syn);
+	if (err) {
+		log_warn("splice %u: SYN from side %c refused: %s", sp->s.id, 'A' + side,
+			 err == -EPERM ? "TCP-MD5/AO cannot be spliced" : "malformed");
+		return;
+	}
+	if (p->reason == NS_PUNT_SYN_RETX || sp->s.state >= NS_ST_ESTABLISHED) {
+		/* Idempotent: the same SYN gets the same SYN-ACK again. */
+		if (same_peer(&sp->s.peer[side], &pi) && sp->s.syn[side].isn == syn.isn)
+			relay_send_synack(r, sp, side);
+		return;
+	}
+	on_syn(r, sp, side, &pi, &syn);
+}
+
+/* Table flags -> splice state; returns true when the state changed. */
+static bool update_state(struct relay *r, struct relay_splice *sp, __u64 now, __u64 *last)
+{
+	__u32 flags[2];
+	__u8 old = sp->s.state;
+
+	if (relay_bpf_entry_state(r, sp, flags, last))
+		return false;
+	if ((flags[0] | flags[1]) & NS_F_RST) {
+		sp->s.state = NS_ST_CLOSED;
+		sp->s.closed_by_rst = 1;
+	} else if ((flags[0] & flags[1]) & NS_F_FIN) {
+		sp->s.state = NS_ST_CLOSED;
+	} else if ((flags[0] | flags[1]) & NS_F_FIN) {
+		sp->s.state = NS_ST_CLOSING;
+	}
+	if (sp->s.state == NS_ST_CLOSED && old != NS_ST_CLOSED)
+		sp->s.closed_ns = now;
+	return sp->s.state != old;
+}
+
+static void gc_one(struct relay *r, struct relay_splice *sp, __u64 now)
+{
+	__u64 last = 0, grace, idle;
+	int side;
+
+	if (sp->s.state < NS_ST_ESTABLISHED) {
+		if (now < sp->s.deadline_ns)
+			return;
+		if (sp->s.proto == IPPROTO_TCP)
+			for (side = 0; side < 2; side++)
+				if (sp->s.seen & (1 << side))
+					relay_send_rst(r, sp, side);
+		relay_splice_delete(r, sp, "half-open deadline passed");
+		return;
+	}
+	if (bpf_mode(r)) {
+		if (sp->s.proto == IPPROTO_TCP && update_state(r, sp, now, &last))
+			save(r, sp);
+		else if (sp->s.proto == IPPROTO_UDP)
+			update_state(r, sp, now, &last);
+	} else {
+		last = sp->ulast_ns;
+	}
+	if (sp->s.state == NS_ST_CLOSED) {
+		grace = (__u64)(sp->s.closed_by_rst ? r->cfg.rst_grace_s :
+						      r->cfg.close_grace_s) * NS_SEC;
+		if (now - sp->s.closed_ns >= grace)
+			relay_splice_delete(r, sp, sp->s.closed_by_rst ? "reset" : "closed");
+		return;
+	}
+	idle = (__u64)(sp->s.proto == IPPROTO_TCP ? r->cfg.idle_tcp_s : r->cfg.idle_udp_s) *
+	       NS_SEC;
+	if (last && now > last && now - last > idle)
+		relay_splice_delete(r, sp, "idle");
+}
+
+void relay_gc(struct relay *r)
+{
+	struct relay_splice *sp, *next;
+	__u64 now = ns_now_ns();
+
+	for (sp = r->head; sp; sp = next) {
+		next = sp->next;
+		gc_one(r, sp, now);
+	}
+}
+
+const char *relay_state_name(__u8 state)
+{
+	return state < sizeof(state_names) / sizeof(state_names[0]) ? state_names[state] : "?";
+}

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Userspace mode (`--mode userspace`): for hosts that cannot load BPF. The
+ * relay accepts both TCP connections itself and moves the bytes with
+ * splice(2) through a pipe, or relays UDP datagrams between two bound
+ * sockets. Same splices, ids, ports and states as the kernel dataplane; it is
+ * also the application-layer baseline of the benchmarks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "relay.h"
+#include "log.h"
+#include "util.h"
+
+#define PIPE_BYTES	(1 << 20)	/* pipe capacity per direction */
+#define SPLICE_CHUNK	(1 << 20)
+#define UDP_MAX		65536
+
+static socklen_t to_sockaddr(__u8 family, const __u32 addr[4], __be16 port,
+			     struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == NS_AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = addr[0];
+		sin->sin_port = port;
+		return sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, addr, 16);
+		sin6->sin6_port = port;
+		return sizeof(*sin6);
+	}
+}
+
+static void from_sockaddr(const struct sockaddr_storage *ss, struct ns_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		p->addr[0] = sin->sin_addr.s_addr;
+		p->port = sin->sin_port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		memcpy(p->addr, &sin6->sin6_addr, 16);
+		p->port = sin6->sin6_port;
+	}
+}
+
+static bool allowed(const struct relay_splice *sp, int side, const struct ns_peer *p)
+{
+	return sp->s.allow_any[side] ||
+	       !memcmp(sp->s.allow[side], p->addr, sizeof(p->addr));
+}
+
+static void close_watch(struct relay *r, struct relay_watch *w)
+{
+	if (w->fd < 0)
+		return;
+	relay_watch_del(r, w);
+	close(w->fd);
+	w->fd = -1;
+}
+
+static void set_closed(struct relay_splice *sp, bool rst)
+{
+	if (sp->s.state == NS_ST_CLOSED)
+		return;
+	sp->s.state = NS_ST_CLOSED;
+	sp->s.closed_by_rst = rst;
+	sp->s.closed_ns = ns_now_ns();
+}
+
+static void close_pipes(struct relay_splice *sp)
+{
+	int d, i;
+
+	for (d = 0; d < 2; d++)
+		for (i = 0; i < 2; i++)
+			if (sp->pipe[d].p[i] >= 0) {
+				close(sp->pipe[d].p[i]);
+				sp->pipe[d].p[i] = -1;
+			}
+}
+
+/* Abort: the peer still connected gets an RST, as the kernel path would. */
+static void abort_splice(struct relay *r, struct relay_splice *sp)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		if (sp->cw[side].fd >= 0)
+			setsockopt(sp->cw[side].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close_watch(r, &sp->cw[side]);
+	}
+	close_pipes(sp);
+	set_closed(sp, true);
+}
+
+/* Move what can be moved in direction d; false if the splice was aborted. */
+static bool pump(struct relay *r, struct relay_splice *sp, int d)
+{
+	struct relay_pipe *p = &sp->pipe[d];
+	ssize_t n;
+
+	while (!p->done) {
+		if (p->inpipe) {
+			n = splice(p->p[0], NULL, p->dst, NULL, p->inpipe,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (n < 0 && errno == EAGAIN)
+				return true;
+			if (n < 0) {
+				abort_splice(r, sp);
+				return false;
+			}
+			p->inpipe -= n;
+			continue;
+		}
+		if (p->eof) {
+			shutdown(p->dst, SHUT_WR);
+			p->done = true;
+			break;
+		}
+		n = splice(p->src, NULL, p->p[1], NULL, SPLICE_CHUNK,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		if (n < 0) {
+			abort_splice(r, sp);	/* ECONNRESET and friends */
+			return false;
+		}
+		if (n == 0) {
+			p->eof = true;
+			if (sp->s.state == NS_ST_ESTABLISHED)
+				sp->s.state = NS_ST_CLOSING;
+			continue;
+		}
+		p->inpipe += n;
+		sp->ubytes[d] += n;
+		sp->upackets[d]++;
+		sp->ulast_ns = ns_now_ns();
+	}
+	if (sp->pipe[0].done && sp->pipe[1].done) {
+		close_watch(r, &sp->cw[0]);
+		close_watch(r, &sp->cw[1]);
+		close_pipes(sp);
+		set_closed(sp, false);
+	}
+	return true;
+}
+
+static void on_tcp_data(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	struct relay_splice *sp = w->sp;
+
+	if (pump(r, sp, 0) && sp->s.state != NS_ST_CLOSED)
+		pump(r, sp, 1);
+}
+
+static int start_forwarding(struct relay *r, struct relay_splice *sp)
+{
+	int d, side, err;
+
+	for (d = 0; d < 2; d++) {
+		struct relay_pipe *p = &sp->pipe[d];
+
+		if (pipe2(p->p, O_CLOEXEC | O_NONBLOCK))
+			return -errno;
+		fcntl(p->p[1], F_SETPIPE_SZ, PIPE_BYTES);
+		p->src = sp->cw[d].fd;
+		p->dst = sp->cw[!d].fd;
+	}
+	for (side = 0; side < 2; side++) {
+		close_watch(r, &sp->lw[side]);
+		sp->cw[side].fn = on_tcp_data;
+		err = relay_watch_add(r, &sp->cw[side], EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+		if (err)
+			return err;
+	}
+	relay_splice_established(r, sp);
+	on_tcp_data(r, &sp->cw[0], 0);
+	return 0;
+}
+
+static void on_tcp_accept(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	struct relay_splice *sp = w->sp;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ns_peer peer;
+	int fd, side = w->side;
+
+	fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	from_sockaddr(&ss, &peer);
+	if (!allowed(sp, side, &peer) || sp->cw[side].fd >= 0) {
+		close(fd);	/* a stranger, or a second connection: nothing for it */
+		return;
+	}
+	sp->s.peer[side] = peer;
+	sp->s.seen |= 1 << side;
+	sp->cw[side].fd = fd;
+	sp->cw[side].sp = sp;
+	sp->cw[side].side = side;
+	if (sp->s.seen == 3) {
+		if (start_forwarding(r, sp))
+			abort_splice(r, sp);
+		return;
+	}
+	sp->s.state = NS_ST_HALF;
+	log_info("splice %u: side %c connected, waiting for side %c", sp->s.id, 'A' + side,
+		 'B' - side);
+}
+
+static void on_udp(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	static __u8 buf[UDP_MAX];
+	struct relay_splice *sp = w->sp;
+	struct sockaddr_storage ss;
+	struct ns_peer peer;
+	int side = w->side;
+	socklen_t sl;
+	ssize_t n;
+
+	for (;;) {
+		sl = sizeof(ss);
+		n = recvfrom(w->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+		if (n < 0)
+			return;
+		from_sockaddr(&ss, &peer);
+		if (n == NS_TOKEN_BYTES && !memcmp(buf, sp->s.token, NS_TOKEN_BYTES)) {
+			if (!allowed(sp, side, &peer))
+				continue;
+			if (!(sp->s.seen & (1 << side)) || sp->s.state < NS_ST_ESTABLISHED) {
+				sp->s.peer[side] = peer;
+				sp->s.seen |= 1 << side;
+				sp->s.state = sp->s.seen == 3 ? NS_ST_ESTABLISHED : NS_ST_HALF;
+				if (sp->s.seen == 3) {
+					int s;
+
+					for (s = 0; s < 2; s++) {
+						to_sockaddr(sp->s.family, sp->s.peer[s].addr,
+							    sp->s.peer[s].port, &ss);
+						sendto(sp->lw[s].fd, "NSOK", 4, 0,
+						       (struct sockaddr *)&ss, sl);
+					}
+					log_info("splice %u: established", sp->s.id);
+				}
+			} else if (!memcmp(&peer, &sp->s.peer[side], sizeof(peer))) {
+				sendto(w->fd, "NSOK", 4, 0, (struct sockaddr *)&ss, sl);
+			}
+			continue;
+		}
+		if (sp->s.state < NS_ST_ESTABLISHED ||
+		    memcmp(&peer, &sp->s.peer[side], sizeof(peer)))
+			continue;	/* before the splice, or not the peer: dropped */
+		to_sockaddr(sp->s.family, sp->s.peer[!side].addr, sp->s.peer[!side].port, &ss);
+		if (sendto(sp->lw[!side].fd, buf, n, MSG_DONTWAIT, (struct sockaddr *)&ss,
+			   sp->s.family == NS_AF_INET ? sizeof(struct sockaddr_in) :
+							sizeof(struct sockaddr_in6)) == n) {
+			sp->ubytes[side] += n;
+			sp->upackets[side]++;
+			sp->ulast_ns = ns_now_ns();
+		}
+	}
+}
+
+int relay_user_open(struct relay *r, struct relay_splice *sp)
+{
+	int type = sp->s.proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	int side, one = 1, fd;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (sp->s.mode == NS_MODE_PURE)
+		return -EOPNOTSUPP;
+	for (side = 0; side < 2; side++) {
+		fd = socket(sp->s.family == NS_AF_INET ? AF_INET : AF_INET6,
+			    type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		sl = to_sockaddr(sp->s.family, sp->s.relay, sp->s.port[side], &ss);
+		if (bind(fd, (struct sockaddr *)&ss, sl) ||
+		    (type == SOCK_STREAM && listen(fd, 4))) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+		sp->lw[side].fd = fd;
+		sp->lw[side].sp = sp;
+		sp->lw[side].side = side;
+		sp->lw[side].fn = type == SOCK_STREAM ? on_tcp_accept : on_udp;
+		if (relay_watch_add(r, &sp->lw[side], EPOLLIN))
+			return -errno;
+	}
+	return 0;
+}
+
+void relay_user_reset(struct relay *r, struct relay_splice *sp, int side)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (sp->cw[side].fd >= 0)
+		setsockopt(sp->cw[side].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close_watch(r, &sp->cw[side]);
+}
+
+void relay_user_close(struct relay *r, struct relay_splice *sp)
+{
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		close_watch(r, &sp->lw[side]);
+		close_watch(r, &sp->cw[side]);
+	}
+	close_pipes(sp);
+}

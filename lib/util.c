@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/rand.h>
+
+#include "util.h"
+
+int ns_parse_u32(const char *s, __u32 *v)
+{
+	unsigned long long x = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		x = x * 10 + (*s - '0');
+		if (x > UINT32_MAX)
+			return -EINVAL;
+	}
+	*v = x;
+	return 0;
+}
+
+int ns_parse_port(const char *s, __u16 *port)
+{
+	__u32 v;
+
+	if (ns_parse_u32(s, &v) || v < 1 || v > 65535)
+		return -EINVAL;
+	*port = v;
+	return 0;
+}
+
+int ns_parse_addr(const char *s, __u8 *family, __u32 addr[4])
+{
+	__u32 a[4] = { 0 };
+
+	if (!s)
+		return -EINVAL;
+	if (inet_pton(AF_INET, s, a) == 1) {
+		*family = AF_INET;
+	} else if (inet_pton(AF_INET6, s, a) == 1) {
+		*family = AF_INET6;
+	} else {
+		return -EINVAL;
+	}
+	memcpy(addr, a, sizeof(a));
+	return 0;
+}
+
+/* "a.b.c.d:port" or "[v6]:port"; a bare v6 address has no port to split off. */
+int ns_parse_hostport(const char *s, __u8 *family, __u32 addr[4], __u16 *port)
+{
+	char host[NS_ADDRSTRLEN];
+	const char *colon, *hs;
+	size_t hlen;
+	__u32 a[4];
+	__u8 fam;
+	__u16 p;
+
+	if (!s)
+		return -EINVAL;
+	if (*s == '[') {
+		colon = strstr(s, "]:");
+		if (!colon)
+			return -EINVAL;
+		hs = s + 1;
+		hlen = colon - hs;
+		colon++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		hs = s;
+		hlen = colon - s;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, hs, hlen);
+	host[hlen] = '\0';
+	if (ns_parse_addr(host, &fam, a) || ns_parse_port(colon + 1, &p))
+		return -EINVAL;
+	/* Brackets are for IPv6 only, and IPv6 needs them. */
+	if ((*s == '[') != (fam == AF_INET6))
+		return -EINVAL;
+	*family = fam;
+	memcpy(addr, a, sizeof(a));
+	*port = p;
+	return 0;
+}
+
+int ns_parse_port_range(const char *s, __u16 *lo, __u16 *hi)
+{
+	char buf[12];
+	const char *dash;
+	size_t len;
+	__u16 l, h;
+
+	if (!s)
+		return -EINVAL;
+	dash = strchr(s, '-');
+	if (!dash) {
+		if (ns_parse_port(s, &l))
+			return -EINVAL;
+		*lo = *hi = l;
+		return 0;
+	}
+	len = dash - s;
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (ns_parse_port(buf, &l) || ns_parse_port(dash + 1, &h) || l > h)
+		return -EINVAL;
+	*lo = l;
+	*hi = h;
+	return 0;
+}
+
+const char *ns_addr_str(__u8 family, const __u32 addr[4], char *buf, size_t len)
+{
+	if ((family != AF_INET && family != AF_INET6) ||
+	    !inet_ntop(family, addr, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+int ns_addr_is_zero(const __u32 addr[4])
+{
+	return !(addr[0] | addr[1] | addr[2] | addr[3]);
+}
+
+__u64 ns_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int ns_random_bytes(void *buf, size_t len)
+{
+	if (len > INT_MAX || RAND_bytes(buf, (int)len) != 1)
+		return -EIO;
+	return 0;
+}
+
+void ns_hex(const void *buf, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes into buf only when the whole string is valid. */
+int ns_unhex(const char *s, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	size_t i;
+
+	if (!s || strlen(s) != 2 * len)
+		return -EINVAL;
+	for (i = 0; i < 2 * len; i++)
+		if (hexval(s[i]) < 0)
+			return -EINVAL;
+	for (i = 0; i < len; i++)
+		p[i] = hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]);
+	return 0;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Parsing and small helpers. All parsers are strict: 0 or -EINVAL. */
+#ifndef NS_UTIL_H
+#define NS_UTIL_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#define NS_ADDRSTRLEN 46
+
+/* IPv4 or IPv6 literal; family 2 (AF_INET) or 10 (AF_INET6); IPv4 in addr[0],
+ * rest zeroed; network order. */
+int ns_parse_addr(const char *s, __u8 *family, __u32 addr[4]);
+/* "192.0.2.1:80", "[2001:db8::1]:80"; port host order, 1..65535. */
+int ns_parse_hostport(const char *s, __u8 *family, __u32 addr[4], __u16 *port);
+/* "40000-40999" or "5000"; lo <= hi, 1..65535. */
+int ns_parse_port_range(const char *s, __u16 *lo, __u16 *hi);
+/* Strict decimal, no sign/space/overflow. */
+int ns_parse_u32(const char *s, __u32 *v);
+/* A single port, 1..65535. */
+int ns_parse_port(const char *s, __u16 *port);
+
+/* inet_ntop; buf of at least NS_ADDRSTRLEN. Returns buf ("?" on bad family). */
+const char *ns_addr_str(__u8 family, const __u32 addr[4], char *buf, size_t len);
+int ns_addr_is_zero(const __u32 addr[4]);
+
+__u64 ns_now_ns(void);                  /* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
+int ns_random_bytes(void *buf, size_t len);   /* OpenSSL RAND_bytes; 0 or -EIO */
+void ns_hex(const void *buf, size_t len, char *out);  /* lowercase, out has 2*len+1 */
+int ns_unhex(const char *s, void *buf, size_t len);   /* exactly 2*len hex digits; 0 or -EINVAL */
+
+#endif

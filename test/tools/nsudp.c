@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nsudp: one side of a spliced UDP flow, for the namespace tests.
+ *
+ * Sends the 16 raw token bytes to the relay port every 200 ms until the relay
+ * answers with the 4-byte datagram "NSOK" (the splice is established). Then:
+ *  - sender (default): sends N datagrams of S bytes, each carrying a magic, a
+ *    sequence number and a pattern derived from it, keeps at most --window of
+ *    them unanswered, and checks that every reply is an exact echo;
+ *    prints "sent N recv M lost L bad B";
+ *  - --echo: sends every datagram it receives back to where it came from;
+ *    prints "echoed M". Stops after N datagrams (with --send N) or when idle.
+ * A datagram equal to the token (a late retransmission the relay forwarded)
+ * and repeated "NSOK"s are ignored.
+ *
+ * Exit status: 0 success, 1 usage or local error, 4 timeout (no NSOK, or
+ * nothing to echo), 6 datagrams lost or corrupted.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TOKEN_BYTES	16
+#define TOKEN_EVERY_MS	200
+#define HDR_BYTES	12		/* magic (4) + sequence number (8) */
+#define MAX_SIZE	65000
+#define EXIT_USAGE	1
+#define EXIT_TIMEOUT	4
+#define EXIT_LOSS	6
+
+static const unsigned char magic[4] = { 'N', 'S', 'D', 'G' };
+
+struct opts {
+	struct sockaddr_storage relay, src;
+	socklen_t relay_len, src_len;
+	const char *relay_str;
+	unsigned char token[TOKEN_BYTES];
+	int have_token;
+	unsigned long n;
+	unsigned long size;
+	unsigned long window;
+	int echo;
+	int timeout_s;		/* to get NSOK; echo: to get the first datagram */
+	int idle_s;		/* echo: stop after this much silence */
+	double max_loss;	/* fraction of datagrams allowed to go missing */
+};
+
+static void die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "nsudp: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port;
+	unsigned long p;
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, rb - s - 1);
+		host[rb - s - 1] = 0;
+		port = rb + 2;
+	} else {
+		const char *c = strrchr(s, ':');
+
+		if (!c || (size_t)(c - s) >= sizeof(host))
+			return -1;
+		memcpy(host, s, c - s);
+		host[c - s] = 0;
+		port = c + 1;
+	}
+	errno = 0;
+	p = strtoul(port, &end, 10);
+	if (errno || !*port || *end || p > 65535)
+		return -1;
+
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(p);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(p);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_hex(const char *s, unsigned char *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned int v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)s[2 * i]) ||
+		    !isxdigit((unsigned char)s[2 * i + 1]))
+			return -1;
+		out[i] = v;
+	}
+	return 0;
+}
+
+/* Is this datagram from the relay's address (any port)? */
+static int from_relay(const struct opts *o, const struct sockaddr_storage *from)
+{
+	if (from->ss_family != o->relay.ss_family)
+		return 0;
+	if (from->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)from)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)&o->relay)->sin_addr.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)from)->sin6_addr,
+		       &((const struct sockaddr_in6 *)&o->relay)->sin6_addr,
+		       sizeof(struct in6_addr));
+}
+
+static int is_token(const struct opts *o, const unsigned char *buf, ssize_t n)
+{
+	return n == TOKEN_BYTES && !memcmp(buf, o->token, TOKEN_BYTES);
+}
+
+static int is_nsok(const unsigned char *buf, ssize_t n)
+{
+	return n == 4 && !memcmp(buf, "NSOK", 4);
+}
+
+static void fill_dgram(unsigned char *buf, unsigned long size, uint64_t seq)
+{
+	memcpy(buf, magic, 4);
+	memcpy(buf + 4, &seq, 8);
+	for (unsigned long i = HDR_BYTES; i < size; i++)
+		buf[i] = (unsigned char)(seq * 31 + i);
+}
+
+/*
+ * Send the token until "NSOK". In echo mode a data datagram also proves the
+ * splice is up (NSOK may be overtaken): it is left in buf/len for the caller.
+ */
+static int wait_established(const struct opts *o, int fd, unsigned char *buf, ssize_t *len,
+			    struct sockaddr_storage *from)
+{
+	long long deadline = now_ms() + o->timeout_s * 1000LL, next = 0;
+	unsigned long tokens = 0;
+
+	for (;;) {
+		long long t = now_ms();
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		socklen_t flen = sizeof(*from);
+		ssize_t n;
+
+		if (t >= deadline)
+			die(EXIT_TIMEOUT, "no NSOK from %s after %d s (%lu tokens sent)",
+			    o->relay_str, o->timeout_s, tokens);
+		if (t >= next) {
+			if (sendto(fd, o->token, TOKEN_BYTES, 0, (const struct sockaddr *)&o->relay,
+				   o->relay_len) < 0 && errno != ECONNREFUSED)
+				die(EXIT_USAGE, "sendto %s: %s", o->relay_str, strerror(errno));
+			tokens++;
+			next = t + TOKEN_EVERY_MS;
+		}
+		if (poll(&pfd, 1, next - t) <= 0)
+			continue;
+		n = recvfrom(fd, buf, MAX_SIZE, 0, (struct sockaddr *)from, &flen);
+		if (n < 0 || !from_relay(o, from) || is_token(o, buf, n))
+			continue;
+		if (is_nsok(buf, n)) {
+			*len = 0;
+			return 0;
+		}
+		if (o->echo) {
+			*len = n;
+			return 0;
+		}
+	}
+}
+
+static int run_echo(const struct opts *o, int fd)
+{
+	static unsigned char buf[MAX_SIZE];
+	struct sockaddr_storage from;
+	unsigned long echoed = 0;
+	long long last;
+	ssize_t n;
+
+	wait_established(o, fd, buf, &n, &from);
+	last = now_ms();
+	for (;;) {
+		if (n > 0 && !is_token(o, buf, n) && !is_nsok(buf, n)) {
+			socklen_t flen = from.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+								   : sizeof(struct sockaddr_in6);
+
+			if (sendto(fd, buf, n, 0, (struct sockaddr *)&from, flen) == n)
+				echoed++;
+			last = now_ms();
+			if (o->n && echoed >= o->n)
+				break;
+		}
+		n = 0;
+
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		long long left = last + (echoed ? o->idle_s : o->timeout_s) * 1000LL - now_ms();
+
+		if (left <= 0)
+			break;
+		if (poll(&pfd, 1, left) <= 0)
+			continue;
+
+		socklen_t flen = sizeof(from);
+
+		n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+		if (n < 0 || !from_relay(o, &from))
+			n = 0;
+	}
+	printf("echoed %lu\n", echoed);
+	if (!echoed)
+		die(EXIT_TIMEOUT, "nothing to echo");
+	if (o->n && echoed < o->n)
+		die(EXIT_LOSS, "echoed %lu of %lu datagrams", echoed, o->n);
+	return 0;
+}
+
+static int run_sender(const struct opts *o, int fd)
+{
+	static unsigned char buf[MAX_SIZE], rbuf[MAX_SIZE];
+	struct sockaddr_storage from;
+	unsigned long sent = 0, recvd = 0, bad = 0, dup = 0;
+	unsigned char *seen = calloc(o->n + 1, 1);
+	unsigned long written_off = 0;
+	long long last_reply, last_writeoff = 0;
+	ssize_t n;
+
+	if (!seen)
+		die(EXIT_USAGE, "out of memory");
+	wait_established(o, fd, rbuf, &n, &from);
+	last_reply = now_ms();
+	while (recvd < o->n) {
+		/*
+		 * Keep at most `window` datagrams unanswered; after 200 ms of
+		 * silence write the unanswered ones off as lost and go on.
+		 */
+		long long t = now_ms();
+		long outstanding = (long)(sent - recvd - written_off);
+
+		if (outstanding > 0 && t - last_reply >= 200 && t - last_writeoff >= 200) {
+			written_off += outstanding;
+			outstanding = 0;
+			last_writeoff = t;
+		}
+		while (sent < o->n && outstanding < (long)o->window) {
+			fill_dgram(buf, o->size, sent);
+			if (sendto(fd, buf, o->size, 0, (const struct sockaddr *)&o->relay,
+				   o->relay_len) < 0) {
+				if (errno == ENOBUFS || errno == EAGAIN)
+					break;
+				die(EXIT_USAGE, "sendto %s: %s", o->relay_str, strerror(errno));
+			}
+			sent++;
+			outstanding++;
+		}
+		if (sent == o->n && t - last_reply >= 2000 && t - last_writeoff >= 2000)
+			break;	/* the rest is lost */
+
+		struct pollfd pfd = { fd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+
+		socklen_t flen = sizeof(from);
+
+		n = recvfrom(fd, rbuf, sizeof(rbuf), 0, (struct sockaddr *)&from, &flen);
+		if (n < 0 || !from_relay(o, &from) || is_token(o, rbuf, n) || is_nsok(rbuf, n))
+			continue;
+
+		uint64_t seq;
+
+		if (n < HDR_BYTES || memcmp(rbuf, magic, 4)) {
+			bad++;
+			continue;
+		}
+		memcpy(&seq, rbuf + 4, 8);
+		fill_dgram(buf, o->size, seq);
+		if (seq >= sent || (unsigned long)n != o->size || memcmp(buf, rbuf, n)) {
+			bad++;
+			continue;
+		}
+		if (seen[seq]) {
+			dup++;
+			continue;
+		}
+		seen[seq] = 1;
+		recvd++;
+		last_reply = now_ms();
+	}
+	free(seen);
+	printf("sent %lu recv %lu lost %lu bad %lu dup %lu\n", sent, recvd, o->n - recvd, bad,
+	       dup);
+	if (bad || (double)(o->n - recvd) > o->max_loss * o->n)
+		die(EXIT_LOSS, "%lu of %lu datagrams lost, %lu corrupted", o->n - recvd, o->n, bad);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: nsudp --relay IP:PORT --token HEX32 [--bind IP:PORT] [--send N] [--size S]\n"
+"             [--echo] [--window W] [--timeout SEC] [--idle SEC] [--max-loss PCT]\n"
+"Sends the token to the relay every 200 ms until \"NSOK\", then sends N\n"
+"datagrams of S bytes and checks their echoes, or (--echo) echoes what arrives.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "relay", required_argument, NULL, 'r' },
+		{ "token", required_argument, NULL, 'T' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "send", required_argument, NULL, 'n' },
+		{ "size", required_argument, NULL, 's' },
+		{ "echo", no_argument, NULL, 'e' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "idle", required_argument, NULL, 'i' },
+		{ "max-loss", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct opts o = { .n = 100, .size = 512, .window = 32, .timeout_s = 30, .idle_s = 5 };
+	int c, fd;
+
+	while ((c = getopt_long(argc, argv, "r:T:b:n:s:ew:t:i:l:h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			o.relay_str = optarg;
+			if (parse_sockaddr(optarg, &o.relay, &o.relay_len))
+				die(EXIT_USAGE, "bad --relay address '%s'", optarg);
+			break;
+		case 'T':
+			if (parse_hex(optarg, o.token, TOKEN_BYTES))
+				die(EXIT_USAGE, "bad --token '%s' (32 hex digits)", optarg);
+			o.have_token = 1;
+			break;
+		case 'b':
+			if (parse_sockaddr(optarg, &o.src, &o.src_len))
+				die(EXIT_USAGE, "bad --bind address '%s'", optarg);
+			break;
+		case 'n': o.n = strtoul(optarg, NULL, 10); break;
+		case 's': o.size = strtoul(optarg, NULL, 10); break;
+		case 'e': o.echo = 1; break;
+		case 'w': o.window = strtoul(optarg, NULL, 10); break;
+		case 't': o.timeout_s = atoi(optarg); break;
+		case 'i': o.idle_s = atoi(optarg); break;
+		case 'l': o.max_loss = atof(optarg) / 100; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || !o.relay_str || !o.have_token) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o.size < HDR_BYTES || o.size > MAX_SIZE)
+		die(EXIT_USAGE, "--size must be %d..%d", HDR_BYTES, MAX_SIZE);
+	if (o.timeout_s <= 0 || o.idle_s <= 0 || o.window == 0)
+		die(EXIT_USAGE, "--timeout, --idle and --window must be positive");
+	if (o.src_len && o.src.ss_family != o.relay.ss_family)
+		die(EXIT_USAGE, "--bind and --relay are of different address families");
+
+	fd = socket(o.relay.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die(EXIT_USAGE, "socket: %s", strerror(errno));
+	if (o.src_len && bind(fd, (struct sockaddr *)&o.src, o.src_len) < 0)
+		die(EXIT_USAGE, "bind: %s", strerror(errno));
+	return o.echo ? run_echo(&o, fd) : run_sender(&o, fd);
+}
