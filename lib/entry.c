@@ -4,6 +4,13 @@
 #include "entry.h"
 #include "ns_csum.h"
 
+/* A delta of 0xffff (one's complement -0) changes nothing: store it as 0 so
+ * "no change" has one representation (csum_ports == 0 for a pure splice). */
+static __u16 delta_norm(__u16 d)
+{
+	return d == 0xffff ? 0 : d;
+}
+
 void ns_rewrite_deltas(const struct ns_key *key, struct ns_rewrite *val)
 {
 	int n = ns_addr_words(key->family);
@@ -15,9 +22,9 @@ void ns_rewrite_deltas(const struct ns_key *key, struct ns_rewrite *val)
 			    ns_csum_delta16(key->dport, val->dport));
 	/* The IPv6 header has no checksum; the hop limit change costs nothing. */
 	val->csum_l3 = key->family == NS_AF_INET ?
-		       ns_csum_add(addr, ns_csum_ttl_dec_delta()) : 0;
-	val->csum_pseudo = addr;
-	val->csum_ports = ports;
+		       delta_norm(ns_csum_add(addr, ns_csum_ttl_dec_delta())) : 0;
+	val->csum_pseudo = delta_norm(addr);
+	val->csum_ports = delta_norm(ports);
 }
 
 void ns_entry_build(const struct ns_splice *s, int dir, struct ns_key *key,

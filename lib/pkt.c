@@ -300,7 +300,7 @@ void ns_pkt_csum_fill(void *pkt, size_t len)
 
 #define TCP_WSCALE_MAX		14	/* RFC 7323 2.3 */
 
-/* MSS assumed when a SYN carries none (RFC 9293 3.7.1, RFC 8200 5). */
+/* MSS assumed when a SYN carries none (RFC 9293 3.7.1, MUST-15). */
 #define NS_MSS_DEFAULT_V4	536
 #define NS_MSS_DEFAULT_V6	1220
 
