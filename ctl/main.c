@@ -218,6 +218,7 @@ int main(int argc, char **argv)
 	if (!cli.out)
 		return 1;
 	ns_log_init("natsplice", NS_LOG_WARN + cli.verbose);
+	ns_log_route_libbpf();
 	ret = cli_dispatch(&cli, NULL, objects, argc, argv);
 	ns_out_free(cli.out);
 	return ret;

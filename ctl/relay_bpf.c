@@ -116,7 +116,7 @@ static int attach_xdp(struct relay *r, struct relay_bpf *b)
 	int err;
 
 	link_pin_path(path, sizeof(path), r->cfg.pin_dir, r->cfg.dev);
-	b->xdp_link = bpf_link__open(path);
+	b->xdp_link = access(path, F_OK) ? NULL : bpf_link__open(path);
 	if (b->xdp_link) {
 		err = bpf_link__update_program(b->xdp_link, prog);
 		if (!err) {
@@ -218,6 +218,7 @@ int relay_bpf_open(struct relay *r)
 		return -errno;
 	set_rodata(&r->cfg, (__u32 *)&b->tc->rodata->relay_addr4,
 		   (__u32 *)b->tc->rodata->relay_addr6);
+	b->tc->rodata->tc_behind_xdp = r->cfg.mode == RELAY_XDP;
 	err = pin_maps(b->tc->obj, r->cfg.pin_dir);
 	if (!err)
 		err = tc_relay__load(b->tc);

@@ -257,6 +257,32 @@ static int device_mss(struct relay *r)
 	return 0;
 }
 
+/* bpf_fib_lookup answers FWD_DISABLED unless forwarding is on for the
+ * ingress device: a relay forwards, so turn it on for DEV. */
+static void enable_forwarding(struct relay *r)
+{
+	static const char *const fmt[] = {
+		"/proc/sys/net/ipv4/conf/%s/forwarding",
+		"/proc/sys/net/ipv6/conf/%s/forwarding",
+	};
+	char path[128];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		FILE *f;
+
+		if ((i == 0 && !r->cfg.has4) || (i == 1 && !r->cfg.has6))
+			continue;
+		snprintf(path, sizeof(path), fmt[i], r->cfg.dev);
+		f = fopen(path, "w");
+		if (!f || fputs("1", f) < 0)
+			log_warn("cannot enable forwarding (%s): spliced packets will be "
+				 "dropped as 'fib'", path);
+		if (f)
+			fclose(f);
+	}
+}
+
 static int setup_loop(struct relay *r)
 {
 	struct itimerspec its = {
@@ -311,6 +337,7 @@ static int relay_start(struct relay *r)
 		return err;
 	}
 	if (r->cfg.mode != RELAY_USER) {
+		enable_forwarding(r);
 		err = relay_bpf_open(r);
 		if (err)
 			return err;
@@ -461,8 +488,7 @@ static int relay_run(struct cli *cli, int argc, char **argv)
 		return 0;
 	}
 	ns_log_init("natsplice", NS_LOG_INFO + (verbose > 0 ? verbose - 1 : 0) + 0);
-	if (verbose >= 2)
-		ns_log_route_libbpf();
+	ns_log_route_libbpf();
 	if (geteuid() != 0) {
 		log_err("relay run must run as root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW)");
 		return 1;
@@ -481,6 +507,8 @@ int cmd_relay(struct cli *cli, int argc, char **argv)
 		{ NULL, NULL },
 	};
 
+	argc--;
+	argv++;
 	if (argc < 1 || cli_is_help(argv[0])) {
 		relay_run_usage(argc < 1 ? stderr : stdout);
 		return argc < 1 ? 2 : 0;

@@ -1,0 +1,917 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The relay's XDP and TC programs run with BPF_PROG_TEST_RUN on packets
+ * written as data: {description, map state, input packet, expected verdict,
+ * expected output packet}. Table entries come from ns_entry_build(), the
+ * daemon's own code; every output is checked byte for byte against a packet
+ * built with freshly computed checksums, and with ns_pkt_csum_ok(). Each run
+ * also checks the verdict and drop-reason counters, the entry's flags and
+ * counters, and the punt ring buffer.
+ *
+ * Runs in a private network namespace (bpf_fib_lookup needs routes and
+ * neighbours). Exit 77 when not root or BPF is not available.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cmocka.h>
+
+#include "natsplice_abi.h"
+#include "entry.h"
+#include "pkt.h"
+#include "fixture.h"
+#include "xdp_relay.skel.h"
+#include "tc_relay.skel.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------------------
+ * Map state: the splices and port expectations of the test world.
+ */
+
+/* A splice between peer A and peer B through the relay. */
+struct splice_def {
+	__u32 id;
+	__u8 proto;
+	__u8 family;
+	__u8 mode;			/* enum ns_mode */
+	const char *a, *b;		/* peer addresses */
+	__u16 a_port, b_port;		/* peer ports */
+	__u16 relay_port[2];		/* relay port of side A, side B */
+	int no_counters;		/* the daemon made no counters entry */
+};
+
+static const struct splice_def splices[] = {
+	{ 1, IPPROTO_TCP, NS_AF_INET, NS_MODE_PASSIVE, PEER_A4, PEER_B4,
+	  40001, 40002, { 5001, 5002 } },
+	/* Pure: A connects from 7000 to 8000, B from 8000 to 7000. */
+	{ 2, IPPROTO_TCP, NS_AF_INET, NS_MODE_PURE, PEER_A4, PEER_B4,
+	  7000, 8000, { 8000, 7000 } },
+	{ 3, IPPROTO_TCP, NS_AF_INET6, NS_MODE_PASSIVE, PEER_A6, PEER_B6,
+	  40001, 40002, { 5001, 5002 } },
+	{ 4, IPPROTO_UDP, NS_AF_INET, NS_MODE_PASSIVE, PEER_A4, PEER_B4,
+	  40001, 40002, { 5001, 5002 } },
+	{ 5, IPPROTO_UDP, NS_AF_INET6, NS_MODE_PASSIVE, PEER_A6, PEER_B6,
+	  40001, 40002, { 5001, 5002 } },
+	{ 6, IPPROTO_UDP, NS_AF_INET6, NS_MODE_PURE, PEER_A6, PEER_B6,
+	  9000, 9001, { 9001, 9000 }, .no_counters = 1 },
+	{ 7, IPPROTO_TCP, NS_AF_INET, NS_MODE_PASSIVE, PEER_A4, NONEIGH4,
+	  41000, 41001, { 5101, 5102 } },
+	{ 8, IPPROTO_TCP, NS_AF_INET, NS_MODE_PASSIVE, PEER_A4, REMOTE4,
+	  42000, 42001, { 5201, 5202 } },
+	{ 9, IPPROTO_TCP, NS_AF_INET, NS_MODE_PASSIVE, PEER_A4, NOROUTE4,
+	  43000, 43001, { 5301, 5302 } },
+};
+
+/* A relay port waiting for its side's SYN or first datagram. */
+struct expect_def {
+	__u8 proto;
+	__u8 family;
+	__u16 port;
+	__u32 splice_id;
+	__u8 side;
+	const char *allow;		/* NULL: any source */
+};
+
+static const struct expect_def expects[] = {
+	{ IPPROTO_TCP, NS_AF_INET, 6001, 20, 0, PEER_A4 },
+	{ IPPROTO_UDP, NS_AF_INET, 6002, 21, 1, NULL },
+	{ IPPROTO_TCP, NS_AF_INET6, 6001, 22, 1, PEER_A6 },
+	{ IPPROTO_UDP, NS_AF_INET6, 6002, 23, 0, PEER_B6 },
+};
+
+/* Map state of a case, on top of the whole world above. */
+#define ST_EMPTY	(1U << 0)	/* no splices, no expectations */
+#define ST_SEEN_NOW	(1U << 1)	/* entries last seen just now */
+#define ST_RING_FULL	(1U << 2)	/* the punt ring buffer filled up first */
+
+/* ------------------------------------------------------------------------
+ * The cases.
+ */
+
+struct punt_expect {
+	__u8 reason;			/* enum ns_punt_reason */
+	__u8 side;
+	__u32 splice_id;
+};
+
+struct tcase {
+	const char *desc;
+	unsigned int state;		/* ST_* */
+	struct pkt pre;			/* run first (forwarded) when set */
+	struct pkt in;
+	int xdp, tc;			/* verdict: NS_V_* or -NS_DROP_* */
+	struct pkt out;			/* the output when forwarded */
+	__u32 flags;			/* NS_F_* of the entry, when forwarded */
+	struct punt_expect punt;	/* when the verdict is NS_V_PUNT */
+	int xdp_only;			/* BPF_PROG_TEST_RUN builds no such skb
+					 * (IP header cut, over a page) */
+};
+
+#define TCP4(s, sp, d, dp) .family = NS_AF_INET, .proto = IPPROTO_TCP, \
+	.src = (s), .sport = (sp), .dst = (d), .dport = (dp)
+#define UDP4(s, sp, d, dp) .family = NS_AF_INET, .proto = IPPROTO_UDP, \
+	.src = (s), .sport = (sp), .dst = (d), .dport = (dp)
+#define TCP6(s, sp, d, dp) .family = NS_AF_INET6, .proto = IPPROTO_TCP, \
+	.src = (s), .sport = (sp), .dst = (d), .dport = (dp)
+#define UDP6(s, sp, d, dp) .family = NS_AF_INET6, .proto = IPPROTO_UDP, \
+	.src = (s), .sport = (sp), .dst = (d), .dport = (dp)
+/* Forwarded out of DEV_PEERS to a peer: TTL 64 - 1. */
+#define TO_A .smac = MAC_PEERS, .dmac = MAC_A, .ttl = 63
+#define TO_B .smac = MAC_PEERS, .dmac = MAC_B, .ttl = 63
+
+#define SYN .tcp_flags = NS_TCP_SYN
+#define FORWARD .xdp = NS_V_TX, .tc = NS_V_REDIRECT
+#define BOTH(v) .xdp = (v), .tc = (v)
+
+static const struct tcase cases[] = {
+	/* Table hits. */
+	{ "tcp4 passive A->B: addresses and ports rewritten",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 100 }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .payload = 100, TO_B } },
+	{ "tcp4 passive B->A",
+	  .in = { TCP4(PEER_B4, 40002, RELAY4, 5002), .payload = 7 }, FORWARD,
+	  .out = { TCP4(RELAY4, 5001, PEER_A4, 40001), .payload = 7, TO_A } },
+	{ "tcp4 pure A->B: ports unchanged",
+	  .in = { TCP4(PEER_A4, 7000, RELAY4, 8000), .payload = 33 }, FORWARD,
+	  .out = { TCP4(RELAY4, 7000, PEER_B4, 8000), .payload = 33, TO_B } },
+	{ "tcp4 pure B->A",
+	  .in = { TCP4(PEER_B4, 8000, RELAY4, 7000) }, FORWARD,
+	  .out = { TCP4(RELAY4, 8000, PEER_A4, 7000), TO_A } },
+	{ "tcp6 passive A->B",
+	  .in = { TCP6(PEER_A6, 40001, RELAY6, 5001), .payload = 64 }, FORWARD,
+	  .out = { TCP6(RELAY6, 5002, PEER_B6, 40002), .payload = 64, TO_B } },
+	{ "udp4 passive A->B",
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 50 }, FORWARD,
+	  .out = { UDP4(RELAY4, 5002, PEER_B4, 40002), .payload = 50, TO_B } },
+	{ "udp4 checksum 0 stays 0",
+	  .in = { UDP4(PEER_B4, 40002, RELAY4, 5002), .payload = 50, .udp_nocsum = 1 },
+	  FORWARD,
+	  .out = { UDP4(RELAY4, 5001, PEER_A4, 40001), .payload = 50, .udp_nocsum = 1,
+		   TO_A } },
+	{ "udp6 passive B->A",
+	  .in = { UDP6(PEER_B6, 40002, RELAY6, 5002), .payload = 20 }, FORWARD,
+	  .out = { UDP6(RELAY6, 5001, PEER_A6, 40001), .payload = 20, TO_A } },
+	{ "udp6 pure A->B, no counters entry",
+	  .in = { UDP6(PEER_A6, 9000, RELAY6, 9001), .payload = 10 }, FORWARD,
+	  .out = { UDP6(RELAY6, 9000, PEER_B6, 9001), .payload = 10, TO_B } },
+	{ "tcp4 FIN sets NS_F_FIN",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_FIN | NS_TCP_ACK },
+	  FORWARD, .flags = NS_F_FIN,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .tcp_flags = NS_TCP_FIN | NS_TCP_ACK,
+		   TO_B } },
+	{ "tcp6 RST sets NS_F_RST",
+	  .in = { TCP6(PEER_B6, 40002, RELAY6, 5002), .tcp_flags = NS_TCP_RST },
+	  FORWARD, .flags = NS_F_RST,
+	  .out = { TCP6(RELAY6, 5001, PEER_A6, 40001), .tcp_flags = NS_TCP_RST, TO_A } },
+	{ "tcp4 with IPv4 options",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .ip_opts = 12, .payload = 9 },
+	  FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .ip_opts = 12, .payload = 9, TO_B } },
+	/* The kernel strips the outer tag before TC; BPF_PROG_TEST_RUN does
+	 * not, so TC sees what it would see of a QinQ frame's inner tag. */
+	{ "tcp4 in a VLAN-tagged frame: XDP leaves it untouched to TC",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .vlans = 1 },
+	  .xdp = NS_V_FALLBACK, .tc = -NS_DROP_FIB },
+	{ "udp6 with two VLAN tags: XDP leaves it untouched to TC",
+	  .in = { UDP6(PEER_A6, 40001, RELAY6, 5001), .vlans = 2 },
+	  .xdp = NS_V_FALLBACK, .tc = -NS_DROP_FIB },
+	{ "udp4 with two VLAN tags, not spliced: passed",
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 53), .vlans = 2 }, BOTH(NS_V_PASS) },
+	{ "tcp4 SYN in a VLAN-tagged frame to an expected port: punted",
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 6001), SYN, .vlans = 1 }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 0, 20 } },
+	{ "tcp4 to a peer behind another device: redirect",
+	  .in = { TCP4(PEER_A4, 42000, RELAY4, 5201) }, BOTH(NS_V_REDIRECT),
+	  .out = { TCP4(RELAY4, 5202, REMOTE4, 42001), .smac = MAC_REMOTE_DEV,
+		   .dmac = MAC_REMOTE, .ttl = 63 } },
+	{ "tcp4 next hop without neighbour: XDP leaves it untouched to TC",
+	  .in = { TCP4(PEER_A4, 41000, RELAY4, 5101) },
+	  .xdp = NS_V_FALLBACK, .tc = NS_V_REDIRECT,
+	  /* TC: the neighbour layer writes the Ethernet header later. */
+	  .out = { TCP4(RELAY4, 5102, NONEIGH4, 41001), .ttl = 63 } },
+	{ "tcp4 without a route: dropped",
+	  .in = { TCP4(PEER_A4, 43000, RELAY4, 5301) }, BOTH(-NS_DROP_FIB) },
+	{ "tcp4 bigger than the egress MTU: dropped",
+	  .in = { TCP4(PEER_A4, 42000, RELAY4, 5201), .payload = MTU_REMOTE },
+	  BOTH(-NS_DROP_SIZE) },
+	{ "tcp4 jumbo frame in several XDP buffers",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = JUMBO }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .payload = JUMBO, TO_B },
+	  .xdp_only = 1 },
+	{ "tcp4 TTL 2 leaves with TTL 1",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .ttl = 2 }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .smac = MAC_PEERS,
+		   .dmac = MAC_B, .ttl = 1 } },
+	{ "tcp4 TTL 1: dropped",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .ttl = 1 }, BOTH(-NS_DROP_TTL) },
+	{ "udp6 hop limit 1: dropped",
+	  .in = { UDP6(PEER_A6, 40001, RELAY6, 5001), .ttl = 1 }, BOTH(-NS_DROP_TTL) },
+	{ "tcp4 retransmitted SYN on an established splice: punted",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN_RETX, 0, 1 } },
+	{ "tcp6 retransmitted SYN of side B: punted",
+	  .in = { TCP6(PEER_B6, 40002, RELAY6, 5002), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN_RETX, 1, 3 } },
+	{ "tcp4 SYN|ACK on a splice: dropped",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_SYN | NS_TCP_ACK },
+	  BOTH(-NS_DROP_MALFORMED) },
+	{ "last seen less than a second ago: not stored again",
+	  .state = ST_SEEN_NOW,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001) }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), TO_B } },
+
+	/* Table misses. */
+	{ "tcp4 SYN to an expected port: punted",
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 6001), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 0, 20 } },
+	{ "udp4 to an expected port open to any source: punted",
+	  .in = { UDP4(PEER_B4, 50000, RELAY4, 6002), .payload = NS_TOKEN_BYTES },
+	  BOTH(NS_V_PUNT), .punt = { NS_PUNT_UDP, 1, 21 } },
+	{ "tcp6 SYN to an expected port: punted",
+	  .in = { TCP6(PEER_A6, 50000, RELAY6, 6001), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 1, 22 } },
+	{ "udp6 long datagram to an expected port: punted, head only",
+	  .in = { UDP6(PEER_B6, 50000, RELAY6, 6002), .payload = 200 }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_UDP, 0, 23 } },
+	{ "udp4 jumbo datagram in several XDP buffers to an expected port: punted",
+	  .in = { UDP4(PEER_A4, 50000, RELAY4, 6002), .payload = JUMBO }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_UDP, 1, 21 }, .xdp_only = 1 },
+	{ "tcp4 SYN from a source the splice does not allow: dropped",
+	  .in = { TCP4(PEER_B4, 50000, RELAY4, 6001), SYN }, BOTH(-NS_DROP_SOURCE) },
+	{ "udp6 from a source the splice does not allow: dropped",
+	  .in = { UDP6(PEER_A6, 50000, RELAY6, 6002) }, BOTH(-NS_DROP_SOURCE) },
+	{ "tcp4 ACK to an expected port: stranger",
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 6001) }, BOTH(-NS_DROP_STRANGER) },
+	{ "tcp6 RST to an expected port: stranger",
+	  .in = { TCP6(PEER_A6, 50000, RELAY6, 6001), .tcp_flags = NS_TCP_RST },
+	  BOTH(-NS_DROP_STRANGER) },
+	{ "tcp4 SYN to a port nobody expects: passed",
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 22), SYN }, BOTH(NS_V_PASS) },
+	{ "tcp4 SYN to an expected port number, not to the relay: passed",
+	  .in = { TCP4(PEER_A4, 50000, PEER_B4, 6001), SYN }, BOTH(NS_V_PASS) },
+	{ "empty maps: a spliced flow's packet passes",
+	  .state = ST_EMPTY,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001) }, BOTH(NS_V_PASS) },
+	{ "punt ring buffer full: dropped",
+	  .state = ST_RING_FULL,
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 6001), SYN }, BOTH(-NS_DROP_RINGBUF) },
+
+	/* Not ours. */
+	{ "ARP: passed",
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .ethertype = 0x0806 },
+	  BOTH(NS_V_PASS) },
+	{ "ICMP to the relay: passed",
+	  .in = { .family = NS_AF_INET, .proto = IPPROTO_ICMP, .src = PEER_A4,
+		  .dst = RELAY4 }, BOTH(NS_V_PASS) },
+	{ "IPv6 extension header other than Fragment: passed",
+	  .in = { .family = NS_AF_INET6, .proto = 0 /* Hop-by-Hop */, .src = PEER_A6,
+		  .dst = RELAY6 }, BOTH(NS_V_PASS) },
+
+	/* Truncated and malformed. */
+	{ "ipv4 ihl 4 on a spliced flow: dropped",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .ihl = 4 }, BOTH(-NS_DROP_MALFORMED) },
+	{ "ipv4 total length beyond the frame on a spliced flow: dropped",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .len_adj = 8 },
+	  BOTH(-NS_DROP_MALFORMED) },
+	{ "ipv4 header cut short: passed (no addresses to match)",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .cut = 14 + 12 }, BOTH(NS_V_PASS),
+	  .xdp_only = 1 },
+	{ "tcp header cut short, to the relay: dropped",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .cut = 14 + 20 + 10 },
+	  BOTH(-NS_DROP_MALFORMED) },
+	{ "tcp header cut short, to another host: passed",
+	  .in = { TCP4(PEER_A4, 40001, PEER_B4, 5001), .cut = 14 + 20 + 10 },
+	  BOTH(NS_V_PASS) },
+	{ "tcp data offset 4 on a spliced flow: dropped",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .doff = 4 }, BOTH(-NS_DROP_MALFORMED) },
+	{ "tcp data offset beyond the packet on a spliced flow: dropped",
+	  .in = { TCP6(PEER_A6, 40001, RELAY6, 5001), .doff = 15, .payload = 10 },
+	  BOTH(-NS_DROP_MALFORMED) },
+	{ "tcp data offset 4 to another host: passed",
+	  .in = { TCP4(PEER_A4, 40001, PEER_B4, 80), .doff = 4 }, BOTH(NS_V_PASS) },
+	{ "tcp data offset 4 to an unspliced relay port: dropped (relay address)",
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 22), .doff = 4 }, BOTH(-NS_DROP_MALFORMED) },
+	{ "udp length beyond the IP packet on a spliced flow: dropped",
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 8, .udp_len_adj = 4 },
+	  BOTH(-NS_DROP_MALFORMED) },
+	{ "ipv6 payload length beyond the frame on a spliced flow: dropped",
+	  .in = { UDP6(PEER_A6, 40001, RELAY6, 5001), .len_adj = 8 },
+	  BOTH(-NS_DROP_MALFORMED) },
+
+	/* IP fragments. */
+	{ "udp4 first fragment: forwarded, train recorded",
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 60,
+		  .frag = PKT_FRAG_FIRST }, FORWARD,
+	  .out = { UDP4(RELAY4, 5002, PEER_B4, 40002), .payload = 60,
+		   .frag = PKT_FRAG_FIRST, TO_B } },
+	{ "udp4 non-first fragment after its first: addresses rewritten",
+	  .pre = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 60,
+		   .frag = PKT_FRAG_FIRST },
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 60,
+		  .frag = PKT_FRAG_LATER }, FORWARD,
+	  .out = { UDP4(RELAY4, 5002, PEER_B4, 40002), .payload = 60,
+		   .frag = PKT_FRAG_LATER, TO_B } },
+	{ "udp4 non-first fragment of an unknown train: passed",
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 60,
+		  .frag = PKT_FRAG_LATER }, BOTH(NS_V_PASS) },
+	{ "tcp4 first fragment: forwarded",
+	  .in = { TCP4(PEER_B4, 40002, RELAY4, 5002), .payload = 40,
+		  .frag = PKT_FRAG_FIRST }, FORWARD,
+	  .out = { TCP4(RELAY4, 5001, PEER_A4, 40001), .payload = 40,
+		   .frag = PKT_FRAG_FIRST, TO_A } },
+	{ "udp6 first fragment: forwarded",
+	  .in = { UDP6(PEER_B6, 40002, RELAY6, 5002), .payload = 60,
+		  .frag = PKT_FRAG_FIRST }, FORWARD,
+	  .out = { UDP6(RELAY6, 5001, PEER_A6, 40001), .payload = 60,
+		   .frag = PKT_FRAG_FIRST, TO_A } },
+	{ "udp6 non-first fragment after its first: addresses rewritten",
+	  .pre = { UDP6(PEER_B6, 40002, RELAY6, 5002), .payload = 60,
+		   .frag = PKT_FRAG_FIRST },
+	  .in = { UDP6(PEER_B6, 40002, RELAY6, 5002), .payload = 60,
+		  .frag = PKT_FRAG_LATER }, FORWARD,
+	  .out = { UDP6(RELAY6, 5001, PEER_A6, 40001), .payload = 60,
+		   .frag = PKT_FRAG_LATER, TO_A } },
+	{ "udp4 non-first fragment with TTL 1: dropped",
+	  .pre = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 60,
+		   .frag = PKT_FRAG_FIRST },
+	  .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 60, .ttl = 1,
+		  .frag = PKT_FRAG_LATER }, BOTH(-NS_DROP_TTL) },
+};
+
+/* ------------------------------------------------------------------------
+ * Running a program.
+ */
+
+/* One loaded program and the maps it uses. */
+struct env {
+	const char *name;
+	int xdp;			/* XDP (else TC) */
+	int prog;
+	int table, counters, stats, ports, frags;
+	struct ring_buffer *rb;
+	int ifindex;			/* DEV_PEERS */
+	int ncpus;
+	struct {
+		int n;
+		struct ns_punt last;
+	} punts;
+	void *skel;
+};
+
+/* A cmocka test: one case against one program. */
+struct run {
+	struct env *env;
+	const struct tcase *c;
+};
+
+static struct env xdp_env = { .name = "xdp_relay", .xdp = 1 };
+static struct env tc_env = { .name = "tc_relay", .xdp = 0 };
+
+static __u32 action(const struct env *e, int verdict)
+{
+	switch (verdict) {
+	case NS_V_TX:
+		return e->xdp ? XDP_TX : ~0U;
+	case NS_V_REDIRECT:
+		return e->xdp ? XDP_REDIRECT : TC_ACT_REDIRECT;
+	case NS_V_PASS:
+	case NS_V_FALLBACK:
+		return e->xdp ? XDP_PASS : TC_ACT_OK;
+	default:
+		return e->xdp ? XDP_DROP : (__u32)TC_ACT_SHOT;
+	}
+}
+
+static int forwarded(int verdict)
+{
+	return verdict == NS_V_TX || verdict == NS_V_REDIRECT;
+}
+
+static void prog_run(struct env *e, const struct frame *in, struct frame *out,
+		     int repeat, __u32 *retval)
+{
+	struct xdp_md xdp = {
+		.data_end = in->len,
+		.ingress_ifindex = e->ifindex,
+	};
+	struct __sk_buff skb = { .ifindex = e->ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = in->b,
+		.data_size_in = in->len,
+		.data_out = out->b,
+		.data_size_out = sizeof(out->b),
+		.repeat = repeat,
+	);
+	int err;
+
+	if (e->xdp) {
+		opts.ctx_in = &xdp;
+		opts.ctx_size_in = sizeof(xdp);
+	} else {
+		opts.ctx_in = &skb;
+		opts.ctx_size_in = sizeof(skb);
+	}
+	err = bpf_prog_test_run_opts(e->prog, &opts);
+	if (err)
+		fail_msg("%s: BPF_PROG_TEST_RUN: %s", e->name, strerror(-err));
+	out->len = opts.data_size_out;
+	*retval = opts.retval;
+}
+
+static int on_punt(void *ctx, void *data, size_t size)
+{
+	struct env *e = ctx;
+
+	e->punts.n++;
+	memcpy(&e->punts.last, data, size < sizeof(e->punts.last) ? size :
+	       sizeof(e->punts.last));
+	return 0;
+}
+
+static int punts_drain(struct env *e)
+{
+	e->punts.n = 0;
+	return ring_buffer__consume(e->rb);
+}
+
+/* ------------------------------------------------------------------------
+ * Map state.
+ */
+
+static void map_clear(int fd, size_t key_size)
+{
+	__u8 key[64], next[64];
+
+	assert_true(key_size <= sizeof(key));
+	while (bpf_map_get_next_key(fd, NULL, next) == 0) {
+		memcpy(key, next, key_size);
+		assert_int_equal(bpf_map_delete_elem(fd, key), 0);
+	}
+}
+
+static void stats_zero(struct env *e)
+{
+	__u64 zero[e->ncpus];
+	__u32 i;
+
+	memset(zero, 0, sizeof(zero));
+	for (i = 0; i < NS_STAT_MAX; i++)
+		assert_int_equal(bpf_map_update_elem(e->stats, &i, zero, BPF_ANY), 0);
+}
+
+static __u64 stat_sum(struct env *e, __u32 i)
+{
+	__u64 v[e->ncpus], sum = 0;
+	int c;
+
+	assert_int_equal(bpf_map_lookup_elem(e->stats, &i, v), 0);
+	for (c = 0; c < e->ncpus; c++)
+		sum += v[c];
+	return sum;
+}
+
+static void splice_make(const struct splice_def *d, struct ns_splice *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->id = d->id;
+	s->proto = d->proto;
+	s->family = d->family;
+	s->mode = d->mode;
+	s->state = NS_ST_ESTABLISHED;
+	s->port[0] = htons(d->relay_port[0]);
+	s->port[1] = htons(d->relay_port[1]);
+	addr_parse(d->family == NS_AF_INET ? RELAY4 : RELAY6, s->relay);
+	addr_parse(d->a, s->peer[0].addr);
+	addr_parse(d->b, s->peer[1].addr);
+	s->peer[0].port = htons(d->a_port);
+	s->peer[1].port = htons(d->b_port);
+}
+
+static void counters_zero(struct env *e)
+{
+	struct ns_counters zero[e->ncpus];
+	size_t i;
+
+	memset(zero, 0, sizeof(zero));
+	for (i = 0; i < ARRAY_SIZE(splices); i++) {
+		if (splices[i].no_counters)
+			continue;
+		assert_int_equal(bpf_map_update_elem(e->counters, &splices[i].id,
+						     zero, BPF_ANY), 0);
+	}
+}
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Reset every map, then install the case's state. */
+static void state_set(struct env *e, unsigned int state)
+{
+	size_t i;
+	int dir;
+
+	map_clear(e->table, sizeof(struct ns_key));
+	map_clear(e->counters, sizeof(__u32));
+	map_clear(e->ports, sizeof(struct ns_port_key));
+	map_clear(e->frags, sizeof(struct ns_frag_key));
+	stats_zero(e);
+	punts_drain(e);
+	if (state & ST_EMPTY)
+		return;
+	for (i = 0; i < ARRAY_SIZE(splices); i++) {
+		struct ns_splice s;
+
+		splice_make(&splices[i], &s);
+		for (dir = 0; dir < 2; dir++) {
+			struct ns_key key;
+			struct ns_rewrite val;
+
+			ns_entry_build(&s, dir, &key, &val);
+			if (state & ST_SEEN_NOW)
+				val.last_seen_ns = now_ns();
+			assert_int_equal(bpf_map_update_elem(e->table, &key, &val,
+							     BPF_NOEXIST), 0);
+		}
+	}
+	counters_zero(e);
+	for (i = 0; i < ARRAY_SIZE(expects); i++) {
+		const struct expect_def *x = &expects[i];
+		struct ns_port_key pk = {
+			.proto = x->proto,
+			.family = x->family,
+			.port = htons(x->port),
+		};
+		struct ns_port_val pv = {
+			.splice_id = x->splice_id,
+			.side = x->side,
+			.allow_any = !x->allow,
+		};
+
+		if (x->allow)
+			addr_parse(x->allow, pv.allow);
+		assert_int_equal(bpf_map_update_elem(e->ports, &pk, &pv, BPF_NOEXIST), 0);
+	}
+}
+
+/* Fill the punt ring buffer by running a punted packet until it refuses. */
+static void ring_fill(struct env *e, const struct frame *in)
+{
+	struct frame out;
+	__u32 retval;
+
+	prog_run(e, in, &out, NS_RINGBUF_BYTES / sizeof(struct ns_punt) + 1, &retval);
+	assert_true(stat_sum(e, NS_DROP_RINGBUF) > 0);
+	stats_zero(e);
+}
+
+/* ------------------------------------------------------------------------
+ * Checks.
+ */
+
+static void check_stats(struct env *e, int verdict)
+{
+	__u32 v = verdict >= 0 ? (__u32)verdict : NS_V_DROP;
+	__u32 i;
+
+	for (i = 0; i < NS_STAT_MAX; i++) {
+		__u64 want = i == v || (verdict < 0 && i == (__u32)-verdict);
+		__u64 got = stat_sum(e, i);
+
+		if (got != want)
+			fail_msg("ns_stats[%u]: %llu, expected %llu", i,
+				 (unsigned long long)got, (unsigned long long)want);
+	}
+}
+
+static void check_output(struct env *e, const struct tcase *c, int verdict,
+			 const struct frame *in, const struct frame *out)
+{
+	struct frame want;
+
+	if (!forwarded(verdict)) {
+		/* Passed, punted, dropped, left to TC: never modified. */
+		if (out->len != in->len || memcmp(out->b, in->b, in->len)) {
+			frame_dump("input", in->b, in->len, NULL, 0);
+			frame_dump("output", out->b, out->len, in->b, in->len);
+			fail_msg("%s modified a packet it did not forward", e->name);
+		}
+		return;
+	}
+	assert_int_equal(pkt_build(&c->out, &want), 0);
+	if (out->len != want.len || memcmp(out->b, want.b, want.len)) {
+		frame_dump("expected", want.b, want.len, NULL, 0);
+		frame_dump("output", out->b, out->len, want.b, want.len);
+		fail_msg("%s: output differs from the expected packet", e->name);
+	}
+	if (!ns_pkt_csum_ok(out->b + want.l3_off, out->len - want.l3_off))
+		fail_msg("%s: output checksums invalid", e->name);
+}
+
+/* The table entry the input hits, if any. */
+static int entry_get(struct env *e, const struct tcase *c, struct ns_rewrite *val)
+{
+	struct ns_key key;
+
+	pkt_key(&c->in, &key);
+	return bpf_map_lookup_elem(e->table, &key, val);
+}
+
+static int splice_has_counters(__u32 id)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(splices); i++)
+		if (splices[i].id == id)
+			return !splices[i].no_counters;
+	return 0;
+}
+
+/*
+ * The entry the input hit: flags and last seen change only when the packet
+ * is forwarded (last seen at most once a second), and so do its counters.
+ */
+static void check_entry(struct env *e, const struct tcase *c, int verdict,
+			const struct ns_rewrite *before, const struct frame *in)
+{
+	struct ns_counters cnt[e->ncpus];
+	struct ns_rewrite val;
+	__u64 packets[2] = { 0, 0 }, bytes[2] = { 0, 0 };
+	int i, err;
+
+	if (entry_get(e, c, &val))
+		return;
+	if (!forwarded(verdict)) {
+		assert_int_equal(val.flags, before->flags);
+		assert_int_equal(val.last_seen_ns, before->last_seen_ns);
+	} else {
+		assert_int_equal(val.flags, c->flags);
+		if (before->last_seen_ns)
+			assert_int_equal(val.last_seen_ns, before->last_seen_ns);
+		else
+			assert_int_not_equal(val.last_seen_ns, 0);
+	}
+
+	err = bpf_map_lookup_elem(e->counters, &val.splice_id, cnt);
+	if (!splice_has_counters(val.splice_id)) {
+		/* Counting skipped it and did not create an entry. */
+		assert_int_not_equal(err, 0);
+		return;
+	}
+	assert_int_equal(err, 0);
+	for (i = 0; i < e->ncpus; i++) {
+		packets[0] += cnt[i].packets[0];
+		packets[1] += cnt[i].packets[1];
+		bytes[0] += cnt[i].bytes[0];
+		bytes[1] += cnt[i].bytes[1];
+	}
+	if (forwarded(verdict)) {
+		assert_int_equal(packets[val.dir], 1);
+		assert_int_equal(bytes[val.dir], in->l3_len);
+	} else {
+		assert_int_equal(packets[val.dir], 0);
+		assert_int_equal(bytes[val.dir], 0);
+	}
+	assert_int_equal(packets[!val.dir], 0);
+	assert_int_equal(bytes[!val.dir], 0);
+}
+
+static void check_punt(struct env *e, const struct tcase *c, int verdict,
+		       const struct frame *in)
+{
+	const struct ns_punt *p = &e->punts.last;
+	size_t len;
+
+	if (c->state & ST_RING_FULL)
+		return;
+	punts_drain(e);
+	if (verdict != NS_V_PUNT) {
+		assert_int_equal(e->punts.n, 0);
+		return;
+	}
+	assert_int_equal(e->punts.n, 1);
+	len = in->l3_len < NS_PUNT_BYTES ? in->l3_len : NS_PUNT_BYTES;
+	assert_int_equal(p->ifindex, e->ifindex);
+	assert_int_equal(p->splice_id, c->punt.splice_id);
+	assert_int_equal(p->side, c->punt.side);
+	assert_int_equal(p->reason, c->punt.reason);
+	assert_int_equal(p->pkt_len, in->l3_len);
+	assert_int_equal(p->len, len);
+	assert_memory_equal(p->data, in->b + in->l3_off, len);
+}
+
+static void run_case(void **state)
+{
+	const struct run *r = *state;
+	const struct tcase *c = r->c;
+	struct env *e = r->env;
+	int verdict = e->xdp ? c->xdp : c->tc;
+	struct ns_rewrite before = { 0 };
+	struct frame in, out;
+	__u32 retval;
+
+	if (c->xdp_only && !e->xdp)
+		skip();
+	state_set(e, c->state);
+	assert_int_equal(pkt_build(&c->in, &in), 0);
+	if (c->pre.family) {
+		struct frame pre;
+
+		assert_int_equal(pkt_build(&c->pre, &pre), 0);
+		prog_run(e, &pre, &out, 1, &retval);
+		assert_int_equal(retval, action(e, e->xdp ? NS_V_TX : NS_V_REDIRECT));
+		stats_zero(e);
+		counters_zero(e);
+	}
+	if (c->state & ST_RING_FULL)
+		ring_fill(e, &in);
+
+	entry_get(e, c, &before);
+	prog_run(e, &in, &out, 1, &retval);
+	if (retval != action(e, verdict))
+		fail_msg("%s returned %u, expected %u", e->name, retval,
+			 action(e, verdict));
+	check_stats(e, verdict);
+	check_output(e, c, verdict, &in, &out);
+	check_entry(e, c, verdict, &before, &in);
+	check_punt(e, c, verdict, &in);
+}
+
+/* ------------------------------------------------------------------------
+ * Loading.
+ */
+
+static int env_init(struct env *e, struct bpf_object *obj, struct bpf_program *prog)
+{
+	e->prog = bpf_program__fd(prog);
+	e->table = bpf_object__find_map_fd_by_name(obj, "ns_table");
+	e->counters = bpf_object__find_map_fd_by_name(obj, "ns_counters");
+	e->stats = bpf_object__find_map_fd_by_name(obj, "ns_stats");
+	e->ports = bpf_object__find_map_fd_by_name(obj, "ns_ports");
+	e->frags = bpf_object__find_map_fd_by_name(obj, "ns_frags");
+	e->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "ns_punts"),
+				 on_punt, e, NULL);
+	e->ifindex = if_nametoindex(DEV_PEERS);
+	e->ncpus = libbpf_num_possible_cpus();
+	if (e->prog < 0 || e->table < 0 || e->counters < 0 || e->stats < 0 ||
+	    e->ports < 0 || e->frags < 0 || !e->rb || !e->ifindex || e->ncpus <= 0)
+		return -1;
+	return 0;
+}
+
+static __u32 relay4(void)
+{
+	__u32 a[4];
+
+	addr_parse(RELAY4, a);
+	return a[0];
+}
+
+static int xdp_setup(void **state)
+{
+	struct xdp_relay *skel = xdp_relay__open();
+
+	if (!skel)
+		return -1;
+	xdp_env.skel = skel;
+	skel->rodata->relay_addr4 = relay4();
+	addr_parse(RELAY6, (__u32 *)skel->rodata->relay_addr6);
+	if (xdp_relay__load(skel))
+		return -1;
+	return env_init(&xdp_env, skel->obj, skel->progs.xdp_relay);
+}
+
+static int xdp_teardown(void **state)
+{
+	ring_buffer__free(xdp_env.rb);
+	xdp_relay__destroy(xdp_env.skel);
+	return 0;
+}
+
+static int tc_setup(void **state)
+{
+	struct tc_relay *skel = tc_relay__open();
+
+	if (!skel)
+		return -1;
+	tc_env.skel = skel;
+	skel->rodata->relay_addr4 = relay4();
+	addr_parse(RELAY6, (__u32 *)skel->rodata->relay_addr6);
+	if (tc_relay__load(skel))
+		return -1;
+	return env_init(&tc_env, skel->obj, skel->progs.tc_relay);
+}
+
+static int tc_teardown(void **state)
+{
+	ring_buffer__free(tc_env.rb);
+	tc_relay__destroy(tc_env.skel);
+	return 0;
+}
+
+/* Both objects must define the same maps: the loader pins one set for both. */
+static void maps_identical(void **state)
+{
+	struct xdp_relay *x = xdp_relay__open();
+	struct tc_relay *t = tc_relay__open();
+	struct bpf_map *m;
+	int n = 0;
+
+	assert_non_null(x);
+	assert_non_null(t);
+	bpf_object__for_each_map(m, x->obj) {
+		const char *name = bpf_map__name(m);
+		struct bpf_map *o;
+
+		if (bpf_map__is_internal(m))
+			continue;
+		o = bpf_object__find_map_by_name(t->obj, name);
+		if (!o)
+			fail_msg("map %s missing from tc_relay", name);
+		assert_int_equal(bpf_map__type(m), bpf_map__type(o));
+		assert_int_equal(bpf_map__key_size(m), bpf_map__key_size(o));
+		assert_int_equal(bpf_map__value_size(m), bpf_map__value_size(o));
+		assert_int_equal(bpf_map__max_entries(m), bpf_map__max_entries(o));
+		assert_int_equal(bpf_map__map_flags(m), bpf_map__map_flags(o));
+		n++;
+	}
+	assert_int_equal(n, 7);
+	xdp_relay__destroy(x);
+	tc_relay__destroy(t);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static struct run xdp_runs[ARRAY_SIZE(cases)], tc_runs[ARRAY_SIZE(cases)];
+static struct CMUnitTest xdp_tests[ARRAY_SIZE(cases)], tc_tests[ARRAY_SIZE(cases)];
+
+/* A test per case, named "program: description". */
+static int tests_make(struct env *e, struct run *runs, struct CMUnitTest *tests)
+{
+	size_t i;
+	char *name;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (asprintf(&name, "%s: %s", e->name, cases[i].desc) < 0)
+			return -1;
+		runs[i] = (struct run){ .env = e, .c = &cases[i] };
+		tests[i] = (struct CMUnitTest){
+			.name = name,
+			.test_func = run_case,
+			.initial_state = &runs[i],
+		};
+	}
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest objects[] = {
+		cmocka_unit_test(maps_identical),
+	};
+	int failed = 0;
+
+	if (geteuid() != 0) {
+		printf("skipped: needs root (BPF, network namespaces)\n");
+		return 77;
+	}
+	libbpf_set_print(libbpf_print);
+	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, NULL) != 1 ||
+	    libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL) != 1) {
+		printf("skipped: XDP/TC BPF programs not available\n");
+		return 77;
+	}
+	if (fixture_netns() < 0) {
+		printf("skipped: cannot set up a network namespace\n");
+		return 77;
+	}
+	if (tests_make(&xdp_env, xdp_runs, xdp_tests) < 0 ||
+	    tests_make(&tc_env, tc_runs, tc_tests) < 0)
+		return 1;
+	failed += cmocka_run_group_tests_name("objects", objects, NULL, NULL);
+	failed += cmocka_run_group_tests_name("xdp_relay", xdp_tests, xdp_setup,
+					      xdp_teardown);
+	failed += cmocka_run_group_tests_name("tc_relay", tc_tests, tc_setup,
+					      tc_teardown);
+	return failed ? 1 : 0;
+}
