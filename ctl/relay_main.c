@@ -487,7 +487,7 @@ static int relay_run(struct cli *cli, int argc, char **argv)
 		printf("configuration OK\n");
 		return 0;
 	}
-	ns_log_init("natsplice", NS_LOG_INFO + (verbose > 0 ? verbose - 1 : 0) + 0);
+	ns_log_init("natsplice", NS_LOG_INFO + verbose);
 	ns_log_route_libbpf();
 	if (geteuid() != 0) {
 		log_err("relay run must run as root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW)");
