@@ -97,7 +97,7 @@ static int dev_detach(struct cli *cli, int argc, char **argv)
 	const char *pin_dir = NS_PIN_DIR_DEFAULT, *dev;
 	int opt, err;
 
-	optind = 1;
+	optind = 0;	/* 0: re-initialise getopt (the global '+' mode) */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (opt != 'P')

@@ -139,7 +139,7 @@ static int splice_add(struct cli *cli, int argc, char **argv)
 	__u8 fam;
 	int opt, side;
 
-	optind = 1;
+	optind = 0;	/* 0: re-initialise getopt (the global '+' mode) */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {

@@ -73,9 +73,9 @@ int cli_dispatch(struct cli *cli, const char *object, const struct cli_cmd *cmds
 	}
 	if (n == 1)
 		return hit->fn(cli, argc, argv);
-	return cli_fail(cli, 2, "%s '%s'%s; try 'natsplice %s help'",
-			n ? "ambiguous command" : "unknown command", argv[0],
-			object ? "" : " (object)", object ? object : "");
+	return cli_fail(cli, 2, "%s %s '%s'; try 'natsplice %s%shelp'",
+			n ? "ambiguous" : "unknown", object ? "command" : "object", argv[0],
+			object ? object : "", object ? " " : "");
 }
 
 const char *cli_pin_dir(const struct cli *cli)

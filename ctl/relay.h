@@ -95,7 +95,7 @@ int relay_bpf_ring_fd(struct relay *r);
 int relay_bpf_ring_poll(struct relay *r);
 int relay_bpf_install(struct relay *r, const struct relay_splice *sp);
 void relay_bpf_remove(struct relay *r, const struct relay_splice *sp);
-int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side);
+int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, bool sealed);
 void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side);
 int relay_bpf_save(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_restore(struct relay *r);

@@ -277,7 +277,13 @@ static void port_key(const struct relay_splice *sp, int side, struct ns_port_key
 	k->port = sp->s.port[side];
 }
 
-int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side)
+/*
+ * Install the expectation for one relay port. Sealed (once established): no
+ * source is allowed any more, so a stranger's packets to the port are
+ * dropped (counted as "source"/"stranger") instead of reaching the kernel,
+ * which would answer with an RST; the real peers hit the splice table first.
+ */
+int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, bool sealed)
 {
 	struct ns_port_key k;
 	struct ns_port_val v = {};
@@ -285,8 +291,10 @@ int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side)
 	port_key(sp, side, &k);
 	v.splice_id = sp->s.id;
 	v.side = side;
-	v.allow_any = sp->s.allow_any[side];
-	memcpy(v.allow, sp->s.allow[side], sizeof(v.allow));
+	if (!sealed) {
+		v.allow_any = sp->s.allow_any[side];
+		memcpy(v.allow, sp->s.allow[side], sizeof(v.allow));
+	}
 	if (bpf_map_update_elem(r->bpf->ports, &k, &v, BPF_ANY))
 		return -errno;
 	return 0;

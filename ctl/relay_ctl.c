@@ -178,19 +178,26 @@ static void mkdir_parent(const char *path)
 int relay_ctl_open(struct relay *r)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, probe;
+	int fd, probe, i, live = 0;
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", r->cfg.sock_path);
 	mkdir_parent(sun.sun_path);
-	/* A live daemon answers on the path: refuse to steal it. */
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe >= 0 && !connect(probe, (struct sockaddr *)&sun, sizeof(sun))) {
+	/* A live daemon answers on the path: refuse to steal it. One that was
+	 * just killed may still hold it for a moment, so ask a few times. */
+	for (i = 0; i < 10; i++) {
+		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (probe < 0)
+			return -errno;
+		live = !connect(probe, (struct sockaddr *)&sun, sizeof(sun));
 		close(probe);
+		if (!live)
+			break;
+		usleep(100 * 1000);
+	}
+	if (live) {
 		log_err("another relay daemon is running on %s", sun.sun_path);
 		return -EADDRINUSE;
 	}
-	if (probe >= 0)
-		close(probe);
 	unlink(sun.sun_path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)

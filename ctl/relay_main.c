@@ -336,6 +336,10 @@ static int relay_start(struct relay *r)
 		log_err("raw socket: %s", strerror(-err));
 		return err;
 	}
+	/* The control socket first: a second daemon must not touch the dataplane. */
+	err = relay_ctl_open(r);
+	if (err)
+		return err;
 	if (r->cfg.mode != RELAY_USER) {
 		enable_forwarding(r);
 		err = relay_bpf_open(r);
@@ -347,9 +351,7 @@ static int relay_start(struct relay *r)
 		if (n)
 			log_info("took over %d splices from the pinned state", n);
 	}
-	err = relay_ctl_open(r);
-	if (!err)
-		err = setup_loop(r);
+	err = setup_loop(r);
 	if (err)
 		return err;
 	if (r->cfg.has4)
@@ -445,14 +447,14 @@ static int relay_run(struct cli *cli, int argc, char **argv)
 		snprintf(r.cfg.sock_path, sizeof(r.cfg.sock_path), "%s", cli->socket);
 	/* First pass: the file, so the command line overrides it. */
 	opterr = 0;
-	optind = 1;
+	optind = 0;	/* 0: re-initialise getopt (the global '+' mode) */
 	while ((opt = getopt_long(argc, argv, "f:nvh", run_opts, NULL)) != -1)
 		if (opt == 'f')
 			config = optarg;
 	if (config && cfg_load(&r.cfg, config))
 		return 1;
 	opterr = 1;
-	optind = 1;
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "f:nvh", run_opts, NULL)) != -1) {
 		if (opt == 'f')
 			continue;

@@ -187,9 +187,9 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 	link_splice(r, sp);
 
 	if (bpf_mode(r)) {
-		err = relay_bpf_expect(r, sp, 0);
+		err = relay_bpf_expect(r, sp, 0, false);
 		if (!err && pb)
-			err = relay_bpf_expect(r, sp, 1);
+			err = relay_bpf_expect(r, sp, 1, false);
 	} else {
 		err = relay_user_open(r, sp);
 	}
@@ -274,8 +274,8 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp)
 			relay_splice_delete(r, sp, "failed");
 			return;
 		}
-		relay_bpf_unexpect(r, sp, 0);
-		relay_bpf_unexpect(r, sp, 1);
+		relay_bpf_expect(r, sp, 0, true);
+		relay_bpf_expect(r, sp, 1, true);
 	}
 	sp->s.state = NS_ST_ESTABLISHED;
 	save(r, sp);
@@ -331,7 +331,7 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 			relay_bpf_unexpect(r, sp, 1);
 		sp->s.port[1] = pi->sport;
 		r->by_port[x] = sp;
-		relay_bpf_expect(r, sp, 1);
+		relay_bpf_expect(r, sp, 1, false);
 	}
 	if (sp->s.seen == 3) {
 		relay_splice_established(r, sp);

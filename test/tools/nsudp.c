@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct opts o = { .n = 100, .size = 512, .window = 32, .timeout_s = 30, .idle_s = 5 };
+	struct opts o = { .n = ~0UL, .size = 512, .window = 32, .timeout_s = 30, .idle_s = 5 };
 	int c, fd;
 
 	while ((c = getopt_long(argc, argv, "r:T:b:n:s:ew:t:i:l:h", lopts, NULL)) != -1) {
@@ -396,6 +396,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (o.n == ~0UL)	/* no --send: 100 datagrams, or echo until idle */
+		o.n = o.echo ? 0 : 100;
 	if (o.size < HDR_BYTES || o.size > MAX_SIZE)
 		die(EXIT_USAGE, "--size must be %d..%d", HDR_BYTES, MAX_SIZE);
 	if (o.timeout_s <= 0 || o.idle_s <= 0 || o.window == 0)

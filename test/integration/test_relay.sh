@@ -1,0 +1,521 @@
+#!/usr/bin/env bash
+# The relay with real TCP/UDP stacks on both ends (DESIGN §2): every test runs
+# once per dataplane, test_xdp_*, test_tc_* and, where the feature exists
+# without BPF, test_user_* (--mode userspace). TEST_FILTER=xdp_ runs one mode.
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+MiB=$((1 << 20))
+BIG=${BIG:-$((200 * MiB))}	# the "200 MiB each way" transfers
+XFER_IDLE=30			# nsxfer: seconds without progress before it gives up
+
+# relay_bed MODE [relay args]: the topology and a ready relay.
+relay_bed() {
+	need jq
+	topo_relay
+	start_relay "$@"
+}
+
+# is_bpf MODE: does this mode have the BPF dataplane (counters, pins)?
+is_bpf() {
+	[ "$1" != userspace ]
+}
+
+# dataplane_packets: spliced packets so far (XDP_TX + redirects, both hooks).
+dataplane_packets() {
+	echo $(($(stat_get tx) + $(stat_get redirect)))
+}
+
+# start_xfer WHO NS OUT ARGS...: nsxfer in the background; pid in XFER_PID_<WHO>.
+start_xfer() {
+	local who=$1 ns=$2 out=$3
+
+	shift 3
+	bg "$ns" "$out" "$NSXFER" --timeout "$XFER_IDLE" --verbose "$@"
+	printf -v "XFER_PID_$who" %s "$BG_PID"
+}
+
+# passive_xfer SIZE_A SIZE_B [splice add args]: a passive splice carrying
+# SIZE_A bytes A->B and SIZE_B bytes B->A at the same time, verified by sha256.
+passive_xfer() {
+	local sa=$1 sb=$2 ip
+
+	shift 2
+	splice_add "$@"
+	ip=${SPLICE_RELAY:-$RELAY4}
+	start_xfer A "$A" "$TMP/a.out" --connect "$(hostport "$ip" "$PORT_A")" --send "$sa" --seed 1
+	start_xfer B "$B" "$TMP/b.out" --connect "$(hostport "$ip" "$PORT_B")" --send "$sb" --seed 2
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 900
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 900
+	check_xfer "$TMP/a.out" "$TMP/b.out" "$sa" "$sb"
+	grep -h 'Mbit/s' "$TMP/a.out" "$TMP/b.out" || true
+}
+
+# check_splice_moved ID BYTES: the splice's counters saw at least BYTES.
+check_splice_moved() {
+	local got
+
+	got=$(splice_total "$1" bytes) || fail "splice $1 is not listed after its transfer"
+	[ "$got" -ge "$2" ] || fail "splice $1 counted $got bytes, expected at least $2"
+}
+
+# ------------------------------------------------------------------ tests
+
+# 200 MiB each way at once through a passive splice.
+t_passive() {
+	local mode=$1 p0
+
+	relay_bed "$mode"
+	is_bpf "$mode" && p0=$(dataplane_packets)
+	passive_xfer "$BIG" "$BIG"
+	check_splice_moved "$SPLICE_ID" $((2 * BIG))
+	if is_bpf "$mode"; then
+		# At least one packet per 64 KiB: the bytes went through the dataplane.
+		[ $(($(dataplane_packets) - p0)) -ge $((2 * BIG / 65536)) ] ||
+			fail "the dataplane counted only $(($(dataplane_packets) - p0)) spliced packets"
+	fi
+}
+
+# 200 MiB each way through a pure splice: ports [PA, 0] until A's SYN, then
+# [PA, X] with X A's source port; B connects from port PA to relay:X.
+t_pure() {
+	local mode=$1 x peer
+
+	relay_bed "$mode"
+	splice_add --mode pure
+	[ "$PORT_B" = 0 ] || fail "pure splice: ports[1] is $PORT_B before A connected, not 0"
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send "$BIG" --seed 1
+	wait_until 20 eval '[ "$(splice_get "$SPLICE_ID" ".ports[1]")" != 0 ]' ||
+		fail "pure splice: ports[1] stayed 0 after A's SYN"
+	x=$(splice_get "$SPLICE_ID" '.ports[1]')
+	peer=$(splice_get "$SPLICE_ID" '.peers[0]')
+	[ "$peer" = "$A4:$x" ] || fail "pure splice: ports[1] $x is not A's source port ($peer)"
+	start_xfer B "$B" "$TMP/b.out" --bind "$B4:$PORT_A" --connect "$RELAY4:$x" \
+		--send "$BIG" --seed 2
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 900
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 900
+	check_xfer "$TMP/a.out" "$TMP/b.out" "$BIG" "$BIG"
+	check_splice_moved "$SPLICE_ID" $((2 * BIG))
+}
+
+# A passive splice over IPv6.
+t_ipv6() {
+	local mode=$1
+
+	relay_bed "$mode"
+	passive_xfer $((64 * MiB)) $((64 * MiB)) --family inet6
+	[ "$SPLICE_RELAY" = "$RELAY6" ] || fail "inet6 splice lives on '$SPLICE_RELAY', not $RELAY6"
+	check_splice_moved "$SPLICE_ID" $((128 * MiB))
+}
+
+# iperf3 through splices. iperf3 opens several connections to one listening
+# server, and both ends of a splice connect, so each end runs a forwarder:
+# on A, socat accepts iperf3's connections on 127.0.0.1:5201 and for each one
+# asks the relay for a splice, starts in B a socat from relay:PB to the iperf3
+# server on B's 127.0.0.1:5201, and connects itself to relay:PA.
+t_iperf3() {
+	local mode=$1 p0 got n id total
+
+	need iperf3 socat
+	relay_bed "$mode"
+	cat >"$TMP/fwd-a.sh" <<-EOF
+	#!/bin/bash
+	json=\$("$NATSPLICE" -S "$SOCK" -j splice add) || exit 1
+	echo "\$(jq -r .id <<<"\$json")" >>"$TMP/iperf-splices"
+	ip netns exec "$B" socat "TCP:$RELAY4:\$(jq -r '.ports[1]' <<<"\$json"),bind=$B4" \\
+		TCP:127.0.0.1:5201 </dev/null >>"$TMP/fwd-b.log" 2>&1 &
+	exec socat STDIO "TCP:$RELAY4:\$(jq -r '.ports[0]' <<<"\$json"),bind=$A4"
+	EOF
+	chmod +x "$TMP/fwd-a.sh"
+	bg "$B" "$TMP/iperf3-server.log" iperf3 -s -B 127.0.0.1 -p 5201
+	bg "$A" "$TMP/fwd-a.log" socat TCP-LISTEN:5201,bind=127.0.0.1,fork,reuseaddr \
+		EXEC:"$TMP/fwd-a.sh"
+	wait_until 10 eval '[ -n "$(nsx "$B" ss -Hltn "sport = :5201")" ]' || fail "no iperf3 server"
+	wait_until 10 eval '[ -n "$(nsx "$A" ss -Hltn "sport = :5201")" ]' || fail "no forwarder on A"
+	is_bpf "$mode" && p0=$(dataplane_packets)
+
+	nsx "$A" timeout 60 iperf3 -c 127.0.0.1 -p 5201 -t 3 -J >"$TMP/iperf.json" ||
+		fail "iperf3 failed: $(jq -r '.error // empty' "$TMP/iperf.json")"
+	nsx "$A" timeout 60 iperf3 -c 127.0.0.1 -p 5201 -t 2 -R -J >"$TMP/iperf-r.json" ||
+		fail "iperf3 -R failed: $(jq -r '.error // empty' "$TMP/iperf-r.json")"
+	got=$(jq '.end.sum_received.bytes' "$TMP/iperf.json")
+	got=$((got + $(jq '.end.sum_received.bytes' "$TMP/iperf-r.json")))
+	echo "iperf3: $(jq '.end.sum_received.bits_per_second / 1e6 | floor' "$TMP/iperf.json")" \
+		"Mbit/s forward, $(jq '.end.sum_received.bits_per_second / 1e6 | floor' \
+		"$TMP/iperf-r.json") Mbit/s reverse (userspace forwarders at both ends)"
+	[ "$got" -gt 0 ] || fail "iperf3 moved no data"
+	n=$(sort -u "$TMP/iperf-splices" | wc -l)
+	[ "$n" -ge 4 ] || fail "only $n splices were made for 2 iperf3 runs (control + data each)"
+	total=0
+	for id in $(sort -u "$TMP/iperf-splices"); do
+		total=$((total + $(splice_total "$id" bytes || echo 0)))
+	done
+	[ "$total" -ge "$got" ] ||
+		fail "the splices counted $total bytes, less than the $got iperf3 received"
+	if is_bpf "$mode"; then
+		[ $(($(dataplane_packets) - p0)) -ge $((got / 65536)) ] ||
+			fail "the dataplane counted too few spliced packets"
+	fi
+}
+
+# Every combination of window scaling, SACK, timestamps and ECN (0/1 each) on
+# A, each against a different combination on B (B = 15 - A: includes "A has
+# everything, B nothing" and the reverse), 4 MiB each way per combination.
+t_tcp_options() {
+	local mode=$1 i j bad="" desc
+
+	relay_bed "$mode"
+	XFER_IDLE=20
+	for i in $(seq 0 15); do
+		j=$((15 - i))
+		tcp_opts "$A" $((i & 1)) $((i >> 1 & 1)) $((i >> 2 & 1)) $((i >> 3 & 1))
+		tcp_opts "$B" $((j & 1)) $((j >> 1 & 1)) $((j >> 2 & 1)) $((j >> 3 & 1))
+		desc="A=$(opts_name $i)/B=$(opts_name $j)"
+		try passive_xfer $((4 * MiB)) $((4 * MiB))
+		if [ "$TRY_RC" = 0 ]; then
+			echo "ok   $desc"
+		else
+			echo "FAIL $desc: $TRY_REASON"
+			bad="$bad $desc"
+		fi
+	done
+	[ -z "$bad" ] || fail "failed combinations:$bad"
+}
+
+# opts_name BITS: "ws+sack+ts+ecn" style name of a tcp_opts combination.
+opts_name() {
+	local n=""
+
+	[ $(($1 & 1)) = 0 ] || n="$n+ws"
+	[ $(($1 & 2)) = 0 ] || n="$n+sack"
+	[ $(($1 & 4)) = 0 ] || n="$n+ts"
+	[ $(($1 & 8)) = 0 ] || n="$n+ecn"
+	echo "${n#+}${n:-none}"
+}
+
+# try CMD...: run CMD in a subshell with set -e; TRY_RC and TRY_REASON say how
+# it went, and the test goes on. (Call it as a plain command, not in `if`.)
+try() {
+	set +e
+	(
+		set -e
+		"$@"
+	)
+	TRY_RC=$?
+	set -e
+	TRY_REASON=$(cat "$TMP/reason" 2>/dev/null || true)
+	rm -f "$TMP/reason"
+}
+
+# Half-close: A sends and shuts down its side; B sends its data only after it
+# got A's EOF, and A still receives all of it.
+t_half_close() {
+	local mode=$1
+
+	relay_bed "$mode"
+	splice_add
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send $((3 * MiB)) --seed 1
+	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send $((5 * MiB)) --seed 2 \
+		--after-eof
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B
+	check_xfer "$TMP/a.out" "$TMP/b.out" $((3 * MiB)) $((5 * MiB))
+	wait_until 10 eval 'splice_state_is "$SPLICE_ID" closed || splice_gone "$SPLICE_ID"' ||
+		fail "after FIN both ways the splice is $(splice_get "$SPLICE_ID" .state), not closed"
+}
+
+# An RST from one side reaches the other. The receiving side sends nothing and
+# keeps its side open, so only the relayed RST can end its connection.
+t_rst() {
+	local mode=$1 from to a_args b_args
+
+	relay_bed "$mode"
+	XFER_IDLE=20
+	for from in A B; do
+		if [ $from = A ]; then
+			to=B a_args="--send $((4 * MiB)) --rst-after $MiB"
+			b_args="--send 0 --no-shutdown --expect-reset"
+		else
+			to=A b_args="--send $((4 * MiB)) --rst-after $MiB"
+			a_args="--send 0 --no-shutdown --expect-reset"
+		fi
+		splice_add
+		start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" $a_args
+		start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" $b_args
+		xfer_wait "$XFER_PID_A" "$TMP/a.out" A
+		xfer_wait "$XFER_PID_B" "$TMP/b.out" B
+		grep -q ' reset$' "$TMP/${to,,}.out" || fail "$to did not see $from's RST"
+		wait_until 10 eval 'splice_state_is "$SPLICE_ID" closed || splice_gone "$SPLICE_ID"' ||
+			fail "after an RST the splice is $(splice_get "$SPLICE_ID" .state), not closed"
+		echo "RST from $from reached $to"
+	done
+}
+
+# A UDP splice carries datagrams both ways: A sends 2000, B echoes each.
+t_udp() {
+	local mode=$1 n=2000 pid_a pid_b rc=0 pkts
+
+	relay_bed "$mode"
+	splice_add --proto udp
+	[ ${#SPLICE_TOKEN} = 32 ] || fail "UDP splice without a 16-byte token: '$SPLICE_TOKEN'"
+	bg "$B" "$TMP/b.out" "$NSUDP" --relay "$RELAY4:$PORT_B" --token "$SPLICE_TOKEN" --echo \
+		--idle 3
+	pid_b=$BG_PID
+	bg "$A" "$TMP/a.out" "$NSUDP" --relay "$RELAY4:$PORT_A" --token "$SPLICE_TOKEN" \
+		--send $n --size 1000
+	pid_a=$BG_PID
+	wait_pid "$pid_a" 120 || rc=$?
+	[ "$rc" = 0 ] || fail "A (nsudp exit $rc): $(tail -n 1 "$TMP/a.out")"
+	wait_pid "$pid_b" 120 || fail "B (echo): $(tail -n 1 "$TMP/b.out")"
+	cat "$TMP/a.out" "$TMP/b.out"
+	grep -q "^echoed $n\$" "$TMP/b.out" || fail "B echoed $(cat "$TMP/b.out"), not $n"
+	pkts=$(splice_total "$SPLICE_ID" packets)
+	[ "$pkts" -ge $((2 * n)) ] || fail "the UDP splice counted $pkts packets, not >= $((2 * n))"
+}
+
+# kill -9 of the daemon during a 200 MiB transfer, and a restart on the same
+# pin dir: the transfer completes intact and the splice is still listed.
+t_kill_restart() {
+	local mode=$1 alive=0
+
+	relay_bed "$mode"
+	splice_add
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send "$BIG" --seed 1
+	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send "$BIG" --seed 2
+	wait_until 30 splice_state_is "$SPLICE_ID" established ||
+		fail "the splice did not get established"
+	kill -KILL "$RELAY_PID"
+	wait_pid "$RELAY_PID" 10 || true
+	kill -0 "$XFER_PID_A" 2>/dev/null && kill -0 "$XFER_PID_B" 2>/dev/null && alive=1
+	echo "daemon killed; transfer still running: $alive"
+	start_relay "$mode"
+	splice_listed "$SPLICE_ID" || fail "splice $SPLICE_ID is not listed after the restart"
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 900
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 900
+	check_xfer "$TMP/a.out" "$TMP/b.out" "$BIG" "$BIG"
+	splice_listed "$SPLICE_ID" || fail "splice $SPLICE_ID vanished after the transfer"
+	[ "$alive" = 1 ] || echo "note: the transfer ended before the kill; only the restart was tested"
+}
+
+# SIGTERM leaves the dataplane attached (a live transfer completes without the
+# daemon); `dev detach` then takes it off.
+t_term_detach() {
+	local mode=$1 shown
+
+	relay_bed "$mode"
+	splice_add
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send "$BIG" --seed 1
+	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send "$BIG" --seed 2
+	wait_until 30 splice_state_is "$SPLICE_ID" established ||
+		fail "the splice did not get established"
+	kill -TERM "$RELAY_PID"
+	wait_pid "$RELAY_PID" 20 || fail "the daemon did not exit cleanly on SIGTERM"
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 900
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 900
+	check_xfer "$TMP/a.out" "$TMP/b.out" "$BIG" "$BIG"
+	shown=$(nsx "$RELAY" "$NATSPLICE" -j dev show) || fail "dev show failed"
+	echo "dev show: $shown"
+	jq -e 'any(.[]; .dev == "eth0")' <<<"$shown" >/dev/null ||
+		fail "after SIGTERM nothing is attached to eth0 any more"
+	nsx "$RELAY" "$NATSPLICE" dev detach eth0 --pin-dir "$PIN_DIR" || fail "dev detach failed"
+	shown=$(nsx "$RELAY" "$NATSPLICE" -j dev show) || fail "dev show failed"
+	jq -e 'any(.[]; .dev == "eth0") | not' <<<"$shown" >/dev/null ||
+		fail "dev detach left a program on eth0: $shown"
+	[[ $(ip -n "$RELAY" link show eth0) != *xdp* ]] || fail "eth0 still has an XDP program"
+	[ -z "$(nsx "$RELAY" tc filter show dev eth0 ingress 2>/dev/null)" ] ||
+		fail "eth0 still has a TC filter"
+}
+
+# Half-open: only A connects; at the --timeout deadline A gets an RST
+# (connection refused) and the splice is deleted.
+t_half_open() {
+	local mode=$1 t0 rc=0 took want=2
+
+	relay_bed "$mode"
+	splice_add --timeout 2
+	t0=$SECONDS
+	nsx "$A" "$NSXFER" --connect "$RELAY4:$PORT_A" --send 1K --timeout 30 >"$TMP/a.out" 2>&1 ||
+		rc=$?
+	took=$((SECONDS - t0))
+	cat "$TMP/a.out"
+	# In userspace mode the relay accepted A's connection: the RST is a reset.
+	[ "$mode" = userspace ] && [ "$rc" = 3 ] && want=3
+	[ "$rc" = "$want" ] || fail "A: expected connection refused at the deadline, got exit $rc"
+	[ "$took" -le 15 ] || fail "A was refused only after $took s (deadline 2 s)"
+	wait_until 10 splice_gone "$SPLICE_ID" || fail "the half-open splice is still listed"
+}
+
+# After every connection closed (FIN, RST, idle UDP), with short grace times,
+# `splice list` is empty again and so is the pinned splice table.
+t_cleanup() {
+	local mode=$1 n
+
+	relay_bed "$mode" --close-grace 1 --rst-grace 1 --idle-udp 2
+	passive_xfer $((2 * MiB)) $((2 * MiB))
+	splice_add
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send $MiB --rst-after $((MiB / 2))
+	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send 0 --no-shutdown \
+		--expect-reset
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B
+	splice_add --proto udp
+	bg "$B" "$TMP/ub.out" "$NSUDP" --relay "$RELAY4:$PORT_B" --token "$SPLICE_TOKEN" --echo --idle 2
+	nsx "$A" "$NSUDP" --relay "$RELAY4:$PORT_A" --token "$SPLICE_TOKEN" --send 10 --size 100 ||
+		fail "UDP splice did not work"
+	[ "$(splice_count)" -ge 3 ] || fail "expected 3 splices before the grace times ran out"
+	wait_until 30 eval '[ "$(splice_count)" = 0 ]' ||
+		fail "splices left after all connections closed: $(nsc splice list)"
+	if is_bpf "$mode"; then
+		n=$(nsx "$RELAY" bpftool -j map dump pinned "$PIN_DIR/ns_table" | jq length) ||
+			fail "cannot dump $PIN_DIR/ns_table"
+		[ "$n" = 0 ] || fail "the pinned ns_table still has $n entries"
+	fi
+}
+
+# A stranger (a third host, or B's address at A's port) sending to a relay
+# port gets nothing, neither before nor while the splice is up, and the
+# stats count the drops.
+t_stranger() {
+	local mode=$1 d0 r0 rc
+
+	relay_bed "$mode"
+	topo_stranger
+	splice_add --from-a "$A4" --from-b "$B4"
+	d0=$(stat_get drop)
+	r0=$(($(stat_get source) + $(stat_get stranger)))
+	probe() {	# probe NS WHAT PORT: expect a connect timeout (exit 4)
+		rc=0
+		nsx "$1" "$NSXFER" --connect "$RELAY4:$3" --send 1K --timeout 3 >/dev/null 2>&1 ||
+			rc=$?
+		case $rc in
+		4) echo "$2 got nothing (as it should)" ;;
+		2) fail "$2 got an RST (connection refused)" ;;
+		0) fail "$2 got connected" ;;
+		*) fail "$2: nsxfer exit $rc" ;;
+		esac
+	}
+	probe "$C" "a stranger at A's port (waiting)" "$PORT_A"
+	probe "$B" "B's address at A's port (waiting)" "$PORT_A"
+	[ "$(stat_get drop)" -ge $((d0 + 2)) ] || fail "the stats did not count the dropped SYNs"
+	[ $(($(stat_get source) + $(stat_get stranger))) -ge $((r0 + 2)) ] ||
+		fail "no drop reason (source/stranger) counted the strangers"
+	# The real A and B still get their splice, and strangers get nothing while it is up.
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send $((64 * MiB)) --seed 1
+	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send $((64 * MiB)) --seed 2
+	wait_until 30 splice_state_is "$SPLICE_ID" established closing closed ||
+		fail "the splice did not get established"
+	probe "$C" "a stranger at A's port (established)" "$PORT_A"
+	probe "$C" "a stranger at B's port (established)" "$PORT_B"
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B
+	check_xfer "$TMP/a.out" "$TMP/b.out" $((64 * MiB)) $((64 * MiB))
+	nsc stats
+}
+
+# ------------------------------------------------------------------ modes
+
+# Which test runs in which mode: userspace has no BPF (no pins, no drop
+# counters, no pure splice; its connections die with the process).
+TEST_ORDER=""
+for t in passive pure ipv6 iperf3 tcp_options half_close rst udp kill_restart term_detach \
+	half_open cleanup stranger; do
+	for m in xdp tc; do
+		eval "test_${m}_$t() { t_$t $m; }"
+		TEST_ORDER="$TEST_ORDER test_${m}_$t"
+	done
+	case $t in
+	passive | ipv6 | iperf3 | tcp_options | half_close | rst | udp | half_open | cleanup)
+		eval "test_user_$t() { t_$t userspace; }"
+		TEST_ORDER="$TEST_ORDER test_user_$t" ;;
+	esac
+done
+
+# ------------------------------------------------------------------ CLI
+
+# cli_err DESC CMD...: CMD must exit non-zero with exactly one line on stderr.
+cli_err() {
+	local desc=$1 rc=0 lines
+
+	shift
+	"$@" >"$TMP/cli.out" 2>"$TMP/cli.err" </dev/null &
+	wait_pid $! 30 || rc=$?
+	lines=$(wc -l <"$TMP/cli.err")
+	if [ "$rc" = 126 ] || [ "$rc" = 127 ]; then
+		echo "BAD  $desc: could not run: $(cat "$TMP/cli.err")"
+		cli_bad="$cli_bad; $desc: could not run"
+	elif [ "$rc" = 0 ]; then
+		echo "BAD  $desc: exit status 0"
+		cli_bad="$cli_bad; $desc: exit 0"
+	elif [ "$rc" = 124 ]; then
+		echo "BAD  $desc: hung"
+		cli_bad="$cli_bad; $desc: hung"
+	elif [ "$lines" != 1 ] || [ ! -s "$TMP/cli.err" ]; then
+		echo "BAD  $desc: exit $rc but $lines lines on stderr:"
+		sed 's/^/       /' "$TMP/cli.err"
+		cli_bad="$cli_bad; $desc: $lines lines on stderr"
+	else
+		echo "ok   $desc: exit $rc: $(cat "$TMP/cli.err")"
+	fi
+}
+
+# CLI errors exit non-zero with a one-line message.
+test_cli_errors() {
+	local nobody="setpriv --reuid=65534 --regid=65534 --clear-groups" out
+	cli_bad=""
+
+	RELAY_PORTS=40000-40003
+	relay_bed xdp
+	nsc help >/dev/null || fail "natsplice help failed"
+	nsc splice help >/dev/null || fail "natsplice splice help failed"
+
+	# ports exhausted: 4 ports make two passive splices.
+	splice_add
+	splice_add
+	cli_err "ports exhausted" nsc splice add
+	nsc splice del "$SPLICE_ID" >/dev/null || fail "splice del $SPLICE_ID failed"
+	splice_add	# its ports are free again
+
+	cli_err "not root (splice list)" nsx "$RELAY" $nobody "$NATSPLICE" -S "$SOCK" splice list
+	cli_err "not root (relay run)" nsx "$RELAY" $nobody "$NATSPLICE" relay run --dev eth0 \
+		--address "$RELAY4" --pin-dir "$TMP/bpffs/nobody" --socket /tmp/nobody-$NSP.sock
+	cli_err "unknown device (relay run)" nsx "$RELAY" "$NATSPLICE" relay run --dev nosuch0 \
+		--address "$RELAY4" --pin-dir "$TMP/bpffs/other" --socket "$TMP/other.sock"
+	cli_err "unknown device (dev show)" nsx "$RELAY" "$NATSPLICE" dev show nosuch0
+	cli_err "unknown device (dev detach)" nsx "$RELAY" "$NATSPLICE" dev detach nosuch0 \
+		--pin-dir "$PIN_DIR"
+	cli_err "daemon not running" "$NATSPLICE" -S "$TMP/nobody-home.sock" splice list
+	cli_err "unknown object" nsc frobnicate
+	cli_err "unknown command" nsc splice frobnicate
+	cli_err "ambiguous prefix" nsc s list
+	cli_err "bad --proto" nsc splice add --proto sctp
+	cli_err "bad --mode" nsc splice add --mode active
+	cli_err "bad --from-a" nsc splice add --from-a 300.1.2.3
+	cli_err "bad --timeout" nsc splice add --timeout -1
+	cli_err "bad --family" nsc splice add --family ipx
+	cli_err "mixed families" nsc splice add --from-a "$A4" --from-b "$B6"
+	cli_err "unknown option" nsc splice add --frobnicate
+	cli_err "show: not an id" nsc splice show abc
+	cli_err "show: no such splice" nsc splice show 424242
+	cli_err "del: no such splice" nsc splice del 424242
+	cli_err "relay run: bad --ports" nsx "$RELAY" "$NATSPLICE" relay run --dev eth0 \
+		--address "$RELAY4" --ports 50-10 --pin-dir "$TMP/bpffs/other" --socket "$TMP/o.sock"
+	cli_err "relay run: bad --address" nsx "$RELAY" "$NATSPLICE" relay run --dev eth0 \
+		--address 300.1.1.1 --pin-dir "$TMP/bpffs/other" --socket "$TMP/o.sock"
+	cli_err "relay run: bad --mode" nsx "$RELAY" "$NATSPLICE" relay run --dev eth0 \
+		--address "$RELAY4" --mode warp --pin-dir "$TMP/bpffs/other" --socket "$TMP/o.sock"
+	cli_err "relay run: second daemon on the same socket" nsx "$RELAY" "$NATSPLICE" relay run \
+		--dev eth0 --address "$RELAY4" --pin-dir "$PIN_DIR" --socket "$SOCK"
+
+	# -j: the error is a JSON object.
+	out=$(nsc -j splice show 424242 2>/dev/null) && fail "-j splice show 424242 succeeded"
+	jq -e '.error | strings' <<<"$out" >/dev/null || {
+		echo "BAD  -j error is not {\"error\": ...}: '$out'"
+		cli_bad="$cli_bad; -j error not JSON"
+	}
+	# The relay survived all of that.
+	kill -0 "$RELAY_PID" || fail "the relay daemon died"
+	[ "$(splice_count)" = 2 ] || fail "expected 2 splices at the end, got $(splice_count)"
+	[ -z "$cli_bad" ] || fail "${cli_bad#; }"
+}
+
+run_tests
