@@ -11,7 +11,6 @@
 struct cli {
 	int json, pretty, verbose;
 	const char *socket;	/* control socket, NULL = default */
-	const char *pin_dir;	/* NULL = default */
 	struct ns_out *out;
 };
 
@@ -25,6 +24,9 @@ struct cli_cmd {
 int cli_dispatch(struct cli *cli, const char *object, const struct cli_cmd *cmds, int argc,
 		 char **argv);
 int cli_is_help(const char *word);
+/* An object's entry: argv[0] is the object word; `help` or nothing prints usage. */
+int cli_object(struct cli *cli, const char *object, const struct cli_cmd *cmds,
+	       void (*usage)(FILE *f), int argc, char **argv);
 /* Print an error (text or JSON) and return exit status 1 (or 2 for usage). */
 int cli_fail(struct cli *cli, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -35,8 +37,6 @@ int cli_fail(struct cli *cli, int status, const char *fmt, ...) __attribute__((f
  */
 int cli_request(struct cli *cli, const struct ctl_req *req, size_t recsize, void **recs,
 		size_t *n);
-
-const char *cli_pin_dir(const struct cli *cli);
 
 int cmd_relay(struct cli *cli, int argc, char **argv);
 int cmd_splice(struct cli *cli, int argc, char **argv);

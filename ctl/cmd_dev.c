@@ -128,11 +128,5 @@ int cmd_dev(struct cli *cli, int argc, char **argv)
 		{ NULL, NULL },
 	};
 
-	argc--;
-	argv++;
-	if (argc < 1 || cli_is_help(argv[0])) {
-		dev_usage(argc < 1 ? stderr : stdout);
-		return argc < 1 ? 2 : 0;
-	}
-	return cli_dispatch(cli, "dev", cmds, argc, argv);
+	return cli_object(cli, "dev", cmds, dev_usage, argc, argv);
 }

@@ -240,13 +240,7 @@ int cmd_splice(struct cli *cli, int argc, char **argv)
 		{ NULL, NULL },
 	};
 
-	argc--;
-	argv++;
-	if (argc < 1 || cli_is_help(argv[0])) {
-		splice_usage(argc < 1 ? stderr : stdout);
-		return argc < 1 ? 2 : 0;
-	}
-	return cli_dispatch(cli, "splice", cmds, argc, argv);
+	return cli_object(cli, "splice", cmds, splice_usage, argc, argv);
 }
 
 int cmd_stats(struct cli *cli, int argc, char **argv)

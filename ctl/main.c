@@ -78,9 +78,16 @@ int cli_dispatch(struct cli *cli, const char *object, const struct cli_cmd *cmds
 			object ? object : "", object ? " " : "");
 }
 
-const char *cli_pin_dir(const struct cli *cli)
+int cli_object(struct cli *cli, const char *object, const struct cli_cmd *cmds,
+	       void (*usage)(FILE *f), int argc, char **argv)
 {
-	return cli->pin_dir ? cli->pin_dir : NS_PIN_DIR_DEFAULT;
+	argc--;
+	argv++;
+	if (argc < 1 || cli_is_help(argv[0])) {
+		usage(argc < 1 ? stderr : stdout);
+		return argc < 1 ? 2 : 0;
+	}
+	return cli_dispatch(cli, object, cmds, argc, argv);
 }
 
 static int connect_daemon(struct cli *cli, int *fdp)

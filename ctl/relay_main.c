@@ -509,11 +509,5 @@ int cmd_relay(struct cli *cli, int argc, char **argv)
 		{ NULL, NULL },
 	};
 
-	argc--;
-	argv++;
-	if (argc < 1 || cli_is_help(argv[0])) {
-		relay_run_usage(argc < 1 ? stderr : stdout);
-		return argc < 1 ? 2 : 0;
-	}
-	return cli_dispatch(cli, "relay", cmds, argc, argv);
+	return cli_object(cli, "relay", cmds, relay_run_usage, argc, argv);
 }

@@ -24,41 +24,13 @@
 #define SPLICE_CHUNK	(1 << 20)
 #define UDP_MAX		65536
 
-static socklen_t to_sockaddr(__u8 family, const __u32 addr[4], __be16 port,
-			     struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (family == NS_AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = addr[0];
-		sin->sin_port = port;
-		return sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, addr, 16);
-		sin6->sin6_port = port;
-		return sizeof(*sin6);
-	}
-}
 
 static void from_sockaddr(const struct sockaddr_storage *ss, struct ns_peer *p)
 {
+	__u8 family;
+
 	memset(p, 0, sizeof(*p));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		p->addr[0] = sin->sin_addr.s_addr;
-		p->port = sin->sin_port;
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-		memcpy(p->addr, &sin6->sin6_addr, 16);
-		p->port = sin6->sin6_port;
-	}
+	ns_sockaddr_split(ss, &family, p->addr, &p->port);
 }
 
 static bool allowed(const struct relay_splice *sp, int side, const struct ns_peer *p)
@@ -255,7 +227,7 @@ static void on_udp(struct relay *r, struct relay_watch *w, __u32 events)
 					int s;
 
 					for (s = 0; s < 2; s++) {
-						to_sockaddr(sp->s.family, sp->s.peer[s].addr,
+						ns_sockaddr_make(sp->s.family, sp->s.peer[s].addr,
 							    sp->s.peer[s].port, &ss);
 						sendto(sp->lw[s].fd, "NSOK", 4, 0,
 						       (struct sockaddr *)&ss, sl);
@@ -270,7 +242,7 @@ static void on_udp(struct relay *r, struct relay_watch *w, __u32 events)
 		if (sp->s.state < NS_ST_ESTABLISHED ||
 		    memcmp(&peer, &sp->s.peer[side], sizeof(peer)))
 			continue;	/* before the splice, or not the peer: dropped */
-		to_sockaddr(sp->s.family, sp->s.peer[!side].addr, sp->s.peer[!side].port, &ss);
+		ns_sockaddr_make(sp->s.family, sp->s.peer[!side].addr, sp->s.peer[!side].port, &ss);
 		if (sendto(sp->lw[!side].fd, buf, n, MSG_DONTWAIT, (struct sockaddr *)&ss,
 			   sp->s.family == NS_AF_INET ? sizeof(struct sockaddr_in) :
 							sizeof(struct sockaddr_in6)) == n) {
@@ -296,7 +268,7 @@ int relay_user_open(struct relay *r, struct relay_splice *sp)
 		if (fd < 0)
 			return -errno;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		sl = to_sockaddr(sp->s.family, sp->s.relay, sp->s.port[side], &ss);
+		sl = ns_sockaddr_make(sp->s.family, sp->s.relay, sp->s.port[side], &ss);
 		if (bind(fd, (struct sockaddr *)&ss, sl) ||
 		    (type == SOCK_STREAM && listen(fd, 4))) {
 			int err = -errno;

@@ -188,3 +188,56 @@ int ns_unhex(const char *s, void *buf, size_t len)
 		p[i] = hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]);
 	return 0;
 }
+
+socklen_t ns_sockaddr_make(__u8 family, const __u32 addr[4], __be16 port,
+			   struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = addr[0];
+		sin->sin_port = port;
+		return sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, addr, 16);
+		sin6->sin6_port = port;
+		return sizeof(*sin6);
+	}
+}
+
+void ns_sockaddr_split(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4],
+		       __be16 *port)
+{
+	memset(addr, 0, 16);
+	*family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		addr[0] = sin->sin_addr.s_addr;
+		*port = sin->sin_port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		memcpy(addr, &sin6->sin6_addr, 16);
+		*port = sin6->sin6_port;
+	}
+}
+
+int ns_parse_sockaddr(const char *s, int port_optional, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	__u32 addr[4];
+	__u16 port = 0;
+	__u8 family;
+
+	if (ns_parse_hostport(s, &family, addr, &port) &&
+	    (!port_optional || ns_parse_addr(s, &family, addr)))
+		return -EINVAL;
+	*len = ns_sockaddr_make(family, addr, htons(port), ss);
+	return 0;
+}

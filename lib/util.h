@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <linux/types.h>
+#include <sys/socket.h>
 
 #define NS_ADDRSTRLEN 46
 
@@ -28,5 +29,16 @@ __u64 ns_now_ns(void);                  /* CLOCK_MONOTONIC, same clock as bpf_kt
 int ns_random_bytes(void *buf, size_t len);   /* OpenSSL RAND_bytes; 0 or -EIO */
 void ns_hex(const void *buf, size_t len, char *out);  /* lowercase, out has 2*len+1 */
 int ns_unhex(const char *s, void *buf, size_t len);   /* exactly 2*len hex digits; 0 or -EINVAL */
+
+/* family/addr/port (network order) -> sockaddr; returns its length. */
+socklen_t ns_sockaddr_make(__u8 family, const __u32 addr[4], __be16 port,
+			   struct sockaddr_storage *ss);
+/* sockaddr (AF_INET/AF_INET6) -> family/addr/port (network order). */
+void ns_sockaddr_split(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4],
+		       __be16 *port);
+/* "IP:PORT" or "[IPv6]:PORT" -> sockaddr; with port_optional a bare address
+ * (port 0) is accepted too. 0 or -EINVAL. */
+int ns_parse_sockaddr(const char *s, int port_optional, struct sockaddr_storage *ss,
+		      socklen_t *len);
 
 #endif

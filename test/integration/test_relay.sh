@@ -518,4 +518,26 @@ test_cli_errors() {
 	[ -z "$cli_bad" ] || fail "${cli_bad#; }"
 }
 
+# relay.yaml: the example checks out; a bad key or value is reported with
+# file:line:column and the command line overrides the file.
+test_config_file() {
+	local out bad="$TMP/bad.yaml"
+
+	out=$("$NATSPLICE" relay run -f "$TOP/examples/relay.yaml" -n 2>&1) ||
+		fail "examples/relay.yaml rejected: $out"
+	[ "$out" = "configuration OK" ] || fail "-n printed '$out'"
+	printf 'dev: eth0\naddress: 192.0.2.10\n  \nportz: 1-2\n' >"$bad"
+	out=$("$NATSPLICE" relay run -f "$bad" -n 2>&1) && fail "unknown key accepted"
+	grep -q "$bad:4:1: unknown key 'portz'" <<<"$out" || fail "unknown key: '$out'"
+	printf 'dev: eth0\naddress: [192.0.2.10, 300.1.1.1]\n' >"$bad"
+	out=$("$NATSPLICE" relay run -f "$bad" -n 2>&1) && fail "bad address accepted"
+	grep -q "$bad:2:23: bad value for address" <<<"$out" || fail "bad value: '$out'"
+	printf 'dev: eth0\naddress: 192.0.2.10\nmode: warp\n' >"$bad"
+	out=$("$NATSPLICE" relay run -f "$bad" --mode tc -n 2>&1) && fail "bad mode accepted"
+	grep -q "$bad:3:7: mode must be" <<<"$out" || fail "bad mode: '$out'"
+	# without --dev/--address anywhere: a clear error
+	out=$("$NATSPLICE" relay run -n 2>&1) && fail "relay run without --dev accepted"
+	grep -q "needs --dev" <<<"$out" || fail "missing --dev: '$out'"
+}
+
 run_tests

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define TOKEN_BYTES	16
 #define TOKEN_EVERY_MS	200
 #define HDR_BYTES	12		/* magic (4) + sequence number (8) */
@@ -76,68 +78,7 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static int parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *port;
-	unsigned long p;
-	char *end;
 
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, s + 1, rb - s - 1);
-		host[rb - s - 1] = 0;
-		port = rb + 2;
-	} else {
-		const char *c = strrchr(s, ':');
-
-		if (!c || (size_t)(c - s) >= sizeof(host))
-			return -1;
-		memcpy(host, s, c - s);
-		host[c - s] = 0;
-		port = c + 1;
-	}
-	errno = 0;
-	p = strtoul(port, &end, 10);
-	if (errno || !*port || *end || p > 65535)
-		return -1;
-
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(p);
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(p);
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
-}
-
-static int parse_hex(const char *s, unsigned char *out, size_t n)
-{
-	if (strlen(s) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned int v;
-
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)s[2 * i]) ||
-		    !isxdigit((unsigned char)s[2 * i + 1]))
-			return -1;
-		out[i] = v;
-	}
-	return 0;
-}
 
 /* Is this datagram from the relay's address (any port)? */
 static int from_relay(const struct opts *o, const struct sockaddr_storage *from)
@@ -369,16 +310,16 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r':
 			o.relay_str = optarg;
-			if (parse_sockaddr(optarg, &o.relay, &o.relay_len))
+			if (ns_parse_sockaddr(optarg, 0, &o.relay, &o.relay_len))
 				die(EXIT_USAGE, "bad --relay address '%s'", optarg);
 			break;
 		case 'T':
-			if (parse_hex(optarg, o.token, TOKEN_BYTES))
+			if (ns_unhex(optarg, o.token, TOKEN_BYTES))
 				die(EXIT_USAGE, "bad --token '%s' (32 hex digits)", optarg);
 			o.have_token = 1;
 			break;
 		case 'b':
-			if (parse_sockaddr(optarg, &o.src, &o.src_len))
+			if (ns_parse_sockaddr(optarg, 0, &o.src, &o.src_len))
 				die(EXIT_USAGE, "bad --bind address '%s'", optarg);
 			break;
 		case 'n': o.n = strtoul(optarg, NULL, 10); break;

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #include <openssl/evp.h>
 
 #define BUF_BYTES	(256 * 1024)
@@ -134,65 +136,6 @@ static int parse_size(const char *s, unsigned long long *v)
  * "IP:PORT", "[IPv6]:PORT", and with need_port == 0 also "IP" and a bare
  * IPv6 literal (port 0).
  */
-static int parse_sockaddr(const char *s, int need_port, struct sockaddr_storage *ss,
-			  socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *port = NULL;
-	unsigned long p = 0;
-	char *end;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || (size_t)(rb - s - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, s + 1, rb - s - 1);
-		host[rb - s - 1] = 0;
-		if (rb[1] == ':')
-			port = rb + 2;
-		else if (rb[1])
-			return -1;
-	} else {
-		const char *c = strchr(s, ':');
-
-		if (c && strchr(c + 1, ':'))	/* bare IPv6 literal */
-			c = NULL;
-		if (strlen(s) >= sizeof(host))
-			return -1;
-		strcpy(host, s);
-		if (c) {
-			host[c - s] = 0;
-			port = c + 1;
-		}
-	}
-	if (port) {
-		errno = 0;
-		p = strtoul(port, &end, 10);
-		if (errno || !*port || *end || p > 65535)
-			return -1;
-	}
-	if (need_port && (!port || p == 0))
-		return -1;
-
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(p);
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(p);
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
-}
 
 static void hexdigest(EVP_MD_CTX *md, char out[65])
 {
@@ -470,19 +413,19 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c':
 			o.dst_str = optarg;
-			if (parse_sockaddr(optarg, 1, &o.dst, &o.dst_len))
+			if (ns_parse_sockaddr(optarg, !(1), &o.dst, &o.dst_len))
 				die(EXIT_USAGE, "bad --connect address '%s' (IP:PORT or [IPv6]:PORT)",
 				    optarg);
 			break;
 		case 'l':
 			o.listen = 1;
 			o.dst_str = optarg;
-			if (parse_sockaddr(optarg, 1, &o.dst, &o.dst_len))
+			if (ns_parse_sockaddr(optarg, !(1), &o.dst, &o.dst_len))
 				die(EXIT_USAGE, "bad --listen address '%s' (IP:PORT or [IPv6]:PORT)",
 				    optarg);
 			break;
 		case 'b':
-			if (parse_sockaddr(optarg, 0, &o.src, &o.src_len))
+			if (ns_parse_sockaddr(optarg, !(0), &o.src, &o.src_len))
 				die(EXIT_USAGE, "bad --bind address '%s'", optarg);
 			break;
 		case 's':
