@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The natsplice control protocol, spoken between agents and the broker and
+ * between relays and the broker over one persistent TCP connection each.
+ *
+ * Framing (all integers in network byte order):
+ *   header  { u8 version; u8 type; u16 flags; u32 length; }   8 bytes
+ *   body    length bytes of attributes, length <= NS_PROTO_MAX_BODY
+ *   attr    { u16 type; u16 length; u8 value[length]; }       no padding
+ * The top bit of an attribute type (NS_ATTR_MUST) says "must understand":
+ * an unknown attribute with it set makes the receiver reject the message
+ * (ERROR NS_ERR_UNSUPPORTED); unknown attributes without it are skipped.
+ * An attribute may repeat only where this file says so (SERVICE_INFO).
+ * A malformed message closes that one peer, never the process.
+ *
+ * Values: U8/U16/U32/U64 are big-endian integers of that size; STR is UTF-8
+ * without a terminating NUL (1..255 bytes unless noted); BIN is raw bytes of
+ * the length given; ADDR is { u8 family (2 = IPv4, 10 = IPv6); u8 pad;
+ * be16 port; u8 addr[16] (IPv4 in the first 4 bytes) } = 20 bytes.
+ *
+ * ## Login (both roles)
+ *  1. On connect the broker sends CHALLENGE { NONCE, VERSION_MIN, VERSION_MAX }.
+ *  2. The peer answers LOGIN { ROLE, NAME, VERSION, PROOF, LOCAL_ADDR,
+ *     [LISTEN_PORT] (agents that accept direct tunnels), [RELAY_ADDR] (relays) }
+ *     with PROOF = HMAC-SHA256(secret, "natsplice-login" | NONCE | NAME).
+ *     Secrets never cross the wire.
+ *  3. The broker replies LOGIN_OK { VERSION, OBSERVED_ADDR (the peer's address
+ *     and port as the broker sees them), HOLD_TIME } or ERROR { CODE = AUTH,
+ *     TEXT } and closes. Anything before LOGIN_OK other than LOGIN closes.
+ *  4. HEARTBEAT both ways every HOLD_TIME/3 seconds; a peer silent for
+ *     HOLD_TIME is gone. Agents reconnect with jittered exponential backoff
+ *     (0.5 s doubling to 30 s, +-25 %) and publish again.
+ *  Requests carry REQ_ID (chosen by the requester); the answer (OK, ERROR or
+ *  the specific reply) carries the same REQ_ID.
+ *
+ * ## Directory
+ *  PUBLISH { REQ_ID, SERVICE (bare name), PROTO } -> OK | ERROR
+ *  UNPUBLISH { REQ_ID, SERVICE } -> OK | ERROR
+ *  LIST { REQ_ID } -> LIST_REPLY { REQ_ID, SERVICE_INFO... } where each
+ *     SERVICE_INFO is a nested attribute list { SERVICE ("agent/name"), PROTO }.
+ *
+ * ## A tunnel (one per client connection)
+ *  1. Subscriber S -> broker: CONNECT { REQ_ID, SERVICE ("agent/name"), PROTO }.
+ *  2. Broker: ACL check (ERROR DENIED), provider P online and publishing it
+ *     (ERROR NOT_FOUND), then OFFER { SESSION, SERVICE (bare), PROTO, NAME (S) } to P.
+ *  3. P -> broker: ACCEPT { SESSION } or REJECT { SESSION, CODE, TEXT }.
+ *  4. Broker picks the path:
+ *     - DIRECT  when P is reachable (the broker's probe of P's OBSERVED address
+ *       and LISTEN_PORT succeeded at login): S connects to P;
+ *     - REVERSE when only S is reachable: P connects to S;
+ *     - RELAY   otherwise: SPLICE_REQUEST { SESSION, PROTO, SPLICE_MODE,
+ *       FROM_A (P's observed address), FROM_B (S's), TIMEOUT } to the relay with
+ *       the fewest active splices; the relay answers SPLICE_READY { SESSION,
+ *       SPLICE_ID, RELAY_ADDR, PORT_A, PORT_B } (or ERROR with the same SESSION).
+ *       Side A is always P, side B always S. PURE mode when S can keep its
+ *       source port (S public, or LOCAL_ADDR port == OBSERVED port): then
+ *       PORT_B is 0 in SPLICE_READY and the relay sends SPLICE_PEER { SESSION,
+ *       PORT_B } once P's SYN arrived (PORT_B = P's public source port); S
+ *       must bind its source port to PORT_A and connect to RELAY_ADDR:PORT_B.
+ *  5. Broker -> both agents: CONNECT_INFO { SESSION, [REQ_ID] (to S only),
+ *     PATH, DIAL (1: this agent connects, 0: it accepts on its LISTEN_PORT),
+ *     PEER_ADDR (where to connect; for the accepting side: the address the
+ *     other side will come from, port 0), [BIND_PORT] (pure splice: source port
+ *     to bind), [SPLICE_MODE], KEY (the 32-byte session key, wrapped for this
+ *     agent: key XOR HMAC-SHA256(agent secret, "natsplice-wrap" | SESSION as
+ *     u64) ) }. For a pure splice the broker sends S's CONNECT_INFO after
+ *     SPLICE_PEER.
+ *  6. Over the new TCP connection, before any application byte, each agent
+ *     sends its proof (both send at once, then read the other's):
+ *       "NSP1" | u64 SESSION | u8 role (0 provider, 1 subscriber) | 16-byte nonce |
+ *       HMAC-SHA256(key, "natsplice-proof" | SESSION | role | nonce)   = 61 bytes
+ *     and checks the peer's: same SESSION, the other role, valid HMAC. A
+ *     connection failing the check is closed at once: a stranger gets nothing.
+ *     The provider then connects to its target and both forward.
+ *  7. Failures: any party gone or silent for NS_NEGOTIATE_TIMEOUT_S fails the
+ *     session: ERROR { REQ_ID, CODE, TEXT } to S (S closes its client at once).
+ *  8. The relay reports SPLICE_DONE { SESSION, SPLICE_ID, BYTES_AB, BYTES_BA,
+ *     PACKETS, TEXT (why) } when the splice is deleted.
+ *
+ * UDP services ride the same tunnels: each datagram is framed as
+ * { be16 length; bytes } on the TCP tunnel.
+ */
+#ifndef NS_PROTO_H
+#define NS_PROTO_H
+
+#include <linux/types.h>
+
+#define NS_PROTO_VERSION	1
+#define NS_PROTO_HDR_LEN	8
+#define NS_PROTO_MAX_BODY	65536		/* bytes; larger -> peer closed */
+#define NS_PROTO_PORT		7700
+#define NS_HOLD_TIME_S		30
+#define NS_NEGOTIATE_TIMEOUT_S	10
+#define NS_NONCE_LEN		32
+#define NS_HMAC_LEN		32
+#define NS_KEY_LEN		32
+#define NS_PROOF_LEN		61		/* "NSP1" + 8 + 1 + 16 + 32 */
+#define NS_PROOF_NONCE_LEN	16
+#define NS_ADDR_ATTR_LEN	20
+
+#define NS_ATTR_MUST		0x8000		/* must-understand bit */
+
+/* Message types. */
+enum ns_msg_type {
+	NS_MSG_CHALLENGE = 1,
+	NS_MSG_LOGIN,
+	NS_MSG_LOGIN_OK,
+	NS_MSG_ERROR,
+	NS_MSG_HEARTBEAT,
+	NS_MSG_OK,
+	NS_MSG_PUBLISH,
+	NS_MSG_UNPUBLISH,
+	NS_MSG_LIST,
+	NS_MSG_LIST_REPLY,
+	NS_MSG_CONNECT,
+	NS_MSG_OFFER,
+	NS_MSG_ACCEPT,
+	NS_MSG_REJECT,
+	NS_MSG_CONNECT_INFO,
+	NS_MSG_SPLICE_REQUEST,
+	NS_MSG_SPLICE_READY,
+	NS_MSG_SPLICE_PEER,
+	NS_MSG_SPLICE_DONE,
+	NS_MSG_MAX
+};
+
+/* Attribute types (without the must-understand bit). */
+enum ns_attr_type {
+	NS_A_NONCE = 1,		/* BIN 32 */
+	NS_A_VERSION_MIN,	/* U8 */
+	NS_A_VERSION_MAX,	/* U8 */
+	NS_A_VERSION,		/* U8 */
+	NS_A_ROLE,		/* U8 enum ns_role */
+	NS_A_NAME,		/* STR agent / relay name */
+	NS_A_PROOF,		/* BIN 32 */
+	NS_A_LOCAL_ADDR,	/* ADDR: local end of the peer's broker connection */
+	NS_A_OBSERVED_ADDR,	/* ADDR: the peer as the broker sees it */
+	NS_A_LISTEN_PORT,	/* U16: agent accepts direct tunnels on this port */
+	NS_A_RELAY_ADDR,	/* ADDR: relay's public address (port 0) */
+	NS_A_HOLD_TIME,		/* U32 seconds */
+	NS_A_CODE,		/* U32 enum ns_err */
+	NS_A_TEXT,		/* STR, up to 1000 bytes */
+	NS_A_REQ_ID,		/* U32 */
+	NS_A_SERVICE,		/* STR "name" or "agent/name" */
+	NS_A_PROTO,		/* U8 6 = TCP, 17 = UDP */
+	NS_A_SERVICE_INFO,	/* nested attributes, may repeat */
+	NS_A_SESSION,		/* U64 */
+	NS_A_PATH,		/* U8 enum ns_path */
+	NS_A_DIAL,		/* U8 1 = connect, 0 = accept */
+	NS_A_PEER_ADDR,		/* ADDR */
+	NS_A_BIND_PORT,		/* U16 */
+	NS_A_SPLICE_MODE,	/* U8 enum ns_mode (natsplice_abi.h) */
+	NS_A_KEY,		/* BIN 32, wrapped */
+	NS_A_FROM_A,		/* ADDR (port 0) */
+	NS_A_FROM_B,		/* ADDR (port 0) */
+	NS_A_TIMEOUT,		/* U32 seconds */
+	NS_A_SPLICE_ID,		/* U32 */
+	NS_A_PORT_A,		/* U16 */
+	NS_A_PORT_B,		/* U16 */
+	NS_A_BYTES_AB,		/* U64 */
+	NS_A_BYTES_BA,		/* U64 */
+	NS_A_PACKETS,		/* U64 */
+	NS_A_COMPRESS,		/* U8 1 = zlib stream in the tunnel */
+	NS_A_MAX
+};
+
+enum ns_role { NS_ROLE_AGENT = 1, NS_ROLE_RELAY = 2 };
+
+enum ns_path { NS_PATH_DIRECT = 1, NS_PATH_REVERSE = 2, NS_PATH_RELAY = 3 };
+
+/* Error codes (NS_A_CODE). */
+enum ns_err {
+	NS_ERR_MALFORMED = 1,	/* bad frame or attribute */
+	NS_ERR_UNSUPPORTED,	/* unknown must-understand attribute, version */
+	NS_ERR_AUTH,		/* unknown name or bad proof */
+	NS_ERR_NOT_FOUND,	/* no such service or agent offline */
+	NS_ERR_DENIED,		/* ACL */
+	NS_ERR_TIMEOUT,		/* negotiation timed out */
+	NS_ERR_NO_RELAY,	/* relay path needed, none available */
+	NS_ERR_REJECTED,	/* the provider refused */
+	NS_ERR_INTERNAL,
+	NS_ERR_DUPLICATE,	/* name already logged in (the old one is replaced) */
+};
+
+#endif /* NS_PROTO_H */

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Login proofs, session keys and tunnel proofs (include/ns_proto.h). */
+#ifndef NS_LIB_AUTH_H
+#define NS_LIB_AUTH_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "ns_proto.h"
+
+/* HMAC-SHA256 over the concatenation of n parts. 0 or -EIO. */
+int ns_hmac(const void *key, size_t keylen, const void *const *parts, const size_t *lens,
+	    int n, __u8 out[NS_HMAC_LEN]);
+/* HMAC-SHA256(secret, "natsplice-login" | nonce | name) */
+int ns_login_proof(const char *secret, const __u8 nonce[NS_NONCE_LEN], const char *name,
+		   __u8 out[NS_HMAC_LEN]);
+/* Constant-time compare of two HMACs: 0 equal, -EACCES otherwise. */
+int ns_hmac_check(const __u8 *a, const __u8 *b);
+/* key XOR HMAC-SHA256(secret, "natsplice-wrap" | session (u64 big-endian)); its own inverse. */
+int ns_key_wrap(const char *secret, __u64 session, const __u8 in[NS_KEY_LEN],
+		__u8 out[NS_KEY_LEN]);
+/* The 61-byte tunnel proof (random nonce) for role 0 provider / 1 subscriber. */
+int ns_tunnel_proof(const __u8 key[NS_KEY_LEN], __u64 session, __u8 role,
+		    __u8 out[NS_PROOF_LEN]);
+/* Check the peer's proof: magic, session, role == expect_role, HMAC. 0 or -EACCES. */
+int ns_tunnel_proof_check(const __u8 key[NS_KEY_LEN], __u64 session, __u8 expect_role,
+			  const __u8 in[NS_PROOF_LEN]);
+
+#endif
