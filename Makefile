@@ -3,7 +3,7 @@
 TOP := $(CURDIR)
 export TOP V SAN
 
-SUBDIRS := lib bpf ctl
+SUBDIRS := lib bpf ctl broker agent
 
 .PHONY: all deps deps-test $(SUBDIRS) check check-unit check-bpf check-integration \
 	demo install clean help
@@ -21,6 +21,10 @@ bpf: deps
 	@$(MAKE) --no-print-directory -C bpf
 ctl: lib bpf
 	@$(MAKE) --no-print-directory -C ctl
+broker: lib
+	@if ls broker/*.c >/dev/null 2>&1; then $(MAKE) --no-print-directory -C broker; fi
+agent: lib
+	@if ls agent/*.c >/dev/null 2>&1; then $(MAKE) --no-print-directory -C agent; fi
 
 # Tests: unit (cmocka), BPF (BPF_PROG_TEST_RUN), integration (network
 # namespaces). test/run prints the closing line "N passed, N failed".
@@ -38,6 +42,8 @@ demo: deps-test all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 ctl/natsplice $(DESTDIR)$(PREFIX)/sbin/natsplice
+	install -m 0755 broker/natsplice-broker $(DESTDIR)$(PREFIX)/sbin/natsplice-broker
+	install -m 0755 agent/natsplice-agent $(DESTDIR)$(PREFIX)/sbin/natsplice-agent
 
 clean:
 	@for d in $(SUBDIRS) test; do $(MAKE) --no-print-directory -C $$d clean; done

@@ -29,7 +29,7 @@
  *     TEXT } and closes. Anything before LOGIN_OK other than LOGIN closes.
  *  4. HEARTBEAT both ways every HOLD_TIME/3 seconds; a peer silent for
  *     HOLD_TIME is gone. Agents reconnect with jittered exponential backoff
- *     (0.5 s doubling to 30 s, +-25 %) and publish again.
+ *     (0.5 s doubling to 5 s, +-25 %) and publish again.
  *  Requests carry REQ_ID (chosen by the requester); the answer (OK, ERROR or
  *  the specific reply) carries the same REQ_ID.
  *
