@@ -6,7 +6,7 @@ export TOP V SAN
 SUBDIRS := lib bpf ctl broker agent
 
 .PHONY: all deps deps-test $(SUBDIRS) check check-unit check-bpf check-integration \
-	demo install clean help
+	demo demo-relay install clean help
 
 all: $(SUBDIRS)
 
@@ -37,7 +37,12 @@ check-unit check-bpf check-integration: deps-test all
 	@test/run $(subst check-,,$@)
 
 demo: deps-test all
+	@$(MAKE) --no-print-directory -C test
 	@test/integration/demo.sh
+
+demo-relay: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@test/integration/demo_relay.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin
@@ -51,6 +56,7 @@ clean:
 help:
 	@echo "make            build everything (installs missing Debian packages as root)"
 	@echo "make check      run all tests (unit, BPF, network namespaces); TESTS=unit|bpf|integration"
-	@echo "make demo       two namespaces talking through a spliced relay"
+	@echo "make demo       the whole system in namespaces: broker, relay, two NATs, agents"
+	@echo "make demo-relay the relay alone: two namespaces talking through a splice"
 	@echo "make install    install into PREFIX (/usr/local) under DESTDIR"
 	@echo "V=1 verbose, SAN=1 sanitizers"

@@ -21,6 +21,10 @@ struct relay_cfg {
 	__u16 port_lo, port_hi;
 	char pin_dir[256];
 	char sock_path[108];
+	/* broker (optional): register and serve its splice requests */
+	char broker[128];
+	char name[64];
+	char secret[128];
 	__u32 half_open_s;	/* default half-open deadline */
 	__u32 close_grace_s;	/* after FIN both ways (TIME_WAIT-like) */
 	__u32 rst_grace_s;	/* after an RST */
@@ -30,6 +34,7 @@ struct relay_cfg {
 };
 
 struct relay_splice;
+struct relay_broker;
 struct relay;
 
 /* An epoll registration: what to call when fd is ready. */
@@ -56,6 +61,7 @@ struct relay {
 	struct relay_splice **by_port;	/* 65536 entries: who holds a relay port */
 	unsigned int nsplices;
 	__u32 next_id;
+	struct relay_broker *broker;	/* NULL without --broker */
 	__u32 port_cursor;
 	bool stop;
 };
@@ -128,6 +134,14 @@ int relay_send_udp_ok(struct relay *r, const struct relay_splice *sp, int side);
 int relay_user_open(struct relay *r, struct relay_splice *sp);
 void relay_user_close(struct relay *r, struct relay_splice *sp);
 void relay_user_reset(struct relay *r, struct relay_splice *sp, int side);
+
+/* relay_broker.c: the connection to the broker */
+int relay_broker_open(struct relay *r);
+void relay_broker_close(struct relay *r);
+void relay_broker_tick(struct relay *r);
+void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp);
+void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
+			      const struct ctl_splice *info, const char *why);
 
 /* relay_ctl.c: the control socket */
 int relay_ctl_open(struct relay *r);

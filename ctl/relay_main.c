@@ -84,6 +84,14 @@ static int cfg_set(struct relay_cfg *c, const char *key, const char *val, char *
 		if (strlen(val) >= sizeof(c->pin_dir) - 32 || val[0] != '/')
 			goto bad;
 		snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", val);
+	} else if (!strcmp(key, "broker") || !strcmp(key, "name") || !strcmp(key, "secret")) {
+		char *dst = key[0] == 'b' ? c->broker : key[0] == 'n' ? c->name : c->secret;
+		size_t size = key[0] == 'b' ? sizeof(c->broker) : key[0] == 'n' ? sizeof(c->name) :
+			      sizeof(c->secret);
+
+		if (!*val || strlen(val) >= size)
+			goto bad;
+		snprintf(dst, size, "%s", val);
 	} else if (!strcmp(key, "socket")) {
 		if (strlen(val) >= sizeof(c->sock_path))
 			goto bad;
@@ -111,7 +119,7 @@ bad:
 
 static const char *const file_keys[] = {
 	"dev", "mode", "address", "ports", "pin-dir", "socket", "half-open-timeout",
-	"close-grace", "rst-grace", "idle-tcp", "idle-udp", NULL
+	"close-grace", "rst-grace", "idle-tcp", "idle-udp", "broker", "name", "secret", NULL
 };
 
 /* relay.yaml: the same settings as the command line, errors with file:line:col. */
@@ -192,6 +200,10 @@ static void relay_run_usage(FILE *f)
 "  --rst-grace SEC           ... or after an RST (default 10)\n"
 "  --idle-tcp SEC            drop a TCP splice idle this long (default 7200)\n"
 "  --idle-udp SEC            drop a UDP splice idle this long (default 300)\n"
+"  --broker IP:PORT          register with this broker and serve its splice\n"
+"                            requests (needs --name and --secret; put the\n"
+"                            secret in relay.yaml to keep it out of `ps`)\n"
+"  --name NAME, --secret S   the relay's name and secret in broker.yaml\n"
 "  -f, --config FILE         read settings from a YAML file first\n"
 "  -n                        check the settings, print \"configuration OK\", exit\n"
 "  -v                        more log output (repeat for libbpf's messages)\n",
@@ -227,8 +239,10 @@ static void on_timer(struct relay *r, struct relay_watch *w, __u32 events)
 {
 	__u64 n;
 
-	if (read(w->fd, &n, sizeof(n)) == sizeof(n))
+	if (read(w->fd, &n, sizeof(n)) == sizeof(n)) {
 		relay_gc(r);
+		relay_broker_tick(r);
+	}
 }
 
 static void on_signal(struct relay *r, struct relay_watch *w, __u32 events)
@@ -352,6 +366,8 @@ static int relay_start(struct relay *r)
 			log_info("took over %d splices from the pinned state", n);
 	}
 	err = setup_loop(r);
+	if (!err)
+		err = relay_broker_open(r);
 	if (err)
 		return err;
 	if (r->cfg.has4)
@@ -383,6 +399,7 @@ static void relay_stop(struct relay *r)
 		}
 		r->head = NULL;
 	}
+	relay_broker_close(r);
 	relay_bpf_close(r);
 	free(r->by_id);
 	free(r->by_port);
@@ -415,7 +432,8 @@ static int relay_loop(struct relay *r)
 }
 
 enum { OPT_DEV = 256, OPT_MODE, OPT_ADDRESS, OPT_PORTS, OPT_PIN_DIR, OPT_SOCKET,
-	OPT_HALF_OPEN, OPT_CLOSE_GRACE, OPT_RST_GRACE, OPT_IDLE_TCP, OPT_IDLE_UDP };
+	OPT_HALF_OPEN, OPT_CLOSE_GRACE, OPT_RST_GRACE, OPT_IDLE_TCP, OPT_IDLE_UDP, OPT_BROKER,
+	OPT_NAME, OPT_SECRET };
 
 static const struct option run_opts[] = {
 	{ "dev", required_argument, NULL, OPT_DEV },
@@ -429,6 +447,9 @@ static const struct option run_opts[] = {
 	{ "rst-grace", required_argument, NULL, OPT_RST_GRACE },
 	{ "idle-tcp", required_argument, NULL, OPT_IDLE_TCP },
 	{ "idle-udp", required_argument, NULL, OPT_IDLE_UDP },
+	{ "broker", required_argument, NULL, OPT_BROKER },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "secret", required_argument, NULL, OPT_SECRET },
 	{ "config", required_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },

@@ -223,8 +223,11 @@ void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *w
 {
 	struct ctl_splice info;
 
-	if (why) {
+	if (why || sp->s.session)
 		relay_splice_info(r, sp, &info);
+	if (sp->s.session)
+		relay_broker_splice_done(r, sp, &info, why ? why : "deleted");
+	if (why) {
 		log_info("splice %u: %s: %llu packets, %llu bytes (A->B %llu, B->A %llu)",
 			 sp->s.id, why,
 			 (unsigned long long)(info.packets[0] + info.packets[1]),
@@ -332,6 +335,7 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 		sp->s.port[1] = pi->sport;
 		r->by_port[x] = sp;
 		relay_bpf_expect(r, sp, 1, false);
+		relay_broker_splice_peer(r, sp);
 	}
 	if (sp->s.seen == 3) {
 		relay_splice_established(r, sp);

@@ -213,6 +213,7 @@ struct ns_splice {
 	__u64 created_ns;
 	__u64 deadline_ns;	/* half-open deadline */
 	__u64 closed_ns;	/* when it reached NS_ST_CLOSED */
+	__u64 session;		/* broker session it serves, 0 for `splice add` */
 };
 
 #endif /* NATSPLICE_ABI_H */

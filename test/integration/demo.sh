@@ -1,46 +1,30 @@
 #!/usr/bin/env bash
-# make demo: two hosts talking through a spliced relay, narrated.
+# make demo: the whole system in network namespaces, narrated.
 #
-# Builds the namespace test bed (A, B and a relay on one "Internet" bridge),
-# starts the relay in XDP mode, asks it for a splice, and lets A and B - both
-# only opening connections, neither listening - exchange data through it.
+# An Internet bridge with the broker, the relay (XDP) and a public host; two
+# home networks behind Linux NAT routers (nftables masquerade). A web server
+# behind one NAT is fetched with curl from behind the other through the
+# subscriber agent's local port: the broker picks the relay path and the bytes
+# cross the relay's kernel splice. Then the direct and the reverse paths.
 # Everything is torn down at the end, also on failure or Ctrl-C.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=sys.sh
+. "$(dirname "$0")/sys.sh"
 
-MODE=${MODE:-xdp}
-SIZE_A=${SIZE_A:-64M}
-SIZE_B=${SIZE_B:-16M}
-
-if [ -t 1 ]; then
-	B_ON=$'\e[1m' B_OFF=$'\e[0m'
-else
-	B_ON="" B_OFF=""
-fi
-
-say() {
-	printf '\n%s==> %s%s\n' "$B_ON" "$*" "$B_OFF"
-}
-
-# show CMD...: print a command as typed, then run it indented.
-show() {
-	printf '    $ %s\n' "$*"
-	"$@" 2>&1 | sed 's/^/      /'
-}
-
-# natsplice as typed on the relay host (the real call adds -S for our socket).
-natsplice() {
-	nsc "$@"
-}
+if [ -t 1 ]; then B_ON=$'\e[1m' B_OFF=$'\e[0m'; else B_ON="" B_OFF=""; fi
+say() { printf '\n%s==> %s%s\n' "$B_ON" "$*" "$B_OFF"; }
+show() { printf '    $ %s\n' "$*"; "$@" 2>&1 | sed 's/^/      /'; }
+natsplice() { nsc "$@"; }
 
 if [ "$(id -u)" != 0 ]; then
 	echo "demo: needs root (network namespaces, XDP); try: sudo make demo" >&2
 	exit 1
 fi
-for c in jq ethtool; do
+for c in jq ethtool curl socat nft; do
 	command -v "$c" >/dev/null || { echo "demo: needs $c (make deps-test)" >&2; exit 1; }
 done
-for f in "$NATSPLICE" "$NSXFER" "$XDP_PASS"; do
+for f in "$NATSPLICE" "$BROKER_BIN" "$AGENT_BIN" "$XDP_PASS"; do
 	[ -x "$f" ] || { echo "demo: $f is not built; run make and make -C test" >&2; exit 1; }
 done
 
@@ -52,67 +36,73 @@ trap 'exit 130' INT TERM HUP
 trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
 set -eE -o pipefail
 
-say "Building the test bed: four network namespaces on this machine"
-topo_relay
-cat <<EOF
-    inet   a bridge, br0, standing for the Internet
-    A      $A4  $A6   a user host (think: behind a NAT)
-    B      $B4  $B6   another user host
-    RELAY  $RELAY4 $RELAY6  the natsplice relay
-    Nothing leaves this machine. TX checksum offload is off on the veths (XDP
-    cannot finish partial checksums), and the bridge port facing the relay
-    runs an XDP_PASS program so frames the relay sends with XDP_TX are
-    delivered at once (a veth quirk; a real NIC needs neither).
-EOF
+fetch() {	# fetch NS PORT: curl through a subscriber port, time and check it
+	local t0 t1
 
-say "Starting the relay in $MODE mode on RELAY's eth0"
-start_relay "$MODE"
-grep -h ready "$RELAY_LOG" | sed 's/^/    /'
-show natsplice dev show
+	t0=$(date +%s.%N)
+	nsx "$1" curl -fsS -o "$TMP/got.bin" "http://127.0.0.1:$2/"
+	t1=$(date +%s.%N)
+	printf '    curl got %s bytes in %.3f s; sha256 %s\n' "$(stat -c %s "$TMP/got.bin")" \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+		"$(cmp -s "$TMP/got.bin" "$TMP/web.bin" && echo "matches the server's file" || echo MISMATCH)"
+	cmp -s "$TMP/got.bin" "$TMP/web.bin"
+}
 
-say "Asking the relay for a splice (the broker would do this)"
-splice_add >/dev/null
-show natsplice splice show "$SPLICE_ID"
-cat <<EOF
-    Splice $SPLICE_ID: A connects to $RELAY4:$PORT_A, B connects to $RELAY4:$PORT_B.
-    Both only connect; neither listens. The relay holds A's SYN until B's SYN
-    arrives, then answers each with a SYN-ACK built from the other's SYN, so
-    the two TCP connections become one: from then on the $MODE program only
-    rewrites addresses, ports and checksums - no byte goes through user space.
-EOF
+say "Building the test bed: eight network namespaces on this machine"
+topo_nat
+cat <<TXT
+    inet     a bridge standing for the Internet (203.0.113.0/24)
+    BROKER   $BROKER4   natsplice-broker
+    RELAY    $SRELAY4   natsplice relay run (XDP)
+    PUB      $PUB4   a host with a public address
+    NATA     $NATA4  a home router (nftables masquerade) in front of HA $HA4
+    NATB     $NATB4  a home router (nftables masquerade) in front of HB $HB4
+    Nothing leaves this machine; the NAT routers know nothing of natsplice.
+TXT
 
-say "Counters before"
-show natsplice splice list
+say "Starting the broker and the relay"
+start_broker
+start_sys_relay xdp
+sed -n 's/^/    /p' "$BROKER_LOG" | grep -m1 ready || true
+grep -m1 "registered" "$RELAY_LOG" | sed 's/^/    /'
+
+say "HA (behind NATA) runs a web server on 127.0.0.1:8080 and publishes it as 'web'"
+random_file "$TMP/web.bin" $((8 << 20))
+web_server "$HA" 8080 "$TMP/web.bin"
+start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+echo "    agent home-nas: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
+
+say "HB (behind NATB) subscribes to home-nas/web on its local port 18080"
+start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }'
+echo "    agent laptop: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
+
+say "curl on HB fetches http://127.0.0.1:18080/ (both hosts are behind NAT)"
+fetch "$HB" 18080
+echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path), splice mode \(.mode // "-")"')"
 show natsplice stats
-tx0=$(($(stat_get tx) + $(stat_get redirect)))
+echo "    The relay's XDP program forwarded those packets; its TCP stack never saw them."
 
-say "A sends $SIZE_A to B while B sends $SIZE_B to A, through the splice"
-start=${EPOCHREALTIME/./}
-bg "$A" "$TMP/a.out" "$NSXFER" --connect "$RELAY4:$PORT_A" --send "$SIZE_A" --seed 1 --verbose
-pid_a=$BG_PID
-bg "$B" "$TMP/b.out" "$NSXFER" --connect "$RELAY4:$PORT_B" --send "$SIZE_B" --seed 2 --verbose
-pid_b=$BG_PID
-wait_pid "$pid_a" 600 || fail "A's transfer failed: $(tail -n 1 "$TMP/a.out")"
-wait_pid "$pid_b" 600 || fail "B's transfer failed: $(tail -n 1 "$TMP/b.out")"
-ms=$(((${EPOCHREALTIME/./} - start) / 1000))
-for who in A B; do
-	out=$TMP/${who,,}.out
-	printf '    %s sent %s bytes (sha256 %.16s...), received %s bytes (sha256 %.16s...)\n' \
-		"$who" "$(xfer_field "$out" sent)" "$(xfer_field "$out" sent_sha)" \
-		"$(xfer_field "$out" recv)" "$(xfer_field "$out" recv_sha)"
-done
-[ "$(xfer_field "$TMP/a.out" sent_sha)" = "$(xfer_field "$TMP/b.out" recv_sha)" ] ||
-	fail "B did not receive what A sent"
-[ "$(xfer_field "$TMP/b.out" sent_sha)" = "$(xfer_field "$TMP/a.out" recv_sha)" ] ||
-	fail "A did not receive what B sent"
-echo "    sha256 match both ways: every byte arrived intact ($((ms / 1000)).$(printf %03d $((ms % 1000))) s)."
+say "Direct path: PUB has a public address and accepts tunnels on :7701"
+web_server "$PUB" 8080 "$TMP/web.bin"
+start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
+publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }
+  - { service: pub/web, listen: 127.0.0.1:18081, proto: tcp }'
+fetch "$HB" 18081
+echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path)"')"
 
-say "Counters after"
-show natsplice splice list
-show natsplice stats
-tx1=$(($(stat_get tx) + $(stat_get redirect)))
-echo "    The dataplane forwarded $((tx1 - tx0)) packets for this splice; the relay's"
-echo "    TCP stack never saw them."
-[ "$tx1" -gt "$tx0" ] || fail "the dataplane counters did not move"
+say "Reverse path: PUB subscribes to home-nas/web; HA (NATed) dials out to PUB"
+start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
+subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18082, proto: tcp }'
+fetch "$PUB" 18082
+echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path)"')"
+
+say "The broker's view (http://$BROKER_HTTP/api/v1/sessions)"
+broker_api /api/v1/sessions | jq -r '.[] | "    session \(.id): \(.service) \(.subscriber) -> \(.provider) via \(.path)"' | tail -n 5
 
 say "Done: tearing the namespaces down"

@@ -1,0 +1,143 @@
+# shellcheck shell=bash
+# The whole system in namespaces (DESIGN §5), sourced after lib.sh by
+# test_system.sh and the demo:
+#
+#   inet (bridge br0, 203.0.113.0/24 = "the Internet")
+#     BROKER 203.0.113.10   RELAY 203.0.113.20   PUB 203.0.113.50 (a public host)
+#     NATA   203.0.113.101 --- LAN 10.0.1.0/24 --- HA 10.0.1.2
+#     NATB   203.0.113.102 --- LAN 10.0.2.0/24 --- HB 10.0.2.2
+#
+# NATA and NATB are Linux routers with nftables masquerade: nothing on them
+# knows about natsplice. TX checksum offload is off on the hosts' veths (the
+# relay's XDP cannot finish partial checksums) and the bridge port facing the
+# relay runs an XDP_PASS program (XDP_TX on veth, see lib.sh).
+
+BROKER_BIN=${BROKER_BIN:-$TOP/broker/natsplice-broker}
+AGENT_BIN=${AGENT_BIN:-$TOP/agent/natsplice-agent}
+BROKER4=203.0.113.10
+SRELAY4=203.0.113.20
+PUB4=203.0.113.50
+NATA4=203.0.113.101
+NATB4=203.0.113.102
+HA4=10.0.1.2
+HB4=10.0.2.2
+BROKER_PORT=7700
+BROKER_HTTP=127.0.0.1:9770
+
+# inet_host NS SHORT IPV4: NS's eth0 on br0 as port vSHORT, default route via nothing.
+inet_host() {
+	link_ns "$1" "$INET" eth0 "v$2"
+	ip -n "$INET" link set "v$2" master br0
+	ip -n "$1" addr add "$3/24" dev eth0
+	nsx "$1" ethtool -K eth0 tx off >/dev/null
+}
+
+# nat_router NAT HOST WAN4 LANNET: a masquerading router NAT between br0 and a
+# LAN with one host HOST (.2), router .1.
+nat_router() {
+	local nat=$1 host=$2 wan=$3 net=$4
+
+	ns_add "$nat"
+	ns_add "$host"
+	inet_host "$nat" "${nat##*-}" "$wan"
+	link_ns "$nat" "$host" lan0 eth0
+	ip -n "$nat" addr add "$net.1/24" dev lan0
+	ip -n "$host" addr add "$net.2/24" dev eth0
+	ip -n "$host" route add default via "$net.1"
+	nsx "$host" ethtool -K eth0 tx off >/dev/null
+	nsx "$nat" ethtool -K lan0 tx off >/dev/null
+	nsx "$nat" sysctl -qw net.ipv4.ip_forward=1
+	nsx "$nat" nft -f - <<-NFT
+	table ip nat {
+		chain postrouting {
+			type nat hook postrouting priority srcnat; policy accept;
+			oifname "eth0" masquerade
+		}
+	}
+	NFT
+}
+
+topo_nat() {
+	INET=${NSP}inet BROKER=${NSP}broker RELAY=${NSP}relay PUB=${NSP}pub
+	NATA=${NSP}nata NATB=${NSP}natb HA=${NSP}ha HB=${NSP}hb
+	ns_add "$INET"
+	ip -n "$INET" link add br0 type bridge
+	ip -n "$INET" link set br0 up
+	for ns in "$BROKER" "$RELAY" "$PUB"; do ns_add "$ns"; done
+	inet_host "$BROKER" broker "$BROKER4"
+	inet_host "$RELAY" relay "$SRELAY4"
+	inet_host "$PUB" pub "$PUB4"
+	nat_router "$NATA" "$HA" "$NATA4" 10.0.1
+	nat_router "$NATB" "$HB" "$NATB4" 10.0.2
+	[ -x "$XDP_PASS" ] || fail "$XDP_PASS is not built (make -C $TOP/test)"
+	nsx "$INET" "$XDP_PASS" vrelay
+}
+
+# start_broker [extra yaml]: broker.yaml with agents home-nas, laptop, pub,
+# relay relay1, plus extra lines; waits for "ready". Sets BROKER_PID/LOG/CONF.
+start_broker() {
+	BROKER_CONF=$TMP/broker.yaml
+	cat >"$BROKER_CONF" <<-YAML
+	listen: $BROKER4:$BROKER_PORT
+	http: $BROKER_HTTP
+	agents:
+	  - { name: home-nas, secret: nas-secret }
+	  - { name: laptop, secret: laptop-secret }
+	  - { name: pub, secret: pub-secret }
+	  - { name: mallory, secret: mallory-secret }
+	relays:
+	  - { name: relay1, secret: relay-secret }
+	${1:-}
+	YAML
+	BROKER_STARTS=$((${BROKER_STARTS:-0} + 1))
+	BROKER_LOG=$TMP/broker.$BROKER_STARTS.log
+	bg "$BROKER" "$BROKER_LOG" "$BROKER_BIN" -f "$BROKER_CONF" -d -v
+	BROKER_PID=$BG_PID
+	wait_for_line "$BROKER_LOG" ready "$READY_TIMEOUT" "$BROKER_PID" ||
+		fail "broker did not start: $(tail -n 3 "$BROKER_LOG")"
+}
+
+# start_sys_relay MODE: the relay in RELAY, registered with the broker.
+start_sys_relay() {
+	RELAY4=$SRELAY4 RELAY6=2001:db8::20 start_relay "$1" --broker "$BROKER4:$BROKER_PORT" \
+		--name relay1 --secret relay-secret
+	wait_for_line "$RELAY_LOG" "registered with broker" "$READY_TIMEOUT" "$RELAY_PID" ||
+		fail "relay did not register: $(tail -n 3 "$RELAY_LOG")"
+}
+
+# start_agent NS NAME SECRET YAML_TAIL: an agent in NS; waits for "ready".
+# Sets AGENT_PID and AGENT_LOG (also AGENT_PID_<NAME> for later).
+start_agent() {
+	local ns=$1 name=$2 secret=$3 tail=$4 conf=$TMP/agent-$2.yaml
+
+	printf 'broker: %s:%s\nname: %s\nsecret: %s\n%s\n' "$BROKER4" "$BROKER_PORT" \
+		"$name" "$secret" "$tail" >"$conf"
+	AGENT_LOG=$TMP/agent-$name.log
+	bg "$ns" "$AGENT_LOG" "$AGENT_BIN" -f "$conf" -d -v
+	AGENT_PID=$BG_PID
+	wait_for_line "$AGENT_LOG" ready "$READY_TIMEOUT" "$AGENT_PID" ||
+		fail "agent $name did not start: $(tail -n 3 "$AGENT_LOG")"
+}
+
+# web_server NS PORT FILE: a tiny HTTP server (socat) serving FILE on 127.0.0.1:PORT.
+web_server() {
+	local ns=$1 port=$2 file=$3
+
+	bg "$ns" "$TMP/web-$port.log" socat TCP-LISTEN:"$port",bind=127.0.0.1,fork,reuseaddr \
+		SYSTEM:"printf 'HTTP/1.0 200 OK\\r\\nContent-Length: $(stat -c %s "$file")\\r\\n\\r\\n'; cat $file"
+	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q 127.0.0.1:$port"
+}
+
+# broker_api PATH: GET the broker's HTTP API.
+broker_api() {
+	nsx "$BROKER" curl -fsS "http://$BROKER_HTTP$1"
+}
+
+# http_get NS URL OUT: download with curl; prints nothing, fails on error.
+http_get() {
+	nsx "$1" curl -fsS --max-time 60 -o "$3" "$2"
+}
+
+random_file() {
+	head -c "$2" /dev/urandom >"$1"
+}

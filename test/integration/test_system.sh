@@ -1,0 +1,249 @@
+#!/bin/bash
+# The whole system (issue: broker, agent, TLV protocol): an unmodified client
+# behind one NAT uses an unmodified server behind another, through the broker's
+# negotiation and the relay's kernel splice; also the direct and reverse paths.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sys.sh"
+
+PUBLISH_WEB='publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+SUBSCRIBE_WEB='subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }'
+
+need_system() {
+	need jq curl socat nft
+	[ -x "$BROKER_BIN" ] || skip "natsplice-broker is not built"
+	[ -x "$AGENT_BIN" ] || skip "natsplice-agent is not built"
+}
+
+# The standard bed: broker, relay (MODE), web server + provider on HA.
+system_bed() {
+	need_system
+	topo_nat
+	start_broker "${2:-}"
+	start_sys_relay "${1:-xdp}"
+	random_file "$TMP/web.bin" $((4 << 20))
+	web_server "$HA" 8080 "$TMP/web.bin"
+	start_agent "$HA" home-nas nas-secret "$PUBLISH_WEB"
+	PROVIDER_PID=$AGENT_PID PROVIDER_LOG=$AGENT_LOG
+}
+
+# download NS PORT: fetch the web file through a subscriber port, compare sha256.
+download() {
+	http_get "$1" "http://127.0.0.1:$2/" "$TMP/got.bin" || fail "download through :$2 failed"
+	[ "$(sha256sum <"$TMP/got.bin")" = "$(sha256sum <"$TMP/web.bin")" ] ||
+		fail "sha256 of the download differs"
+}
+
+last_session_path() {
+	broker_api /api/v1/sessions | jq -r 'last | .path'
+}
+
+test_relay_path_xdp() {
+	system_bed xdp
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	download "$HB" 18080
+	[ "$(last_session_path)" = relay ] || fail "path is $(last_session_path), not relay"
+	[ "$(stat_get tx)" -gt 100 ] || fail "the relay's XDP forwarded only $(stat_get tx) packets"
+}
+
+test_relay_path_tc() {
+	system_bed tc
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	download "$HB" 18080
+	[ "$(last_session_path)" = relay ] || fail "path is $(last_session_path), not relay"
+	[ "$(stat_get redirect)" -gt 100 ] || fail "TC redirected only $(stat_get redirect) packets"
+}
+
+test_direct_path() {
+	need_system
+	topo_nat
+	start_broker
+	random_file "$TMP/web.bin" $((4 << 20))
+	web_server "$PUB" 8080 "$TMP/web.bin"
+	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+$PUBLISH_WEB"
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
+	download "$HB" 18080
+	[ "$(last_session_path)" = direct ] || fail "path is $(last_session_path), not direct"
+}
+
+test_reverse_path() {
+	need_system
+	topo_nat
+	start_broker
+	random_file "$TMP/web.bin" $((4 << 20))
+	web_server "$HA" 8080 "$TMP/web.bin"
+	start_agent "$HA" home-nas nas-secret "$PUBLISH_WEB"
+	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+$SUBSCRIBE_WEB"
+	download "$PUB" 18080
+	[ "$(last_session_path)" = reverse ] || fail "path is $(last_session_path), not reverse"
+}
+
+test_parallel_100() {
+	local i pids=() bad=0
+
+	system_bed xdp
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	for i in $(seq 100); do
+		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || bad=$((bad + 1))
+	done
+	[ "$bad" = 0 ] || fail "$bad of 100 parallel downloads failed"
+	for i in $(seq 100); do
+		cmp -s "$TMP/p$i.bin" "$TMP/web.bin" || fail "download $i differs"
+	done
+	[ "$(broker_api /api/v1/sessions | jq '[.[] | select(.path == "relay")] | length')" -ge 100 ] ||
+		fail "fewer than 100 relayed sessions"
+}
+
+test_udp_echo() {
+	local out
+
+	system_bed xdp
+	bg "$HA" "$TMP/echo.log" socat UDP4-RECVFROM:9000,bind=127.0.0.1,fork PIPE
+	stop_agent_named home-nas
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }'
+	out=$(echo "hello through the relay" | nsx "$HB" socat -t 5 - UDP4:127.0.0.1:19000)
+	[ "$out" = "hello through the relay" ] || fail "UDP echo returned '$out'"
+	out=$(head -c 1200 /dev/zero | tr '\0' x | nsx "$HB" socat -t 5 - UDP4:127.0.0.1:19000)
+	[ "${#out}" = 1200 ] || fail "a 1200-byte datagram came back as ${#out} bytes"
+}
+
+# stop_agent_named NAME: SIGTERM an agent started by start_agent; it must exit 0.
+stop_agent_named() {
+	local pid
+
+	pid=$(pgrep -f "agent-$1.yaml" | head -n 1)
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid"
+	wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "agent $1 ignored SIGTERM"
+}
+
+test_wrong_secret() {
+	local rc=0 conf=$TMP/bad.yaml
+
+	need_system
+	topo_nat
+	start_broker
+	printf 'broker: %s:%s\nname: laptop\nsecret: not-the-secret\n' "$BROKER4" "$BROKER_PORT" >"$conf"
+	nsx "$HB" timeout 30 "$AGENT_BIN" -f "$conf" -d >"$TMP/bad.log" 2>&1 || rc=$?
+	[ "$rc" != 0 ] || fail "the agent exited 0 with a wrong secret"
+	[ "$rc" != 124 ] || fail "the agent kept running with a wrong secret"
+	grep -qiE "secret|auth|refused" "$TMP/bad.log" || fail "no clear error: $(cat "$TMP/bad.log")"
+}
+
+# client_closed_fast NS PORT: a client connection to the port is closed by the
+# agent within 5 s and gets no data.
+client_closed_fast() {
+	local start=$SECONDS out
+
+	out=$(nsx "$1" timeout 10 curl -sS --max-time 8 "http://127.0.0.1:$2/" 2>&1) &&
+		fail "the client got an answer: $out"
+	[ $((SECONDS - start)) -le 5 ] || fail "the client waited $((SECONDS - start)) s"
+}
+
+test_acl_and_unknown() {
+	system_bed xdp "services:
+  - { name: web, allow: [pub] }"
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB
+  - { service: home-nas/nosuch, listen: 127.0.0.1:18081, proto: tcp }"
+	client_closed_fast "$HB" 18080
+	wait_for_line "$AGENT_LOG" "denied|DENIED|ACL" 10 || fail "the agent did not log the denial"
+	client_closed_fast "$HB" 18081
+	wait_for_line "$AGENT_LOG" "not found|NOT_FOUND|unknown" 10 ||
+		fail "the agent did not log the unknown service"
+}
+
+test_broker_restart() {
+	local pid start
+
+	system_bed xdp
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	download "$HB" 18080
+	# a slow download in flight across the restart
+	nsx "$HB" curl -fsS --limit-rate 500K -o "$TMP/slow.bin" http://127.0.0.1:18080/ &
+	pid=$!
+	sleep 1
+	kill -TERM "$BROKER_PID"
+	wait_pid "$BROKER_PID" 10 || true
+	start=$SECONDS
+	start_broker
+	wait_until 12 sh -c "ip netns exec $BROKER curl -fsS http://$BROKER_HTTP/api/v1/services 2>/dev/null | grep -q web" ||
+		fail "the provider did not re-publish within 10 s of the restart"
+	[ $((SECONDS - start)) -le 12 ] || fail "re-publish took $((SECONDS - start)) s"
+	wait_pid "$pid" 60 || fail "the download in flight did not survive the broker restart"
+	cmp -s "$TMP/slow.bin" "$TMP/web.bin" || fail "the download in flight was damaged"
+	download "$HB" 18080	# and new tunnels work again
+}
+
+test_provider_stop() {
+	system_bed xdp
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	download "$HB" 18080
+	kill -TERM "$PROVIDER_PID"
+	wait_pid "$PROVIDER_PID" 10 || fail "the provider agent did not exit 0 on SIGTERM"
+	wait_until 10 sh -c "! ip netns exec $BROKER curl -fsS http://$BROKER_HTTP/api/v1/services | grep -q web" ||
+		fail "the service stayed listed"
+	client_closed_fast "$HB" 18080
+}
+
+# A stranger on the direct path: it connects to the provider's tunnel port
+# and sends a forged proof; it receives nothing, the real session still works.
+test_stranger_tunnel() {
+	local got
+
+	need_system
+	topo_nat
+	start_broker
+	random_file "$TMP/web.bin" $((1 << 20))
+	web_server "$PUB" 8080 "$TMP/web.bin"
+	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+$PUBLISH_WEB"
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
+	got=$( (printf 'NSP1'; head -c 57 /dev/urandom; printf 'GET / HTTP/1.0\r\n\r\n') |
+		nsx "$HA" timeout 10 socat -t 3 - TCP:"$PUB4":7701 | wc -c)
+	[ "$got" = 0 ] || fail "the stranger received $got bytes"
+	download "$HB" 18080
+}
+
+# A stranger (PUB's address, not one of the NATs) sending to the relay ports
+# of a live splice gets no answer and the dataplane counts the drop.
+test_stranger_relay() {
+	local port got pid
+
+	system_bed xdp
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	nsx "$HB" curl -fsS --limit-rate 300K -o "$TMP/slow.bin" http://127.0.0.1:18080/ &
+	pid=$!
+	wait_until 20 sh -c "[ \$(ip netns exec $RELAY $NATSPLICE -S $SOCK -j splice list | jq length) -ge 1 ]" ||
+		fail "no splice appeared"
+	port=$(nsc -j splice list | jq -r '.[0].ports[0]')
+	got=$(nsx "$PUB" timeout 5 socat -t 2 - TCP:"$SRELAY4":"$port",connect-timeout=2 </dev/null 2>&1 | wc -c)
+	[ "$(stat_get source)" -ge 1 ] || fail "no drop counted for the stranger"
+	wait_pid "$pid" 60 || fail "the real download failed"
+	cmp -s "$TMP/slow.bin" "$TMP/web.bin" || fail "the real download was damaged"
+}
+
+# Malformed and truncated frames close only that peer.
+test_malformed_frames() {
+	system_bed xdp
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	# a header announcing 1 GiB, a truncated attribute, garbage
+	printf '\001\002\000\000\100\000\000\000' | nsx "$PUB" timeout 5 socat -t 2 - TCP:"$BROKER4:$BROKER_PORT" >/dev/null || true
+	printf '\001\002\000\000\000\000\000\010\000\006\000\040ab' | nsx "$PUB" timeout 5 socat -t 2 - TCP:"$BROKER4:$BROKER_PORT" >/dev/null || true
+	head -c 4096 /dev/urandom | nsx "$PUB" timeout 5 socat -t 2 - TCP:"$BROKER4:$BROKER_PORT" >/dev/null || true
+	kill -0 "$BROKER_PID" || fail "the broker died"
+	download "$HB" 18080
+}
+
+run_tests
