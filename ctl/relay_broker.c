@@ -264,12 +264,20 @@ static void on_broker(struct relay *r, struct relay_watch *w, __u32 events)
 		}
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		err = ns_conn_read(&b->conn);
-		while (r->broker->state != B_IDLE && (err = ns_conn_next(&b->conn, &m)) > 0)
+		int rerr = ns_conn_read(&b->conn);
+
+		/* Messages that arrived before a close are still handled. */
+		while (b->state != B_IDLE && (err = ns_conn_next(&b->conn, &m)) > 0)
 			on_message(r, &m);
-		if (err < 0 && b->state != B_IDLE) {
-			broker_reset(r, err == -ECONNRESET || err == -EPIPE ? "connection closed" :
-					"malformed message");
+		if (b->state == B_IDLE)
+			return;
+		if (err < 0) {
+			broker_reset(r, "malformed message");
+			return;
+		}
+		if (rerr < 0) {
+			broker_reset(r, rerr == -ECONNRESET || rerr == -EPIPE ? "connection closed" :
+					strerror(-rerr));
 			return;
 		}
 	}

@@ -121,10 +121,16 @@ start_agent() {
 
 # web_server NS PORT FILE: a tiny HTTP server (socat) serving FILE on 127.0.0.1:PORT.
 web_server() {
-	local ns=$1 port=$2 file=$3
+	local ns=$1 port=$2 file=$3 script=$TMP/web-$2.sh
 
+	cat >"$script" <<-SH
+	#!/bin/sh
+	printf 'HTTP/1.0 200 OK\r\nContent-Length: %s\r\n\r\n' "$(stat -c %s "$file")"
+	exec cat "$file"
+	SH
+	chmod +x "$script"
 	bg "$ns" "$TMP/web-$port.log" socat TCP-LISTEN:"$port",bind=127.0.0.1,fork,reuseaddr \
-		SYSTEM:"printf 'HTTP/1.0 200 OK\\r\\nContent-Length: $(stat -c %s "$file")\\r\\n\\r\\n'; cat $file"
+		EXEC:"$script"
 	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q 127.0.0.1:$port"
 }
 
