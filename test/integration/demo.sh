@@ -73,32 +73,33 @@ start_agent "$HA" home-nas nas-secret 'publish:
   - { name: web, target: 127.0.0.1:8080, proto: tcp }'
 echo "    agent home-nas: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
 
-say "HB (behind NATB) subscribes to home-nas/web on its local port 18080"
-start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }'
-echo "    agent laptop: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
-
-say "curl on HB fetches http://127.0.0.1:18080/ (both hosts are behind NAT)"
-fetch "$HB" 18080
-echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path), splice mode \(.mode // "-")"')"
-show natsplice stats
-echo "    The relay's XDP program forwarded those packets; its TCP stack never saw them."
-
-say "Direct path: PUB has a public address and accepts tunnels on :7701"
+say "PUB (public address, accepts tunnels on :7701) publishes its own 'web' and subscribes to home-nas/web"
 web_server "$PUB" 8080 "$TMP/web.bin"
 start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
 publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }
+subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18082, proto: tcp }'
+echo "    agent pub: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
+
+say "HB (behind NATB) subscribes to home-nas/web on :18080 and pub/web on :18081"
 start_agent "$HB" laptop laptop-secret 'subscribe:
   - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }
   - { service: pub/web, listen: 127.0.0.1:18081, proto: tcp }'
+echo "    agent laptop: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
+
+say "1. Relay path: curl on HB fetches http://127.0.0.1:18080/ (both ends behind NAT)"
+fetch "$HB" 18080
+echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path), splice mode \(.mode // "-")"')"
+show natsplice splice list
+show natsplice stats
+echo "    The relay's XDP program forwarded those packets (tx); its TCP stack never saw them."
+
+say "2. Direct path: curl on HB fetches pub/web through :18081 (PUB is reachable)"
 fetch "$HB" 18081
 echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path)"')"
 
-say "Reverse path: PUB subscribes to home-nas/web; HA (NATed) dials out to PUB"
-start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
-subscribe:
-  - { service: home-nas/web, listen: 127.0.0.1:18082, proto: tcp }'
+say "3. Reverse path: curl on PUB fetches home-nas/web through :18082 (HA dials out to PUB)"
 fetch "$PUB" 18082
 echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path)"')"
 

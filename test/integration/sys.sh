@@ -119,6 +119,16 @@ start_agent() {
 		fail "agent $name did not start: $(tail -n 3 "$AGENT_LOG")"
 }
 
+# stop_agent_named NAME: SIGTERM an agent started by start_agent; it must exit 0.
+stop_agent_named() {
+	local pid
+
+	pid=$(pgrep -f "agent-$1.yaml" | head -n 1)
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid"
+	wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "agent $1 ignored SIGTERM"
+}
+
 # web_server NS PORT FILE: a tiny HTTP server (socat) serving FILE on 127.0.0.1:PORT.
 web_server() {
 	local ns=$1 port=$2 file=$3 script=$TMP/web-$2.sh

@@ -118,16 +118,6 @@ test_udp_echo() {
 	[ "${#out}" = 1200 ] || fail "a 1200-byte datagram came back as ${#out} bytes"
 }
 
-# stop_agent_named NAME: SIGTERM an agent started by start_agent; it must exit 0.
-stop_agent_named() {
-	local pid
-
-	pid=$(pgrep -f "agent-$1.yaml" | head -n 1)
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid"
-	wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "agent $1 ignored SIGTERM"
-}
-
 test_wrong_secret() {
 	local rc=0 conf=$TMP/bad.yaml
 
