@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * A framed, non-blocking protocol connection. The read buffer holds at most
+ * one maximal message (header + NS_PROTO_MAX_BODY): it grows only while the
+ * message at its head has a valid header and is not complete, so a peer
+ * announcing a huge body is refused before any of that body is buffered.
+ *
+ * Use level-triggered EPOLLIN: ns_conn_read() stops early when the buffer is
+ * full (drain it with ns_conn_next()) and, when a read brought data and end
+ * of file together, returns the data first and the end of file on the next
+ * call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+
+#define RBUF_MIN	4096
+#define RBUF_MAX	(NS_PROTO_HDR_LEN + NS_PROTO_MAX_BODY)
+#define WBUF_KEEP	65536	/* an empty write buffer larger than this is released */
+
+int ns_conn_init(struct ns_conn *c, int fd)
+{
+	int fl;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		goto fail;
+	/* An allocated rbuf also marks the conn initialised for ns_conn_free(). */
+	c->rbuf = malloc(RBUF_MIN);
+	if (!c->rbuf) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	c->rcap = RBUF_MIN;
+	return 0;
+fail:
+	fl = -errno;
+	close(fd);
+	c->fd = -1;
+	return fl;
+}
+
+void ns_conn_free(struct ns_conn *c)
+{
+	if (c->rbuf && c->fd >= 0)
+		close(c->fd);
+	free(c->rbuf);
+	free(c->wbuf);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Does the buffer start with a header the peer may not send? */
+static bool head_invalid(const struct ns_conn *c)
+{
+	__u32 len;
+	__u8 type;
+
+	return c->rlen - c->rconsumed >= NS_PROTO_HDR_LEN &&
+	       ns_msg_hdr(c->rbuf + c->rconsumed, &type, &len) < 0;
+}
+
+static int rbuf_grow(struct ns_conn *c)
+{
+	size_t cap = c->rcap ? c->rcap * 2 : RBUF_MIN;
+	__u8 *p;
+
+	if (cap > RBUF_MAX)
+		cap = RBUF_MAX;
+	p = realloc(c->rbuf, cap);
+	if (!p)
+		return -ENOMEM;
+	c->rbuf = p;
+	c->rcap = cap;
+	return 0;
+}
+
+/* May move the buffer: messages from ns_conn_next() are invalid afterwards. */
+int ns_conn_read(struct ns_conn *c)
+{
+	size_t got = 0;
+	ssize_t n;
+	int err;
+
+	if (c->rconsumed) {
+		memmove(c->rbuf, c->rbuf + c->rconsumed, c->rlen - c->rconsumed);
+		c->rlen -= c->rconsumed;
+		c->rconsumed = 0;
+	}
+	for (;;) {
+		if (head_invalid(c))
+			return 0;	/* ns_conn_next() reports it */
+		if (c->rlen == c->rcap) {
+			/* Full: holds one maximal message, or complete ones to drain. */
+			if (c->rcap >= RBUF_MAX)
+				return 0;
+			err = rbuf_grow(c);
+			if (err)
+				return err;
+		}
+		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		if (n > 0) {
+			c->rlen += n;
+			got += n;
+			continue;
+		}
+		if (n == 0)
+			return got ? 0 : -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return errno == EPIPE ? -EPIPE : -errno;
+	}
+}
+
+int ns_conn_next(struct ns_conn *c, struct ns_msg *m)
+{
+	const __u8 *p = c->rbuf + c->rconsumed;
+	size_t avail = c->rlen - c->rconsumed;
+	__u32 len;
+	__u8 type;
+	int err;
+
+	if (avail == 0) {
+		c->rlen = c->rconsumed = 0;
+		return 0;
+	}
+	if (avail < NS_PROTO_HDR_LEN)
+		return 0;
+	err = ns_msg_hdr(p, &type, &len);
+	if (err)
+		return err;
+	if (avail < NS_PROTO_HDR_LEN + len)
+		return 0;
+	c->rconsumed += NS_PROTO_HDR_LEN + len;
+	err = ns_msg_parse(m, p, NS_PROTO_HDR_LEN + len);
+	return err ? err : 1;
+}
+
+int ns_conn_send(struct ns_conn *c, const struct ns_msg_buf *mb)
+{
+	size_t pending = c->wlen - c->woff;
+	int err;
+
+	if (mb->err)
+		return mb->err;
+	if (!mb->data || mb->len < NS_PROTO_HDR_LEN)
+		return -EINVAL;
+	if (pending + mb->len > NS_CONN_WBUF_MAX)
+		return -ENOBUFS;
+	if (c->woff) {
+		memmove(c->wbuf, c->wbuf + c->woff, pending);
+		c->wlen = pending;
+		c->woff = 0;
+	}
+	if (c->wlen + mb->len > c->wcap) {
+		size_t cap = c->wcap ? c->wcap : RBUF_MIN;
+		__u8 *p;
+
+		while (cap < c->wlen + mb->len)
+			cap *= 2;
+		p = realloc(c->wbuf, cap);
+		if (!p)
+			return -ENOMEM;
+		c->wbuf = p;
+		c->wcap = cap;
+	}
+	memcpy(c->wbuf + c->wlen, mb->data, mb->len);
+	c->wlen += mb->len;
+	err = ns_conn_flush(c);
+	return err < 0 ? err : 0;
+}
+
+int ns_conn_flush(struct ns_conn *c)
+{
+	ssize_t n;
+
+	while (c->woff < c->wlen) {
+		n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0) {
+			c->woff += n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 1;
+		return -errno;
+	}
+	c->woff = c->wlen = 0;
+	if (c->wcap > WBUF_KEEP) {
+		free(c->wbuf);
+		c->wbuf = NULL;
+		c->wcap = 0;
+	}
+	return 0;
+}
+
+bool ns_conn_want_write(const struct ns_conn *c)
+{
+	return c->woff < c->wlen;
+}
