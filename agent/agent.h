@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* natsplice-agent: private header. */
+#ifndef NS_AGENT_H
+#define NS_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+#include "ns_proto.h"
+#include "conn.h"
+#include "loop.h"
+#include "util.h"
+
+#define AGENT_NAME_MAX		255	/* bytes; a protocol STR */
+#define AGENT_UDP_IDLE_S	60	/* default: UDP tunnel idle timeout */
+#define AGENT_CONNECT_TIMEOUT_S	NS_NEGOTIATE_TIMEOUT_S	/* default: tunnel set-up deadline */
+#define AGENT_BACKOFF_MIN_MS	500	/* reconnect delay: first ... */
+#define AGENT_BACKOFF_MAX_MS	5000	/* ... and largest, before jitter */
+#define AGENT_UDP_FRAME_HDR	2	/* be16 length in front of each datagram */
+#define AGENT_UDP_MAX		65535	/* largest datagram a frame can carry */
+
+/* ---- settings (agent_config.c); read-only once loaded ---- */
+
+/* publish: one local service offered to others. */
+struct agent_pub {
+	char name[AGENT_NAME_MAX + 1];		/* bare name */
+	struct sockaddr_storage target;		/* the real server */
+	socklen_t target_len;
+	__u8 proto;				/* IPPROTO_TCP / IPPROTO_UDP */
+	bool compress;				/* ask for a zlib tunnel */
+};
+
+/* subscribe: a remote service made local on a listening port. */
+struct agent_sub {
+	char service[AGENT_NAME_MAX + 1];	/* "agent/name" */
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	__u8 proto;
+};
+
+struct agent_cfg {
+	struct sockaddr_storage broker;
+	socklen_t broker_len;
+	char name[AGENT_NAME_MAX + 1];
+	char secret[AGENT_NAME_MAX + 1];
+	bool has_tunnel_listen;
+	struct sockaddr_storage tunnel_listen;
+	socklen_t tunnel_listen_len;
+	struct agent_pub *pub;
+	size_t npub;
+	struct agent_sub *sub;
+	size_t nsub;
+	__u32 udp_idle_s;			/* udp_idle */
+	__u32 connect_timeout_s;		/* connect_timeout */
+};
+
+int agent_cfg_load(struct agent_cfg *c, const char *path, char *err, size_t errlen);
+int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
+			  char *err, size_t errlen);
+void agent_cfg_free(struct agent_cfg *c);	/* safe on a zeroed cfg */
+
+/* ---- pure helpers (agent_util.c) ---- */
+
+/* Reconnect delay after `attempt` failures (0 = first retry): 500 ms doubling
+ * to 5 s, scaled by 0.75 + 0.5 * rnd / 2^32 (+-25 %). */
+__u32 agent_backoff_ms(unsigned int attempt, __u32 rnd);
+/* The frame header for a datagram of len bytes: 0 or -EMSGSIZE. */
+int agent_udp_frame_hdr(__u8 hdr[AGENT_UDP_FRAME_HDR], size_t len);
+/* Frame a datagram ({be16 len; bytes}) into out (cap bytes): bytes written,
+ * or -EMSGSIZE (len > AGENT_UDP_MAX) / -ENOSPC (cap too small). */
+int agent_udp_frame(__u8 *out, size_t cap, const void *data, size_t len);
+/* The next datagram framed at the start of buf (len bytes): the number of
+ * bytes the frame takes (header included) with *data / *dlen set, or 0 when
+ * the frame is not complete yet. */
+size_t agent_udp_unframe(const __u8 *buf, size_t len, const __u8 **data, size_t *dlen);
+/* "192.0.2.1:80" / "[2001:db8::1]:80"; IPv4-mapped IPv6 shown as IPv4. */
+const char *agent_sa_str(const struct sockaddr_storage *ss, char *buf, size_t len);
+/* Same IP address (ports ignored; IPv4-mapped IPv6 equals IPv4). */
+bool agent_sa_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+bool agent_sa_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+const char *agent_err_text(__u32 code);	/* "denied by ACL", ... */
+
+#define AGENT_SA_STRLEN (NS_ADDRSTRLEN + 8)
+
+/* ---- runtime ---- */
+
+struct agent;
+struct agent_tunnel;
+
+enum broker_state {
+	BR_IDLE,		/* waiting for the next attempt */
+	BR_CONNECTING,		/* TCP connect in progress */
+	BR_LOGIN,		/* waiting for CHALLENGE, then LOGIN_OK */
+	BR_UP,			/* logged in */
+};
+
+/* The control connection to the broker (agent_broker.c). */
+struct agent_broker {
+	enum broker_state state;
+	struct ns_conn conn;		/* valid from BR_LOGIN on */
+	int fd;				/* the socket while BR_CONNECTING */
+	struct ns_watch w;
+	__u32 wevents;			/* what w is registered for */
+	struct ns_timer retry_t;	/* next attempt (BR_IDLE), connect/login deadline */
+	struct ns_timer hold_t;		/* broker silent for hold_s */
+	struct ns_timer beat_t;		/* our HEARTBEAT every hold_s / 3 */
+	struct ns_timer fail_t;		/* a send failed: drop the connection from the loop */
+	int send_err;
+	unsigned int attempt;		/* failures since the last login */
+	__u32 hold_s;
+	__u32 *pub_req;			/* REQ_ID of each PUBLISH in flight, 0 = answered */
+	size_t pub_pending, pub_ok;
+};
+
+/* A subscribe listener (agent_sub.c). */
+struct agent_listener {
+	struct agent *a;
+	const struct agent_sub *cfg;
+	struct ns_watch w;
+	struct agent_tunnel *udp;	/* UDP: tunnels of this listener, by client */
+	__u64 warned_ns;		/* UDP: last "dropped" warning (one per 10 s) */
+};
+
+/* A connection to tunnel_listen whose proof has not been matched yet (agent_link.c). */
+struct agent_incoming {
+	struct agent *a;
+	struct agent_incoming *next, *prev;
+	struct ns_watch w;
+	struct ns_timer timer;
+	struct sockaddr_storage from;
+	__u8 proof[NS_PROOF_LEN];
+	size_t got;
+};
+
+enum tun_state {
+	TUN_WAIT_INFO,		/* S: CONNECT sent; P: ACCEPT sent; waiting for CONNECT_INFO */
+	TUN_DIALING,		/* connecting to PEER_ADDR */
+	TUN_WAIT_PEER,		/* DIAL=0: waiting for the peer on tunnel_listen */
+	TUN_PROOF,		/* proofs being exchanged */
+	TUN_TARGET,		/* P: proof OK, connecting to the target */
+	TUN_FWD,		/* forwarding */
+};
+
+#define TUN_ROLE_PROVIDER	0
+#define TUN_ROLE_SUBSCRIBER	1
+
+/* A user-space byte queue: bytes [off, len) of data are pending. */
+struct agent_buf {
+	__u8 *data;
+	size_t off, len, cap;
+};
+
+/* One direction of a splice(2) forwarder. */
+struct agent_pipe {
+	int src, dst;
+	int p[2];
+	size_t inpipe;
+	bool eof, done;
+};
+
+/* Forwarding state (agent_fwd.c). */
+struct agent_fwd {
+	bool spliced;			/* TCP without compression: splice(2) */
+	struct agent_pipe pipe[2];	/* spliced: [0] plain -> tunnel, [1] tunnel -> plain */
+	/* buffered (compression or UDP): */
+	struct agent_buf up;		/* to the tunnel: framed, compressed */
+	struct agent_buf zin;		/* from the tunnel, still compressed */
+	struct agent_buf down;		/* from the tunnel: plain bytes / frames */
+	z_stream def, inf;
+	bool zdef, zinf;		/* initialised */
+	bool plain_eof, up_shut;	/* plain side said EOF; tunnel shut down for writing */
+	bool tun_eof, down_shut;	/* tunnel said EOF; plain side shut down */
+	__u64 bytes[2];			/* [0] plain -> tunnel, [1] tunnel -> plain (payload) */
+	__u64 last_ns;			/* UDP: last datagram either way */
+};
+
+/* One tunnel: one client connection (or UDP client) end to end (agent_tunnel.c). */
+struct agent_tunnel {
+	struct agent *a;
+	struct agent_tunnel *next, *prev;	/* all tunnels */
+	struct agent_tunnel *lnext;		/* S, UDP: the listener's list */
+	enum tun_state state;
+	__u8 role;				/* TUN_ROLE_* */
+	__u8 proto;
+	__u8 path;
+	bool compress;
+	bool has_session;
+	__u64 session;
+	__u32 req_id;				/* S: REQ_ID of the CONNECT */
+	const struct agent_pub *pub;		/* P */
+	struct agent_listener *lis;		/* S */
+	char peer_name[AGENT_NAME_MAX + 1];	/* P: the subscriber (OFFER NAME) */
+	__u8 key[NS_KEY_LEN];
+	struct sockaddr_storage peer;		/* PEER_ADDR */
+	__u16 bind_port;
+	struct ns_timer timer;			/* set-up deadline; UDP idle */
+	struct ns_watch tw;			/* the tunnel socket */
+	struct ns_watch pw;			/* client (S, TCP) or target (P) socket */
+	struct sockaddr_storage client;		/* S: the client's address */
+	__u8 proof_out[NS_PROOF_LEN];
+	size_t proof_sent;
+	__u8 proof_in[NS_PROOF_LEN];
+	size_t proof_got;
+	bool proof_ok;				/* the peer's proof checked */
+	bool tw_reg, pw_reg;			/* tw / pw registered with the loop */
+	struct agent_buf pending;		/* S, UDP: frames that came before the tunnel */
+	struct agent_fwd fwd;
+};
+
+struct agent {
+	const struct agent_cfg *cfg;
+	struct ns_loop *loop;
+	volatile bool stop;
+	int exit_code;
+	struct agent_broker br;
+	struct agent_listener *lis;		/* cfg->nsub */
+	struct ns_watch tl_w;			/* tunnel_listen, fd -1 without */
+	struct agent_incoming *incoming;
+	unsigned int nincoming;
+	struct agent_tunnel *tunnels;
+	unsigned int ntunnels;
+	__u32 next_req;
+	__u8 *buf;				/* AGENT_IO_BUF bytes of scratch for reads */
+};
+
+#define AGENT_IO_BUF		(AGENT_UDP_MAX + 1)
+
+/* agent_broker.c */
+void agent_broker_start(struct agent *a);
+void agent_broker_stop(struct agent *a);
+bool agent_broker_up(const struct agent *a);
+int agent_broker_send(struct agent *a, struct ns_msg_buf *mb);	/* finishes + frees mb */
+__u32 agent_req_id(struct agent *a);
+
+/* agent_sub.c */
+int agent_listeners_open(struct agent *a);
+void agent_listeners_close(struct agent *a);
+void agent_listener_unlink(struct agent_tunnel *t);	/* S, UDP */
+
+/* agent_tunnel.c */
+struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
+					    const struct sockaddr_storage *client);
+int agent_tunnel_watch(struct agent_tunnel *t, struct ns_watch *w, __u32 events);
+void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why);
+void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m);
+void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m);
+void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m);
+void agent_tunnel_broker_down(struct agent *a);
+void agent_tunnels_close_all(struct agent *a);
+const char *agent_tunnel_label(const struct agent_tunnel *t, char *buf, size_t len);
+
+/* agent_link.c: the tunnel's TCP connection, proofs, the target */
+void agent_link_dial(struct agent_tunnel *t);
+void agent_link_expect(struct agent_tunnel *t);
+void agent_link_on_event(struct agent_tunnel *t, __u32 events);
+void agent_link_on_target(struct agent_tunnel *t);
+void agent_link_close_incoming(struct agent *a);
+int agent_tunnel_listen_open(struct agent *a);
+void agent_tunnel_listen_close(struct agent *a);
+
+/* agent_fwd.c */
+int agent_fwd_start(struct agent_tunnel *t);
+void agent_fwd_free(struct agent *a, struct agent_fwd *f);
+void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len);
+void agent_fwd_on_event(struct agent_tunnel *t);
+void agent_fwd_idle_check(struct agent_tunnel *t);
+int agent_buf_put(struct agent_buf *b, const void *p, size_t len);
+void agent_buf_free(struct agent_buf *b);
+static inline size_t agent_buf_used(const struct agent_buf *b)
+{
+	return b->len - b->off;
+}
+
+/* agent_main.c: socket helpers */
+void agent_sock_rst(int fd);		/* SO_LINGER 0: the next close() sends an RST */
+void agent_sock_tune(int fd);		/* TCP_NODELAY on a tunnel, client or target socket */
+
+#endif

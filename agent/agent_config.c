@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * agent.yaml: every error is rejected at load time as file:line:col, at the
+ * node that is wrong (examples/agent.yaml documents the keys).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "agent.h"
+#include "util.h"
+#include "yconf.h"
+
+static const char *const top_keys[] = {
+	"broker", "name", "secret", "tunnel_listen", "publish", "subscribe", "udp_idle",
+	"connect_timeout", NULL
+};
+static const char *const pub_keys[] = { "name", "target", "proto", "compress", NULL };
+static const char *const sub_keys[] = { "service", "listen", "proto", NULL };
+
+struct cfg_ctx {
+	char *err;
+	size_t errlen;
+};
+
+/* A required key of map: its node, or an error at the map. */
+static int need(const struct yc_node *map, const char *key, const struct yc_node **out,
+		struct cfg_ctx *x)
+{
+	*out = yc_get(map, key);
+	if (!*out)
+		return yc_error(map, x->err, x->errlen, "missing '%s'", key);
+	return 0;
+}
+
+/* A scalar copied into buf (size bytes, NUL included), 1..size-1 bytes. */
+static int str_into(const struct yc_node *n, const char *what, char *buf, size_t size,
+		    struct cfg_ctx *x)
+{
+	const char *s;
+	int ret;
+
+	ret = yc_scalar(n, &s, x->err, x->errlen);
+	if (ret)
+		return ret;
+	if (!*s)
+		return yc_error(n, x->err, x->errlen, "%s must not be empty", what);
+	if (strlen(s) >= size)
+		return yc_error(n, x->err, x->errlen, "%s is longer than %zu bytes", what,
+				size - 1);
+	snprintf(buf, size, "%s", s);
+	return 0;
+}
+
+/* Agent and service names: no blanks or control characters, and no '/' (it
+ * separates the two in "agent/service") unless slash_ok. */
+static int check_chars(const struct yc_node *n, const char *what, const char *s,
+		       bool slash_ok, struct cfg_ctx *x)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || (*p == '/' && !slash_ok))
+			return yc_error(n, x->err, x->errlen,
+					"%s '%s': no %sblanks or control characters allowed",
+					what, s, slash_ok ? "" : "'/', ");
+	return 0;
+}
+
+static int name_into(const struct yc_node *n, const char *what, char *buf, size_t size,
+		     struct cfg_ctx *x)
+{
+	int ret = str_into(n, what, buf, size, x);
+
+	return ret ? ret : check_chars(n, what, buf, false, x);
+}
+
+/* "IP:PORT" (or a bare IP with default_port != 0). */
+static int sockaddr_at(const struct yc_node *n, const char *what, __u16 default_port,
+		       struct sockaddr_storage *ss, socklen_t *len, struct cfg_ctx *x)
+{
+	const char *s;
+	int ret;
+
+	ret = yc_scalar(n, &s, x->err, x->errlen);
+	if (ret)
+		return ret;
+	if (ns_parse_sockaddr(s, default_port != 0, ss, len))
+		return yc_error(n, x->err, x->errlen,
+				"%s must be IP:PORT (e.g. 192.0.2.1:%u or [2001:db8::1]:%u), not '%s'",
+				what, default_port ? default_port : 8080,
+				default_port ? default_port : 8080, s);
+	if (ss->ss_family == AF_INET && ((struct sockaddr_in *)ss)->sin_port == 0)
+		((struct sockaddr_in *)ss)->sin_port = htons(default_port);
+	if (ss->ss_family == AF_INET6 && ((struct sockaddr_in6 *)ss)->sin6_port == 0)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(default_port);
+	return 0;
+}
+
+/* proto: tcp (default) or udp. */
+static int proto_at(const struct yc_node *map, __u8 *proto, struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(map, "proto");
+	const char *s;
+	int ret;
+
+	*proto = IPPROTO_TCP;
+	if (!n)
+		return 0;
+	ret = yc_scalar(n, &s, x->err, x->errlen);
+	if (ret)
+		return ret;
+	if (!strcmp(s, "tcp"))
+		*proto = IPPROTO_TCP;
+	else if (!strcmp(s, "udp"))
+		*proto = IPPROTO_UDP;
+	else
+		return yc_error(n, x->err, x->errlen, "proto must be tcp or udp, not '%s'", s);
+	return 0;
+}
+
+/* A list under key: NULL (absent), or a sequence of mappings. */
+static int list_at(const struct yc_node *root, const char *key, const struct yc_node **out,
+		   struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(root, key);
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	if (n->kind == YC_SCALAR && !*n->value)
+		return 0;			/* "publish:" with nothing under it */
+	if (n->kind != YC_SEQ)
+		return yc_error(n, x->err, x->errlen, "%s must be a list of mappings", key);
+	*out = n;
+	return 0;
+}
+
+static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_ctx *x)
+{
+	size_t i, j;
+	int ret;
+
+	c->pub = calloc(seq->n ? seq->n : 1, sizeof(*c->pub));
+	if (!c->pub)
+		return -ENOMEM;
+	for (i = 0; i < seq->n; i++) {
+		const struct yc_node *it = seq->items[i], *n;
+		struct agent_pub *p = &c->pub[i];
+		int b;
+
+		ret = yc_check_keys(it, pub_keys, x->err, x->errlen);
+		if (!ret)
+			ret = need(it, "name", &n, x);
+		if (!ret)
+			ret = name_into(n, "service name", p->name, sizeof(p->name), x);
+		for (j = 0; !ret && j < i; j++)
+			if (!strcmp(c->pub[j].name, p->name))
+				ret = yc_error(n, x->err, x->errlen,
+					       "service '%s' is already published", p->name);
+		if (!ret)
+			ret = need(it, "target", &n, x);
+		if (!ret)
+			ret = sockaddr_at(n, "target", 0, &p->target, &p->target_len, x);
+		if (!ret)
+			ret = proto_at(it, &p->proto, x);
+		n = yc_get(it, "compress");
+		if (!ret && n) {
+			ret = yc_bool(n, &b, x->err, x->errlen);
+			p->compress = b;
+		}
+		if (ret)
+			return ret;
+		c->npub++;
+	}
+	return 0;
+}
+
+static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_ctx *x)
+{
+	size_t i, j;
+	int ret;
+
+	c->sub = calloc(seq->n ? seq->n : 1, sizeof(*c->sub));
+	if (!c->sub)
+		return -ENOMEM;
+	for (i = 0; i < seq->n; i++) {
+		const struct yc_node *it = seq->items[i], *n, *ln = NULL;
+		struct agent_sub *s = &c->sub[i];
+		const char *slash;
+
+		ret = yc_check_keys(it, sub_keys, x->err, x->errlen);
+		if (!ret)
+			ret = need(it, "service", &n, x);
+		if (!ret)
+			ret = str_into(n, "service", s->service, sizeof(s->service), x);
+		if (!ret) {
+			slash = strchr(s->service, '/');
+			if (!slash || slash == s->service || !slash[1] || strchr(slash + 1, '/'))
+				ret = yc_error(n, x->err, x->errlen,
+					       "service must be AGENT/NAME (e.g. home-nas/web), not '%s'",
+					       s->service);
+		}
+		if (!ret)
+			ret = check_chars(n, "service", s->service, true, x);
+		if (!ret)
+			ret = need(it, "listen", &ln, x);
+		if (!ret)
+			ret = sockaddr_at(ln, "listen", 0, &s->listen, &s->listen_len, x);
+		if (!ret)
+			ret = proto_at(it, &s->proto, x);
+		for (j = 0; !ret && j < i; j++)
+			if (c->sub[j].proto == s->proto &&
+			    agent_sa_equal(&c->sub[j].listen, &s->listen))
+				ret = yc_error(ln, x->err, x->errlen,
+					       "%s %s is already used by subscribe %zu (%s)",
+					       s->proto == IPPROTO_TCP ? "tcp" : "udp", ln->value,
+					       j + 1, c->sub[j].service);
+		if (ret)
+			return ret;
+		c->nsub++;
+	}
+	return 0;
+}
+
+/* Seconds in 1..max from an optional key. */
+static int seconds_at(const struct yc_node *root, const char *key, __u32 max, __u32 *out,
+		      struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(root, key);
+	unsigned int v;
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = yc_u32(n, &v, x->err, x->errlen);
+	if (ret)
+		return ret;
+	if (v < 1 || v > max)
+		return yc_error(n, x->err, x->errlen, "%s must be 1..%u seconds, not %u", key,
+				max, v);
+	*out = v;
+	return 0;
+}
+
+static int cfg_from_tree(struct agent_cfg *c, const struct yc_node *root, struct cfg_ctx *x)
+{
+	const struct yc_node *n, *seq;
+	int ret;
+
+	c->udp_idle_s = AGENT_UDP_IDLE_S;
+	c->connect_timeout_s = AGENT_CONNECT_TIMEOUT_S;
+	ret = yc_check_keys(root, top_keys, x->err, x->errlen);
+	if (!ret)
+		ret = need(root, "broker", &n, x);
+	if (!ret)
+		ret = sockaddr_at(n, "broker", NS_PROTO_PORT, &c->broker, &c->broker_len, x);
+	if (!ret)
+		ret = need(root, "name", &n, x);
+	if (!ret)
+		ret = name_into(n, "agent name", c->name, sizeof(c->name), x);
+	if (!ret)
+		ret = need(root, "secret", &n, x);
+	if (!ret)
+		ret = str_into(n, "secret", c->secret, sizeof(c->secret), x);
+	n = yc_get(root, "tunnel_listen");
+	if (!ret && n) {
+		ret = sockaddr_at(n, "tunnel_listen", 0, &c->tunnel_listen,
+				  &c->tunnel_listen_len, x);
+		c->has_tunnel_listen = true;
+	}
+	if (!ret)
+		ret = seconds_at(root, "udp_idle", 7 * 24 * 3600, &c->udp_idle_s, x);
+	if (!ret)
+		ret = seconds_at(root, "connect_timeout", 600, &c->connect_timeout_s, x);
+	if (!ret)
+		ret = list_at(root, "publish", &seq, x);
+	if (!ret && seq)
+		ret = load_pub(c, seq, x);
+	if (!ret)
+		ret = list_at(root, "subscribe", &seq, x);
+	if (!ret && seq)
+		ret = load_sub(c, seq, x);
+	return ret;
+}
+
+static int cfg_finish(struct agent_cfg *c, struct yc_node *root, struct cfg_ctx *x)
+{
+	int ret;
+
+	ret = cfg_from_tree(c, root, x);
+	if (ret == -ENOMEM)
+		snprintf(x->err, x->errlen, "out of memory");
+	if (ret)
+		agent_cfg_free(c);
+	yc_free(root);
+	return ret;
+}
+
+int agent_cfg_load(struct agent_cfg *c, const char *path, char *err, size_t errlen)
+{
+	struct cfg_ctx x = { err, errlen };
+	struct yc_node *root = NULL;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	ret = yc_load_file(path, &root, err, errlen);
+	return ret ? ret : cfg_finish(c, root, &x);
+}
+
+int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
+			  char *err, size_t errlen)
+{
+	struct cfg_ctx x = { err, errlen };
+	struct yc_node *root = NULL;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	ret = yc_load_string(name, text, &root, err, errlen);
+	return ret ? ret : cfg_finish(c, root, &x);
+}
+
+void agent_cfg_free(struct agent_cfg *c)
+{
+	free(c->pub);
+	free(c->sub);
+	memset(c->secret, 0, sizeof(c->secret));
+	c->pub = NULL;
+	c->sub = NULL;
+	c->npub = c->nsub = 0;
+}

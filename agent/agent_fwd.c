@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Forwarding between the tunnel and the client (subscriber) or the target
+ * (provider), once both proofs are checked.
+ *
+ *  - TCP: splice(2) through a pipe per direction, no copy to user space.
+ *    EOF on one side -> shutdown(SHUT_WR) on the other (half-close); a reset
+ *    or error on either -> both closed with an RST (SO_LINGER 0), so each
+ *    end sees what it would have seen on a direct connection.
+ *  - compressed (COMPRESS=1) or UDP: user-space buffers. Compression is one
+ *    zlib deflate stream each way, Z_SYNC_FLUSH after every read so that
+ *    interactive traffic is not held back; EOF ends the stream (Z_FINISH)
+ *    before the half-close. UDP datagrams ride the tunnel as
+ *    { be16 length; bytes } frames (inside the compressed stream, if any).
+ *
+ * Sockets are edge-triggered; every event pumps both directions until
+ * EAGAIN or a full buffer, so nothing waits on an edge that already passed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "agent.h"
+#include "log.h"
+#include "util.h"
+
+#define PIPE_BYTES	(1 << 20)	/* pipe capacity per spliced direction */
+#define SPLICE_CHUNK	(1 << 20)
+#define READ_CHUNK	(64 << 10)	/* one read into a buffer */
+#define BUF_HIGH	(256 << 10)	/* queued bytes at which reading stops */
+#define PENDING_MAX	(256 << 10)	/* UDP frames held before the tunnel is up */
+#define FWD_EVENTS	(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+/* ---- byte queues ---- */
+
+/* Room for `more` bytes after data[len]; 0 or -ENOMEM. */
+static int buf_reserve(struct agent_buf *b, size_t more)
+{
+	size_t cap;
+	__u8 *p;
+
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->cap - b->len >= more)
+		return 0;
+	if (b->off) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+		if (b->cap - b->len >= more)
+			return 0;
+	}
+	cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < more)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int agent_buf_put(struct agent_buf *b, const void *p, size_t len)
+{
+	int err = buf_reserve(b, len);
+
+	if (err)
+		return err;
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
+void agent_buf_free(struct agent_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Send what b holds: 0 all sent, 1 blocked, < 0 error. *sent counts bytes. */
+static int buf_send(int fd, struct agent_buf *b, __u64 *sent)
+{
+	ssize_t n;
+
+	while (b->off < b->len) {
+		n = send(fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -errno;
+		b->off += n;
+		if (sent)
+			*sent += n;
+	}
+	b->off = b->len = 0;
+	return 0;
+}
+
+/* ---- the stream towards the tunnel (deflated when compressing) ---- */
+
+static int up_put(struct agent_fwd *f, const void *p, size_t n, int flush)
+{
+	int r, err;
+
+	if (!f->zdef)
+		return agent_buf_put(&f->up, p, n);
+	f->def.next_in = (Bytef *)p;
+	f->def.avail_in = n;
+	for (;;) {
+		err = buf_reserve(&f->up, READ_CHUNK);
+		if (err)
+			return err;
+		f->def.next_out = f->up.data + f->up.len;
+		f->def.avail_out = f->up.cap - f->up.len;
+		r = deflate(&f->def, flush);
+		f->up.len = f->up.cap - f->def.avail_out;
+		if (r == Z_STREAM_ERROR)
+			return -EIO;
+		if (flush == Z_FINISH ? r == Z_STREAM_END :
+					(f->def.avail_in == 0 && f->def.avail_out != 0))
+			return 0;
+	}
+}
+
+/* One datagram, framed, towards the tunnel. */
+static int up_datagram(struct agent_fwd *f, const __u8 *p, size_t n)
+{
+	__u8 hdr[AGENT_UDP_FRAME_HDR];
+	int err;
+
+	if (agent_udp_frame_hdr(hdr, n))
+		return 0;	/* cannot happen for a UDP payload: dropped */
+	err = up_put(f, hdr, sizeof(hdr), Z_NO_FLUSH);
+	if (!err)
+		err = up_put(f, p, n, Z_SYNC_FLUSH);
+	return err;
+}
+
+/* plain -> tunnel: 0 or -errno. */
+static int pump_up(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	int r, err;
+	ssize_t n;
+
+	for (;;) {
+		r = buf_send(t->tw.fd, &f->up, NULL);
+		if (r < 0)
+			return r;
+		if (agent_buf_used(&f->up) >= BUF_HIGH)
+			return 0;		/* on with the tunnel's EPOLLOUT */
+		if (f->plain_eof) {
+			if (!r && !f->up_shut) {
+				shutdown(t->tw.fd, SHUT_WR);
+				f->up_shut = true;
+			}
+			return 0;
+		}
+		if (t->pw.fd < 0)
+			return 0;		/* subscriber UDP: the listener pushes datagrams */
+		n = recv(t->pw.fd, t->a->buf, t->proto == IPPROTO_UDP ? AGENT_IO_BUF : READ_CHUNK,
+			 MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (t->proto == IPPROTO_UDP) {
+			if (n < 0)
+				continue;	/* ICMP errors of the connected socket */
+			err = up_datagram(f, t->a->buf, n);
+			f->last_ns = ns_now_ns();
+		} else if (n < 0) {
+			return -errno;
+		} else if (n == 0) {
+			f->plain_eof = true;
+			err = f->zdef ? up_put(f, NULL, 0, Z_FINISH) : 0;
+		} else {
+			err = up_put(f, t->a->buf, n, Z_SYNC_FLUSH);
+		}
+		if (err)
+			return err;
+		f->bytes[0] += n > 0 ? n : 0;
+	}
+}
+
+/* Decoded UDP frames -> datagrams to the client or the target. */
+static void deliver_frames(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	const __u8 *d;
+	size_t k, dl;
+
+	while ((k = agent_udp_unframe(f->down.data + f->down.off, agent_buf_used(&f->down),
+				      &d, &dl))) {
+		if (t->role == TUN_ROLE_SUBSCRIBER)
+			sendto(t->lis->w.fd, d, dl, MSG_DONTWAIT, (struct sockaddr *)&t->client,
+			       t->client.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+							      : sizeof(struct sockaddr_in6));
+		else
+			send(t->pw.fd, d, dl, MSG_DONTWAIT);
+		/* a datagram the socket cannot take now is dropped, as UDP would */
+		f->down.off += k;
+		f->bytes[1] += dl;
+		f->last_ns = ns_now_ns();
+	}
+}
+
+/* Compressed bytes from the tunnel -> f->down, one chunk at a time. */
+static int inflate_some(struct agent_fwd *f)
+{
+	size_t in = agent_buf_used(&f->zin), used, made;
+	int r, err;
+
+	err = buf_reserve(&f->down, READ_CHUNK);
+	if (err)
+		return err;
+	f->inf.next_in = f->zin.data + f->zin.off;
+	f->inf.avail_in = in;
+	f->inf.next_out = f->down.data + f->down.len;
+	f->inf.avail_out = READ_CHUNK;
+	r = inflate(&f->inf, Z_SYNC_FLUSH);
+	used = in - f->inf.avail_in;
+	made = READ_CHUNK - f->inf.avail_out;
+	f->zin.off += used;
+	f->down.len += made;
+	if (r == Z_STREAM_END) {
+		f->zin.off = f->zin.len;	/* nothing may follow the end */
+		return 0;
+	}
+	if ((r != Z_OK && r != Z_BUF_ERROR) || (!used && !made))
+		return -EPROTO;			/* corrupt stream */
+	return 0;
+}
+
+/* tunnel -> plain: 0 or -errno. */
+static int pump_down(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	struct agent_buf *dst;
+	int r;
+	ssize_t n;
+
+	for (;;) {
+		if (t->proto == IPPROTO_UDP) {
+			deliver_frames(t);
+		} else {
+			r = buf_send(t->pw.fd, &f->down, &f->bytes[1]);
+			if (r)
+				return r < 0 ? r : 0;	/* on with the plain side's EPOLLOUT */
+		}
+		if (f->zinf && agent_buf_used(&f->zin)) {
+			r = inflate_some(f);
+			if (r)
+				return r;
+			continue;
+		}
+		if (f->tun_eof) {
+			if (t->proto == IPPROTO_TCP && !f->down_shut) {
+				shutdown(t->pw.fd, SHUT_WR);
+				f->down_shut = true;
+			}
+			return 0;
+		}
+		dst = f->zinf ? &f->zin : &f->down;
+		r = buf_reserve(dst, READ_CHUNK);
+		if (r)
+			return r;
+		n = recv(t->tw.fd, dst->data + dst->len, READ_CHUNK, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+		if (n == 0)
+			f->tun_eof = true;
+		dst->len += n;
+	}
+}
+
+/* ---- splice(2) ---- */
+
+static int splice_dir(struct agent_fwd *f, int d)
+{
+	struct agent_pipe *p = &f->pipe[d];
+	ssize_t n;
+
+	while (!p->done) {
+		if (p->inpipe) {
+			n = splice(p->p[0], NULL, p->dst, NULL, p->inpipe,
+				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return errno == EAGAIN ? 0 : -errno;
+			p->inpipe -= n;
+			f->bytes[d] += n;
+			continue;
+		}
+		if (p->eof) {
+			shutdown(p->dst, SHUT_WR);
+			p->done = true;
+			break;
+		}
+		n = splice(p->src, NULL, p->p[1], NULL, SPLICE_CHUNK,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0)
+			p->eof = true;
+		p->inpipe += n;
+	}
+	return 0;
+}
+
+/* ---- driving ---- */
+
+static bool finished(const struct agent_tunnel *t)
+{
+	const struct agent_fwd *f = &t->fwd;
+
+	if (f->spliced)
+		return f->pipe[0].done && f->pipe[1].done;
+	if (t->proto == IPPROTO_UDP)
+		return f->tun_eof;		/* the other side ended the tunnel */
+	return f->up_shut && f->down_shut;
+}
+
+static void pump(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	char why[128];
+	int err;
+
+	if (f->spliced) {
+		err = splice_dir(f, 0);
+		if (!err)
+			err = splice_dir(f, 1);
+	} else {
+		err = pump_up(t);
+		if (!err)
+			err = pump_down(t);
+	}
+	if (err) {
+		/* A reset on one side resets the other. */
+		snprintf(why, sizeof(why), "%s", err == -EPROTO ? "corrupt compressed stream" :
+			 err == -ECONNRESET ? "reset" : strerror(-err));
+		agent_tunnel_close(t, true, why);
+		return;
+	}
+	if (finished(t))
+		agent_tunnel_close(t, false, "closed");
+}
+
+void agent_fwd_on_event(struct agent_tunnel *t)
+{
+	pump(t);
+}
+
+void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len)
+{
+	struct agent_fwd *f = &t->fwd;
+	__u8 hdr[AGENT_UDP_FRAME_HDR];
+
+	if (t->state != TUN_FWD) {
+		/* Held until the tunnel is up; a client sending a flood loses the rest. */
+		if (agent_buf_used(&t->pending) + sizeof(hdr) + len > PENDING_MAX ||
+		    agent_udp_frame_hdr(hdr, len))
+			return;
+		if (agent_buf_put(&t->pending, hdr, sizeof(hdr)) == 0)
+			agent_buf_put(&t->pending, data, len);
+		return;
+	}
+	if (agent_buf_used(&f->up) >= BUF_HIGH)
+		return;				/* the tunnel is behind: dropped */
+	if (up_datagram(f, data, len)) {
+		agent_tunnel_close(t, true, "out of memory");
+		return;
+	}
+	f->bytes[0] += len;
+	f->last_ns = ns_now_ns();
+	pump(t);
+}
+
+void agent_fwd_idle_check(struct agent_tunnel *t)
+{
+	__u64 idle_ns = (__u64)t->a->cfg->udp_idle_s * 1000000000ull;
+	__u64 now = ns_now_ns(), since = now - t->fwd.last_ns;
+
+	if (since >= idle_ns) {
+		agent_tunnel_close(t, false, "idle");
+		return;
+	}
+	ns_timer_arm(t->a->loop, &t->timer, (idle_ns - since) / 1000000 + 1);
+}
+
+int agent_fwd_start(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	int d, err;
+
+	f->spliced = t->proto == IPPROTO_TCP && !t->compress;
+	if (f->spliced) {
+		for (d = 0; d < 2; d++) {
+			struct agent_pipe *p = &f->pipe[d];
+
+			p->p[0] = p->p[1] = -1;
+		}
+		for (d = 0; d < 2; d++) {
+			struct agent_pipe *p = &f->pipe[d];
+
+			if (pipe2(p->p, O_CLOEXEC | O_NONBLOCK))
+				return -errno;
+			fcntl(p->p[1], F_SETPIPE_SZ, PIPE_BYTES);
+			p->src = d == 0 ? t->pw.fd : t->tw.fd;
+			p->dst = d == 0 ? t->tw.fd : t->pw.fd;
+		}
+	} else if (t->compress) {
+		if (deflateInit(&f->def, Z_DEFAULT_COMPRESSION) != Z_OK)
+			return -ENOMEM;
+		f->zdef = true;
+		if (inflateInit(&f->inf) != Z_OK)
+			return -ENOMEM;
+		f->zinf = true;
+	}
+	if (agent_buf_used(&t->pending)) {
+		/* UDP datagrams of the client that came before the tunnel */
+		err = up_put(f, t->pending.data + t->pending.off, agent_buf_used(&t->pending),
+			     Z_SYNC_FLUSH);
+		f->bytes[0] += agent_buf_used(&t->pending);	/* headers too: close enough */
+		agent_buf_free(&t->pending);
+		if (err)
+			return err;
+	}
+	t->state = TUN_FWD;
+	ns_timer_cancel(t->a->loop, &t->timer);
+	f->last_ns = ns_now_ns();
+	if (t->proto == IPPROTO_UDP)
+		ns_timer_arm(t->a->loop, &t->timer, (__u64)t->a->cfg->udp_idle_s * 1000);
+	err = agent_tunnel_watch(t, &t->tw, FWD_EVENTS);
+	if (!err && t->pw.fd >= 0)
+		err = agent_tunnel_watch(t, &t->pw, FWD_EVENTS);
+	if (err)
+		return err;
+	pump(t);
+	return 0;
+}
+
+void agent_fwd_free(struct agent *a, struct agent_fwd *f)
+{
+	int d, i;
+
+	if (f->spliced)
+		for (d = 0; d < 2; d++)
+			for (i = 0; i < 2; i++)
+				if (f->pipe[d].p[i] >= 0)
+					close(f->pipe[d].p[i]);
+	f->spliced = false;
+	if (f->zdef)
+		deflateEnd(&f->def);
+	if (f->zinf)
+		inflateEnd(&f->inf);
+	f->zdef = f->zinf = false;
+	agent_buf_free(&f->up);
+	agent_buf_free(&f->zin);
+	agent_buf_free(&f->down);
+}

@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Bringing a tunnel's TCP connection up and proving it: dialling PEER_ADDR
+ * (optionally from BIND_PORT), or accepting the peer on tunnel_listen; then
+ * the 61-byte proofs both ways (include/ns_proto.h, flow step 6); then, on
+ * the provider, the connection to the target.
+ *
+ * The accepting side does not know the session until the peer's proof has
+ * arrived (its bytes 4..11), so it reads that first, finds the session by it
+ * and answers with its own. A proof may also arrive before our CONNECT_INFO
+ * (the broker tells both sides at once): such a connection is parked until
+ * the CONNECT_INFO or the deadline. A connection that closes without a byte
+ * is the broker's reachability probe and is dropped silently.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "agent.h"
+#include "auth.h"
+#include "log.h"
+#include "util.h"
+
+#define INCOMING_MAX	256	/* unproven connections on tunnel_listen at once */
+#define PROOF_SESSION	4	/* offsets in the proof */
+#define PROOF_ROLE	12
+
+#define LABEL_LEN	(AGENT_NAME_MAX * 2 + 64)
+
+/* ---- the proof exchange ---- */
+
+static void proof_io(struct agent_tunnel *t);
+
+/* Both proofs done: the provider connects to its target, the subscriber forwards. */
+static void link_up(struct agent_tunnel *t)
+{
+	const struct agent_pub *pub = t->pub;
+	char label[LABEL_LEN], ts[AGENT_SA_STRLEN];
+	int fd, type, err;
+
+	agent_tunnel_label(t, label, sizeof(label));
+	log_info("%s: tunnel up (%s path%s)", label,
+		 t->path == NS_PATH_DIRECT ? "direct" : t->path == NS_PATH_REVERSE ? "reverse" :
+		 t->path == NS_PATH_RELAY ? "relay" : "unknown",
+		 t->compress ? ", compressed" : "");
+	if (t->role == TUN_ROLE_SUBSCRIBER) {
+		if (agent_fwd_start(t))
+			agent_tunnel_close(t, true, "cannot start forwarding");
+		return;
+	}
+	type = t->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	agent_sa_str(&pub->target, ts, sizeof(ts));
+	fd = socket(pub->target.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (type == SOCK_STREAM)
+		agent_sock_tune(fd);
+	if (connect(fd, (const struct sockaddr *)&pub->target, pub->target_len) &&
+	    errno != EINPROGRESS)
+		goto fail;
+	t->pw.fd = fd;
+	if (type == SOCK_DGRAM) {
+		if (agent_fwd_start(t))
+			agent_tunnel_close(t, true, "cannot start forwarding");
+		return;
+	}
+	/* Nothing read from the tunnel until the target is there. */
+	t->state = TUN_TARGET;
+	err = agent_tunnel_watch(t, &t->tw, 0);
+	if (!err)
+		err = agent_tunnel_watch(t, &t->pw, EPOLLOUT);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	return;
+fail:
+	log_warn("%s: target %s: %s", label, ts, strerror(errno));
+	if (fd >= 0 && t->pw.fd != fd)
+		close(fd);
+	agent_tunnel_close(t, true, "target unreachable");
+}
+
+void agent_link_on_target(struct agent_tunnel *t)
+{
+	char label[LABEL_LEN], ts[AGENT_SA_STRLEN];
+	socklen_t sl = sizeof(int);
+	int soerr = 0;
+
+	if (getsockopt(t->pw.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+		log_warn("%s: target %s: %s", agent_tunnel_label(t, label, sizeof(label)),
+			 agent_sa_str(&t->pub->target, ts, sizeof(ts)),
+			 strerror(soerr ? soerr : errno));
+		/* The subscriber's client sees the reset, as if it had connected itself. */
+		agent_tunnel_close(t, true, "target unreachable");
+		return;
+	}
+	if (agent_fwd_start(t))
+		agent_tunnel_close(t, true, "cannot start forwarding");
+}
+
+static void proof_failed(struct agent_tunnel *t, const char *why)
+{
+	char label[LABEL_LEN], ps[AGENT_SA_STRLEN];
+	struct sockaddr_storage ss = {};
+	socklen_t sl = sizeof(ss);
+
+	if (getpeername(t->tw.fd, (struct sockaddr *)&ss, &sl))
+		ss = t->peer;		/* already reset: where we dialled */
+	log_warn("%s: tunnel proof failed (%s, peer %s); closed",
+		 agent_tunnel_label(t, label, sizeof(label)), why,
+		 agent_sa_str(&ss, ps, sizeof(ps)));
+	agent_tunnel_close(t, true, "tunnel proof failed");
+}
+
+/* The TCP connection is up: send our proof. */
+static void proof_start(struct agent_tunnel *t)
+{
+	t->state = TUN_PROOF;
+	t->proof_sent = 0;
+	if (ns_tunnel_proof(t->key, t->session, t->role, t->proof_out)) {
+		agent_tunnel_close(t, true, "cannot compute the tunnel proof");
+		return;
+	}
+	agent_sock_tune(t->tw.fd);
+	proof_io(t);
+}
+
+static void proof_io(struct agent_tunnel *t)
+{
+	__u32 events = 0;
+	ssize_t n;
+
+	while (t->proof_sent < NS_PROOF_LEN) {
+		n = send(t->tw.fd, t->proof_out + t->proof_sent, NS_PROOF_LEN - t->proof_sent,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			events |= EPOLLOUT;
+			break;
+		}
+		if (n < 0) {
+			proof_failed(t, strerror(errno));
+			return;
+		}
+		t->proof_sent += n;
+	}
+	/* Exactly the proof: what follows it is application data. */
+	while (t->proof_got < NS_PROOF_LEN) {
+		n = recv(t->tw.fd, t->proof_in + t->proof_got, NS_PROOF_LEN - t->proof_got,
+			 MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			events |= EPOLLIN;
+			break;
+		}
+		if (n <= 0) {
+			proof_failed(t, n ? strerror(errno) : "closed before its proof");
+			return;
+		}
+		t->proof_got += n;
+	}
+	if (t->proof_got == NS_PROOF_LEN && !t->proof_ok) {
+		if (ns_tunnel_proof_check(t->key, t->session, !t->role, t->proof_in)) {
+			proof_failed(t, "bad proof");
+			return;
+		}
+		t->proof_ok = true;
+	}
+	if (!events) {
+		link_up(t);
+		return;
+	}
+	if (agent_tunnel_watch(t, &t->tw, events))
+		agent_tunnel_close(t, true, "epoll");
+}
+
+/* ---- dialling ---- */
+
+void agent_link_dial(struct agent_tunnel *t)
+{
+	char label[LABEL_LEN], ps[AGENT_SA_STRLEN];
+	int fd, one = 1, err;
+
+	agent_tunnel_label(t, label, sizeof(label));
+	agent_sa_str(&t->peer, ps, sizeof(ps));
+	fd = socket(t->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	t->tw.fd = fd;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (t->bind_port) {
+		struct sockaddr_storage ss;
+		__u32 any[4] = {};
+		socklen_t sl;
+
+		/* pure splice: the relay expects this source port */
+		sl = ns_sockaddr_make(t->peer.ss_family, any, htons(t->bind_port), &ss);
+		if (bind(fd, (struct sockaddr *)&ss, sl)) {
+			log_warn("%s: bind to source port %u: %s", label, t->bind_port,
+				 strerror(errno));
+			goto close;
+		}
+	}
+	if (connect(fd, (const struct sockaddr *)&t->peer,
+		    t->peer.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6)) &&
+	    errno != EINPROGRESS)
+		goto fail;
+	t->state = TUN_DIALING;
+	err = agent_tunnel_watch(t, &t->tw, EPOLLOUT);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	return;
+fail:
+	log_warn("%s: connect to %s: %s", label, ps, strerror(errno));
+close:
+	if (t->role == TUN_ROLE_SUBSCRIBER)
+		log_warn("connect %s: tunnel failed (client closed)", t->lis->cfg->service);
+	agent_tunnel_close(t, true, "cannot connect to the peer");
+}
+
+/* Events on the tunnel socket while the link is being set up. */
+void agent_link_on_event(struct agent_tunnel *t, __u32 events)
+{
+	char label[LABEL_LEN], ps[AGENT_SA_STRLEN];
+	socklen_t sl = sizeof(int);
+	int soerr = 0;
+
+	switch (t->state) {
+	case TUN_DIALING:
+		if (getsockopt(t->tw.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+			log_warn("%s: connect to %s: %s",
+				 agent_tunnel_label(t, label, sizeof(label)),
+				 agent_sa_str(&t->peer, ps, sizeof(ps)),
+				 strerror(soerr ? soerr : errno));
+			if (t->role == TUN_ROLE_SUBSCRIBER)
+				log_warn("connect %s: tunnel failed (client closed)",
+					 t->lis->cfg->service);
+			agent_tunnel_close(t, true, "cannot connect to the peer");
+			return;
+		}
+		proof_start(t);
+		break;
+	case TUN_PROOF:
+		proof_io(t);
+		break;
+	default:
+		/* TUN_TARGET: watched for errors only; the peer gave up. */
+		agent_tunnel_close(t, true, "the peer closed the tunnel");
+		break;
+	}
+}
+
+/* ---- accepting on tunnel_listen ---- */
+
+static void incoming_free(struct agent_incoming *in, bool rst)
+{
+	struct agent *a = in->a;
+
+	ns_timer_cancel(a->loop, &in->timer);
+	if (in->w.fd >= 0) {
+		ns_loop_del(a->loop, &in->w);
+		if (rst)
+			agent_sock_rst(in->w.fd);
+		close(in->w.fd);
+	}
+	if (in->prev)
+		in->prev->next = in->next;
+	else
+		a->incoming = in->next;
+	if (in->next)
+		in->next->prev = in->prev;
+	a->nincoming--;
+	free(in);
+}
+
+static __u64 incoming_session(const struct agent_incoming *in)
+{
+	__u64 be;
+
+	memcpy(&be, in->proof + PROOF_SESSION, sizeof(be));
+	return be64toh(be);
+}
+
+enum { IN_OTHER, IN_REFUSED, IN_TAKEN };
+
+/*
+ * Does the proof of in belong to t? IN_TAKEN: t took the connection (and t
+ * may be gone already: it went on to the next step). IN_REFUSED: a proof
+ * for t from the wrong address or with a bad HMAC, closed; t keeps waiting
+ * for its real peer. IN_OTHER: not for t.
+ */
+static int incoming_offer(struct agent_incoming *in, struct agent_tunnel *t)
+{
+	char label[LABEL_LEN], fs[AGENT_SA_STRLEN], ps[AGENT_SA_STRLEN];
+	__u32 zero[4] = {}, addr[4];
+	__be16 port;
+	__u8 family;
+
+	if (t->state != TUN_WAIT_PEER || !t->has_session || t->session != incoming_session(in) ||
+	    t->role != !in->proof[PROOF_ROLE])
+		return IN_OTHER;
+	agent_tunnel_label(t, label, sizeof(label));
+	agent_sa_str(&in->from, fs, sizeof(fs));
+	ns_sockaddr_split(&t->peer, &family, addr, &port);
+	if (memcmp(addr, zero, sizeof(zero)) && !agent_sa_same_ip(&in->from, &t->peer)) {
+		log_warn("%s: tunnel proof failed (from %s, the broker announced %s); closed",
+			 label, fs, agent_sa_str(&t->peer, ps, sizeof(ps)));
+		incoming_free(in, true);
+		return IN_REFUSED;
+	}
+	if (ns_tunnel_proof_check(t->key, t->session, !t->role, in->proof)) {
+		log_warn("%s: tunnel proof failed (bad proof from %s); closed", label, fs);
+		incoming_free(in, true);
+		return IN_REFUSED;
+	}
+	memcpy(t->proof_in, in->proof, NS_PROOF_LEN);
+	t->proof_got = NS_PROOF_LEN;
+	t->proof_ok = true;
+	t->tw.fd = in->w.fd;
+	ns_loop_del(in->a->loop, &in->w);
+	in->w.fd = -1;
+	incoming_free(in, false);
+	log_debug("%s: peer connected from %s", label, fs);
+	proof_start(t);
+	return IN_TAKEN;
+}
+
+void agent_link_expect(struct agent_tunnel *t)
+{
+	struct agent_incoming *in, *next;
+
+	for (in = t->a->incoming; in; in = next) {
+		next = in->next;
+		if (in->got == NS_PROOF_LEN && incoming_offer(in, t) == IN_TAKEN)
+			return;
+	}
+}
+
+static void on_incoming_timer(struct ns_loop *l, struct ns_timer *tm)
+{
+	struct agent_incoming *in = tm->data;
+	char fs[AGENT_SA_STRLEN];
+
+	agent_sa_str(&in->from, fs, sizeof(fs));
+	if (in->got == NS_PROOF_LEN)
+		log_warn("tunnel from %s for session #%016" PRIx64 ": no such session here; "
+			 "closed", fs, (uint64_t)incoming_session(in));
+	else
+		log_debug("tunnel from %s: no proof in time; closed", fs);
+	incoming_free(in, true);
+}
+
+static void on_incoming(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct agent_incoming *in = w->data;
+	struct agent_tunnel *t;
+	char fs[AGENT_SA_STRLEN];
+	ssize_t n;
+
+	agent_sa_str(&in->from, fs, sizeof(fs));
+	if (in->got == NS_PROOF_LEN) {
+		/* parked, watched for errors only */
+		log_debug("tunnel from %s: closed while waiting for its session", fs);
+		incoming_free(in, false);
+		return;
+	}
+	while (in->got < NS_PROOF_LEN) {
+		n = recv(w->fd, in->proof + in->got, NS_PROOF_LEN - in->got, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == 0 && in->got == 0) {
+			log_debug("tunnel_listen: %s connected and closed (a probe)", fs);
+			incoming_free(in, false);
+			return;
+		}
+		if (n <= 0) {
+			log_warn("tunnel from %s: tunnel proof failed (%s); closed", fs,
+				 n ? strerror(errno) : "closed before the whole proof");
+			incoming_free(in, true);
+			return;
+		}
+		in->got += n;
+	}
+	if (memcmp(in->proof, "NSP1", 4) || in->proof[PROOF_ROLE] > 1) {
+		log_warn("tunnel from %s: tunnel proof failed (not a natsplice proof); closed", fs);
+		incoming_free(in, true);
+		return;
+	}
+	for (t = in->a->tunnels; t; t = t->next)
+		if (incoming_offer(in, t) != IN_OTHER)
+			return;
+	/* CONNECT_INFO not here yet: park it, not reading a byte more. */
+	log_debug("tunnel from %s: session #%016" PRIx64 " not known yet; waiting", fs,
+		  (uint64_t)incoming_session(in));
+	ns_loop_mod(in->a->loop, w, 0);
+}
+
+static void on_tunnel_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct agent *a = w->data;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		struct sockaddr_storage ss = {};
+		socklen_t sl = sizeof(ss);
+		struct agent_incoming *in;
+		int fd;
+
+		fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		in = a->nincoming < INCOMING_MAX ? calloc(1, sizeof(*in)) : NULL;
+		if (!in) {
+			log_debug("tunnel_listen: too many unproven connections; one refused");
+			agent_sock_rst(fd);
+			close(fd);
+			continue;
+		}
+		in->a = a;
+		in->from = ss;
+		in->w.fd = fd;
+		in->w.fn = on_incoming;
+		in->w.data = in;
+		ns_timer_init(&in->timer, on_incoming_timer, in);
+		in->next = a->incoming;
+		if (in->next)
+			in->next->prev = in;
+		a->incoming = in;
+		a->nincoming++;
+		if (ns_loop_add(a->loop, &in->w, EPOLLIN)) {
+			in->w.fd = -1;
+			close(fd);
+			incoming_free(in, false);
+			continue;
+		}
+		ns_timer_arm(a->loop, &in->timer, a->cfg->connect_timeout_s * 1000);
+	}
+}
+
+int agent_tunnel_listen_open(struct agent *a)
+{
+	const struct agent_cfg *c = a->cfg;
+	char as[AGENT_SA_STRLEN];
+	int fd, one = 1, err;
+
+	if (!c->has_tunnel_listen)
+		return 0;
+	agent_sa_str(&c->tunnel_listen, as, sizeof(as));
+	fd = socket(c->tunnel_listen.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&c->tunnel_listen, c->tunnel_listen_len) ||
+	    listen(fd, SOMAXCONN))
+		goto fail;
+	a->tl_w.fd = fd;
+	a->tl_w.fn = on_tunnel_accept;
+	a->tl_w.data = a;
+	err = ns_loop_add(a->loop, &a->tl_w, EPOLLIN);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	log_info("tunnel_listen: accepting tunnels on %s", as);
+	return 0;
+fail:
+	err = -errno;
+	log_err("tunnel_listen: cannot listen on %s: %s", as, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	a->tl_w.fd = -1;
+	return err;
+}
+
+void agent_link_close_incoming(struct agent *a)
+{
+	while (a->incoming)
+		incoming_free(a->incoming, false);
+}
+
+void agent_tunnel_listen_close(struct agent *a)
+{
+	agent_link_close_incoming(a);
+	if (a->tl_w.fd >= 0) {
+		ns_loop_del(a->loop, &a->tl_w);
+		close(a->tl_w.fd);
+		a->tl_w.fd = -1;
+	}
+}

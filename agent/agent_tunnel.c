@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Tunnels: one per client connection (or UDP client), on both sides.
+ *
+ *   subscriber S: client accepted -> CONNECT -> CONNECT_INFO (or ERROR: the
+ *                 client is closed at once) -> link up (agent_link.c) ->
+ *                 proofs -> forwarding (agent_fwd.c)
+ *   provider P:   OFFER -> ACCEPT -> CONNECT_INFO -> link up -> proofs ->
+ *                 connect to the target -> forwarding
+ *
+ * Until the proofs are checked not one application byte is read from or
+ * written to the client or the target. Only tunnels still waiting for the
+ * broker's answer depend on the broker connection.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "agent.h"
+#include "auth.h"
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+
+static const char *path_name(__u8 path)
+{
+	switch (path) {
+	case NS_PATH_DIRECT:
+		return "direct";
+	case NS_PATH_REVERSE:
+		return "reverse";
+	case NS_PATH_RELAY:
+		return "relay";
+	default:
+		return "unknown";
+	}
+}
+
+const char *agent_tunnel_label(const struct agent_tunnel *t, char *buf, size_t len)
+{
+	if (t->role == TUN_ROLE_SUBSCRIBER)
+		snprintf(buf, len, "%s", t->lis->cfg->service);
+	else
+		snprintf(buf, len, "%s for %s", t->pub->name, t->peer_name);
+	if (t->has_session) {
+		size_t n = strlen(buf);
+
+		snprintf(buf + n, len - n, " #%016" PRIx64, (uint64_t)t->session);
+	}
+	return buf;
+}
+
+int agent_tunnel_watch(struct agent_tunnel *t, struct ns_watch *w, __u32 events)
+{
+	bool *reg = w == &t->tw ? &t->tw_reg : &t->pw_reg;
+	int err;
+
+	if (*reg)
+		return ns_loop_mod(t->a->loop, w, events);
+	err = ns_loop_add(t->a->loop, w, events);
+	if (!err)
+		*reg = true;
+	return err;
+}
+
+static void close_sock(struct agent_tunnel *t, struct ns_watch *w, bool *reg, bool rst)
+{
+	if (w->fd < 0)
+		return;
+	if (*reg)
+		ns_loop_del(t->a->loop, w);
+	*reg = false;
+	if (rst)
+		agent_sock_rst(w->fd);
+	close(w->fd);
+	w->fd = -1;
+}
+
+void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why)
+{
+	struct agent *a = t->a;
+	char label[AGENT_NAME_MAX * 2 + 64];
+
+	agent_tunnel_label(t, label, sizeof(label));
+	if (t->state == TUN_FWD)
+		log_info("%s: tunnel closed (%s): %" PRIu64 " bytes sent, %" PRIu64 " received",
+			 label, why, (uint64_t)t->fwd.bytes[0], (uint64_t)t->fwd.bytes[1]);
+	else
+		log_debug("%s: closed (%s)", label, why);
+	if (t->role == TUN_ROLE_SUBSCRIBER && t->proto == IPPROTO_UDP)
+		agent_listener_unlink(t);
+	ns_timer_cancel(a->loop, &t->timer);
+	close_sock(t, &t->tw, &t->tw_reg, rst);
+	close_sock(t, &t->pw, &t->pw_reg, rst);
+	agent_fwd_free(a, &t->fwd);
+	agent_buf_free(&t->pending);
+	memset(t->key, 0, sizeof(t->key));
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		a->tunnels = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	a->ntunnels--;
+	free(t);
+}
+
+/* S: the client's request failed before any byte flowed. */
+static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
+{
+	char why[1200], cs[AGENT_SA_STRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warn("connect %s: %s (client %s closed)", t->lis->cfg->service, why,
+		 agent_sa_str(&t->client, cs, sizeof(cs)));
+	agent_tunnel_close(t, true, why);
+}
+
+static void on_timer(struct ns_loop *l, struct ns_timer *tm)
+{
+	struct agent_tunnel *t = tm->data;
+	char label[AGENT_NAME_MAX * 2 + 64];
+	__u32 s = t->a->cfg->connect_timeout_s;
+
+	switch (t->state) {
+	case TUN_WAIT_INFO:
+		if (t->role == TUN_ROLE_SUBSCRIBER)
+			sub_fail(t, "no answer from the broker within %u s",
+				 2 * NS_NEGOTIATE_TIMEOUT_S);
+		else
+			agent_tunnel_close(t, true, "no CONNECT_INFO from the broker");
+		break;
+	case TUN_FWD:
+		agent_fwd_idle_check(t);
+		break;
+	default:
+		log_warn("%s: tunnel not up within %u s (%s); closed",
+			 agent_tunnel_label(t, label, sizeof(label)), s,
+			 t->state == TUN_DIALING ? "connecting to the peer" :
+			 t->state == TUN_WAIT_PEER ? "waiting for the peer" :
+			 t->state == TUN_PROOF ? "exchanging proofs" : "connecting to the target");
+		agent_tunnel_close(t, true, "set-up timed out");
+		break;
+	}
+}
+
+static void on_tw(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct agent_tunnel *t = w->data;
+
+	if (t->state == TUN_FWD)
+		agent_fwd_on_event(t);
+	else
+		agent_link_on_event(t, events);
+}
+
+static void on_pw(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct agent_tunnel *t = w->data;
+
+	if (t->state == TUN_FWD)
+		agent_fwd_on_event(t);
+	else if (t->state == TUN_TARGET)
+		agent_link_on_target(t);
+	else if (t->role == TUN_ROLE_SUBSCRIBER)
+		/* Watched for errors only before forwarding: the client reset. */
+		agent_tunnel_close(t, true, "the client went away");
+}
+
+static struct agent_tunnel *tunnel_new(struct agent *a, __u8 role, __u8 proto)
+{
+	struct agent_tunnel *t = calloc(1, sizeof(*t));
+
+	if (!t) {
+		log_err("out of memory for a tunnel");
+		return NULL;
+	}
+	t->a = a;
+	t->role = role;
+	t->proto = proto;
+	t->state = TUN_WAIT_INFO;
+	t->tw.fd = t->pw.fd = -1;
+	t->tw.fn = on_tw;
+	t->pw.fn = on_pw;
+	t->tw.data = t->pw.data = t;
+	ns_timer_init(&t->timer, on_timer, t);
+	t->next = a->tunnels;
+	if (t->next)
+		t->next->prev = t;
+	a->tunnels = t;
+	a->ntunnels++;
+	return t;
+}
+
+struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
+					    const struct sockaddr_storage *client)
+{
+	struct agent *a = lis->a;
+	struct agent_tunnel *t = tunnel_new(a, TUN_ROLE_SUBSCRIBER, lis->cfg->proto);
+	struct ns_msg_buf mb = {};
+	char cs[AGENT_SA_STRLEN];
+
+	if (!t) {
+		if (fd >= 0) {
+			agent_sock_rst(fd);
+			close(fd);
+		}
+		return NULL;
+	}
+	t->lis = lis;
+	t->client = *client;
+	if (fd >= 0) {
+		t->pw.fd = fd;
+		agent_sock_tune(fd);
+		/* errors only: not one byte is read before the tunnel is up */
+		if (agent_tunnel_watch(t, &t->pw, 0)) {
+			sub_fail(t, "epoll: %s", strerror(errno));
+			return NULL;
+		}
+	}
+	t->req_id = agent_req_id(a);
+	ns_mb_init(&mb, NS_MSG_CONNECT);
+	ns_mb_u32(&mb, NS_A_REQ_ID, t->req_id);
+	ns_mb_str(&mb, NS_A_SERVICE, lis->cfg->service);
+	ns_mb_u8(&mb, NS_A_PROTO, t->proto);
+	if (agent_broker_send(a, &mb)) {
+		sub_fail(t, "not connected to the broker");
+		return NULL;
+	}
+	ns_timer_arm(a->loop, &t->timer, 2 * NS_NEGOTIATE_TIMEOUT_S * 1000);
+	log_debug("connect %s: client %s, request %u", lis->cfg->service,
+		  agent_sa_str(client, cs, sizeof(cs)), t->req_id);
+	return t;
+}
+
+static void send_reject(struct agent *a, __u64 session, __u32 code, const char *text)
+{
+	struct ns_msg_buf mb = {};
+
+	ns_mb_init(&mb, NS_MSG_REJECT);
+	ns_mb_u64(&mb, NS_A_SESSION, session);
+	ns_mb_u32(&mb, NS_A_CODE, code);
+	ns_mb_str(&mb, NS_A_TEXT, text);
+	agent_broker_send(a, &mb);
+}
+
+static struct agent_tunnel *find_session(struct agent *a, __u64 session, __u8 role)
+{
+	struct agent_tunnel *t;
+
+	for (t = a->tunnels; t; t = t->next)
+		if (t->has_session && t->session == session && t->role == role)
+			return t;
+	return NULL;
+}
+
+void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m)
+{
+	char service[AGENT_NAME_MAX + 1], name[AGENT_NAME_MAX + 1] = "?";
+	const struct agent_pub *pub = NULL;
+	struct ns_msg_buf mb = {};
+	struct agent_tunnel *t;
+	__u8 proto = IPPROTO_TCP;
+	__u64 session;
+	size_t i;
+
+	if (ns_msg_u64(m, NS_A_SESSION, &session) ||
+	    ns_msg_str(m, NS_A_SERVICE, service, sizeof(service))) {
+		log_warn("broker: OFFER without SESSION or SERVICE ignored");
+		return;
+	}
+	ns_msg_u8(m, NS_A_PROTO, &proto);
+	ns_msg_str(m, NS_A_NAME, name, sizeof(name));
+	for (i = 0; i < a->cfg->npub && !pub; i++)
+		if (!strcmp(a->cfg->pub[i].name, service) && a->cfg->pub[i].proto == proto)
+			pub = &a->cfg->pub[i];
+	if (!pub) {
+		log_warn("offer from %s for %s/%s: not published here; rejected", name, service,
+			 proto == IPPROTO_UDP ? "udp" : "tcp");
+		send_reject(a, session, NS_ERR_NOT_FOUND, "no such service");
+		return;
+	}
+	t = find_session(a, session, TUN_ROLE_PROVIDER);
+	if (!t) {
+		t = tunnel_new(a, TUN_ROLE_PROVIDER, proto);
+		if (!t) {
+			send_reject(a, session, NS_ERR_INTERNAL, "out of memory");
+			return;
+		}
+		t->pub = pub;
+		t->session = session;
+		t->has_session = true;
+		snprintf(t->peer_name, sizeof(t->peer_name), "%s", name);
+		ns_timer_arm(a->loop, &t->timer, 2 * NS_NEGOTIATE_TIMEOUT_S * 1000);
+	}
+	log_debug("offer #%016" PRIx64 ": %s wants %s; accepted", (uint64_t)session, name,
+		  service);
+	ns_mb_init(&mb, NS_MSG_ACCEPT);
+	ns_mb_u64(&mb, NS_A_SESSION, session);
+	agent_broker_send(a, &mb);
+}
+
+/* CONNECT_INFO -> the tunnel it is for, or NULL. */
+static struct agent_tunnel *info_tunnel(struct agent *a, const struct ns_msg *m, __u64 session)
+{
+	struct agent_tunnel *t;
+	__u32 req;
+
+	if (ns_msg_u32(m, NS_A_REQ_ID, &req) == 0) {
+		for (t = a->tunnels; t; t = t->next)
+			if (t->role == TUN_ROLE_SUBSCRIBER && t->state == TUN_WAIT_INFO &&
+			    t->req_id == req)
+				break;
+		if (!t)
+			log_debug("CONNECT_INFO for request %u: the client is gone", req);
+		return t;
+	}
+	t = find_session(a, session, TUN_ROLE_PROVIDER);
+	if (!t || t->state != TUN_WAIT_INFO) {
+		log_debug("CONNECT_INFO for session #%016" PRIx64 ": not expected",
+			  (uint64_t)session);
+		return NULL;
+	}
+	return t;
+}
+
+void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
+{
+	char label[AGENT_NAME_MAX * 2 + 64], ps[AGENT_SA_STRLEN];
+	__u8 wrapped[NS_KEY_LEN], family, dial, compress = 0, path = 0;
+	struct agent_tunnel *t;
+	__u32 addr[4];
+	__u64 session;
+	__u16 port;
+
+	if (ns_msg_u64(m, NS_A_SESSION, &session)) {
+		log_warn("broker: CONNECT_INFO without SESSION ignored");
+		return;
+	}
+	t = info_tunnel(a, m, session);
+	if (!t)
+		return;
+	t->session = session;
+	t->has_session = true;
+	agent_tunnel_label(t, label, sizeof(label));
+	if (ns_msg_u8(m, NS_A_DIAL, &dial) || dial > 1 ||
+	    ns_msg_addr(m, NS_A_PEER_ADDR, &family, addr, &port) ||
+	    ns_msg_bin(m, NS_A_KEY, wrapped, sizeof(wrapped)) || (dial && !port)) {
+		log_err("%s: broker sent an incomplete CONNECT_INFO", label);
+		if (t->role == TUN_ROLE_SUBSCRIBER)
+			sub_fail(t, "bad CONNECT_INFO from the broker");
+		else
+			agent_tunnel_close(t, true, "bad CONNECT_INFO");
+		return;
+	}
+	ns_msg_u8(m, NS_A_PATH, &path);
+	ns_msg_u8(m, NS_A_COMPRESS, &compress);
+	ns_msg_u16(m, NS_A_BIND_PORT, &t->bind_port);
+	t->path = path;
+	t->compress = compress;
+	ns_sockaddr_make(family, addr, htons(port), &t->peer);
+	if (ns_key_wrap(a->cfg->secret, session, wrapped, t->key)) {
+		agent_tunnel_close(t, true, "cannot unwrap the session key");
+		return;
+	}
+	ns_timer_arm(a->loop, &t->timer, a->cfg->connect_timeout_s * 1000);
+	log_debug("%s: %s path, %s %s%s", label, path_name(path),
+		  dial ? "connecting to" : "waiting for", agent_sa_str(&t->peer, ps, sizeof(ps)),
+		  compress ? ", compressed" : "");
+	if (dial) {
+		agent_link_dial(t);
+		return;
+	}
+	if (a->tl_w.fd < 0) {
+		log_err("%s: the broker wants this agent to accept the tunnel, but "
+			"tunnel_listen is not configured", label);
+		if (t->role == TUN_ROLE_SUBSCRIBER)
+			sub_fail(t, "cannot accept the tunnel (no tunnel_listen)");
+		else
+			agent_tunnel_close(t, true, "no tunnel_listen");
+		return;
+	}
+	t->state = TUN_WAIT_PEER;
+	agent_link_expect(t);
+}
+
+void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m)
+{
+	char text[1001] = "", label[AGENT_NAME_MAX * 2 + 64];
+	struct agent_tunnel *t = NULL;
+	__u32 code = 0, req;
+	__u64 session;
+
+	ns_msg_u32(m, NS_A_CODE, &code);
+	ns_msg_str(m, NS_A_TEXT, text, sizeof(text));
+	if (ns_msg_u32(m, NS_A_REQ_ID, &req) == 0) {
+		for (t = a->tunnels; t; t = t->next)
+			if (t->role == TUN_ROLE_SUBSCRIBER && t->req_id == req)
+				break;
+	} else if (ns_msg_u64(m, NS_A_SESSION, &session) == 0) {
+		t = find_session(a, session, TUN_ROLE_PROVIDER);
+	}
+	if (!t || t->state == TUN_FWD) {
+		log_debug("broker: %s (%s) for a finished request", agent_err_text(code), text);
+		return;
+	}
+	if (t->role == TUN_ROLE_SUBSCRIBER) {
+		sub_fail(t, "%s%s%s", agent_err_text(code), *text ? ": " : "", text);
+		return;
+	}
+	log_warn("%s: %s%s%s", agent_tunnel_label(t, label, sizeof(label)),
+		 agent_err_text(code), *text ? ": " : "", text);
+	agent_tunnel_close(t, true, agent_err_text(code));
+}
+
+void agent_tunnel_broker_down(struct agent *a)
+{
+	struct agent_tunnel *t, *next;
+
+	/* Their answers would have come on the lost connection. */
+	for (t = a->tunnels; t; t = next) {
+		next = t->next;
+		if (t->state != TUN_WAIT_INFO)
+			continue;
+		if (t->role == TUN_ROLE_SUBSCRIBER)
+			sub_fail(t, "broker connection lost");
+		else
+			agent_tunnel_close(t, true, "broker connection lost");
+	}
+}
+
+void agent_tunnels_close_all(struct agent *a)
+{
+	agent_link_close_incoming(a);
+	while (a->tunnels)
+		agent_tunnel_close(a->tunnels, false, "stopping");
+}

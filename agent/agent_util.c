@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Pure helpers of the agent, without I/O: reconnect backoff, the UDP
+ * datagram framing of tunnels, socket address formatting and comparison,
+ * and the words for the broker's error codes. Unit tested in
+ * test/unit/test_agent_util.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "agent.h"
+#include "util.h"
+
+__u32 agent_backoff_ms(unsigned int attempt, __u32 rnd)
+{
+	__u64 base = AGENT_BACKOFF_MIN_MS;
+
+	while (attempt-- && base < AGENT_BACKOFF_MAX_MS)
+		base *= 2;
+	if (base > AGENT_BACKOFF_MAX_MS)
+		base = AGENT_BACKOFF_MAX_MS;
+	/* base * (0.75 + 0.5 * rnd / 2^32): 0.75 * base .. 1.25 * base */
+	return (__u32)(base * 3 / 4 + ((base / 2) * rnd >> 32));
+}
+
+int agent_udp_frame_hdr(__u8 hdr[AGENT_UDP_FRAME_HDR], size_t len)
+{
+	if (len > AGENT_UDP_MAX)
+		return -EMSGSIZE;
+	hdr[0] = len >> 8;
+	hdr[1] = len & 0xff;
+	return 0;
+}
+
+int agent_udp_frame(__u8 *out, size_t cap, const void *data, size_t len)
+{
+	if (len > AGENT_UDP_MAX)
+		return -EMSGSIZE;
+	if (cap < AGENT_UDP_FRAME_HDR + len)
+		return -ENOSPC;
+	agent_udp_frame_hdr(out, len);
+	if (len)
+		memcpy(out + AGENT_UDP_FRAME_HDR, data, len);
+	return AGENT_UDP_FRAME_HDR + len;
+}
+
+size_t agent_udp_unframe(const __u8 *buf, size_t len, const __u8 **data, size_t *dlen)
+{
+	size_t n;
+
+	if (len < AGENT_UDP_FRAME_HDR)
+		return 0;
+	n = (size_t)buf[0] << 8 | buf[1];
+	if (len < AGENT_UDP_FRAME_HDR + n)
+		return 0;
+	*data = buf + AGENT_UDP_FRAME_HDR;
+	*dlen = n;
+	return AGENT_UDP_FRAME_HDR + n;
+}
+
+/* IPv4 or IPv4-mapped IPv6 -> family 2 + address; else the IPv6 address. */
+static void sa_ip(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4], __be16 *port)
+{
+	ns_sockaddr_split(ss, family, addr, port);
+	if (*family == AF_INET6 && addr[0] == 0 && addr[1] == 0 && addr[2] == htonl(0xffff)) {
+		*family = AF_INET;
+		addr[0] = addr[3];
+		addr[1] = addr[2] = addr[3] = 0;
+	}
+}
+
+const char *agent_sa_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[NS_ADDRSTRLEN];
+	__u32 addr[4];
+	__be16 port;
+	__u8 family;
+
+	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	sa_ip(ss, &family, addr, &port);
+	ns_addr_str(family, addr, ip, sizeof(ip));
+	snprintf(buf, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(port));
+	return buf;
+}
+
+bool agent_sa_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	__u32 aa[4], ba[4];
+	__u8 af, bf;
+	__be16 ap, bp;
+
+	if ((a->ss_family != AF_INET && a->ss_family != AF_INET6) ||
+	    (b->ss_family != AF_INET && b->ss_family != AF_INET6))
+		return false;
+	sa_ip(a, &af, aa, &ap);
+	sa_ip(b, &bf, ba, &bp);
+	return af == bf && !memcmp(aa, ba, sizeof(aa));
+}
+
+bool agent_sa_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	__u32 aa[4], ba[4];
+	__u8 af, bf;
+	__be16 ap, bp;
+
+	if (!agent_sa_same_ip(a, b))
+		return false;
+	sa_ip(a, &af, aa, &ap);
+	sa_ip(b, &bf, ba, &bp);
+	return ap == bp;
+}
+
+const char *agent_err_text(__u32 code)
+{
+	switch (code) {
+	case NS_ERR_MALFORMED:
+		return "malformed message";
+	case NS_ERR_UNSUPPORTED:
+		return "not supported";
+	case NS_ERR_AUTH:
+		return "wrong name or secret";
+	case NS_ERR_NOT_FOUND:
+		return "no such service, or its agent is offline";
+	case NS_ERR_DENIED:
+		return "denied by ACL";
+	case NS_ERR_TIMEOUT:
+		return "negotiation timed out";
+	case NS_ERR_NO_RELAY:
+		return "no relay available";
+	case NS_ERR_REJECTED:
+		return "refused by the provider";
+	case NS_ERR_INTERNAL:
+		return "broker internal error";
+	case NS_ERR_DUPLICATE:
+		return "another agent logged in with this name";
+	default:
+		return "unknown error";
+	}
+}

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* agent.yaml: the contract's example, defaults, and each error at its file:line:col. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+
+/* The agent's config loader (and the address helpers it uses), built in. */
+#include "../../agent/agent_util.c"
+#include "../../agent/agent_config.c"
+
+static const char contract[] =
+	"broker: 203.0.113.10:7700\n"
+	"name: home-nas\n"
+	"secret: nas-secret\n"
+	"tunnel_listen: 0.0.0.0:7701     # optional\n"
+	"publish:\n"
+	"  - { name: web, target: 127.0.0.1:8080, proto: tcp }\n"
+	"  - { name: dns, target: 192.168.1.1:53, proto: udp, compress: false }\n"
+	"subscribe:\n"
+	"  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }\n";
+
+static void load_ok(struct agent_cfg *c, const char *text)
+{
+	char err[512] = "";
+
+	if (agent_cfg_load_string(c, "t.yaml", text, err, sizeof(err)))
+		fail_msg("load failed: %s", err);
+}
+
+/* Loading fails with -EINVAL and exactly this message; nothing is left allocated. */
+static void load_fails(const char *text, const char *want)
+{
+	struct agent_cfg c;
+	char err[512] = "";
+
+	memset(&c, 0xa5, sizeof(c));
+	assert_int_equal(agent_cfg_load_string(&c, "t.yaml", text, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, want);
+	assert_null(c.pub);
+	assert_null(c.sub);
+}
+
+static __u16 port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+static void test_contract_example(void **state)
+{
+	struct agent_cfg c;
+	char buf[AGENT_SA_STRLEN];
+
+	load_ok(&c, contract);
+	assert_string_equal(agent_sa_str(&c.broker, buf, sizeof(buf)), "203.0.113.10:7700");
+	assert_int_equal(c.broker_len, sizeof(struct sockaddr_in));
+	assert_string_equal(c.name, "home-nas");
+	assert_string_equal(c.secret, "nas-secret");
+	assert_true(c.has_tunnel_listen);
+	assert_string_equal(agent_sa_str(&c.tunnel_listen, buf, sizeof(buf)), "0.0.0.0:7701");
+	assert_int_equal(c.npub, 2);
+	assert_string_equal(c.pub[0].name, "web");
+	assert_string_equal(agent_sa_str(&c.pub[0].target, buf, sizeof(buf)), "127.0.0.1:8080");
+	assert_int_equal(c.pub[0].proto, IPPROTO_TCP);
+	assert_false(c.pub[0].compress);
+	assert_string_equal(c.pub[1].name, "dns");
+	assert_int_equal(c.pub[1].proto, IPPROTO_UDP);
+	assert_int_equal(port_of(&c.pub[1].target), 53);
+	assert_int_equal(c.nsub, 1);
+	assert_string_equal(c.sub[0].service, "home-nas/web");
+	assert_string_equal(agent_sa_str(&c.sub[0].listen, buf, sizeof(buf)), "127.0.0.1:18080");
+	assert_int_equal(c.sub[0].proto, IPPROTO_TCP);
+	assert_int_equal(c.udp_idle_s, AGENT_UDP_IDLE_S);
+	assert_int_equal(c.connect_timeout_s, AGENT_CONNECT_TIMEOUT_S);
+	agent_cfg_free(&c);
+	assert_null(c.pub);
+	agent_cfg_free(&c);		/* twice is fine */
+}
+
+static void test_defaults_and_options(void **state)
+{
+	struct agent_cfg c;
+	char buf[AGENT_SA_STRLEN];
+
+	load_ok(&c, "broker: 203.0.113.10\nname: a\nsecret: s\n"
+		    "publish:\n  - name: ssh\n    target: '[2001:db8::5]:22'\n    compress: yes\n"
+		    "subscribe:\n  - { service: b/dns, listen: '[::1]:5353', proto: udp }\n"
+		    "udp_idle: 5\nconnect_timeout: 3\n");
+	assert_int_equal(port_of(&c.broker), NS_PROTO_PORT);	/* default port */
+	assert_false(c.has_tunnel_listen);
+	assert_int_equal(c.pub[0].proto, IPPROTO_TCP);		/* default proto */
+	assert_true(c.pub[0].compress);
+	assert_string_equal(agent_sa_str(&c.pub[0].target, buf, sizeof(buf)),
+			    "[2001:db8::5]:22");
+	assert_int_equal(c.sub[0].proto, IPPROTO_UDP);
+	assert_int_equal(c.udp_idle_s, 5);
+	assert_int_equal(c.connect_timeout_s, 3);
+	agent_cfg_free(&c);
+
+	/* no publish / subscribe at all, or empty ones */
+	load_ok(&c, "broker: 127.0.0.1:7700\nname: a\nsecret: s\npublish: []\nsubscribe:\n");
+	assert_int_equal(c.npub, 0);
+	assert_int_equal(c.nsub, 0);
+	agent_cfg_free(&c);
+}
+
+static void test_missing_keys(void **state)
+{
+	load_fails("", "t.yaml:1:1: missing 'broker'");
+	load_fails("name: a\nsecret: s\n", "t.yaml:1:1: missing 'broker'");
+	load_fails("broker: 127.0.0.1\nsecret: s\n", "t.yaml:1:1: missing 'name'");
+	load_fails("broker: 127.0.0.1\nname: a\n", "t.yaml:1:1: missing 'secret'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n  - { target: 127.0.0.1:1 }\n",
+		   "t.yaml:5:5: missing 'name'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n  - { name: x }\n",
+		   "t.yaml:5:5: missing 'target'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b }\n", "t.yaml:5:5: missing 'listen'");
+}
+
+static void test_unknown_keys(void **state)
+{
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nbrokers: x\n",
+		   "t.yaml:4:1: unknown key 'brokers'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: web, target: 127.0.0.1:80, protocol: tcp }\n",
+		   "t.yaml:5:40: unknown key 'protocol'");
+	/* compress is a publish setting, not a subscribe one */
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - service: a/b\n    listen: 127.0.0.1:1\n    compress: true\n",
+		   "t.yaml:7:5: unknown key 'compress'");
+	load_fails("broker: 127.0.0.1\nbroker: 127.0.0.2\nname: a\nsecret: s\n",
+		   "t.yaml:2:1: duplicate key 'broker' (first at line 1)");
+}
+
+static void test_bad_values(void **state)
+{
+	load_fails("broker: example.com:7700\nname: a\nsecret: s\n",
+		   "t.yaml:1:9: broker must be IP:PORT (e.g. 192.0.2.1:7700 or "
+		   "[2001:db8::1]:7700), not 'example.com:7700'");
+	load_fails("broker: 127.0.0.1:0\nname: a\nsecret: s\n",
+		   "t.yaml:1:9: broker must be IP:PORT (e.g. 192.0.2.1:7700 or "
+		   "[2001:db8::1]:7700), not '127.0.0.1:0'");
+	load_fails("broker: 127.0.0.1\nname: a/b\nsecret: s\n",
+		   "t.yaml:2:7: agent name 'a/b': no '/', blanks or control characters allowed");
+	load_fails("broker: 127.0.0.1\nname: ''\nsecret: s\n",
+		   "t.yaml:2:7: agent name must not be empty");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: [s]\n",
+		   "t.yaml:3:9: expected a scalar, found a sequence");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\ntunnel_listen: 0.0.0.0\n",
+		   "t.yaml:4:16: tunnel_listen must be IP:PORT (e.g. 192.0.2.1:8080 or "
+		   "[2001:db8::1]:8080), not '0.0.0.0'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: web, target: 127.0.0.1:80, proto: sctp }\n",
+		   "t.yaml:5:47: proto must be tcp or udp, not 'sctp'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: web, target: 127.0.0.1:80, compress: maybe }\n",
+		   "t.yaml:5:50: expected true or false, got 'maybe'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: web, target: localhost:80 }\n",
+		   "t.yaml:5:26: target must be IP:PORT (e.g. 192.0.2.1:8080 or "
+		   "[2001:db8::1]:8080), not 'localhost:80'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nudp_idle: 0\n",
+		   "t.yaml:4:11: udp_idle must be 1..604800 seconds, not 0");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nconnect_timeout: 1m\n",
+		   "t.yaml:4:18: expected a decimal integer 0..4294967295, got '1m'");
+}
+
+static void test_lists(void **state)
+{
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish: web\n",
+		   "t.yaml:4:10: publish must be a list of mappings");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n  - web\n",
+		   "t.yaml:5:5: expected a mapping, found a scalar");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: web, target: 127.0.0.1:80 }\n"
+		   "  - { name: web, target: 127.0.0.1:81, proto: udp }\n",
+		   "t.yaml:6:13: service 'web' is already published");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: web, listen: 127.0.0.1:1 }\n",
+		   "t.yaml:5:16: service must be AGENT/NAME (e.g. home-nas/web), not 'web'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b/c, listen: 127.0.0.1:1 }\n",
+		   "t.yaml:5:16: service must be AGENT/NAME (e.g. home-nas/web), not 'a/b/c'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: /b, listen: 127.0.0.1:1 }\n",
+		   "t.yaml:5:16: service must be AGENT/NAME (e.g. home-nas/web), not '/b'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b, listen: 127.0.0.1:1 }\n"
+		   "  - { service: a/c, listen: 127.0.0.1:1, proto: tcp }\n",
+		   "t.yaml:6:29: tcp 127.0.0.1:1 is already used by subscribe 1 (a/b)");
+}
+
+/* The same port for TCP and UDP is two different sockets: allowed. */
+static void test_same_port_both_protos(void **state)
+{
+	struct agent_cfg c;
+
+	load_ok(&c, "broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		    "  - { service: a/b, listen: 127.0.0.1:53, proto: tcp }\n"
+		    "  - { service: a/c, listen: 127.0.0.1:53, proto: udp }\n");
+	assert_int_equal(c.nsub, 2);
+	agent_cfg_free(&c);
+}
+
+static void test_syntax_error_position(void **state)
+{
+	struct agent_cfg c;
+	char err[512] = "";
+
+	assert_int_equal(agent_cfg_load_string(&c, "t.yaml", "broker: [1\nname: a\n", err,
+					       sizeof(err)), -EINVAL);
+	assert_int_equal(strncmp(err, "t.yaml:", 7), 0);
+	assert_int_equal(agent_cfg_load(&c, "/nonexistent/agent.yaml", err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/agent.yaml"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_contract_example),
+		cmocka_unit_test(test_defaults_and_options),
+		cmocka_unit_test(test_missing_keys),
+		cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_same_port_both_protos),
+		cmocka_unit_test(test_syntax_error_position),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
