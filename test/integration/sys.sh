@@ -135,6 +135,8 @@ web_server() {
 
 	cat >"$script" <<-SH
 	#!/bin/sh
+	# read the request first: closing with unread data would send an RST
+	while IFS= read -r line; do case "\$line" in "\$(printf '\\r')"|"") break ;; esac; done
 	printf 'HTTP/1.0 200 OK\r\nContent-Length: %s\r\n\r\n' "$(stat -c %s "$file")"
 	exec cat "$file"
 	SH
