@@ -29,8 +29,11 @@ static void cfg_defaults(struct relay_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->mode = RELAY_XDP;
-	c->port_lo = 40000;
-	c->port_hi = 40999;
+	/* Below the usual ephemeral ranges (Linux 32768-60999, Windows
+	 * 49152-65535): a pure splice's B connects to A's public source port,
+	 * which must not be one of our own relay ports. */
+	c->port_lo = 20000;
+	c->port_hi = 20999;
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", NS_PIN_DIR_DEFAULT);
 	snprintf(c->sock_path, sizeof(c->sock_path), "%s", CTL_SOCKET_DEFAULT);
 	c->half_open_s = 30;
@@ -192,7 +195,8 @@ static void relay_run_usage(FILE *f)
 "  --mode xdp|tc|userspace   dataplane (default xdp; userspace = splice(2) proxy\n"
 "                            for hosts where BPF cannot be loaded)\n"
 "  --address IP              the relay's public address; once per family\n"
-"  --ports LO-HI             relay port range (default 40000-40999)\n"
+"  --ports LO-HI             relay port range (default 20000-20999; keep it\n"
+"                            out of the clients' ephemeral port ranges)\n"
 "  --pin-dir DIR             where maps and links are pinned (default %s)\n"
 "  --socket PATH             control socket (default %s)\n"
 "  --half-open-timeout SEC   default deadline for the second side (default 30)\n"

@@ -99,7 +99,7 @@ start_broker() {
 
 # start_sys_relay MODE: the relay in RELAY, registered with the broker.
 start_sys_relay() {
-	RELAY4=$SRELAY4 RELAY6=2001:db8::20 start_relay "$1" --broker "$BROKER4:$BROKER_PORT" \
+	RELAY4=$SRELAY4 RELAY6=2001:db8::20 RELAY_PORTS=20000-20999 start_relay "$1" --broker "$BROKER4:$BROKER_PORT" \
 		--name relay1 --secret relay-secret
 	wait_for_line "$RELAY_LOG" "registered with broker" "$READY_TIMEOUT" "$RELAY_PID" ||
 		fail "relay did not register: $(tail -n 3 "$RELAY_LOG")"
@@ -141,7 +141,7 @@ web_server() {
 	exec cat "$file"
 	SH
 	chmod +x "$script"
-	bg "$ns" "$TMP/web-$port.log" socat TCP-LISTEN:"$port",bind=127.0.0.1,fork,reuseaddr \
+	bg "$ns" "$TMP/web-$port.log" socat TCP-LISTEN:"$port",bind=127.0.0.1,fork,reuseaddr,backlog=1024 \
 		EXEC:"$script"
 	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q 127.0.0.1:$port"
 }
