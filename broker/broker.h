@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* natsplice-broker: private header. */
+#ifndef NS_BROKER_H
+#define NS_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+#include <linux/types.h>
+#include <sys/socket.h>
+
+#include "natsplice_abi.h"
+#include "ns_proto.h"
+#include "conn.h"
+#include "loop.h"
+
+#define BROKER_NAME_MAX		255	/* bytes of an agent, relay or service name (a STR) */
+#define BROKER_SERVICES_MAX	256	/* services one agent may publish */
+#define BROKER_NEGOTIATIONS_MAX	65536	/* sessions being negotiated at once */
+#define BROKER_SESS_BUCKETS	4096	/* session id hash */
+#define BROKER_DRAIN_MS		2000	/* a closed peer gets this long to read our ERROR */
+#define BROKER_RELAY_GRACE_S	10	/* after start: relay-path requests wait for a relay
+					 * (relays retry every 5 s +-25 % at most) */
+
+/* ---- settings (config.c); read-only once loaded ---- */
+
+/* An address as the protocol carries it: addr network order, port host order. */
+struct ns_ep {
+	__u8 family;		/* NS_AF_INET / NS_AF_INET6 */
+	__u32 addr[4];		/* IPv4 in addr[0] */
+	__u16 port;
+};
+
+/* One agent or relay of the config: who may log in. */
+struct broker_cred {
+	char *name;
+	char *secret;
+	int line, col;		/* where the entry starts, for errors */
+};
+
+/* An ACL entry: "web" (any provider's web) or "home-nas/web" (one provider's). */
+struct broker_acl {
+	char *service;
+	char **allow;		/* agent names that may subscribe */
+	size_t nallow;
+	int line, col;
+};
+
+struct broker_cfg {
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	struct sockaddr_storage http;
+	socklen_t http_len;		/* 0: no HTTP API */
+	struct broker_cred *agents;	/* sorted by name */
+	size_t nagents;
+	struct broker_cred *relays;	/* sorted by name */
+	size_t nrelays;
+	struct broker_acl *acls;	/* sorted by service */
+	size_t nacls;
+	__u32 hold_time_s;		/* hold-time */
+	__u32 negotiate_timeout_s;	/* negotiate-timeout */
+	__u32 probe_timeout_ms;		/* probe-timeout-ms */
+	__u32 login_timeout_s;		/* login-timeout */
+	__u32 session_history;		/* session-history: finished sessions kept */
+};
+
+void cfg_defaults(struct broker_cfg *c);
+/* 0 or -errno with "file:line:col: message" in err. */
+int cfg_load_file(struct broker_cfg *c, const char *path, char *err, size_t errlen);
+int cfg_load_string(struct broker_cfg *c, const char *name, const char *text,
+		    char *err, size_t errlen);
+void cfg_free(struct broker_cfg *c);	/* safe on a zeroed or default cfg */
+/* Index into c->agents / c->relays, -1 if unknown. */
+int cfg_agent_index(const struct broker_cfg *c, const char *name);
+int cfg_relay_index(const struct broker_cfg *c, const char *name);
+
+/* ---- pure decisions (policy.c) ---- */
+
+/* Agent, relay and bare service names: 1..255 bytes, no '/', no space or control. */
+bool name_valid(const char *s);
+/* May subscriber use provider's service? An entry "provider/service" wins over
+ * "service"; without an entry every logged-in agent may. */
+bool acl_allows(const struct broker_cfg *c, const char *provider, const char *service,
+		const char *subscriber);
+/* DIRECT if P is reachable, else REVERSE if S is, else RELAY if a relay can
+ * be used; 0 when there is no path (no relay). */
+int path_choose(bool p_reachable, bool s_reachable, bool relay_available);
+/* NS_MODE_PURE when S can keep its source port: S reachable, or S's local port
+ * of its broker connection equals the port the broker observed (no NAT, or a
+ * port-preserving one); NS_MODE_PASSIVE otherwise or when s_local is unknown. */
+int mode_choose(bool s_reachable, const struct ns_ep *s_local, const struct ns_ep *s_observed);
+
+/* What path choice needs to know about one relay. */
+struct relay_cand {
+	bool online;
+	__u8 family;			/* of its public address */
+	unsigned int load;		/* active splices: SPLICE_READY - SPLICE_DONE */
+	unsigned int pending;		/* SPLICE_REQUESTs not answered yet */
+};
+/* The online relay of that family with the fewest active splices (ties: fewest
+ * pending, then the first): its index, or -1. */
+int relay_pick(const struct relay_cand *c, size_t n, __u8 family);
+
+/* ---- runtime ---- */
+
+struct broker;
+struct session;
+
+enum peer_state {
+	PEER_LOGIN,		/* CHALLENGE sent, waiting for LOGIN */
+	PEER_AGENT,		/* logged in as an agent */
+	PEER_RELAY,		/* logged in as a relay */
+	PEER_DRAIN,		/* closed: flushing our last ERROR, then freed */
+};
+
+/* A published service (one agent's list). */
+struct service {
+	struct service *next;
+	char name[BROKER_NAME_MAX + 1];	/* bare name */
+	__u8 proto;			/* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 compress;			/* NS_A_COMPRESS as published, 0 if absent */
+};
+
+/* The reachability probe of an agent's LISTEN_PORT (probe.c). */
+struct probe {
+	struct ns_watch w;
+	struct ns_timer timer;
+	struct peer *p;
+	__u64 start_ns;
+};
+
+/* One control connection: an agent or a relay, or not logged in yet. */
+struct peer {
+	struct ns_watch w;
+	struct ns_conn conn;
+	struct broker *b;
+	struct peer *prev, *next;	/* b->peers */
+	enum peer_state state;
+	__u32 events;			/* what w is registered for */
+	bool doomed;			/* a send failed: closed at the next reap */
+	struct peer *reap_next;		/* b->reap while doomed */
+	int idx;			/* cfg->agents[] / cfg->relays[] once logged in, else -1 */
+	const char *name;		/* the config's name once logged in */
+	struct ns_ep observed;		/* getpeername() */
+	struct ns_ep local;		/* LOGIN LOCAL_ADDR */
+	bool has_local;
+	__u16 listen_port;		/* LOGIN LISTEN_PORT, 0 if none */
+	bool reachable;			/* the probe of observed IP : listen_port succeeded */
+	struct probe *probe;		/* while probing */
+	struct ns_ep relay_addr;	/* relays: LOGIN RELAY_ADDR (or observed) */
+	unsigned int load;		/* relays: SPLICE_READY - SPLICE_DONE on this connection */
+	unsigned int pending;		/* relays: SPLICE_REQUESTs not answered yet */
+	__u8 nonce[NS_NONCE_LEN];
+	struct ns_timer timer;		/* login deadline, then heartbeat and hold */
+	__u64 last_rx_ns, next_hb_ns;
+	time_t since;			/* wall clock: accepted, then logged in */
+	struct service *services;
+	unsigned int nservices;
+};
+
+enum sess_state {
+	SESS_OFFERED,		/* OFFER sent to P */
+	SESS_RELAY_WAIT,	/* just started: waiting for a relay to log in */
+	SESS_SPLICE_WAIT,	/* SPLICE_REQUEST sent to the relay */
+	SESS_PEER_WAIT,		/* pure splice: P has CONNECT_INFO, waiting for SPLICE_PEER */
+	SESS_ESTABLISHED,	/* both have CONNECT_INFO */
+	SESS_FAILED,
+	SESS_CLOSED,		/* the relay reported SPLICE_DONE */
+};
+
+/* Why sessions failed (natsplice_sessions_failed_total{reason}). */
+enum fail_reason {
+	FAIL_DENIED, FAIL_NOT_FOUND, FAIL_REJECTED, FAIL_TIMEOUT, FAIL_NO_RELAY,
+	FAIL_RELAY_ERROR, FAIL_PEER_GONE, FAIL_MALFORMED, FAIL_INTERNAL, FAIL_MAX
+};
+
+/* A tunnel negotiation and then its record (session.c). */
+struct session {
+	__u64 id;
+	struct session *hnext;			/* b->sess_hash chain */
+	struct session *prev, *next;		/* b->sess_head: all, oldest first */
+	struct session *aprev, *anext;		/* b->active: being negotiated */
+	enum sess_state state;
+	struct broker *b;
+	struct peer *sub, *prov, *relay;	/* while negotiating */
+	const char *sub_name, *prov_name, *relay_name;	/* the config's names */
+	char service[BROKER_NAME_MAX + 1];	/* bare */
+	__u32 req_id;				/* S's CONNECT */
+	__u8 proto, compress, path, mode;
+	bool passive_only;			/* a retry after a refused pure splice */
+	__u8 key[NS_KEY_LEN];			/* cleared once delivered */
+	struct ns_ep relay_ep;			/* SPLICE_READY RELAY_ADDR */
+	__u32 splice_id;
+	__u16 port_a, port_b;
+	__u64 bytes_ab, bytes_ba, packets;
+	time_t started;				/* wall clock */
+	__u64 start_ns;
+	__u32 setup_ms;				/* CONNECT to the last CONNECT_INFO */
+	struct ns_timer timer;			/* negotiation deadline */
+	char why[160];				/* failure, or the relay's close reason */
+};
+
+struct broker_stats {
+	__u64 logins, login_failures;
+	__u64 sessions[4];		/* established, by enum ns_path */
+	__u64 failed[FAIL_MAX];
+	__u64 relay_bytes, relay_packets, splices_done;
+	__u64 malformed;		/* peers closed for a malformed message */
+	__u64 probes_ok, probes_failed;
+	__u64 setup_ms_sum, setup_count;
+	__u64 accepted;
+};
+
+struct broker_http;
+
+/* Everything the daemon owns; passed around, never global. */
+struct broker {
+	const struct broker_cfg *cfg;
+	struct ns_loop *loop;
+	volatile bool stop;
+	int lfd;
+	struct ns_watch listen_w;
+	struct ns_timer accept_t;	/* accept paused after EMFILE */
+	struct ns_ep listen_ep;		/* the bound address */
+	struct peer *peers;		/* every connection */
+	unsigned int npeers;
+	struct peer **agents;		/* cfg->nagents: the logged-in connection or NULL */
+	struct peer **relays;		/* cfg->nrelays */
+	unsigned int agents_online, relays_online, nservices;
+	struct peer *reap;		/* doomed peers */
+	struct ns_timer reap_t;
+	struct session **sess_hash;	/* BROKER_SESS_BUCKETS chains */
+	struct session *sess_head, *sess_tail;
+	struct session *active;		/* being negotiated */
+	unsigned int nactive, ndone;
+	struct broker_http *http;
+	struct broker_stats st;
+	time_t started;
+	__u64 start_ns;
+};
+
+/* conn.c: sockets, peers, heartbeats */
+int broker_listen(struct broker *b);
+void broker_unlisten(struct broker *b);
+int peer_send(struct peer *p, struct ns_msg_buf *mb);	/* finishes and frees mb */
+void peer_kill(struct peer *p, const char *why);
+void peer_start_heartbeat(struct peer *p);	/* after LOGIN_OK */
+/* Send ERROR {CODE, TEXT} and close (the peer gets a moment to read it). */
+void peer_close_error(struct peer *p, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void peers_close_all(struct broker *b);
+const char *ep_str(const struct ns_ep *ep, char *buf, size_t len);	/* "ip:port" */
+#define EP_STRLEN (NS_ADDRSTRLEN + 8)
+
+/* proto.c: login, directory, dispatch */
+int proto_challenge(struct peer *p);
+void proto_message(struct peer *p, const struct ns_msg *m);
+/* ERROR {[REQ_ID], [SESSION], CODE, TEXT}; req NULL and session 0 for none. */
+void proto_error(struct peer *p, const __u32 *req, __u64 session, int code,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void proto_ok(struct peer *p, __u32 req);
+/* A request lacking what it needs: ERROR MALFORMED with its REQ_ID (the peer
+ * stays), or, without a REQ_ID to answer to, the peer is closed. */
+void proto_bad_request(struct peer *p, const struct ns_msg *m, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+struct service *service_find(const struct peer *p, const char *name);
+void services_drop(struct peer *p);
+
+/* probe.c */
+void probe_start(struct peer *p);
+void probe_cancel(struct peer *p);
+
+/* session.c */
+int sessions_init(struct broker *b);
+void sessions_free(struct broker *b);
+void sess_connect(struct peer *s, const struct ns_msg *m);
+void sess_accept(struct peer *p, const struct ns_msg *m);
+void sess_reject(struct peer *p, const struct ns_msg *m);
+void sess_splice_ready(struct peer *r, const struct ns_msg *m);
+void sess_splice_peer(struct peer *r, const struct ns_msg *m);
+void sess_splice_done(struct peer *r, const struct ns_msg *m);
+void sess_peer_error(struct peer *p, const struct ns_msg *m);	/* ERROR {SESSION} */
+void sess_peer_gone(struct peer *p);
+void sess_relay_online(struct broker *b);	/* a relay logged in */
+/* Count a CONNECT that failed before it became a session. */
+void sess_count_failure(struct broker *b, enum fail_reason r);
+const char *sess_state_name(enum sess_state s);
+const char *fail_reason_name(enum fail_reason r);
+const char *path_name(int path);
+const char *mode_name(int mode);
+
+/* control.c: the HTTP API */
+int http_start(struct broker *b);
+void http_stop(struct broker *b);
+
+#endif

@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The HTTP API (libmicrohttpd): GET /metrics (Prometheus text format) and
+ * GET /api/v1/{agents,relays,services,sessions} (JSON arrays).
+ *
+ * MHD runs inside the broker's own event loop (MHD_USE_EPOLL without an
+ * internal thread): its epoll fd is one more watch, its timeouts one more
+ * timer, and every request is answered from the loop's thread, so the
+ * handlers read the broker's state without locks.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+
+#include "broker.h"
+#include "log.h"
+#include "out.h"
+#include "util.h"
+
+#define HTTP_CONN_LIMIT		64
+#define HTTP_CONN_TIMEOUT_S	10
+
+struct broker_http {
+	struct broker *b;
+	struct MHD_Daemon *d;
+	int lfd;
+	struct ns_watch w;
+	struct ns_timer t;
+};
+
+/* ---- bodies ---- */
+
+static void time_str(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void out_ep(struct ns_out *o, const char *key, const struct ns_ep *ep)
+{
+	char a[EP_STRLEN];
+
+	ns_out_str(o, key, ep_str(ep, a, sizeof(a)));
+}
+
+static void out_time(struct ns_out *o, const char *key, time_t t)
+{
+	char buf[32];
+
+	time_str(t, buf, sizeof(buf));
+	ns_out_str(o, key, buf);
+}
+
+static void api_agents(struct broker *b, struct ns_out *o)
+{
+	const struct service *s;
+	size_t i;
+
+	ns_out_arr_begin(o, NULL);
+	for (i = 0; i < b->cfg->nagents; i++) {
+		const struct peer *p = b->agents[i];
+
+		if (!p)
+			continue;
+		ns_out_obj_begin(o, NULL);
+		ns_out_str(o, "name", p->name);
+		out_ep(o, "observed_address", &p->observed);
+		if (p->has_local)
+			out_ep(o, "local_address", &p->local);
+		else
+			ns_out_null(o, "local_address");
+		if (p->listen_port)
+			ns_out_u64(o, "listen_port", p->listen_port);
+		else
+			ns_out_null(o, "listen_port");
+		ns_out_bool(o, "reachable", p->reachable);
+		ns_out_bool(o, "probing", p->probe != NULL);
+		ns_out_arr_begin(o, "services");
+		for (s = p->services; s; s = s->next)
+			ns_out_str(o, NULL, s->name);
+		ns_out_arr_end(o);
+		out_time(o, "connected_since", p->since);
+		ns_out_obj_end(o);
+	}
+	ns_out_arr_end(o);
+}
+
+static void api_relays(struct broker *b, struct ns_out *o)
+{
+	char a[NS_ADDRSTRLEN];
+	size_t i;
+
+	ns_out_arr_begin(o, NULL);
+	for (i = 0; i < b->cfg->nrelays; i++) {
+		const struct peer *p = b->relays[i];
+
+		if (!p)
+			continue;
+		ns_out_obj_begin(o, NULL);
+		ns_out_str(o, "name", p->name);
+		out_ep(o, "observed_address", &p->observed);
+		ns_out_str(o, "relay_address",
+			   ns_addr_str(p->relay_addr.family, p->relay_addr.addr, a, sizeof(a)));
+		ns_out_u64(o, "active_splices", p->load);
+		ns_out_u64(o, "pending_requests", p->pending);
+		out_time(o, "connected_since", p->since);
+		ns_out_obj_end(o);
+	}
+	ns_out_arr_end(o);
+}
+
+static void api_services(struct broker *b, struct ns_out *o)
+{
+	const struct service *s;
+	size_t i;
+
+	ns_out_arr_begin(o, NULL);
+	for (i = 0; i < b->cfg->nagents; i++) {
+		const struct peer *p = b->agents[i];
+
+		for (s = p ? p->services : NULL; s; s = s->next) {
+			ns_out_obj_begin(o, NULL);
+			ns_out_str(o, "name", s->name);
+			ns_out_str(o, "agent", p->name);
+			ns_out_fmt(o, "service", "%s/%s", p->name, s->name);
+			ns_out_str(o, "proto", s->proto == IPPROTO_UDP ? "udp" : "tcp");
+			ns_out_bool(o, "compress", s->compress);
+			ns_out_obj_end(o);
+		}
+	}
+	ns_out_arr_end(o);
+}
+
+static void api_sessions(struct broker *b, struct ns_out *o)
+{
+	const struct session *s;
+	bool relay;
+
+	ns_out_arr_begin(o, NULL);
+	for (s = b->sess_head; s; s = s->next) {
+		relay = s->path == NS_PATH_RELAY;
+		ns_out_obj_begin(o, NULL);
+		ns_out_fmt(o, "id", "%016llx", (unsigned long long)s->id);
+		ns_out_fmt(o, "service", "%s/%s", s->prov_name, s->service);
+		ns_out_str(o, "subscriber", s->sub_name);
+		ns_out_str(o, "provider", s->prov_name);
+		ns_out_str(o, "proto", s->proto == IPPROTO_UDP ? "udp" : "tcp");
+		ns_out_str(o, "path", path_name(s->path));
+		if (relay && s->state != SESS_OFFERED)
+			ns_out_str(o, "mode", mode_name(s->mode));
+		else
+			ns_out_null(o, "mode");
+		ns_out_str(o, "relay", relay ? s->relay_name : NULL);
+		if (relay && s->splice_id)
+			ns_out_u64(o, "splice_id", s->splice_id);
+		else
+			ns_out_null(o, "splice_id");
+		ns_out_str(o, "state", sess_state_name(s->state));
+		ns_out_u64(o, "bytes", s->bytes_ab + s->bytes_ba);
+		ns_out_u64(o, "bytes_ab", s->bytes_ab);
+		ns_out_u64(o, "bytes_ba", s->bytes_ba);
+		ns_out_u64(o, "packets", s->packets);
+		out_time(o, "started", s->started);
+		if (s->state == SESS_ESTABLISHED || s->state == SESS_CLOSED)
+			ns_out_u64(o, "setup_ms", s->setup_ms);
+		else
+			ns_out_null(o, "setup_ms");
+		ns_out_str(o, "reason", s->why[0] ? s->why : NULL);
+		ns_out_obj_end(o);
+	}
+	ns_out_arr_end(o);
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label_value(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metric(FILE *f, const char *name, const char *type, const char *help,
+		   unsigned long long v)
+{
+	metric_head(f, name, type, help);
+	fprintf(f, "%s %llu\n", name, v);
+}
+
+static void metrics(struct broker *b, FILE *f)
+{
+	const struct broker_stats *st = &b->st;
+	static const int paths[] = { NS_PATH_DIRECT, NS_PATH_REVERSE, NS_PATH_RELAY };
+	size_t i;
+
+	metric(f, "natsplice_agents_connected", "gauge", "Agents logged in.", b->agents_online);
+	metric(f, "natsplice_relays_connected", "gauge", "Relays logged in.", b->relays_online);
+	metric(f, "natsplice_connections", "gauge",
+	       "Control connections, logged in or not.", b->npeers);
+	metric(f, "natsplice_services", "gauge", "Services published.", b->nservices);
+	metric(f, "natsplice_sessions_negotiating", "gauge",
+	       "Tunnels being negotiated.", b->nactive);
+	metric_head(f, "natsplice_sessions_total", "counter", "Tunnels negotiated, by path.");
+	for (i = 0; i < 3; i++)
+		fprintf(f, "natsplice_sessions_total{path=\"%s\"} %llu\n", path_name(paths[i]),
+			(unsigned long long)st->sessions[paths[i]]);
+	metric_head(f, "natsplice_sessions_failed_total", "counter",
+		    "Tunnel requests that failed, by reason.");
+	for (i = 0; i < FAIL_MAX; i++)
+		fprintf(f, "natsplice_sessions_failed_total{reason=\"%s\"} %llu\n",
+			fail_reason_name(i), (unsigned long long)st->failed[i]);
+	metric_head(f, "natsplice_session_setup_seconds", "summary",
+		    "Time from CONNECT to the last CONNECT_INFO.");
+	fprintf(f, "natsplice_session_setup_seconds_sum %.3f\n", st->setup_ms_sum / 1000.0);
+	fprintf(f, "natsplice_session_setup_seconds_count %llu\n",
+		(unsigned long long)st->setup_count);
+	metric(f, "natsplice_logins_total", "counter", "Successful logins.", st->logins);
+	metric(f, "natsplice_login_failures_total", "counter", "Refused logins.",
+	       st->login_failures);
+	metric(f, "natsplice_malformed_total", "counter",
+	       "Peers closed or answered for a malformed message.", st->malformed);
+	metric(f, "natsplice_connections_accepted_total", "counter",
+	       "Control connections accepted.", st->accepted);
+	metric_head(f, "natsplice_probes_total", "counter",
+		    "Reachability probes of agents' listen ports, by result.");
+	fprintf(f, "natsplice_probes_total{result=\"reachable\"} %llu\n",
+		(unsigned long long)st->probes_ok);
+	fprintf(f, "natsplice_probes_total{result=\"unreachable\"} %llu\n",
+		(unsigned long long)st->probes_failed);
+	metric_head(f, "natsplice_relay_splices_active", "gauge",
+		    "Splices a relay holds (SPLICE_READY minus SPLICE_DONE).");
+	for (i = 0; i < b->cfg->nrelays; i++) {
+		if (!b->relays[i])
+			continue;
+		fputs("natsplice_relay_splices_active{relay=\"", f);
+		label_value(f, b->relays[i]->name);
+		fprintf(f, "\"} %u\n", b->relays[i]->load);
+	}
+	metric(f, "natsplice_relay_splices_done_total", "counter",
+	       "Splices the relays reported finished.", st->splices_done);
+	metric(f, "natsplice_relay_bytes_total", "counter",
+	       "Bytes relayed, both directions, of finished splices.", st->relay_bytes);
+	metric(f, "natsplice_relay_packets_total", "counter",
+	       "Packets relayed, of finished splices.", st->relay_packets);
+	metric(f, "natsplice_start_time_seconds", "gauge", "When the broker started (Unix time).",
+	       (unsigned long long)b->started);
+}
+
+/* ---- MHD glue ---- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, char *body,
+			       size_t len, const char *type)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned int status,
+				    const char *text)
+{
+	char *body = strdup(text);
+
+	return body ? respond(c, status, body, strlen(body), "text/plain; charset=utf-8")
+		    : MHD_NO;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size, void **ctx)
+{
+	static const struct {
+		const char *url;
+		void (*fn)(struct broker *b, struct ns_out *o);
+	} api[] = {
+		{ "/api/v1/agents", api_agents },
+		{ "/api/v1/relays", api_relays },
+		{ "/api/v1/services", api_services },
+		{ "/api/v1/sessions", api_sessions },
+	};
+	struct broker_http *h = cls;
+	struct ns_out *o;
+	char *body = NULL;
+	size_t len = 0, i;
+	FILE *f;
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	for (i = 0; i < sizeof(api) / sizeof(api[0]) && strcmp(url, api[i].url); i++)
+		;
+	if (i == sizeof(api) / sizeof(api[0]) && strcmp(url, "/metrics"))
+		return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	f = open_memstream(&body, &len);
+	if (!f)
+		return MHD_NO;
+	if (i < sizeof(api) / sizeof(api[0])) {
+		o = ns_out_new(f, 1, 0);
+		if (o)
+			api[i].fn(h->b, o);
+		ns_out_free(o);
+	} else {
+		metrics(h->b, f);
+	}
+	if (fclose(f) || !body) {
+		free(body);
+		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	return respond(c, MHD_HTTP_OK, body, len, i < sizeof(api) / sizeof(api[0]) ?
+		       "application/json" : "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_debug("http: %s", msg);
+}
+
+/* Run MHD, then sleep until its next deadline (idle connections, pipelined requests). */
+static void http_run(struct broker_http *h)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	MHD_run(h->d);
+	if (MHD_get_timeout(h->d, &ms) == MHD_YES)
+		ns_timer_arm(h->b->loop, &h->t, ms);
+	else
+		ns_timer_cancel(h->b->loop, &h->t);
+}
+
+static void on_http(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	http_run(w->data);
+}
+
+static void on_http_timer(struct ns_loop *l, struct ns_timer *t)
+{
+	http_run(t->data);
+}
+
+int http_start(struct broker *b)
+{
+	const struct broker_cfg *c = b->cfg;
+	const union MHD_DaemonInfo *info;
+	struct broker_http *h;
+	struct ns_ep ep;
+	char a[EP_STRLEN];
+	__be16 port;
+	int one = 1, err;
+
+	if (!c->http_len)
+		return 0;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->b = b;
+	h->w.fd = -1;
+	b->http = h;
+	ns_sockaddr_split(&c->http, &ep.family, ep.addr, &port);
+	ep.port = ntohs(port);
+	h->lfd = socket(c->http.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (h->lfd < 0)
+		return -errno;
+	setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(h->lfd, (const struct sockaddr *)&c->http, c->http_len) || listen(h->lfd, 64)) {
+		err = -errno;
+		log_err("http: listen on %s: %s", ep_str(&ep, a, sizeof(a)), strerror(-err));
+		return err;
+	}
+	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+				(c->http.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				0, NULL, NULL, on_request, h,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_LISTEN_SOCKET, h->lfd,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
+				MHD_OPTION_END);
+	if (!h->d) {
+		log_err("http: cannot start the HTTP server");
+		return -EIO;
+	}
+	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info) {
+		log_err("http: no epoll fd from libmicrohttpd");
+		return -EIO;
+	}
+	h->w.fd = info->epoll_fd;
+	h->w.fn = on_http;
+	h->w.data = h;
+	ns_timer_init(&h->t, on_http_timer, h);
+	err = ns_loop_add(b->loop, &h->w, EPOLLIN);
+	if (err)
+		return err;
+	http_run(h);
+	return 0;
+}
+
+void http_stop(struct broker *b)
+{
+	struct broker_http *h = b->http;
+
+	if (!h)
+		return;
+	if (h->w.fd >= 0)
+		ns_loop_del(b->loop, &h->w);
+	ns_timer_cancel(b->loop, &h->t);
+	if (h->d)
+		MHD_stop_daemon(h->d);	/* closes the listen socket it was given */
+	else if (h->lfd >= 0)
+		close(h->lfd);
+	free(h);
+	b->http = NULL;
+}

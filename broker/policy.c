@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The broker's pure decisions: names, ACL, path, splice mode, relay choice.
+ * No I/O and no state: the unit tests include this file.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+bool name_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	size_t i;
+
+	if (n == 0 || n > BROKER_NAME_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = s[i];
+
+		if (ch <= ' ' || ch == 0x7f || ch == '/')
+			return false;
+	}
+	return true;
+}
+
+static int acl_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct broker_acl *)elem)->service);
+}
+
+static const struct broker_acl *acl_find(const struct broker_cfg *c, const char *service)
+{
+	if (!c->nacls)
+		return NULL;
+	return bsearch(service, c->acls, c->nacls, sizeof(*c->acls), acl_key_cmp);
+}
+
+bool acl_allows(const struct broker_cfg *c, const char *provider, const char *service,
+		const char *subscriber)
+{
+	char full[2 * BROKER_NAME_MAX + 2];
+	const struct broker_acl *a;
+	size_t i;
+
+	snprintf(full, sizeof(full), "%s/%s", provider, service);
+	a = acl_find(c, full);
+	if (!a)
+		a = acl_find(c, service);
+	if (!a)
+		return true;
+	for (i = 0; i < a->nallow; i++)
+		if (!strcmp(a->allow[i], subscriber))
+			return true;
+	return false;
+}
+
+int path_choose(bool p_reachable, bool s_reachable, bool relay_available)
+{
+	if (p_reachable)
+		return NS_PATH_DIRECT;
+	if (s_reachable)
+		return NS_PATH_REVERSE;
+	return relay_available ? NS_PATH_RELAY : 0;
+}
+
+int mode_choose(bool s_reachable, const struct ns_ep *s_local, const struct ns_ep *s_observed)
+{
+	if (s_reachable)
+		return NS_MODE_PURE;
+	if (s_local && s_observed && s_local->port && s_local->port == s_observed->port)
+		return NS_MODE_PURE;
+	return NS_MODE_PASSIVE;
+}
+
+int relay_pick(const struct relay_cand *c, size_t n, __u8 family)
+{
+	int best = -1;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!c[i].online || c[i].family != family)
+			continue;
+		if (best < 0 || c[i].load < c[best].load ||
+		    (c[i].load == c[best].load && c[i].pending < c[best].pending))
+			best = i;
+	}
+	return best;
+}

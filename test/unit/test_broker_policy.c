@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The broker's pure decisions: path, splice mode, relay choice, ACL, names. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+
+/* The broker's policy and its config loader (to build ACLs from YAML), built in. */
+#include "../../broker/policy.c"
+#include "../../broker/config.c"
+
+static void test_path(void **state)
+{
+	/* DIRECT whenever P is reachable, whatever S and the relays are. */
+	assert_int_equal(path_choose(true, false, false), NS_PATH_DIRECT);
+	assert_int_equal(path_choose(true, true, true), NS_PATH_DIRECT);
+	assert_int_equal(path_choose(true, true, false), NS_PATH_DIRECT);
+	/* REVERSE when only S is. */
+	assert_int_equal(path_choose(false, true, false), NS_PATH_REVERSE);
+	assert_int_equal(path_choose(false, true, true), NS_PATH_REVERSE);
+	/* RELAY otherwise, and no path at all without a relay. */
+	assert_int_equal(path_choose(false, false, true), NS_PATH_RELAY);
+	assert_int_equal(path_choose(false, false, false), 0);
+}
+
+static struct ns_ep ep4(const char *ip, __u16 port)
+{
+	struct ns_ep e = { .port = port };
+
+	assert_int_equal(ns_parse_addr(ip, &e.family, e.addr), 0);
+	return e;
+}
+
+static void test_mode(void **state)
+{
+	struct ns_ep local = ep4("10.0.2.2", 40000);
+	struct ns_ep same = ep4("198.51.100.7", 40000);	/* port-preserving NAT */
+	struct ns_ep moved = ep4("198.51.100.7", 61000);	/* port-rewriting NAT */
+	struct ns_ep pub = ep4("198.51.100.7", 40000);
+
+	assert_int_equal(mode_choose(false, &local, &same), NS_MODE_PURE);
+	assert_int_equal(mode_choose(false, &local, &moved), NS_MODE_PASSIVE);
+	/* S without NAT: its local address is what the broker sees. */
+	assert_int_equal(mode_choose(false, &pub, &pub), NS_MODE_PURE);
+	/* S reachable can always choose its source port. */
+	assert_int_equal(mode_choose(true, &local, &moved), NS_MODE_PURE);
+	assert_int_equal(mode_choose(true, NULL, &moved), NS_MODE_PURE);
+	/* Unknown local address (no LOCAL_ADDR in LOGIN): the safe default. */
+	assert_int_equal(mode_choose(false, NULL, &moved), NS_MODE_PASSIVE);
+	/* A zero port proves nothing. */
+	local.port = 0;
+	moved.port = 0;
+	assert_int_equal(mode_choose(false, &local, &moved), NS_MODE_PASSIVE);
+}
+
+static void test_relay_pick(void **state)
+{
+	struct relay_cand c[4] = {
+		{ .online = true, .family = NS_AF_INET, .load = 5 },
+		{ .online = true, .family = NS_AF_INET, .load = 2, .pending = 3 },
+		{ .online = false, .family = NS_AF_INET, .load = 0 },	/* offline */
+		{ .online = true, .family = NS_AF_INET6, .load = 0 },	/* other family */
+	};
+
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 1);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET6), 3);
+	/* Equal load: the one with fewer requests in flight. */
+	c[0].load = 2;
+	c[0].pending = 1;
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 0);
+	/* All equal: the first. */
+	c[0].pending = 3;
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 0);
+	/* Nobody of that family, or nobody at all. */
+	c[3].online = false;
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET6), -1);
+	assert_int_equal(relay_pick(c, 0, NS_AF_INET), -1);
+	/* Mixed-family agents (family 0): no relay can splice them. */
+	assert_int_equal(relay_pick(c, 4, 0), -1);
+}
+
+static void test_acl(void **state)
+{
+	struct broker_cfg c;
+	char err[256] = "";
+
+	assert_int_equal(cfg_load_string(&c, "t.yaml",
+		"agents:\n"
+		"  - { name: home-nas, secret: a }\n"
+		"  - { name: laptop, secret: b }\n"
+		"  - { name: phone, secret: c }\n"
+		"  - { name: office, secret: d }\n"
+		"services:\n"
+		"  - { name: web, allow: [laptop] }\n"
+		"  - { name: office/web, allow: [phone, laptop] }\n"
+		"  - { name: home-nas/ssh, allow: [] }\n", err, sizeof(err)), 0);
+	/* "web" of any provider: laptop only. */
+	assert_true(acl_allows(&c, "home-nas", "web", "laptop"));
+	assert_false(acl_allows(&c, "home-nas", "web", "phone"));
+	/* "office/web" wins over "web" for that provider. */
+	assert_true(acl_allows(&c, "office", "web", "phone"));
+	assert_true(acl_allows(&c, "office", "web", "laptop"));
+	assert_false(acl_allows(&c, "office", "web", "home-nas"));
+	/* allow: [] closes a service to everybody. */
+	assert_false(acl_allows(&c, "home-nas", "ssh", "laptop"));
+	/* Without an entry: open. "ssh" of another provider has none. */
+	assert_true(acl_allows(&c, "office", "ssh", "phone"));
+	assert_true(acl_allows(&c, "home-nas", "printer", "phone"));
+	/* Names match exactly. */
+	assert_false(acl_allows(&c, "home-nas", "web", "Laptop"));
+	assert_true(acl_allows(&c, "home-nas", "Web", "phone"));
+	cfg_free(&c);
+
+	/* No services: section at all: everything open. */
+	assert_int_equal(cfg_load_string(&c, "t.yaml", "agents: [{ name: a, secret: s }]\n",
+					 err, sizeof(err)), 0);
+	assert_true(acl_allows(&c, "a", "web", "b"));
+	cfg_free(&c);
+}
+
+static void test_names(void **state)
+{
+	char longest[BROKER_NAME_MAX + 2];
+
+	assert_true(name_valid("home-nas"));
+	assert_true(name_valid("büro.drucker_2"));
+	assert_false(name_valid(""));
+	assert_false(name_valid(NULL));
+	assert_false(name_valid("a/b"));
+	assert_false(name_valid("a b"));
+	assert_false(name_valid("tab\there"));
+	assert_false(name_valid("del\x7f"));
+	memset(longest, 'x', BROKER_NAME_MAX);
+	longest[BROKER_NAME_MAX] = '\0';
+	assert_true(name_valid(longest));
+	longest[BROKER_NAME_MAX] = 'x';
+	longest[BROKER_NAME_MAX + 1] = '\0';
+	assert_false(name_valid(longest));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path),
+		cmocka_unit_test(test_mode),
+		cmocka_unit_test(test_relay_pick),
+		cmocka_unit_test(test_acl),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
