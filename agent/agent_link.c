@@ -132,24 +132,42 @@ static void proof_start(struct agent_tunnel *t)
 	proof_io(t);
 }
 
-static void proof_io(struct agent_tunnel *t)
+/* Send what is left of our proof; false if the tunnel was closed. */
+static bool proof_send(struct agent_tunnel *t, __u32 *events)
 {
-	__u32 events = 0;
 	ssize_t n;
 
 	while (t->proof_sent < NS_PROOF_LEN) {
 		n = send(t->tw.fd, t->proof_out + t->proof_sent, NS_PROOF_LEN - t->proof_sent,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			events |= EPOLLOUT;
+			*events |= EPOLLOUT;
 			break;
 		}
 		if (n < 0) {
 			proof_failed(t, strerror(errno));
-			return;
+			return false;
 		}
 		t->proof_sent += n;
 	}
+	return true;
+}
+
+static void proof_io(struct agent_tunnel *t)
+{
+	/*
+	 * Relay path: the relay answers the provider's (side A's) SYN first,
+	 * so the subscriber is the last one established. A segment from the
+	 * provider that reaches the subscriber still in SYN-SENT is dropped
+	 * and costs a retransmission timeout (>= 200 ms): on the relay path
+	 * the provider sends its proof only after the subscriber's arrived.
+	 */
+	bool second = t->path == NS_PATH_RELAY && t->role == 0;
+	__u32 events = 0;
+	ssize_t n;
+
+	if (!second && !proof_send(t, &events))
+		return;
 	/* Exactly the proof: what follows it is application data. */
 	while (t->proof_got < NS_PROOF_LEN) {
 		n = recv(t->tw.fd, t->proof_in + t->proof_got, NS_PROOF_LEN - t->proof_got,
@@ -171,6 +189,8 @@ static void proof_io(struct agent_tunnel *t)
 		}
 		t->proof_ok = true;
 	}
+	if (second && t->proof_ok && !proof_send(t, &events))
+		return;
 	if (!events) {
 		link_up(t);
 		return;
