@@ -85,8 +85,14 @@ $SUBSCRIBE_WEB"
 test_parallel_100() {
 	local i pids=() bad=0
 
-	system_bed xdp
-	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	# 100 negotiations at once on a slow, loaded machine: give each one
+	# more time than the 10 s defaults (this test is about correctness).
+	system_bed xdp "negotiate-timeout: 60"
+	stop_agent_named home-nas
+	start_agent "$HA" home-nas nas-secret "connect_timeout: 60
+$PUBLISH_WEB"
+	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
+$SUBSCRIBE_WEB"
 	for i in $(seq 100); do
 		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
 		pids+=($!)
