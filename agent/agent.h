@@ -11,6 +11,7 @@
 
 #include "ns_proto.h"
 #include "conn.h"
+#include "pipe.h"
 #include "loop.h"
 #include "util.h"
 
@@ -153,18 +154,10 @@ struct agent_buf {
 	size_t off, len, cap;
 };
 
-/* One direction of a splice(2) forwarder. */
-struct agent_pipe {
-	int src, dst;
-	int p[2];
-	size_t inpipe;
-	bool eof, done;
-};
-
 /* Forwarding state (agent_fwd.c). */
 struct agent_fwd {
 	bool spliced;			/* TCP without compression: splice(2) */
-	struct agent_pipe pipe[2];	/* spliced: [0] plain -> tunnel, [1] tunnel -> plain */
+	struct ns_pipe pipe[2];	/* spliced: [0] plain -> tunnel, [1] tunnel -> plain */
 	/* buffered (compression or UDP): */
 	struct agent_buf up;		/* to the tunnel: framed, compressed */
 	struct agent_buf zin;		/* from the tunnel, still compressed */

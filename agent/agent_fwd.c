@@ -32,7 +32,6 @@
 #include "util.h"
 
 #define PIPE_BYTES	(1 << 20)	/* pipe capacity per spliced direction */
-#define SPLICE_CHUNK	(1 << 20)
 #define READ_CHUNK	(64 << 10)	/* one read into a buffer */
 #define BUF_HIGH	(256 << 10)	/* queued bytes at which reading stops */
 #define PENDING_MAX	(256 << 10)	/* UDP frames held before the tunnel is up */
@@ -284,43 +283,6 @@ static int pump_down(struct agent_tunnel *t)
 	}
 }
 
-/* ---- splice(2) ---- */
-
-static int splice_dir(struct agent_fwd *f, int d)
-{
-	struct agent_pipe *p = &f->pipe[d];
-	ssize_t n;
-
-	while (!p->done) {
-		if (p->inpipe) {
-			n = splice(p->p[0], NULL, p->dst, NULL, p->inpipe,
-				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return errno == EAGAIN ? 0 : -errno;
-			p->inpipe -= n;
-			f->bytes[d] += n;
-			continue;
-		}
-		if (p->eof) {
-			shutdown(p->dst, SHUT_WR);
-			p->done = true;
-			break;
-		}
-		n = splice(p->src, NULL, p->p[1], NULL, SPLICE_CHUNK,
-			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		if (n == 0)
-			p->eof = true;
-		p->inpipe += n;
-	}
-	return 0;
-}
-
 /* ---- driving ---- */
 
 static bool finished(const struct agent_tunnel *t)
@@ -341,9 +303,9 @@ static void pump(struct agent_tunnel *t)
 	int err;
 
 	if (f->spliced) {
-		err = splice_dir(f, 0);
+		err = ns_pipe_pump(&f->pipe[0], &f->bytes[0], NULL);
 		if (!err)
-			err = splice_dir(f, 1);
+			err = ns_pipe_pump(&f->pipe[1], &f->bytes[1], NULL);
 	} else {
 		err = pump_up(t);
 		if (!err)
@@ -409,19 +371,13 @@ int agent_fwd_start(struct agent_tunnel *t)
 
 	f->spliced = t->proto == IPPROTO_TCP && !t->compress;
 	if (f->spliced) {
+		for (d = 0; d < 2; d++)
+			ns_pipe_init(&f->pipe[d]);
 		for (d = 0; d < 2; d++) {
-			struct agent_pipe *p = &f->pipe[d];
-
-			p->p[0] = p->p[1] = -1;
-		}
-		for (d = 0; d < 2; d++) {
-			struct agent_pipe *p = &f->pipe[d];
-
-			if (pipe2(p->p, O_CLOEXEC | O_NONBLOCK))
-				return -errno;
-			fcntl(p->p[1], F_SETPIPE_SZ, PIPE_BYTES);
-			p->src = d == 0 ? t->pw.fd : t->tw.fd;
-			p->dst = d == 0 ? t->tw.fd : t->pw.fd;
+			err = ns_pipe_open(&f->pipe[d], d == 0 ? t->pw.fd : t->tw.fd,
+					   d == 0 ? t->tw.fd : t->pw.fd, PIPE_BYTES);
+			if (err)
+				return err;
 		}
 	} else if (t->compress) {
 		if (deflateInit(&f->def, Z_DEFAULT_COMPRESSION) != Z_OK)
@@ -456,13 +412,11 @@ int agent_fwd_start(struct agent_tunnel *t)
 
 void agent_fwd_free(struct agent *a, struct agent_fwd *f)
 {
-	int d, i;
+	int d;
 
 	if (f->spliced)
 		for (d = 0; d < 2; d++)
-			for (i = 0; i < 2; i++)
-				if (f->pipe[d].p[i] >= 0)
-					close(f->pipe[d].p[i]);
+			ns_pipe_close(&f->pipe[d]);
 	f->spliced = false;
 	if (f->zdef)
 		deflateEnd(&f->def);

@@ -29,20 +29,6 @@
 #include "proto.h"
 #include "util.h"
 
-static const char *path_name(__u8 path)
-{
-	switch (path) {
-	case NS_PATH_DIRECT:
-		return "direct";
-	case NS_PATH_REVERSE:
-		return "reverse";
-	case NS_PATH_RELAY:
-		return "relay";
-	default:
-		return "unknown";
-	}
-}
-
 const char *agent_tunnel_label(const struct agent_tunnel *t, char *buf, size_t len)
 {
 	if (t->role == TUN_ROLE_SUBSCRIBER)
@@ -377,7 +363,7 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 		return;
 	}
 	ns_timer_arm(a->loop, &t->timer, a->cfg->connect_timeout_s * 1000);
-	log_debug("%s: %s path, %s %s%s", label, path_name(path),
+	log_debug("%s: %s path, %s %s%s", label, ns_path_name(path),
 		  dial ? "connecting to" : "waiting for", agent_sa_str(&t->peer, ps, sizeof(ps)),
 		  compress ? ", compressed" : "");
 	if (dial) {

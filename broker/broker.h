@@ -286,7 +286,6 @@ void sess_relay_online(struct broker *b);	/* a relay logged in */
 void sess_count_failure(struct broker *b, enum fail_reason r);
 const char *sess_state_name(enum sess_state s);
 const char *fail_reason_name(enum fail_reason r);
-const char *path_name(int path);
 const char *mode_name(int mode);
 
 /* control.c: the HTTP API */

@@ -154,7 +154,7 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 		ns_out_str(o, "subscriber", s->sub_name);
 		ns_out_str(o, "provider", s->prov_name);
 		ns_out_str(o, "proto", s->proto == IPPROTO_UDP ? "udp" : "tcp");
-		ns_out_str(o, "path", path_name(s->path));
+		ns_out_str(o, "path", ns_path_name(s->path));
 		if (relay && s->state != SESS_OFFERED)
 			ns_out_str(o, "mode", mode_name(s->mode));
 		else
@@ -220,7 +220,7 @@ static void metrics(struct broker *b, FILE *f)
 	       "Tunnels being negotiated.", b->nactive);
 	metric_head(f, "natsplice_sessions_total", "counter", "Tunnels negotiated, by path.");
 	for (i = 0; i < 3; i++)
-		fprintf(f, "natsplice_sessions_total{path=\"%s\"} %llu\n", path_name(paths[i]),
+		fprintf(f, "natsplice_sessions_total{path=\"%s\"} %llu\n", ns_path_name(paths[i]),
 			(unsigned long long)st->sessions[paths[i]]);
 	metric_head(f, "natsplice_sessions_failed_total", "counter",
 		    "Tunnel requests that failed, by reason.");

@@ -55,20 +55,6 @@ const char *fail_reason_name(enum fail_reason r)
 	return r < FAIL_MAX ? names[r] : "?";
 }
 
-const char *path_name(int path)
-{
-	switch (path) {
-	case NS_PATH_DIRECT:
-		return "direct";
-	case NS_PATH_REVERSE:
-		return "reverse";
-	case NS_PATH_RELAY:
-		return "relay";
-	default:
-		return NULL;
-	}
-}
-
 const char *mode_name(int mode)
 {
 	return mode == NS_MODE_PURE ? "pure" : "passive";
@@ -280,7 +266,7 @@ static void sess_established(struct session *s)
 			 sess_label(s, label, sizeof(label)), s->relay_name, mode_name(s->mode),
 			 s->splice_id, s->setup_ms);
 	else
-		log_info("%s: %s in %u ms", sess_label(s, label, sizeof(label)), path_name(s->path),
+		log_info("%s: %s in %u ms", sess_label(s, label, sizeof(label)), ns_path_name(s->path),
 			 s->setup_ms);
 	sess_finish(s, SESS_ESTABLISHED);
 }

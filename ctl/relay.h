@@ -8,6 +8,7 @@
 
 #include "natsplice_abi.h"
 #include "ctlproto.h"
+#include "pipe.h"
 
 enum relay_mode { RELAY_XDP, RELAY_TC, RELAY_USER };
 
@@ -71,15 +72,6 @@ struct relay {
 #define TC_HANDLE	0x4e53		/* "NS": our TC filter's handle ... */
 #define TC_PRIO		0x4e53		/* ... and priority on clsact ingress */
 
-/* Userspace forwarding: one direction of a TCP splice. */
-struct relay_pipe {
-	int src, dst;		/* sockets */
-	int p[2];		/* pipe between them */
-	size_t inpipe;		/* bytes in the pipe */
-	bool eof;		/* src said EOF, shut down dst after the pipe drains */
-	bool done;
-};
-
 /* One splice in the daemon. */
 struct relay_splice {
 	struct ns_splice s;
@@ -89,7 +81,7 @@ struct relay_splice {
 	/* userspace mode */
 	struct relay_watch lw[2];	/* listening (TCP) or bound (UDP) sockets per side */
 	struct relay_watch cw[2];	/* accepted TCP connections per side */
-	struct relay_pipe pipe[2];	/* [0]: A->B, [1]: B->A */
+	struct ns_pipe pipe[2];		/* [0]: A->B, [1]: B->A */
 	__u64 upackets[2], ubytes[2];
 	__u64 ulast_ns;
 };

@@ -81,8 +81,7 @@ static struct relay_splice *splice_new(void)
 		return NULL;
 	for (i = 0; i < 2; i++) {
 		sp->lw[i].fd = sp->cw[i].fd = -1;
-		sp->pipe[i].src = sp->pipe[i].dst = -1;
-		sp->pipe[i].p[0] = sp->pipe[i].p[1] = -1;
+		ns_pipe_init(&sp->pipe[i]);
 	}
 	return sp;
 }

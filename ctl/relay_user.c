@@ -21,7 +21,6 @@
 #include "util.h"
 
 #define PIPE_BYTES	(1 << 20)	/* pipe capacity per direction */
-#define SPLICE_CHUNK	(1 << 20)
 #define UDP_MAX		65536
 
 
@@ -59,14 +58,8 @@ static void set_closed(struct relay_splice *sp, bool rst)
 
 static void close_pipes(struct relay_splice *sp)
 {
-	int d, i;
-
-	for (d = 0; d < 2; d++)
-		for (i = 0; i < 2; i++)
-			if (sp->pipe[d].p[i] >= 0) {
-				close(sp->pipe[d].p[i]);
-				sp->pipe[d].p[i] = -1;
-			}
+	ns_pipe_close(&sp->pipe[0]);
+	ns_pipe_close(&sp->pipe[1]);
 }
 
 /* Abort: the peer still connected gets an RST, as the kernel path would. */
@@ -87,46 +80,16 @@ static void abort_splice(struct relay *r, struct relay_splice *sp)
 /* Move what can be moved in direction d; false if the splice was aborted. */
 static bool pump(struct relay *r, struct relay_splice *sp, int d)
 {
-	struct relay_pipe *p = &sp->pipe[d];
-	ssize_t n;
+	__u64 before = sp->ubytes[d];
 
-	while (!p->done) {
-		if (p->inpipe) {
-			n = splice(p->p[0], NULL, p->dst, NULL, p->inpipe,
-				   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-			if (n < 0 && errno == EAGAIN)
-				return true;
-			if (n < 0) {
-				abort_splice(r, sp);
-				return false;
-			}
-			p->inpipe -= n;
-			continue;
-		}
-		if (p->eof) {
-			shutdown(p->dst, SHUT_WR);
-			p->done = true;
-			break;
-		}
-		n = splice(p->src, NULL, p->p[1], NULL, SPLICE_CHUNK,
-			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n < 0) {
-			abort_splice(r, sp);	/* ECONNRESET and friends */
-			return false;
-		}
-		if (n == 0) {
-			p->eof = true;
-			if (sp->s.state == NS_ST_ESTABLISHED)
-				sp->s.state = NS_ST_CLOSING;
-			continue;
-		}
-		p->inpipe += n;
-		sp->ubytes[d] += n;
-		sp->upackets[d]++;
-		sp->ulast_ns = ns_now_ns();
+	if (ns_pipe_pump(&sp->pipe[d], &sp->ubytes[d], &sp->upackets[d]) < 0) {
+		abort_splice(r, sp);	/* ECONNRESET and friends: reset the other side */
+		return false;
 	}
+	if (sp->ubytes[d] != before)
+		sp->ulast_ns = ns_now_ns();
+	if (sp->pipe[d].eof && sp->s.state == NS_ST_ESTABLISHED)
+		sp->s.state = NS_ST_CLOSING;
 	if (sp->pipe[0].done && sp->pipe[1].done) {
 		close_watch(r, &sp->cw[0]);
 		close_watch(r, &sp->cw[1]);
@@ -149,13 +112,9 @@ static int start_forwarding(struct relay *r, struct relay_splice *sp)
 	int d, side, err;
 
 	for (d = 0; d < 2; d++) {
-		struct relay_pipe *p = &sp->pipe[d];
-
-		if (pipe2(p->p, O_CLOEXEC | O_NONBLOCK))
-			return -errno;
-		fcntl(p->p[1], F_SETPIPE_SZ, PIPE_BYTES);
-		p->src = sp->cw[d].fd;
-		p->dst = sp->cw[!d].fd;
+		err = ns_pipe_open(&sp->pipe[d], sp->cw[d].fd, sp->cw[!d].fd, PIPE_BYTES);
+		if (err)
+			return err;
 	}
 	for (side = 0; side < 2; side++) {
 		close_watch(r, &sp->lw[side]);

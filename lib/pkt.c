@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "bytes.h"
 #include "pkt.h"
 #include "ns_csum.h"
 
@@ -28,34 +29,6 @@
 #define TCP_CSUM_OFF	16
 #define UDP_CSUM_OFF	6
 #define ICMP_CSUM_OFF	2
-
-static __u16 get16(const __u8 *p)
-{
-	__u16 v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohs(v);
-}
-
-static __u32 get32(const __u8 *p)
-{
-	__u32 v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohl(v);
-}
-
-static void put16(__u8 *p, __u16 v)
-{
-	v = htons(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void put32(__u8 *p, __u32 v)
-{
-	v = htonl(v);
-	memcpy(p, &v, sizeof(v));
-}
 
 /* The IP layer of a packet, as far as checksums and parsing need it. */
 struct l3 {
@@ -87,11 +60,11 @@ static int l3_parse(const __u8 *p, size_t len, struct l3 *l3)
 			return -EINVAL;
 		l3->family = NS_AF_INET;
 		l3->hlen = (p[0] & 0x0f) * 4;
-		l3->tot_len = get16(p + 2);
+		l3->tot_len = ns_get16(p + 2);
 		if (l3->hlen < IPV4_HLEN_MIN || l3->hlen > len ||
 		    l3->tot_len < l3->hlen)
 			return -EINVAL;
-		frag = get16(p + 6);
+		frag = ns_get16(p + 6);
 		l3->fragmented = (frag & (IPV4_MF | IPV4_FRAG_MASK)) != 0;
 		l3->later_frag = (frag & IPV4_FRAG_MASK) != 0;
 		l3->proto = p[9];
@@ -104,7 +77,7 @@ static int l3_parse(const __u8 *p, size_t len, struct l3 *l3)
 			return -EINVAL;
 		l3->family = NS_AF_INET6;
 		l3->hlen = IPV6_HLEN;
-		l3->tot_len = IPV6_HLEN + get16(p + 4);
+		l3->tot_len = IPV6_HLEN + ns_get16(p + 4);
 		l3->proto = p[6];
 		l3->addr_len = 16;
 		l3->saddr = p + 8;
@@ -151,7 +124,7 @@ int ns_pkt_parse(const void *pkt, size_t len, struct ns_pkt_info *pi)
 	pi->payload_off = l3.hlen + l4hlen;
 	if (l3.proto == IPPROTO_TCP) {
 		pi->tcp_flags = l4[13];
-		pi->seq = get32(l4 + 4);
+		pi->seq = ns_get32(l4 + 4);
 	}
 	return 0;
 }
@@ -197,7 +170,7 @@ static int l4_csum_span(const struct l3 *l3, const __u8 *l4, __u32 *l4_len,
 		if (avail < UDP_HLEN)
 			return -EINVAL;
 		/* The UDP length is authoritative; it may not exceed IP's. */
-		ulen = get16(l4 + 4);
+		ulen = ns_get16(l4 + 4);
 		if (ulen < UDP_HLEN || ulen > avail)
 			return -EINVAL;
 		*l4_len = ulen;
@@ -246,7 +219,7 @@ int ns_pkt_csum_ok(const void *pkt, size_t len)
 		return 0;
 	if (!csum_off)
 		return 1;
-	if (l3.proto == IPPROTO_UDP && get16(l4 + csum_off) == 0)
+	if (l3.proto == IPPROTO_UDP && ns_get16(l4 + csum_off) == 0)
 		/* RFC 768: no checksum, allowed over IPv4 only (RFC 8200 8.1). */
 		return l3.family == NS_AF_INET;
 	/* A valid checksum makes the sum negative zero. */
@@ -313,7 +286,7 @@ static int syn_opt(const __u8 *o, __u8 olen, struct ns_syn *syn)
 	case TCPOPT_MSS:
 		if (olen != TCPOLEN_MSS)
 			return -EINVAL;
-		syn->mss = get16(o + 2);
+		syn->mss = ns_get16(o + 2);
 		/* Like Linux, an MSS of 0 counts as no MSS option. */
 		if (syn->mss)
 			syn->opts |= NS_SYN_MSS;
@@ -333,7 +306,7 @@ static int syn_opt(const __u8 *o, __u8 olen, struct ns_syn *syn)
 	case TCPOPT_TS:
 		if (olen != TCPOLEN_TS)
 			return -EINVAL;
-		syn->ts_val = get32(o + 2);
+		syn->ts_val = ns_get32(o + 2);
 		syn->opts |= NS_SYN_TS;
 		return 0;
 	case TCPOPT_MD5:
@@ -362,7 +335,7 @@ int ns_syn_parse(const void *pkt, size_t len, struct ns_syn *syn)
 		return -EINVAL;
 	tcp = p + pi.l4_off;
 	syn->isn = pi.seq;
-	syn->window = get16(tcp + 14);
+	syn->window = ns_get16(tcp + 14);
 	if ((pi.tcp_flags & (NS_TCP_ECE | NS_TCP_CWR)) == (NS_TCP_ECE | NS_TCP_CWR))
 		syn->opts |= NS_SYN_ECN;
 
@@ -392,8 +365,8 @@ static size_t ip_hdr_write(__u8 *p, __u8 family, const __u32 src[4],
 	if (family == NS_AF_INET) {
 		memset(p, 0, IPV4_HLEN_MIN);
 		p[0] = 0x45;
-		put16(p + 2, IPV4_HLEN_MIN + l4_len);
-		put16(p + 6, IPV4_DF);
+		ns_put16(p + 2, IPV4_HLEN_MIN + l4_len);
+		ns_put16(p + 6, IPV4_DF);
 		p[8] = ttl;
 		p[9] = IPPROTO_TCP;
 		memcpy(p + 12, src, 4);
@@ -402,7 +375,7 @@ static size_t ip_hdr_write(__u8 *p, __u8 family, const __u32 src[4],
 	}
 	memset(p, 0, IPV6_HLEN);
 	p[0] = 0x60;
-	put16(p + 4, l4_len);
+	ns_put16(p + 4, l4_len);
 	p[6] = IPPROTO_TCP;
 	p[7] = ttl;
 	memcpy(p + 8, src, 16);
@@ -417,11 +390,11 @@ static void tcp_hdr_write(__u8 *t, __be16 sport, __be16 dport, __u32 seq,
 	memset(t, 0, TCP_HLEN_MIN);
 	memcpy(t, &sport, 2);
 	memcpy(t + 2, &dport, 2);
-	put32(t + 4, seq);
-	put32(t + 8, ack);
+	ns_put32(t + 4, seq);
+	ns_put32(t + 8, ack);
 	t[12] = ((TCP_HLEN_MIN + opt_len) / 4) << 4;
 	t[13] = flags;
-	put16(t + 14, window);
+	ns_put16(t + 14, window);
 }
 
 /*
@@ -437,7 +410,7 @@ static size_t synack_opts_write(__u8 *o, __u8 both, __u16 mss,
 
 	*o++ = TCPOPT_MSS;
 	*o++ = TCPOLEN_MSS;
-	put16(o, mss);
+	ns_put16(o, mss);
 	o += 2;
 	if (both & NS_SYN_TS) {
 		if (both & NS_SYN_SACK) {
@@ -451,8 +424,8 @@ static size_t synack_opts_write(__u8 *o, __u8 both, __u16 mss,
 		*o++ = TCPOLEN_TS;
 		/* The receiver sees the partner's clock, and its own TSval
 		 * echoed as if the partner had received it (DESIGN §2). */
-		put32(o, partner->ts_val);
-		put32(o + 4, own->ts_val);
+		ns_put32(o, partner->ts_val);
+		ns_put32(o + 4, own->ts_val);
 		o += 8;
 	} else if (both & NS_SYN_SACK) {
 		*o++ = TCPOPT_NOP;

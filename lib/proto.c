@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "natsplice_abi.h"
+#include "bytes.h"
 #include "proto.h"
 
 #define ATTR_HDR_LEN	4
@@ -69,34 +70,6 @@ static bool attr_known(unsigned int type)
 	return type < NS_A_MAX && attr_defs[type].kind != K_NONE;
 }
 
-static __u16 get16(const __u8 *p)
-{
-	__u16 v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohs(v);
-}
-
-static __u32 get32(const __u8 *p)
-{
-	__u32 v;
-
-	memcpy(&v, p, sizeof(v));
-	return ntohl(v);
-}
-
-static void put16(__u8 *p, __u16 v)
-{
-	v = htons(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static void put32(__u8 *p, __u32 v)
-{
-	v = htonl(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 /* ---- building ---- */
 
 static int mb_reserve(struct ns_msg_buf *mb, size_t more)
@@ -133,8 +106,8 @@ static __u8 *mb_put(struct ns_msg_buf *mb, __u16 attr, size_t len)
 	if (mb->err)
 		return NULL;
 	p = mb->data + mb->len;
-	put16(p, attr);
-	put16(p + 2, len);
+	ns_put16(p, attr);
+	ns_put16(p + 2, len);
 	mb->len += ATTR_HDR_LEN + len;
 	return p + ATTR_HDR_LEN;
 }
@@ -147,8 +120,8 @@ int ns_mb_init(struct ns_msg_buf *mb, __u8 type)
 		return mb->err;
 	mb->data[0] = NS_PROTO_VERSION;
 	mb->data[1] = type;
-	put16(mb->data + 2, 0);
-	put32(mb->data + 4, 0);
+	ns_put16(mb->data + 2, 0);
+	ns_put32(mb->data + 4, 0);
 	mb->len = NS_PROTO_HDR_LEN;
 	return 0;
 }
@@ -166,7 +139,7 @@ void ns_mb_u16(struct ns_msg_buf *mb, __u16 attr, __u16 v)
 	__u8 *p = mb_put(mb, attr, 2);
 
 	if (p)
-		put16(p, v);
+		ns_put16(p, v);
 }
 
 void ns_mb_u32(struct ns_msg_buf *mb, __u16 attr, __u32 v)
@@ -174,7 +147,7 @@ void ns_mb_u32(struct ns_msg_buf *mb, __u16 attr, __u32 v)
 	__u8 *p = mb_put(mb, attr, 4);
 
 	if (p)
-		put32(p, v);
+		ns_put32(p, v);
 }
 
 void ns_mb_u64(struct ns_msg_buf *mb, __u16 attr, __u64 v)
@@ -218,7 +191,7 @@ void ns_mb_addr(struct ns_msg_buf *mb, __u16 attr, __u8 family, const __u32 addr
 		return;
 	memset(p, 0, NS_ADDR_ATTR_LEN);
 	p[0] = family;
-	put16(p + 2, port);
+	ns_put16(p + 2, port);
 	memcpy(p + 4, addr, family == NS_AF_INET ? 4 : 16);
 }
 
@@ -240,14 +213,14 @@ void ns_mb_nest_end(struct ns_msg_buf *mb, size_t mark)
 		mb->err = -E2BIG;
 		return;
 	}
-	put16(mb->data + mark + 2, len);
+	ns_put16(mb->data + mark + 2, len);
 }
 
 int ns_mb_finish(struct ns_msg_buf *mb)
 {
 	if (mb->err)
 		return mb->err;
-	put32(mb->data + 4, mb->len - NS_PROTO_HDR_LEN);
+	ns_put32(mb->data + 4, mb->len - NS_PROTO_HDR_LEN);
 	return 0;
 }
 
@@ -261,7 +234,7 @@ void ns_mb_free(struct ns_msg_buf *mb)
 
 int ns_msg_hdr(const __u8 *hdr, __u8 *type, __u32 *len)
 {
-	__u32 l = get32(hdr + 4);
+	__u32 l = ns_get32(hdr + 4);
 
 	if (l > NS_PROTO_MAX_BODY)
 		return -EMSGSIZE;
@@ -291,8 +264,8 @@ static int parse_attrs(struct ns_msg *m, const __u8 *body, size_t len, bool nest
 
 		if (len - off < ATTR_HDR_LEN)
 			return -EINVAL;
-		raw = get16(body + off);
-		alen = get16(body + off + 2);
+		raw = ns_get16(body + off);
+		alen = ns_get16(body + off + 2);
 		off += ATTR_HDR_LEN;
 		if (alen > len - off)
 			return -EINVAL;
@@ -344,7 +317,7 @@ int ns_msg_parse(struct ns_msg *m, const __u8 *buf, size_t buflen)
 		return -EINVAL;
 	m->version = buf[0];
 	m->type = type;
-	m->flags = get16(buf + 2);
+	m->flags = ns_get16(buf + 2);
 	return parse_attrs(m, buf + NS_PROTO_HDR_LEN, len, false);
 }
 
@@ -383,7 +356,7 @@ int ns_msg_u16(const struct ns_msg *m, int attr, __u16 *v)
 	int err = get_val(m, attr, 2, &p);
 
 	if (!err)
-		*v = get16(p);
+		*v = ns_get16(p);
 	return err;
 }
 
@@ -393,7 +366,7 @@ int ns_msg_u32(const struct ns_msg *m, int attr, __u32 *v)
 	int err = get_val(m, attr, 4, &p);
 
 	if (!err)
-		*v = get32(p);
+		*v = ns_get32(p);
 	return err;
 }
 
@@ -458,7 +431,7 @@ int ns_msg_addr(const struct ns_msg *m, int attr, __u8 *family, __u32 addr[4], _
 	if (p[0] == NS_AF_INET && memcmp(p + 8, zero, sizeof(zero)))
 		return -EINVAL;
 	*family = p[0];
-	*port = get16(p + 2);
+	*port = ns_get16(p + 2);
 	memcpy(addr, p + 4, 16);
 	return 0;
 }
@@ -468,8 +441,8 @@ int ns_msg_next(const struct ns_msg *m, int attr, size_t *pos, const __u8 **val,
 	size_t off = *pos;
 
 	while (off < m->len && m->len - off >= ATTR_HDR_LEN) {
-		__u16 type = get16(m->body + off) & ~NS_ATTR_MUST;
-		__u16 alen = get16(m->body + off + 2);
+		__u16 type = ns_get16(m->body + off) & ~NS_ATTR_MUST;
+		__u16 alen = ns_get16(m->body + off + 2);
 
 		if (alen > m->len - off - ATTR_HDR_LEN)
 			break;
@@ -534,4 +507,18 @@ const char *ns_err_name(int code)
 	if (code <= 0 || code >= (int)(sizeof(names) / sizeof(names[0])))
 		return "UNKNOWN";
 	return names[code];
+}
+
+const char *ns_path_name(int path)
+{
+	switch (path) {
+	case NS_PATH_DIRECT:
+		return "direct";
+	case NS_PATH_REVERSE:
+		return "reverse";
+	case NS_PATH_RELAY:
+		return "relay";
+	default:
+		return "unknown";
+	}
 }

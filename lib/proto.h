@@ -79,5 +79,7 @@ int ns_msg_next(const struct ns_msg *m, int attr, size_t *pos, const __u8 **val,
 
 const char *ns_msg_type_name(int type);
 const char *ns_err_name(int code);
+/* "direct", "reverse", "relay" (enum ns_path), or "unknown". */
+const char *ns_path_name(int path);
 
 #endif

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One direction of a splice(2) forwarder: bytes move from a source socket
+ * through a pipe into a destination socket without being copied to user
+ * space. Used by the relay's userspace mode and by the agent's tunnels.
+ */
+#ifndef NS_LIB_PIPE_H
+#define NS_LIB_PIPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+struct ns_pipe {
+	int src, dst;		/* sockets (not owned) */
+	int p[2];		/* the pipe, -1 when closed */
+	size_t inpipe;		/* bytes in the pipe */
+	bool eof;		/* src said EOF: shut dst's write side once drained */
+	bool done;		/* ... and that happened */
+};
+
+/* Not yet open: safe to ns_pipe_close. */
+void ns_pipe_init(struct ns_pipe *p);
+/* Open the pipe (capacity in bytes, 0 = default): 0 or -errno. */
+int ns_pipe_open(struct ns_pipe *p, int src, int dst, int capacity);
+/* Close the pipe's own fds (not src/dst); safe twice. */
+void ns_pipe_close(struct ns_pipe *p);
+/*
+ * Move what can move without blocking. *moved (if not NULL) grows by the
+ * bytes written to dst, *reads by the number of reads from src. After src's
+ * EOF and a drained pipe, dst's write side is shut down (half-close) and
+ * p->done set. 0 when it would block or is done; -errno on a socket error
+ * (-ECONNRESET: the caller resets the other side).
+ */
+int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads);
+
+#endif
