@@ -18,10 +18,8 @@
  * --timeout SEC (default 60): give up (exit 4) if the stream is not over by then,
  * counted from the start. Exit 0 success, 1 error, 4 timeout.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +28,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util.h"
 
 #define BUF_BYTES	(256 * 1024)
 #define EXIT_ERR	1
@@ -63,52 +63,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* "IP:PORT" or "[IPv6]:PORT". */
-static int parse_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port, *end;
-	unsigned long p;
-	char *pe;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (!end || end[1] != ':')
-			return -1;
-		s++;
-		port = end + 2;
-	} else {
-		end = strrchr(s, ':');
-		if (!end)
-			return -1;
-		port = end + 1;
-	}
-	if ((size_t)(end - s) >= sizeof(host))
-		return -1;
-	memcpy(host, s, end - s);
-	host[end - s] = 0;
-	errno = 0;
-	p = strtoul(port, &pe, 10);
-	if (errno || !*port || *pe || p == 0 || p > 65535)
-		return -1;
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(p);
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(p);
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
 }
 
 static int open_stream(const struct sockaddr_storage *ss, socklen_t len, int listening,
@@ -228,7 +182,7 @@ int main(int argc, char **argv)
 		case 'l':
 			listening = c == 'l';
 			addr = optarg;
-			if (parse_sockaddr(optarg, &ss, &len))
+			if (ns_parse_sockaddr(optarg, 0, &ss, &len))
 				die(EXIT_ERR, "bad address '%s' (IP:PORT or [IPv6]:PORT)", optarg);
 			break;
 		case 't':

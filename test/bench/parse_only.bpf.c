@@ -7,6 +7,10 @@
  * through the very helpers the relay uses (lib/ctx.h, lib/parse.h):
  * ctx_pull_headers(), ns_parse(), then return. No map is touched.
  *
+ * parse_fib: parse_only, then the bpf_fib_lookup() a table hit makes
+ * (ns_fib() in lib/splice.h: same fields, same flags), back towards the
+ * sender, IPv4 only. Tells how much of a hit the route lookup is.
+ *
  * empty: returns at once. Its ns/packet is the BPF_PROG_TEST_RUN loop
  * itself (dispatch, bh disable/enable), which every other figure includes.
  */
@@ -35,6 +39,32 @@ int parse_only(struct ns_ctx *ctx)
 	 * dropping the stores (and with them most of the parse). */
 	asm volatile("" : : "r"(&p) : "memory");
 	return res == NS_P_BAD ? BENCH_DROP : BENCH_PASS;
+}
+
+SEC(BENCH_SEC)
+int parse_fib(struct ns_ctx *ctx)
+{
+	struct bpf_fib_lookup fib = {};
+	struct ns_parsed p;
+	int res;
+
+	ctx_pull_headers(ctx);
+	res = ns_parse(ctx, &p);
+	asm volatile("" : : "r"(&p) : "memory");
+	if (res != NS_P_L4 || p.key.family != NS_AF_INET)
+		return BENCH_PASS;
+	fib.family = p.key.family;
+	fib.l4_protocol = p.key.proto;
+	fib.sport = p.key.dport;
+	fib.dport = p.key.sport;
+	fib.tot_len = ctx_fib_tot_len(p.l3_len);
+	fib.ifindex = ctx_ifindex(ctx);
+	fib.tos = p.tos;
+	fib.ipv4_src = p.key.daddr[0];
+	fib.ipv4_dst = p.key.saddr[0];
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return BENCH_DROP;
+	return BENCH_PASS;
 }
 
 SEC(BENCH_SEC)
