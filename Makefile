@@ -51,24 +51,35 @@ install: all
 	install -m 0755 agent/natsplice-agent $(DESTDIR)$(PREFIX)/sbin/natsplice-agent
 
 clean:
-	@for d in $(SUBDIRS) test; do $(MAKE) --no-print-directory -C $$d clean; done
+	@for d in $(SUBDIRS) test test/bench; do $(MAKE) --no-print-directory -C $$d clean; done
 
 help:
 	@echo "make            build everything (installs missing Debian packages as root)"
 	@echo "make check      run all tests (unit, BPF, network namespaces); TESTS=unit|bpf|integration"
 	@echo "make demo       the whole system in namespaces: broker, relay, two NATs, agents"
 	@echo "make demo-relay the relay alone: two namespaces talking through a splice"
+	@echo "make bench      benchmarks (make bench-quick: under 3 minutes); results in bench/results/"
+	@echo "make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (60)"
 	@echo "make install    install into PREFIX (/usr/local) under DESTDIR"
 	@echo "V=1 verbose, SAN=1 sanitizers"
 
-# Benchmarks (test/bench/, DESIGN §6): the BPF fast path's cost per packet and
-# throughput through a splice against plain forwarding, in one run; the output
-# is also kept in bench/results/. bench-quick takes under 3 minutes.
-.PHONY: bench bench-quick
+# Benchmarks (bench/, DESIGN §6; how to read them: bench/README.md): every
+# path between the same two hosts in one run (direct, forwarding, nftables
+# NAT, haproxy, socat, natsplice userspace/XDP/TC, passive and pure, the full
+# product path), throughput, latency, UDP loss, CPU per GB, the fast path and
+# the control plane; a table, a CSV and PNG plots under bench/results/.
+# bench-quick takes under 3 minutes. bench-relay: only the relay's fast path
+# and one-stream throughput (test/bench/run).
+.PHONY: bench bench-quick bench-relay
 bench bench-quick: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@$(MAKE) --no-print-directory -C test/bench
-	@test/bench/run $(if $(filter bench-quick,$@),quick,full)
+	@bench/run $(if $(filter bench-quick,$@),quick,full)
+
+bench-relay: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@$(MAKE) --no-print-directory -C test/bench
+	@test/bench/run quick
 
 # make fuzz: libFuzzer on the control protocol codec and framing
 # (test/fuzz/), seeded with valid messages, for FUZZ_SECONDS (default 60).
@@ -78,3 +89,21 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: deps
 	@$(MAKE) --no-print-directory -C test/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# VM tests (vmtest/, matrix in vmtest/kernels): the BPF and namespace tests
+# inside qemu on Debian's kernels, with and without the kernel module shim.
+# Downloads and caches under build/vm/; `make check` needs none of it.
+vmtest: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@vmtest/run.sh -s full
+
+# The CI subset: boot, load the programs, one splice (a few minutes).
+vmtest-smoke: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@vmtest/run.sh -s smoke
+
+# The kernel module shim (bpf/kmod/) for the vmtest kernel: build/vm/ABI/kmod/.
+kmod:
+	@vmtest/kernel.sh kmod
+
+.PHONY: vmtest vmtest-smoke kmod
