@@ -412,13 +412,44 @@ t_stranger() {
 	nsc stats
 }
 
+# A retransmitted SYN gets the same SYN-ACK again (DESIGN §2): A's first
+# SYN-ACK is dropped in A's namespace, so A's stack sends its SYN again
+# after the splice is established; the dataplane punts it, the daemon answers
+# again, and the connection comes up and carries data.
+t_syn_retx() {
+	local mode=$1 punts
+
+	need nft
+	relay_bed "$mode"
+	splice_add
+	nsx "$A" nft -f - <<-NFT
+	table inet synretx {
+		chain in {
+			type filter hook input priority 0; policy accept;
+			ip saddr $RELAY4 tcp sport $PORT_A tcp flags & (syn | ack) == (syn | ack) counter drop
+		}
+	}
+	NFT
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send 1M --seed 1
+	wait_until 20 splice_state_is "$SPLICE_ID" half-open || fail "A's SYN did not arrive"
+	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send 1M --seed 2
+	wait_until 20 sh -c "ip netns exec $A nft list table inet synretx | grep -q 'packets [1-9]'" ||
+		fail "A's first SYN-ACK was not dropped"
+	punts=$(stat_get punt)
+	nsx "$A" nft delete table inet synretx
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 60
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 60
+	check_xfer "$TMP/a.out" "$TMP/b.out" $((1 << 20)) $((1 << 20))
+	[ "$(stat_get punt)" -gt "$punts" ] || fail "no retransmitted SYN was punted"
+}
+
 # ------------------------------------------------------------------ modes
 
 # Which test runs in which mode: userspace has no BPF (no pins, no drop
 # counters, no pure splice; its connections die with the process).
 TEST_ORDER=""
 for t in passive pure ipv6 iperf3 tcp_options half_close rst udp kill_restart term_detach \
-	half_open cleanup stranger; do
+	half_open cleanup stranger syn_retx; do
 	for m in xdp tc; do
 		eval "test_${m}_$t() { t_$t $m; }"
 		TEST_ORDER="$TEST_ORDER test_${m}_$t"

@@ -124,6 +124,20 @@ test_udp_echo() {
 	[ "${#out}" = 1200 ] || fail "a 1200-byte datagram came back as ${#out} bytes"
 }
 
+# compress: true on the provider: the tunnel carries a zlib stream each way
+# (both agents must agree, through the broker); the download is still exact.
+test_compressed_service() {
+	system_bed xdp
+	stop_agent_named home-nas
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp, compress: true }'
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	download "$HB" 18080
+	grep -q "tunnel up (relay path, compressed)" "$TMP/agent-home-nas.log" ||
+		fail "the provider's tunnel was not compressed"
+	[ "$(last_session_path)" = relay ] || fail "path is $(last_session_path), not relay"
+}
+
 test_wrong_secret() {
 	local rc=0 conf=$TMP/bad.yaml
 
