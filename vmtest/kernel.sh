@@ -125,16 +125,15 @@ vmlinux_from() {
 	mv "$out.tmp" "$out"
 }
 
-# resolve_btfids VERSION: built from linux-source of that version; prints its path.
+# resolve_btfids VERSION: built from linux-source of that version (only the
+# binary is kept, as $VM_DIR/resolve_btfids-VERSION); prints its path.
 resolve_btfids() {
-	local ver=$1 series src out
+	local ver=$1 series src out=$VM_DIR/resolve_btfids-$1 deb
 
-	series=$(echo "$ver" | cut -d. -f1,2)
-	src=$VM_DIR/src-$ver
-	out=$src/linux-source-$series/tools/bpf/resolve_btfids/resolve_btfids
 	if [ ! -x "$out" ]; then
 		need_pkgs make gcc libelf-dev zlib1g-dev xz-utils
-		local deb
+		series=$(echo "$ver" | cut -d. -f1,2)
+		src=$VM_DIR/src-$ver
 		deb=$(fetch "linux-source-$series=$ver")
 		say SRC "extract tools/ of $(basename "$deb")"
 		rm -rf "$src"
@@ -147,8 +146,10 @@ resolve_btfids() {
 		rm -rf "$src/usr"
 		say MAKE "resolve_btfids"
 		make -s -C "$src/linux-source-$series/tools/bpf/resolve_btfids" -j"$(nproc)" \
-			>"$src/resolve_btfids.log" 2>&1 ||
-			die "building resolve_btfids failed: see $src/resolve_btfids.log"
+			>"$VM_DIR/resolve_btfids.log" 2>&1 ||
+			die "building resolve_btfids failed: see $VM_DIR/resolve_btfids.log"
+		cp "$src/linux-source-$series/tools/bpf/resolve_btfids/resolve_btfids" "$out"
+		rm -rf "$src"
 	fi
 	echo "$out"
 }

@@ -133,6 +133,15 @@ static __always_inline int ns_rewrite(struct ns_ctx *ctx, const struct ns_parsed
 	/* Offsets reloaded from the stack: bound them for the verifier. */
 	if (l3 > NS_L3_OFF_MAX || l4 > NS_L4_OFF_MAX)
 		return -NS_DROP_MALFORMED;
+	/* Verifiers before 6.8 do not carry a bounds check over to a copy
+	 * clang spilled before it (6.1: "R1 offset is outside of the
+	 * packet"): mask the offsets as well, behind a barrier that keeps
+	 * clang from proving the masks redundant. No value changes. */
+	_Static_assert(NS_L4_OFF_MAX <= 0x7f, "offset mask too small");
+	barrier_var(l3);
+	barrier_var(l4);
+	l3 &= 0x7f;
+	l4 &= 0x7f;
 	if ((void *)(eth + 1) > end)
 		return -NS_DROP_MALFORMED;
 	if (set_mac) {
