@@ -28,13 +28,7 @@ for f in "$NATSPLICE" "$BROKER_BIN" "$AGENT_BIN" "$XDP_PASS"; do
 	[ -x "$f" ] || { echo "demo: $f is not built; run make and make -C test" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nsdemo.XXXXXX")
-NSP="nsdemo-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-"
-LIB_RM_TMP=1
-trap _lib_teardown EXIT
-trap 'exit 130' INT TERM HUP
-trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
-set -eE -o pipefail
+standalone nsdemo
 
 fetch() {	# fetch NS PORT: curl through a subscriber port, time and check it
 	local t0 t1

@@ -44,13 +44,7 @@ for f in "$NATSPLICE" "$NSXFER" "$XDP_PASS"; do
 	[ -x "$f" ] || { echo "demo: $f is not built; run make and make -C test" >&2; exit 1; }
 done
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nsdemo.XXXXXX")
-NSP="nsdemo-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-"
-LIB_RM_TMP=1
-trap _lib_teardown EXIT
-trap 'exit 130' INT TERM HUP
-trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
-set -eE -o pipefail
+standalone nsdemo
 
 say "Building the test bed: four network namespaces on this machine"
 topo_relay

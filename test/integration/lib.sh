@@ -199,6 +199,19 @@ run_tests() {
 	[ "$_lib_failed" = 0 ]
 }
 
+# standalone NAME: for scripts that are not tests (demos, measurements): a
+# temporary directory and namespace prefix of their own, and the same teardown
+# as a test on exit, error or Ctrl-C.
+standalone() {
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	NSP="$1-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-"
+	LIB_RM_TMP=1
+	trap _lib_teardown EXIT
+	trap 'exit 130' INT TERM HUP
+	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
+	set -eE -o pipefail
+}
+
 # ---------------------------------------------------------------- processes
 
 nsx() {

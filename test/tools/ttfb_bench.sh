@@ -9,11 +9,7 @@
 ROUNDS=${ROUNDS:-50}
 MODE=${MODE:-xdp}
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nsttfb.XXXXXX")
-NSP="nsttfb-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')-"
-LIB_RM_TMP=1
-trap _lib_teardown EXIT
-set -e -o pipefail
+standalone nsttfb
 
 ttfb() {	# ttfb NS URL: ROUNDS samples in ms, one per line
 	local i
