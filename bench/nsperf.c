@@ -725,10 +725,11 @@ static int cmd_splicerate(void)
 #include <sys/stat.h>
 
 /*
- * nsperf cpu NETNS_FILE...: "busy J others J" in USER_HZ ticks: busy is the
- * whole machine's non-idle time (/proc/stat: user nice system irq softirq
- * steal), others the user+system time of every user-space process that is
- * not in one of the given network namespaces (other users of the machine).
+ * nsperf cpu NETNS_FILE...: in USER_HZ ticks, "busy J": the whole machine's
+ * non-idle time (/proc/stat: user nice system irq softirq steal); "pid P J"
+ * for every user-space process that is not in one of the given network
+ * namespaces (other users of the machine): its user+system time; "others J"
+ * their sum. The caller compares processes present in two snapshots.
  * Kernel threads (ksoftirqd, kworkers) are not "others": they may be doing
  * our packets.
  */
@@ -784,10 +785,11 @@ static int cmd_cpu(int argc, char **argv)
 		if (flags & 0x00200000)	/* PF_KTHREAD */
 			continue;
 		others += ut + stt;
+		printf("pid %s %llu\n", de->d_name, ut + stt);
 	}
 	if (d)
 		closedir(d);
-	printf("busy %llu others %llu\n", busy, others);
+	printf("busy %llu\nothers %llu\n", busy, others);
 	return 0;
 }
 
