@@ -11,8 +11,9 @@
  * programs, with no forwarder in between.
  *
  *   nsperf send -t SEC EP...          TCP: connect to every EP, send for SEC s
- *   nsperf recv (-l IP:PORT -n N | EP...)   accept N, or connect to every EP;
- *                                      receive until every peer closed
+ *   nsperf recv -t SEC (-l IP:PORT -n N | EP...)   accept N, or connect to
+ *                                      every EP; receive until every peer
+ *                                      closed, or SEC + 2 s after the first byte
  *   nsperf rr-client -t SEC [-s SIZE] EP      TCP ping-pong, RTT percentiles
  *   nsperf rr-server (-l IP:PORT | EP)        echo one connection
  *   nsperf udp-send -t SEC -r BITS/S -s SIZE [-T TOKEN] EP
@@ -312,6 +313,10 @@ static int cmd_recv(void)
 			stalled = 1;
 			break;
 		}
+		/* the rate is taken over the first -t seconds: do not wait for
+		 * the tail of streams still recovering from losses */
+		if (got && t - first > opt_t + 2)
+			break;
 	}
 	for (i = 0; i < n; i++) {
 		if (per[i] < mn)

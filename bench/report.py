@@ -256,14 +256,18 @@ def goals(rows, get):
     nat = get("tput", "nat", "wire", "gbps", mc)
     hap = get("tput", "haproxy", "wire", "gbps", mc)
     xv = num(x["value"]) if x else None
+    def loss(r):
+        m = re.search(r"A retransmitted (\d+) segments; veths dropped (\d+)", r["note"]) if r else None
+        return " [retransmitted/veth drops: %s/%s]" % (m.group(1), m.group(2)) if m else ""
+
     if xv is not None and nat and num(nat["value"]):
         g("relay xdp x%s >= nftables NAT (wire)" % mc, xv >= num(nat["value"]),
-          "xdp %.2f vs nat %.2f Gbit/s: %.2fx" % (xv, num(nat["value"]), xv / num(nat["value"])))
+          "xdp %.2f%s vs nat %.2f%s Gbit/s: %.2fx" % (xv, loss(x), num(nat["value"]), loss(nat), xv / num(nat["value"])))
     else:
         g("relay xdp x%s >= nftables NAT (wire)" % mc, None, "missing figure")
     if xv is not None and hap and num(hap["value"]):
         g("relay xdp x%s >= 2x haproxy splice (wire)" % mc, xv >= 2 * num(hap["value"]),
-          "xdp %.2f vs haproxy %.2f Gbit/s: %.2fx (goal 2x)" % (xv, num(hap["value"]), xv / num(hap["value"])))
+          "xdp %.2f vs haproxy %.2f%s Gbit/s: %.2fx (goal 2x)" % (xv, num(hap["value"]), loss(hap), xv / num(hap["value"])))
     else:
         g("relay xdp x%s >= 2x haproxy splice (wire)" % mc, None, "missing figure")
     for mode in ("xdp", "tc"):
@@ -286,20 +290,20 @@ def goals(rows, get):
               (r["value"], raw["value"] if raw else "?", num(r["value"]) / 60))
         else:
             g("fast path %s <= 60 ns/packet" % hook, None, "missing figure")
-    # UDP: zero loss at 1 KiB wherever forwarding has zero
-    for base, paths in (("forward", ["direct", "nat", "socat"]), ("forward-nsperf", ["userspace-udp", "xdp-udp", "tc-udp"])):
-        for r in rows:
-            if r["section"] != "udp" or r["path"] != base or r["cond"] != "wire" or not r["param"].startswith("rate="):
+    # UDP: zero loss at 1 KiB wherever forwarding has zero (one line per path)
+    for base, paths in (("forward-nsperf", ["userspace-udp", "xdp-udp", "tc-udp"]),):
+        zero = [r["param"] for r in rows if r["section"] == "udp" and r["path"] == base and r["cond"] == "wire"
+                and r["param"].startswith("rate=") and num(r["value"]) == 0]
+        if not zero:
+            continue
+        for p in paths:
+            got = [(q, get("udp", p, "wire", "loss_pct", q)) for q in zero]
+            got = [(q, num(o["value"])) for q, o in got if o is not None]
+            if not got:
                 continue
-            if num(r["value"]) != 0:
-                continue
-            for p in paths:
-                o = get("udp", p, "wire", "loss_pct", r["param"])
-                if o is None:
-                    continue
-                v = num(o["value"])
-                g("zero UDP loss at 1 KiB %s where %s has 0: %s" % (r["param"], base, p),
-                  v == 0 if v is not None else False, "%s%% loss" % o["value"])
+            bad = ["%s: %s%%" % (q.split("=")[1], fmt(v)) for q, v in got if v != 0]
+            g("zero UDP loss at 1 KiB where %s has none: %s" % (base, p), not bad,
+              ("0 at %s" % " ".join(q.split("=")[1] for q, _ in got)) if not bad else "loss at " + ", ".join(bad))
     d, rl = get("ttfb", "plain", "-", "ttfb_p50_ms", "curl"), get("ttfb", "relay-path", "-", "ttfb_p50_ms", "curl")
     if d and rl and num(d["value"]) and num(rl["value"]) is not None:
         ratio = num(rl["value"]) / num(d["value"])
