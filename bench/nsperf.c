@@ -14,7 +14,8 @@
  *   nsperf recv -t SEC (-l IP:PORT -n N | EP...)   accept N, or connect to
  *                                      every EP; receive until every peer
  *                                      closed, or SEC + 2 s after the first byte
- *   nsperf rr-client -t SEC [-s SIZE] EP      TCP ping-pong, RTT percentiles
+ *   nsperf rr-client -t SEC [-s SIZE] EP [REF_EP]   TCP ping-pong, RTT
+ *                                      percentiles (and REF_EP's, interleaved)
  *   nsperf rr-server (-l IP:PORT | EP)        echo one connection
  *   nsperf udp-send -t SEC -r BITS/S -s SIZE [-T TOKEN] EP
  *   nsperf udp-recv (-l IP:PORT | -T TOKEN EP) [-b IP:PORT]
@@ -359,33 +360,63 @@ static int full_io(int fd, char *buf, long len, int wr)
 	return 0;
 }
 
-static int cmd_rr(int server)
+static void rr_setup(int fd)
 {
-	static int fds[1];
-	char buf[65536];
-	long size = opt_size ? opt_size : 64;
-	int one = 1, fd;
-
-	opt_n = 1;
-	if (neps > 1)
-		neps = 1;
-	open_conns(fds);
-	fd = fds[0];
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int one = 1;
 	/* a path that stalls (no reply for --idle s) ends the run */
 	struct timeval tv = { .tv_sec = (time_t)opt_idle, .tv_usec = (opt_idle - (time_t)opt_idle) * 1e6 };
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static void rr_print(const char *pfx, double *s, size_t ns)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < ns; i++)
+		sum += s[i];
+	qsort(s, ns, sizeof(*s), cmp_d);
+	printf("%sn %zu %sp50_us %.1f %sp99_us %.1f %smean_us %.1f", pfx, ns, pfx, s[ns / 2], pfx,
+	       s[(size_t)(ns * 0.99)], pfx, sum / ns);
+}
+
+/*
+ * rr-client EP [REF_EP]: ping-pong on EP; with REF_EP too, alternate between
+ * the two connections every 20 ms and report both: the reference (a direct
+ * path in the same bed) is measured at the same moments, so the ratio of
+ * the two does not move with the machine's state.
+ */
+static int cmd_rr(int server)
+{
+	static int fds[2];
+	char buf[65536];
+	long size = opt_size ? opt_size : 64;
+	int nc, fd;
+
 	if (server) {
 		ssize_t r;
 
+		opt_n = 1;
+		neps = neps > 1 ? 1 : neps;
+		open_conns(fds);
+		fd = fds[0];
+		rr_setup(fd);
 		while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
 			if (full_io(fd, buf, r, 1))
 				break;
 		return 0;
 	}
-	size_t cap = 1 << 22, ns = 0;
-	double *s = malloc(cap * sizeof(*s)), t0 = now(), end = t0 + opt_t, warm = t0 + 0.2, sum = 0;
+	nc = neps > 2 ? 2 : neps;
+	for (int i = 0; i < nc; i++) {
+		fds[i] = connect_ep(&eps[i], now() + opt_wait);
+		rr_setup(fds[i]);
+	}
+	size_t cap = 1 << 22, ns[2] = { 0, 0 };
+	double *s[2] = { malloc(cap * sizeof(double)), malloc(cap * sizeof(double)) };
+	double t0 = now(), end = t0 + opt_t, warm = t0 + 0.2, slot = t0;
+	int c = 0;
 
 	memset(buf, 'p', size);
 	for (;;) {
@@ -393,21 +424,28 @@ static int cmd_rr(int server)
 
 		if (a >= end)
 			break;
-		if (full_io(fd, buf, size, 1) || full_io(fd, buf, size, 0))
-			die(4, "ping-pong: %s after %zu round trips",
-			    errno == EAGAIN ? "stalled (no reply within --idle)" : "connection lost", ns);
-		b = now();
-		if (a >= warm && ns < cap) {
-			s[ns++] = (b - a) * 1e6;
-			sum += (b - a) * 1e6;
+		if (nc == 2 && a - slot >= 0.02) {
+			c = !c;
+			slot = a;
 		}
+		if (full_io(fds[c], buf, size, 1) || full_io(fds[c], buf, size, 0))
+			die(4, "ping-pong%s: %s after %zu round trips", c ? " (reference)" : "",
+			    errno == EAGAIN ? "stalled (no reply within --idle)" : "connection lost", ns[c]);
+		b = now();
+		if (a >= warm && ns[c] < cap)
+			s[c][ns[c]++] = (b - a) * 1e6;
 	}
-	shutdown(fd, SHUT_WR);
-	if (!ns)
+	for (int i = 0; i < nc; i++)
+		shutdown(fds[i], SHUT_WR);
+	if (!ns[0] || (nc == 2 && !ns[1]))
 		die(1, "no samples");
-	qsort(s, ns, sizeof(*s), cmp_d);
-	printf("rtt n %zu p50_us %.1f p99_us %.1f mean_us %.1f\n", ns, s[ns / 2],
-	       s[(size_t)(ns * 0.99)], sum / ns);
+	printf("rtt ");
+	rr_print("", s[0], ns[0]);
+	if (nc == 2) {
+		printf(" ");
+		rr_print("ref_", s[1], ns[1]);
+	}
+	printf("\n");
 	return 0;
 }
 
