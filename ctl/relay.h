@@ -56,6 +56,7 @@ struct relay {
 	struct relay_watch ctl_w, ring_w, timer_w, sig_w;
 	int raw4, raw6;		/* IPPROTO_RAW senders for SYN-ACK, RST, UDP acks */
 	struct relay_bpf *bpf;	/* NULL in userspace mode */
+	bool kmod;		/* passive handshakes in the kernel (natsplice_kmod) */
 	/* splices: list + id hash + owner of every relay port */
 	struct relay_splice *head;
 	struct relay_splice **by_id;	/* RELAY_ID_BUCKETS chains */
@@ -102,6 +103,7 @@ int relay_bpf_entry_state(struct relay *r, const struct relay_splice *sp, __u32 
 			  __u64 *last_seen);
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
 int relay_bpf_detach_dev(const char *pin_dir, const char *dev);
+int relay_bpf_refresh(struct relay *r, struct ns_splice *s);
 
 /* relay_splice.c: splice life cycle, handshake splicing, GC */
 int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_splice **out,
@@ -111,6 +113,7 @@ void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *w
 struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice *s);
 void relay_on_punt(struct relay *r, const struct ns_punt *p);
 void relay_gc(struct relay *r);
+void relay_splice_sync(struct relay *r, struct relay_splice *sp);
 void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ctl_splice *out);
 void relay_splice_established(struct relay *r, struct relay_splice *sp);
 const char *relay_state_name(__u8 state);

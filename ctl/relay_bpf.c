@@ -19,12 +19,14 @@
 #include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "relay.h"
 #include "entry.h"
 #include "log.h"
 #include "util.h"
+#include "kmod/natsplice_kfunc.h"
 #include "xdp_relay.skel.h"
 #include "tc_relay.skel.h"
 
@@ -162,6 +164,33 @@ static int attach_tc(struct relay *r, struct relay_bpf *b)
 	return err;
 }
 
+/* Is the module shim loaded, with every kfunc the programs call? Its BTF
+ * under /sys/kernel/btf/ says so. */
+static bool kmod_present(void)
+{
+	static const char *const kfuncs[] = {
+		"bpf_ns_xdp_syn", "bpf_ns_skb_syn", "bpf_ns_xdp_synack",
+		"bpf_ns_skb_synack", "bpf_ns_splice_done",
+	};
+	struct btf *base, *mod;
+	bool ok = true;
+	size_t i;
+
+	if (access("/sys/kernel/btf/" NS_KMOD_NAME, F_OK))
+		return false;
+	base = btf__load_vmlinux_btf();
+	if (!base)
+		return false;
+	mod = btf__parse_split("/sys/kernel/btf/" NS_KMOD_NAME, base);
+	for (i = 0; mod && i < sizeof(kfuncs) / sizeof(kfuncs[0]); i++)
+		ok &= btf__find_by_name_kind(mod, kfuncs[i], BTF_KIND_FUNC) > 0;
+	if (!mod)
+		ok = false;
+	btf__free(mod);
+	btf__free(base);
+	return ok;
+}
+
 static int on_punt(void *ctx, void *data, size_t len)
 {
 	struct relay *r = ctx;
@@ -198,6 +227,9 @@ int relay_bpf_open(struct relay *r)
 	err = prepare_pin_dir(r->cfg.pin_dir);
 	if (err)
 		return err;
+	r->kmod = kmod_present();
+	log_info("handshake: %s", r->kmod ? "kernel shim " NS_KMOD_NAME :
+		 "user space (no " NS_KMOD_NAME " module)");
 
 	if (r->cfg.mode == RELAY_XDP) {
 		b->xdp = xdp_relay__open();
@@ -205,6 +237,7 @@ int relay_bpf_open(struct relay *r)
 			return -errno;
 		set_rodata(&r->cfg, (__u32 *)&b->xdp->rodata->relay_addr4,
 			   (__u32 *)b->xdp->rodata->relay_addr6);
+		b->xdp->rodata->use_kmod = r->kmod;
 		err = pin_maps(b->xdp->obj, r->cfg.pin_dir);
 		if (!err)
 			err = xdp_relay__load(b->xdp);
@@ -219,6 +252,7 @@ int relay_bpf_open(struct relay *r)
 	set_rodata(&r->cfg, (__u32 *)&b->tc->rodata->relay_addr4,
 		   (__u32 *)b->tc->rodata->relay_addr6);
 	b->tc->rodata->tc_behind_xdp = r->cfg.mode == RELAY_XDP;
+	b->tc->rodata->use_kmod = r->kmod;
 	err = pin_maps(b->tc->obj, r->cfg.pin_dir);
 	if (!err)
 		err = tc_relay__load(b->tc);
@@ -503,4 +537,12 @@ int relay_bpf_detach_dev(const char *pin_dir, const char *dev)
 		}
 	}
 	return found ? 0 : -ENOENT;
+}
+
+/* The splice as the kernel handshake left it in the splice store. */
+int relay_bpf_refresh(struct relay *r, struct ns_splice *s)
+{
+	if (bpf_map_lookup_elem(r->bpf->splices, &s->id, s))
+		return -errno;
+	return 0;
 }

@@ -50,6 +50,7 @@ static int reply_splices(struct relay *r, int fd, struct relay_splice *only)
 	for (;;) {
 		h.count = 0;
 		while (sp && h.count < CTL_BATCH) {
+			relay_splice_sync(r, sp);
 			relay_splice_info(r, sp, &recs[h.count++]);
 			sp = only ? NULL : sp->next;
 		}

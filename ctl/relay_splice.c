@@ -218,10 +218,38 @@ struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice 
 	return sp;
 }
 
+/*
+ * With the module shim the programs pair passive TCP splices themselves and
+ * write the result into the splice store: take it over (peers, SYNs, state;
+ * a deadline of 0 means their install failed). Called before the daemon
+ * reads or changes a splice that is not established yet.
+ */
+void relay_splice_sync(struct relay *r, struct relay_splice *sp)
+{
+	struct ns_splice k = { .id = sp->s.id };
+
+	if (!r->kmod || sp->s.state >= NS_ST_ESTABLISHED || sp->s.proto != IPPROTO_TCP || sp->s.mode != NS_MODE_PASSIVE ||
+	    relay_bpf_refresh(r, &k))
+		return;
+	if (k.seen == sp->s.seen && k.state == sp->s.state && k.deadline_ns == sp->s.deadline_ns)
+		return;
+	memcpy(sp->s.peer, k.peer, sizeof(sp->s.peer));
+	memcpy(sp->s.syn, k.syn, sizeof(sp->s.syn));
+	sp->s.seen = k.seen;
+	sp->s.state = k.state;
+	sp->s.deadline_ns = k.deadline_ns;
+	if (k.state == NS_ST_ESTABLISHED)
+		log_info("splice %u: established (kernel handshake)", sp->s.id);
+	else if (k.state == NS_ST_HALF && k.seen != 3)
+		log_info("splice %u: side %c connected, waiting for side %c", sp->s.id,
+			 k.seen == 1 ? 'A' : 'B', k.seen == 1 ? 'B' : 'A');
+}
+
 void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *why)
 {
 	struct ctl_splice info;
 
+	relay_splice_sync(r, sp);
 	if (why || sp->s.session)
 		relay_splice_info(r, sp, &info);
 	if (sp->s.session)
@@ -390,6 +418,8 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p)
 		       len > pi.payload_off ? len - pi.payload_off : 0);
 		return;
 	}
+	/* (a SYN the kernel handshake refused: what it recorded so far first) */
+	relay_splice_sync(r, sp);
 	err = ns_syn_parse(p->data, len, &syn);
 	if (err) {
 		log_warn("splice %u: SYN from side %c refused: %s", sp->s.id, 'A' + side,
@@ -431,7 +461,11 @@ static void gc_one(struct relay *r, struct relay_splice *sp, __u64 now)
 	__u64 last = 0, grace, idle;
 	int side;
 
+	relay_splice_sync(r, sp);
 	if (sp->s.state < NS_ST_ESTABLISHED) {
+		/* Paired in the kernel, entries being installed: next round. */
+		if (sp->s.seen == 3 && sp->s.deadline_ns)
+			return;
 		if (now < sp->s.deadline_ns)
 			return;
 		if (sp->s.proto == IPPROTO_TCP)

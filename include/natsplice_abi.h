@@ -132,6 +132,7 @@ enum ns_stat {
 	NS_V_PUNT,		/* copied to the daemon and dropped */
 	NS_V_DROP,		/* dropped, see reason */
 	NS_V_FALLBACK,		/* XDP: spliced packet left to TC (no neighbour) */
+	NS_V_HANDSHAKE,		/* SYN handled in the kernel (module shim), dropped */
 
 	NS_DROP_MALFORMED,	/* truncated or inconsistent headers */
 	NS_DROP_TTL,		/* TTL / hop limit would reach zero */
@@ -146,7 +147,7 @@ enum ns_stat {
 };
 
 #define NS_STAT_NAMES {							\
-	"pass", "tx", "redirect", "punt", "drop", "fallback",		\
+	"pass", "tx", "redirect", "punt", "drop", "fallback", "handshake", \
 	"malformed", "ttl", "fib", "stranger", "source", "ringbuf",	\
 	"frag", "size",							\
 }

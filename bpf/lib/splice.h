@@ -14,6 +14,7 @@
 #include "lib/ctx.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
+#include "lib/kmod.h"
 
 /* last_seen_ns resolution, ns: a store per packet would bounce the entry's cache line. */
 #define NS_SEEN_GRANULARITY_NS	1000000000ULL
@@ -273,6 +274,8 @@ static __always_inline int ns_hit(struct ns_ctx *ctx, const struct ns_parsed *p,
 	if (p->tcp_flags & NS_TCP_SYN) {
 		if (!ns_is_syn(p))
 			return -NS_DROP_MALFORMED;
+		if (ns_kmod_syn(ctx, p, val->splice_id, val->dir) >= 0)
+			return NS_V_HANDSHAKE;
 		return ns_punt(ctx, p, val->splice_id, val->dir, NS_PUNT_SYN_RETX);
 	}
 	return ns_splice_packet(ctx, p, val);
@@ -302,6 +305,8 @@ static __always_inline int ns_miss(struct ns_ctx *ctx, const struct ns_parsed *p
 		return -NS_DROP_STRANGER;
 	if (!exp->allow_any && !ns_addr_eq(p->key.saddr, exp->allow))
 		return -NS_DROP_SOURCE;
+	if (tcp && ns_kmod_syn(ctx, p, exp->splice_id, exp->side) >= 0)
+		return NS_V_HANDSHAKE;
 	return ns_punt(ctx, p, exp->splice_id, exp->side,
 		       tcp ? NS_PUNT_SYN : NS_PUNT_UDP);
 }
