@@ -414,8 +414,11 @@ splice_get() {
 
 # splice_total ID packets|bytes: both directions added up.
 splice_total() {
-	nsc -j splice show "$1" | jq -er ".$2 | if type == \"array\" then add
-		elif type == \"object\" then [.[]] | add else . end"
+	local json
+
+	json=$(nsc -j splice show "$1") || return 1
+	jq -er ".$2 | if type == \"array\" then add
+		elif type == \"object\" then [.[]] | add else . end" <<<"$json"
 }
 
 # splice_count: number of splices listed.

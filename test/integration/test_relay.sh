@@ -114,10 +114,12 @@ t_ipv6() {
 # asks the relay for a splice, starts in B a socat from relay:PB to the iperf3
 # server on B's 127.0.0.1:5201, and connects itself to relay:PA.
 t_iperf3() {
-	local mode=$1 p0 got n id total
+	local mode=$1 p0 got n id total b
 
 	need iperf3 socat
-	relay_bed "$mode"
+	# (iperf3 resets its connections: long graces keep the splices listed
+	# until their bytes are counted, however slow the machine)
+	relay_bed "$mode" --close-grace 600 --rst-grace 600
 	cat >"$TMP/fwd-a.sh" <<-EOF
 	#!/bin/bash
 	json=\$("$NATSPLICE" -S "$SOCK" -j splice add) || exit 1
@@ -148,7 +150,8 @@ t_iperf3() {
 	[ "$n" -ge 4 ] || fail "only $n splices were made for 2 iperf3 runs (control + data each)"
 	total=0
 	for id in $(sort -u "$TMP/iperf-splices"); do
-		total=$((total + $(splice_total "$id" bytes || echo 0)))
+		b=$(splice_total "$id" bytes) || fail "splice $id is gone before its bytes were counted"
+		total=$((total + b))
 	done
 	[ "$total" -ge "$got" ] ||
 		fail "the splices counted $total bytes, less than the $got iperf3 received"
@@ -362,9 +365,13 @@ t_cleanup() {
 	bg "$B" "$TMP/ub.out" "$NSUDP" --relay "$RELAY4:$PORT_B" --token "$SPLICE_TOKEN" --echo --idle 2
 	nsx "$A" "$NSUDP" --relay "$RELAY4:$PORT_A" --token "$SPLICE_TOKEN" --send 10 --size 100 ||
 		fail "UDP splice did not work"
-	[ "$(splice_count)" -ge 3 ] || fail "expected 3 splices before the grace times ran out"
 	wait_until 30 eval '[ "$(splice_count)" = 0 ]' ||
 		fail "splices left after all connections closed: $(nsc splice list)"
+	# each went for its own reason (the log, not a count at one moment:
+	# on a slow machine the first may be gone before the last is made)
+	for why in "splice 1: closed" "splice 2: reset" "splice 3: idle"; do
+		grep -q "$why" "$RELAY_LOG" || fail "the relay did not log '$why'"
+	done
 	if is_bpf "$mode"; then
 		n=$(nsx "$RELAY" bpftool -j map dump pinned "$PIN_DIR/ns_table" | jq length) ||
 			fail "cannot dump $PIN_DIR/ns_table"
