@@ -102,8 +102,12 @@ vmtest-smoke: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@vmtest/run.sh -s smoke
 
+# Splices/s and SYN-to-established latency in the VM, without and with the shim.
+vmtest-bench: deps-test all
+	@vmtest/run.sh -s bench
+
 # The kernel module shim (bpf/kmod/) for the vmtest kernel: build/vm/ABI/kmod/.
 kmod:
 	@vmtest/kernel.sh kmod
 
-.PHONY: vmtest vmtest-smoke kmod
+.PHONY: vmtest vmtest-smoke vmtest-bench kmod

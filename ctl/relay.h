@@ -32,6 +32,7 @@ struct relay_cfg {
 	__u32 idle_tcp_s;
 	__u32 idle_udp_s;
 	bool check_only;	/* -n */
+	bool no_kmod;		/* handshake: daemon (never the kernel shim) */
 };
 
 struct relay_splice;

@@ -227,9 +227,10 @@ int relay_bpf_open(struct relay *r)
 	err = prepare_pin_dir(r->cfg.pin_dir);
 	if (err)
 		return err;
-	r->kmod = kmod_present();
+	r->kmod = !r->cfg.no_kmod && kmod_present();
 	log_info("handshake: %s", r->kmod ? "kernel shim " NS_KMOD_NAME :
-		 "user space (no " NS_KMOD_NAME " module)");
+		 r->cfg.no_kmod ? "this daemon (--handshake daemon)" :
+				  "this daemon (no " NS_KMOD_NAME " module)");
 
 	if (r->cfg.mode == RELAY_XDP) {
 		b->xdp = xdp_relay__open();

@@ -95,6 +95,12 @@ static int cfg_set(struct relay_cfg *c, const char *key, const char *val, char *
 		if (!*val || strlen(val) >= size)
 			goto bad;
 		snprintf(dst, size, "%s", val);
+	} else if (!strcmp(key, "handshake")) {
+		if (strcmp(val, "auto") && strcmp(val, "daemon")) {
+			snprintf(msg, len, "handshake must be auto or daemon, not '%s'", val);
+			return -EINVAL;
+		}
+		c->no_kmod = !strcmp(val, "daemon");
 	} else if (!strcmp(key, "socket")) {
 		if (strlen(val) >= sizeof(c->sock_path))
 			goto bad;
@@ -122,7 +128,8 @@ bad:
 
 static const char *const file_keys[] = {
 	"dev", "mode", "address", "ports", "pin-dir", "socket", "half-open-timeout",
-	"close-grace", "rst-grace", "idle-tcp", "idle-udp", "broker", "name", "secret", NULL
+	"close-grace", "rst-grace", "idle-tcp", "idle-udp", "broker", "name", "secret",
+	"handshake", NULL
 };
 
 /* relay.yaml: the same settings as the command line, errors with file:line:col. */
@@ -204,6 +211,11 @@ static void relay_run_usage(FILE *f)
 "  --rst-grace SEC           ... or after an RST (default 10)\n"
 "  --idle-tcp SEC            drop a TCP splice idle this long (default 7200)\n"
 "  --idle-udp SEC            drop a UDP splice idle this long (default 300)\n"
+"  --handshake auto|daemon   who answers the SYNs of passive TCP splices: auto\n"
+"                            (default) = the kernel, through the natsplice_kmod\n"
+"                            module's kfuncs, when it is loaded (bpf/kmod/,\n"
+"                            make kmod), else this daemon; daemon = always\n"
+"                            this daemon. The log says which at start.\n"
 "  --broker IP:PORT          register with this broker and serve its splice\n"
 "                            requests (needs --name and --secret; put the\n"
 "                            secret in relay.yaml to keep it out of `ps`)\n"
@@ -437,7 +449,7 @@ static int relay_loop(struct relay *r)
 
 enum { OPT_DEV = 256, OPT_MODE, OPT_ADDRESS, OPT_PORTS, OPT_PIN_DIR, OPT_SOCKET,
 	OPT_HALF_OPEN, OPT_CLOSE_GRACE, OPT_RST_GRACE, OPT_IDLE_TCP, OPT_IDLE_UDP, OPT_BROKER,
-	OPT_NAME, OPT_SECRET };
+	OPT_NAME, OPT_SECRET, OPT_HANDSHAKE };
 
 static const struct option run_opts[] = {
 	{ "dev", required_argument, NULL, OPT_DEV },
@@ -454,6 +466,7 @@ static const struct option run_opts[] = {
 	{ "broker", required_argument, NULL, OPT_BROKER },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "secret", required_argument, NULL, OPT_SECRET },
+	{ "handshake", required_argument, NULL, OPT_HANDSHAKE },
 	{ "config", required_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },

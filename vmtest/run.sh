@@ -222,8 +222,11 @@ run_vm() {
 
 # ------------------------------------------------------------------ matrix
 
+# (read whole first: editing the matrix while VMs run must not shift the lines)
+mapfile -t matrix_lines <"$MATRIX"
 results=() npass=0 nfail=0 n=0
-while read -r lset pkg shim cmd; do
+for line in "${matrix_lines[@]}"; do
+	read -r lset pkg shim cmd <<<"$line"
 	case "$lset" in '' | '#'*) continue ;; esac
 	[ "$lset" = "$set_name" ] || continue
 	[ -z "$pkg_only" ] || [ "$pkg" = "$pkg_only" ] || continue
@@ -233,7 +236,7 @@ while read -r lset pkg shim cmd; do
 	run_vm "$set_name-$n-$shim" "$pkg" "$shim" "$cmd" </dev/null
 	results+=("$(printf '%-7s %s, shim %-3s %s' "$RESULT" "$ABI" "$shim" "$SUMMARY")")
 	if [ "$RESULT" = passed ]; then npass=$((npass + 1)); else nfail=$((nfail + 1)); fi
-done <"$MATRIX"
+done
 [ "$n" -gt 0 ] || die "no line of $MATRIX matches set '$set_name'${pkg_only:+ package $pkg_only}${shim_only:+ shim $shim_only}"
 
 echo

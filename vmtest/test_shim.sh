@@ -14,6 +14,12 @@
 #   test_relay_{xdp,tc}_kernel_handshake  natsplice relay run with the module:
 #       a passive splice carries data both ways, and no SYN of it went through
 #       the ring buffer
+#   test_relay_handshake_daemon_option  the module loaded, but
+#       --handshake daemon: the same splice through the daemon's path (both
+#       SYNs in the ring buffer), so the fallback is tested on the same kernel
+#   test_rmmod_refused_while_in_use  programs that call the kfuncs hold the
+#       module: rmmod fails while they are loaded, works after (and the
+#       module is loaded again for whatever runs next)
 # shellcheck source=../test/integration/lib.sh
 . "$(dirname "$0")/../test/integration/lib.sh"
 
@@ -127,14 +133,20 @@ test_probe_tc_handshake() { probe_handshake tc; }
 # uses it, a passive splice completes without a SYN in the ring buffer: the
 # "punt" counter (records sent to the daemon) stays where it was.
 relay_handshake() {
-	local mode=$1 p0 pid_a
+	local mode=$1 path=${2:-kernel} p0 pid_a
 
 	need jq
 	need_module
 	topo_relay
-	start_relay "$mode"
-	grep -qi 'handshake: kernel shim' "$RELAY_LOG" ||
-		skip "the relay does not use the shim (no 'handshake: kernel shim' in its log)"
+	if [ "$path" = kernel ]; then
+		start_relay "$mode"
+		grep -qi 'handshake: kernel shim' "$RELAY_LOG" ||
+			fail "the relay does not use the shim (no 'handshake: kernel shim' in its log)"
+	else
+		start_relay "$mode" --handshake daemon
+		grep -q 'handshake: this daemon (--handshake daemon)' "$RELAY_LOG" ||
+			fail "--handshake daemon: the relay does not say it answers the SYNs itself"
+	fi
 	p0=$(stat_get punt)
 	splice_add
 	bg "$A" "$TMP/a.out" "$NSXFER" --timeout 30 --verbose --connect "$RELAY4:$PORT_A" \
@@ -145,13 +157,40 @@ relay_handshake() {
 	xfer_wait "$pid_a" "$TMP/a.out" A
 	xfer_wait "$BG_PID" "$TMP/b.out" B
 	check_xfer "$TMP/a.out" "$TMP/b.out" $((4 << 20)) $((4 << 20))
-	[ "$(stat_get punt)" = "$p0" ] ||
-		fail "$(($(stat_get punt) - p0)) packets went through the ring buffer"
+	if [ "$path" = kernel ]; then
+		[ "$(stat_get punt)" = "$p0" ] ||
+			fail "$(($(stat_get punt) - p0)) packets went through the ring buffer"
+		[ "$(stat_get handshake)" -ge 2 ] || fail "the handshake counter did not count both SYNs"
+	else
+		[ $(($(stat_get punt) - p0)) -ge 2 ] ||
+			fail "--handshake daemon: the SYNs did not go through the ring buffer"
+		[ "$(stat_get handshake)" = 0 ] || fail "--handshake daemon: the kernel answered a SYN"
+	fi
 	wait_until 10 splice_state_is "$SPLICE_ID" established closing closed ||
 		fail "the daemon does not show the splice as established"
 }
 
 test_relay_xdp_kernel_handshake() { relay_handshake xdp; }
 test_relay_tc_kernel_handshake() { relay_handshake tc; }
+test_relay_handshake_daemon_option() { relay_handshake xdp daemon; }
+
+test_rmmod_refused_while_in_use() {
+	need bpftool
+	need_module
+	[ -f "${VMTEST_KMOD:-}" ] || skip "no VMTEST_KMOD to load the module again"
+	bpffs_tmp
+	probe_build "$TMP/probe.o"
+	bpftool prog loadall "$TMP/probe.o" "$BPFFS/probe" >"$TMP/load.log" 2>&1 ||
+		fail "the probe does not load"
+	if rmmod natsplice_kmod 2>"$TMP/rmmod.log"; then
+		insmod "$VMTEST_KMOD"
+		fail "rmmod succeeded while programs calling its kfuncs were loaded"
+	fi
+	echo "rmmod while in use: $(cat "$TMP/rmmod.log")"
+	rm -rf "$BPFFS/probe"
+	wait_until 10 rmmod natsplice_kmod || fail "rmmod still refused after the programs went"
+	insmod "$VMTEST_KMOD" || fail "insmod $VMTEST_KMOD failed again"
+	[ -e /sys/kernel/btf/natsplice_kmod ] || fail "the module's BTF is back"
+}
 
 run_tests

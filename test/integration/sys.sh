@@ -141,7 +141,9 @@ web_server() {
 	exec cat "$file"
 	SH
 	chmod +x "$script"
-	bg "$ns" "$TMP/web-$port.log" socat TCP-LISTEN:"$port",bind=127.0.0.1,fork,reuseaddr,backlog=1024 \
+	# -t 60: when cat exits socat gives the rest of the pipe only -t seconds
+	# (default 0.5) to reach a slow client: under load that cut downloads short
+	bg "$ns" "$TMP/web-$port.log" socat -t 60 TCP-LISTEN:"$port",bind=127.0.0.1,fork,reuseaddr,backlog=1024 \
 		EXEC:"$script"
 	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q 127.0.0.1:$port"
 }

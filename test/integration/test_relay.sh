@@ -573,6 +573,9 @@ test_config_file() {
 	printf 'dev: eth0\naddress: 192.0.2.10\nmode: warp\n' >"$bad"
 	out=$("$NATSPLICE" relay run -f "$bad" --mode tc -n 2>&1) && fail "bad mode accepted"
 	grep -q "$bad:3:7: mode must be" <<<"$out" || fail "bad mode: '$out'"
+	printf 'dev: eth0\naddress: 192.0.2.10\nhandshake: kernel\n' >"$bad"
+	out=$("$NATSPLICE" relay run -f "$bad" -n 2>&1) && fail "bad handshake accepted"
+	grep -q "$bad:3:12: handshake must be auto or daemon" <<<"$out" || fail "bad handshake: '$out'"
 	# without --dev/--address anywhere: a clear error
 	out=$("$NATSPLICE" relay run -n 2>&1) && fail "relay run without --dev accepted"
 	grep -q "needs --dev" <<<"$out" || fail "missing --dev: '$out'"

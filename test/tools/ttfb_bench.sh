@@ -31,7 +31,7 @@ start_sys_relay "$MODE"
 echo hello >"$TMP/small.txt"
 web_server "$HA" 8080 "$TMP/small.txt"
 web_server "$PUB" 8080 "$TMP/small.txt"
-bg "$PUB" "$TMP/pubweb.log" socat TCP-LISTEN:8090,fork,reuseaddr EXEC:"$TMP/web-8080.sh"
+bg "$PUB" "$TMP/pubweb.log" socat -t 60 TCP-LISTEN:8090,fork,reuseaddr EXEC:"$TMP/web-8080.sh"
 wait_until 10 nsx "$PUB" sh -c "ss -ltn | grep -q :8090"
 start_agent "$HA" home-nas nas-secret 'publish:
   - { name: web, target: 127.0.0.1:8080, proto: tcp }'
