@@ -8,6 +8,7 @@
 #define NATSPLICE_ABI_H
 
 #include <linux/types.h>
+#include <linux/bpf.h>	/* struct bpf_spin_lock */
 
 #define NS_PIN_DIR_DEFAULT	"/sys/fs/bpf/natsplice"
 
@@ -38,9 +39,29 @@ struct ns_key {
 #define NS_F_RST	(1U << 1)	/* an RST crossed in this direction */
 
 /*
+ * The next hop of one direction as bpf_fib_lookup() last found it, kept by the
+ * BPF programs so that a table hit need not ask again (bpf/lib/hop.h; the
+ * words' layout in ns_hop.h). All zero from the daemon: nothing cached.
+ * Every word is stored and loaded whole and carries in its low 16 bits the
+ * tag of the store that wrote it: a reader uses the words only when their
+ * tags are all the same and not 0.
+ */
+struct ns_hop {
+	__u64 at;		/* bpf_ktime_get_coarse_ns() of the lookup */
+	__u64 in;		/* the question: ingress ifindex << 32, hook << 16 */
+	__u64 flow;		/* the question: IPv4 DSCP / IPv6 flow info << 16 */
+	__u64 out;		/* egress ifindex << 32, longest length that passed << 16 */
+	__u64 dmac;		/* next hop's Ethernet address << 16 */
+	__u64 smac;		/* egress device's Ethernet address << 16 */
+	__u64 nh[4];		/* TC: next-hop address, 32 bits << 16 per word */
+	struct bpf_spin_lock lock;	/* held by writers only */
+	__u32 pad;
+};
+
+/*
  * Splice table value: the rewrite for one direction. Written by the relay
- * daemon at install time (everything but flags and last_seen_ns); flags and
- * last_seen_ns are updated by the BPF programs.
+ * daemon at install time (everything but flags, last_seen_ns and hop, which
+ * it leaves zero); flags, last_seen_ns and hop are updated by the BPF programs.
  *
  * Checksum deltas are RFC 1624 one's-complement sums (sum of ~m + m') folded to
  * 16 bits, precomputed by ns_rewrite_init() in user space:
@@ -64,6 +85,7 @@ struct ns_rewrite {
 	__u32 flags;		/* NS_F_* */
 	__u32 pad2;
 	__u64 last_seen_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns) */
+	struct ns_hop hop;	/* cached next hop */
 };
 
 /* Per-splice traffic, a per-CPU hash keyed by splice id (__u32). */

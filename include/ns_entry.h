@@ -41,6 +41,7 @@ static __always_inline void ns_entry_build_inline(const struct ns_splice *s, int
 	int other = !dir;
 
 	__builtin_memset(key, 0, sizeof(*key));
+	/* Flags, last seen and the next hop (ns_hop) zero: nothing cached. */
 	__builtin_memset(val, 0, sizeof(*val));
 	key->proto = s->proto;
 	key->family = s->family;

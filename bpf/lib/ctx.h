@@ -35,6 +35,7 @@
 #define NS_L4_OFF_MAX	(NS_L3_OFF_MAX + NS_IP_HLEN_MAX)
 #define NS_TCP_HLEN	20				/* bytes, without options */
 #define NS_HDR_MAX	(NS_L4_OFF_MAX + NS_TCP_HLEN)	/* bytes */
+#define NS_FIB_LEN_GSO	(~0U)		/* ctx_fib_len() of a GSO skb */
 
 static __always_inline void *ctx_data(const struct ns_ctx *ctx)
 {
@@ -84,6 +85,15 @@ static __always_inline int ctx_load_bytes(struct xdp_md *ctx, __u32 off,
 static __always_inline __u16 ctx_fib_tot_len(__u32 l3_len)
 {
 	return (__u16)l3_len;
+}
+
+/*
+ * The length the FIB's MTU check compares: a next hop cached for a packet
+ * that passed serves packets no longer (lib/hop.h).
+ */
+static __always_inline __u32 ctx_fib_len(struct xdp_md *ctx, __u32 l3_len)
+{
+	return ctx_fib_tot_len(l3_len);
 }
 
 /*
@@ -170,6 +180,16 @@ static __always_inline int ctx_load_bytes(struct __sk_buff *skb, __u32 off,
 static __always_inline __u16 ctx_fib_tot_len(__u32 l3_len)
 {
 	return 0;
+}
+
+/*
+ * The length the kernel's MTU check compares (is_skb_forwardable): the skb's,
+ * or for a GSO skb its segments', which a cached next hop (lib/hop.h) cannot
+ * vouch for: NS_FIB_LEN_GSO, longer than any it holds.
+ */
+static __always_inline __u32 ctx_fib_len(struct __sk_buff *skb, __u32 l3_len)
+{
+	return skb->gso_size ? NS_FIB_LEN_GSO : skb->len;
 }
 
 /*

@@ -14,6 +14,7 @@
 #include "lib/ctx.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
+#include "lib/hop.h"
 #include "lib/kmod.h"
 
 /* last_seen_ns resolution, ns: a store per packet would bounce the entry's cache line. */
@@ -93,29 +94,6 @@ static __always_inline int ns_malformed(const struct ns_parsed *p)
 	return NS_V_PASS;
 }
 
-/* Route the rewritten packet: from the new source to the new destination. */
-static __always_inline int ns_fib(struct ns_ctx *ctx, const struct ns_parsed *p,
-				  const struct ns_rewrite *val,
-				  struct bpf_fib_lookup *fib)
-{
-	fib->family = p->key.family;
-	fib->l4_protocol = p->key.proto;
-	fib->sport = val->sport;
-	fib->dport = val->dport;
-	fib->tot_len = ctx_fib_tot_len(p->l3_len);
-	fib->ifindex = ctx_ifindex(ctx);
-	if (p->key.family == NS_AF_INET) {
-		fib->tos = p->tos;
-		fib->ipv4_src = val->saddr[0];
-		fib->ipv4_dst = val->daddr[0];
-	} else {
-		fib->flowinfo = p->flowinfo;
-		__builtin_memcpy(fib->ipv6_src, val->saddr, sizeof(fib->ipv6_src));
-		__builtin_memcpy(fib->ipv6_dst, val->daddr, sizeof(fib->ipv6_dst));
-	}
-	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
-}
-
 /*
  * Rewrite addresses, ports, TTL/hop limit and checksums; the Ethernet
  * addresses too when the FIB resolved them. Direct writes first: the TC
@@ -185,7 +163,7 @@ static __always_inline int ns_rewrite(struct ns_ctx *ctx, const struct ns_parsed
 
 /* TTL, route, rewrite, send: the fast path of a table hit. */
 static __always_inline int ns_forward(struct ns_ctx *ctx, const struct ns_parsed *p,
-				      const struct ns_rewrite *val)
+				      struct ns_rewrite *val, __u64 now)
 {
 	struct bpf_fib_lookup fib = {};
 	int rc, ret;
@@ -195,7 +173,7 @@ static __always_inline int ns_forward(struct ns_ctx *ctx, const struct ns_parsed
 		return -NS_DROP_TTL;
 	if (p->l3_off != ETH_HLEN)
 		return ctx_forward_tagged();
-	rc = ns_fib(ctx, p, val, &fib);
+	rc = ns_next_hop(ctx, p, val, now, &fib);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
 		break;
@@ -228,9 +206,9 @@ static __always_inline void ns_frag_key(const struct ns_parsed *p, struct ns_fra
 }
 
 /* Book-keeping of a forwarded packet: flags, last seen, counters, fragments. */
-static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewrite *val)
+static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewrite *val,
+				       __u64 now)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
 	struct ns_counters *c;
 	__u32 id = val->splice_id;
 	__u32 dir = val->dir & 1;
@@ -258,10 +236,11 @@ static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewr
 static __always_inline int ns_splice_packet(struct ns_ctx *ctx, const struct ns_parsed *p,
 					    struct ns_rewrite *val)
 {
-	int ret = ns_forward(ctx, p, val);
+	__u64 now = bpf_ktime_get_coarse_ns();
+	int ret = ns_forward(ctx, p, val, now);
 
 	if (ret == NS_V_TX || ret == NS_V_REDIRECT)
-		ns_account(p, val);
+		ns_account(p, val, now);
 	return ret;
 }
 

@@ -8,7 +8,7 @@
  * ctx_pull_headers(), ns_parse(), then return. No map is touched.
  *
  * parse_fib: parse_only, then the bpf_fib_lookup() a table hit makes
- * (ns_fib() in lib/splice.h: same fields, same flags), back towards the
+ * (ns_fib() in lib/hop.h: same fields, same flags), back towards the
  * sender, IPv4 only. Tells how much of a hit the route lookup is.
  *
  * empty: returns at once. Its ns/packet is the BPF_PROG_TEST_RUN loop

@@ -7,7 +7,8 @@
  *   empty       returns at once: the test-run loop itself, included in every row;
  *   parse only  ctx_pull_headers() + ns_parse() of bpf/lib/parse.h, the same
  *               helpers as the relay: the cost before any lookup;
- *   parse + bpf_fib_lookup   the route lookup a hit makes, without maps.
+ *   parse + bpf_fib_lookup   the route lookup a hit makes when its entry has
+ *               no fresh next hop cached (bpf/lib/hop.h), without maps.
  *
  * Method. The kernel times the program runs of one BPF_PROG_TEST_RUN call
  * (not the syscall, nor the copy of the packet in and out) and reports the
@@ -22,9 +23,12 @@
  *     deltas (ns_rewrite_deltas).
  * The first run is A's packet; the following ones alternate between the two
  * echo entries. Every run does the same work as a hit in service: parse, one
- * lookup, FIB lookup to a neighbour of the ingress device, rewrite of
+ * lookup, the next hop (to a neighbour of the ingress device), rewrite of
  * addresses, ports, TTL and checksums, accounting; only the addresses and
- * ports differ. What cannot be undone is the TTL decrement: packets start
+ * ports differ. The next hop comes from the entry's cache, as for nearly
+ * every packet in service: each entry calls bpf_fib_lookup() on its first
+ * run and then once per NS_HOP_LIFETIME_NS, here about one run in a million.
+ * What cannot be undone is the TTL decrement: packets start
  * with TTL 255 and a call runs at most 253 times (the last one sees TTL 3).
  * The kernel copies a fresh packet in for every call.
  *

@@ -94,6 +94,7 @@ static size_t datagram_build(const struct pkt *p, __u8 *ip)
 		hlen = IPV4_HLEN + p->ip_opts;
 		memset(ip, 0, hlen);
 		ip[0] = 0x40 | (hlen / 4);
+		ip[1] = p->tos;
 		put16(ip + 2, hlen + l4len);
 		put16(ip + 4, FRAG_ID4);
 		put16(ip + 6, p->frag ? 0 : IPV4_DF);
@@ -108,7 +109,8 @@ static size_t datagram_build(const struct pkt *p, __u8 *ip)
 	} else {
 		hlen = IPV6_HLEN;
 		memset(ip, 0, hlen);
-		ip[0] = 0x60;
+		ip[0] = 0x60 | (p->tos >> 4);
+		ip[1] = (p->tos & 0xf) << 4;
 		put16(ip + 4, l4len);
 		ip[6] = p->proto;
 		ip[7] = ttl;

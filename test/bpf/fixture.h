@@ -54,6 +54,7 @@ struct pkt {
 	__u16 sport, dport;	/* host order */
 	__u8 tcp_flags;		/* NS_TCP_*; ACK unless nonzero */
 	__u8 ttl;		/* TTL / hop limit; 0: 64 */
+	__u8 tos;		/* IPv4 TOS / IPv6 traffic class: DSCP << 2 | ECN */
 	__u16 payload;		/* bytes after the L4 header */
 	__u8 vlans;		/* 802.1Q tags (0..2) */
 	__u8 ip_opts;		/* IPv4 option bytes, a multiple of 4 */

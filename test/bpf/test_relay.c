@@ -5,8 +5,8 @@
  * expected output packet}. Table entries come from ns_entry_build(), the
  * daemon's own code; every output is checked byte for byte against a packet
  * built with freshly computed checksums, and with ns_pkt_csum_ok(). Each run
- * also checks the verdict and drop-reason counters, the entry's flags and
- * counters, and the punt ring buffer.
+ * also checks the verdict and drop-reason counters, the entry's flags,
+ * counters and cached next hop, and the punt ring buffer.
  *
  * Runs in a private network namespace (bpf_fib_lookup needs routes and
  * neighbours). Exit 77 when not root or BPF is not available.
@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "natsplice_abi.h"
+#include "ns_hop.h"
 #include "entry.h"
 #include "pkt.h"
 #include "fixture.h"
@@ -107,15 +108,39 @@ struct punt_expect {
 	__u32 splice_id;
 };
 
+/*
+ * A next hop forged into the entry the input hits: the answer to the
+ * input's own question (this program, DEV_PEERS, its TOS, its length) stored
+ * just now, out of DEV_PEERS from MAC_HOP_S to MAC_HOP_D, which no FIB gives.
+ * The fields below change one part of it. After a .pre, it is the answer the
+ * .pre packet left, with only the Ethernet addresses changed to MAC_HOP_*.
+ */
+struct hop_def {
+	int set;
+	int stale;			/* stored two lifetimes ago */
+	int at_zero;			/* time stamp word 0, as the daemon writes it */
+	int len_adj;			/* added to the longest length that passed */
+	int torn;			/* the smac word from another store (tag) */
+	int other_dev;			/* for packets from DEV_REMOTE */
+	int other_dscp;			/* for another DSCP */
+	int other_hook;			/* stored by the other program */
+	const char *dev;		/* egress device; NULL: DEV_PEERS */
+};
+
+static const __u8 MAC_HOP_S[6] = { 0x02, 0, 0, 0, 0, 0xc0 };
+static const __u8 MAC_HOP_D[6] = { 0x02, 0, 0, 0, 0, 0xc1 };
+
 struct tcase {
 	const char *desc;
 	unsigned int state;		/* ST_* */
 	struct pkt pre;			/* run first (forwarded) when set */
+	struct hop_def hop;		/* then forged into the entry */
 	struct pkt in;
 	int xdp, tc;			/* verdict: NS_V_* or -NS_DROP_* */
 	struct pkt out;			/* the output when forwarded */
 	__u32 flags;			/* NS_F_* of the entry, when forwarded */
 	struct punt_expect punt;	/* when the verdict is NS_V_PUNT */
+	int hop_kept;			/* the entry's next hop stays as it was */
 	int xdp_only;			/* BPF_PROG_TEST_RUN builds no such skb
 					 * (IP header cut, over a page) */
 };
@@ -131,6 +156,10 @@ struct tcase {
 /* Forwarded out of DEV_PEERS to a peer: TTL 64 - 1. */
 #define TO_A .smac = MAC_PEERS, .dmac = MAC_A, .ttl = 63
 #define TO_B .smac = MAC_PEERS, .dmac = MAC_B, .ttl = 63
+
+/* Forwarded with the forged next hop (struct hop_def). */
+#define VIA_HOP .smac = MAC_HOP_S, .dmac = MAC_HOP_D, .ttl = 63
+#define HOP(...) .hop = { .set = 1, __VA_ARGS__ }
 
 #define SYN .tcp_flags = NS_TCP_SYN
 #define FORWARD .xdp = NS_V_TX, .tc = NS_V_REDIRECT
@@ -232,6 +261,62 @@ static const struct tcase cases[] = {
 	  .state = ST_SEEN_NOW,
 	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001) }, FORWARD,
 	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), TO_B } },
+
+	/* The next hop cache (bpf/lib/hop.h). */
+	{ "next hop cached just now: used, not looked up",
+	  HOP(), .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 100 }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .payload = 100, VIA_HOP },
+	  .hop_kept = 1 },
+	{ "tcp6 next hop cached just now: used",
+	  HOP(), .in = { TCP6(PEER_B6, 40002, RELAY6, 5002), .payload = 8 }, FORWARD,
+	  .out = { TCP6(RELAY6, 5001, PEER_A6, 40001), .payload = 8, VIA_HOP },
+	  .hop_kept = 1 },
+	{ "a second packet: the first one's next hop, the same output",
+	  .pre = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 100 },
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 100 }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .payload = 100, TO_B },
+	  .hop_kept = 1 },
+	{ "next hop cached longer ago than its lifetime: looked up, replaced",
+	  HOP(.stale = 1), .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .payload = 50 },
+	  FORWARD, .out = { UDP4(RELAY4, 5002, PEER_B4, 40002), .payload = 50, TO_B } },
+	{ "cache time stamp 0: nothing cached, looked up",
+	  HOP(.at_zero = 1), .in = { TCP4(PEER_A4, 40001, RELAY4, 5001) }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), TO_B } },
+	{ "packet longer than the cached next hop served: looked up, replaced",
+	  HOP(.len_adj = -1), .in = { TCP4(PEER_B4, 40002, RELAY4, 5002), .payload = 20 },
+	  FORWARD, .out = { TCP4(RELAY4, 5001, PEER_A4, 40001), .payload = 20, TO_A } },
+	{ "packet shorter than the cached next hop served: used",
+	  HOP(.len_adj = 1), .in = { UDP6(PEER_A6, 40001, RELAY6, 5001), .payload = 20 },
+	  FORWARD, .out = { UDP6(RELAY6, 5002, PEER_B6, 40002), .payload = 20, VIA_HOP },
+	  .hop_kept = 1 },
+	{ "longer than the cached next hop served and than the egress MTU: dropped",
+	  HOP(.len_adj = -1, .dev = DEV_REMOTE),
+	  .in = { TCP4(PEER_A4, 42000, RELAY4, 5201), .payload = MTU_REMOTE },
+	  BOTH(-NS_DROP_SIZE) },
+	{ "a cached word of another store: looked up, replaced",
+	  HOP(.torn = 1), .in = { TCP6(PEER_A6, 40001, RELAY6, 5001) }, FORWARD,
+	  .out = { TCP6(RELAY6, 5002, PEER_B6, 40002), TO_B } },
+	{ "cached for packets from another device: looked up, kept",
+	  HOP(.other_dev = 1), .in = { TCP4(PEER_A4, 40001, RELAY4, 5001) }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), TO_B }, .hop_kept = 1 },
+	{ "cached for another DSCP: looked up, kept",
+	  HOP(.other_dscp = 1), .in = { UDP4(PEER_A4, 40001, RELAY4, 5001), .tos = 0xb8 },
+	  FORWARD, .out = { UDP4(RELAY4, 5002, PEER_B4, 40002), .tos = 0xb8, TO_B },
+	  .hop_kept = 1 },
+	/* RFC 3168 5: ECN field 01 is ECT(1), 11 is CE. */
+	{ "tcp4 ECN CE after ECT(1): the same next hop (IPv4 routing ignores ECN)",
+	  .pre = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tos = 0xb9 }, HOP(),
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tos = 0xbb }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .tos = 0xbb, VIA_HOP },
+	  .hop_kept = 1 },
+	{ "udp6 ECN CE after ECT(1): looked up, kept (IPv6 rules may match ECN)",
+	  .pre = { UDP6(PEER_B6, 40002, RELAY6, 5002), .tos = 0xb9 }, HOP(),
+	  .in = { UDP6(PEER_B6, 40002, RELAY6, 5002), .tos = 0xbb }, FORWARD,
+	  .out = { UDP6(RELAY6, 5001, PEER_A6, 40001), .tos = 0xbb, TO_A },
+	  .hop_kept = 1 },
+	{ "cached by the other program: looked up, kept",
+	  HOP(.other_hook = 1), .in = { TCP4(PEER_B4, 40002, RELAY4, 5002) }, FORWARD,
+	  .out = { TCP4(RELAY4, 5001, PEER_A4, 40001), TO_A }, .hop_kept = 1 },
 
 	/* Table misses. */
 	{ "tcp4 SYN to an expected port: punted",
@@ -363,6 +448,7 @@ struct env {
 	int table, counters, stats, ports, frags;
 	struct ring_buffer *rb;
 	int ifindex;			/* DEV_PEERS */
+	int remote_ifindex;		/* DEV_REMOTE */
 	int ncpus;
 	struct {
 		int n;
@@ -522,6 +608,15 @@ static __u64 now_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* The clock of bpf_ktime_get_coarse_ns(). */
+static __u64 coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 /* Reset every map, then install the case's state. */
 static void state_set(struct env *e, unsigned int state)
 {
@@ -569,6 +664,83 @@ static void state_set(struct env *e, unsigned int state)
 			addr_parse(x->allow, pv.allow);
 		assert_int_equal(bpf_map_update_elem(e->ports, &pk, &pv, BPF_NOEXIST), 0);
 	}
+}
+
+/* The length a program's MTU check compares (ctx_fib_len). */
+static __u32 hop_len(const struct env *e, const struct frame *in)
+{
+	return e->xdp ? in->l3_len : in->len;
+}
+
+/* The TOS byte / IPv6 traffic class of the IP header at ip. */
+static __u8 ip_tos(const __u8 *ip)
+{
+	return ip[0] >> 4 == 4 ? ip[1] : (ip[0] & 0xf) << 4 | ip[1] >> 4;
+}
+
+static void ip_set_tos(__u8 *ip, __u8 tos)
+{
+	if (ip[0] >> 4 == 4) {
+		ip[1] = tos;
+	} else {
+		ip[0] = (ip[0] & 0xf0) | tos >> 4;
+		ip[1] = (ip[1] & 0x0f) | (tos & 0xf) << 4;
+	}
+}
+
+/* ns_hop.flow of the IP header at ip: the IPv4 DSCP, not ECN (RFC 3168 5);
+ * the IPv6 traffic class, ECN included, and flow label. */
+static __u64 hop_flow(const __u8 *ip)
+{
+	__u32 flow;
+
+	if (ip[0] >> 4 == 4) {
+		flow = ip[1] & 0xfc;
+	} else {
+		memcpy(&flow, ip, sizeof(flow));
+		flow &= htonl(0x0fffffff);
+	}
+	return (__u64)flow << 16;
+}
+
+/* Forge c->hop into the entry the input hits (struct hop_def). */
+static void hop_forge(struct env *e, const struct tcase *c, const struct frame *in)
+{
+	const struct hop_def *d = &c->hop;
+	struct ns_rewrite val;
+	struct ns_hop *h = &val.hop;
+	struct ns_key key;
+	__u64 tag = 0x1234, at = coarse_ns();
+	int hook = e->xdp ? NS_HOP_XDP : NS_HOP_TC, i;
+	__u8 ip[4];
+
+	if (d->other_hook)
+		hook = e->xdp ? NS_HOP_TC : NS_HOP_XDP;
+	if (d->stale)
+		at -= 2 * NS_HOP_LIFETIME_NS;
+	memcpy(ip, in->b + in->l3_off, sizeof(ip));
+	if (d->other_dscp)
+		ip_set_tos(ip, ip_tos(ip) ^ 0x20);
+	pkt_key(&c->in, &key);
+	assert_int_equal(bpf_map_lookup_elem(e->table, &key, &val), 0);
+	if (c->pre.family) {
+		assert_true(ns_hop_fresh(h->at, coarse_ns()));
+		h->dmac = ns_hop_pack6(MAC_HOP_D) | (h->dmac & NS_HOP_TAG);
+		h->smac = ns_hop_pack6(MAC_HOP_S) | (h->smac & NS_HOP_TAG);
+		assert_int_equal(bpf_map_update_elem(e->table, &key, &val, BPF_EXIST), 0);
+		return;
+	}
+	memset(h, 0, sizeof(*h));
+	h->at = d->at_zero ? 0 : ns_hop_at(at) | tag;
+	h->in = ns_hop_in(d->other_dev ? e->remote_ifindex : e->ifindex, hook) | tag;
+	h->flow = hop_flow(ip) | tag;
+	h->out = ns_hop_out(d->dev ? if_nametoindex(d->dev) : (unsigned int)e->ifindex,
+			    hop_len(e, in) + d->len_adj) | tag;
+	h->dmac = ns_hop_pack6(MAC_HOP_D) | tag;
+	h->smac = ns_hop_pack6(MAC_HOP_S) | (d->torn ? tag - 1 : tag);
+	for (i = 0; i < 4; i++)
+		h->nh[i] = (__u64)val.daddr[i] << 16 | tag;
+	assert_int_equal(bpf_map_update_elem(e->table, &key, &val, BPF_EXIST), 0);
 }
 
 /* Fill the punt ring buffer by running a punted packet until it refuses. */
@@ -693,6 +865,57 @@ static void check_entry(struct env *e, const struct tcase *c, int verdict,
 	assert_int_equal(bytes[!val.dir], 0);
 }
 
+/*
+ * The entry's next hop after the run. A packet forwarded to a next hop the
+ * FIB resolved (the output carries its Ethernet addresses) leaves in the
+ * cache a fresh answer to its question, one that serves it: the output's
+ * addresses and device, and for TC its destination as the next hop (every
+ * peer here is on link). Nothing else changes the cache, and neither does a
+ * packet the cache answered or whose question differs from that of a fresh
+ * answer (.hop_kept).
+ */
+static void check_hop(struct env *e, const struct tcase *c, int verdict,
+		      const struct ns_rewrite *before, const struct frame *in,
+		      const struct frame *out)
+{
+	struct ns_rewrite val;
+	const struct ns_hop *h = &val.hop;
+	__u8 mac[6];
+	__u32 nh[4];
+	__u64 tag;
+	int hook = e->xdp ? NS_HOP_XDP : NS_HOP_TC, dev, i;
+
+	if (entry_get(e, c, &val))
+		return;
+	if (c->hop_kept || !forwarded(verdict) || !c->out.smac) {
+		/* The lock is never copied to user space: compare before it. */
+		if (memcmp(h, &before->hop, offsetof(struct ns_hop, lock)))
+			fail_msg("%s changed the cached next hop", e->name);
+		return;
+	}
+	tag = h->at & NS_HOP_TAG;
+	if (!ns_hop_fresh(h->at, coarse_ns()))
+		fail_msg("%s: no fresh next hop cached (at %llu)", e->name,
+			 (unsigned long long)h->at);
+	assert_true(h->in == (ns_hop_in(e->ifindex, hook) | tag));
+	assert_true(h->flow == (hop_flow(in->b + in->l3_off) | tag));
+	dev = memcmp(c->out.smac, MAC_REMOTE_DEV, 6) ? e->ifindex : e->remote_ifindex;
+	assert_int_equal(h->out & NS_HOP_TAG, tag);
+	assert_int_equal(ns_hop_out_ifindex(h->out), dev);
+	assert_true(ns_hop_out_len(h->out) >= hop_len(e, in));
+	assert_int_equal(h->dmac & NS_HOP_TAG, tag);
+	ns_hop_unpack6(h->dmac, mac);
+	assert_memory_equal(mac, out->b, 6);
+	assert_int_equal(h->smac & NS_HOP_TAG, tag);
+	ns_hop_unpack6(h->smac, mac);
+	assert_memory_equal(mac, out->b + 6, 6);
+	if (e->xdp)
+		return;
+	addr_parse(c->out.dst, nh);
+	for (i = 0; i < 4; i++)
+		assert_true(h->nh[i] == ((__u64)nh[i] << 16 | tag));
+}
+
 static void check_punt(struct env *e, const struct tcase *c, int verdict,
 		       const struct frame *in)
 {
@@ -740,6 +963,8 @@ static void run_case(void **state)
 		stats_zero(e);
 		counters_zero(e);
 	}
+	if (c->hop.set)
+		hop_forge(e, c, &in);
 	if (c->state & ST_RING_FULL)
 		ring_fill(e, &in);
 
@@ -751,6 +976,7 @@ static void run_case(void **state)
 	check_stats(e, verdict);
 	check_output(e, c, verdict, &in, &out);
 	check_entry(e, c, verdict, &before, &in);
+	check_hop(e, c, verdict, &before, &in, &out);
 	check_punt(e, c, verdict, &in);
 }
 
@@ -769,9 +995,11 @@ static int env_init(struct env *e, struct bpf_object *obj, struct bpf_program *p
 	e->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "ns_punts"),
 				 on_punt, e, NULL);
 	e->ifindex = if_nametoindex(DEV_PEERS);
+	e->remote_ifindex = if_nametoindex(DEV_REMOTE);
 	e->ncpus = libbpf_num_possible_cpus();
 	if (e->prog < 0 || e->table < 0 || e->counters < 0 || e->stats < 0 ||
-	    e->ports < 0 || e->frags < 0 || !e->rb || !e->ifindex || e->ncpus <= 0)
+	    e->ports < 0 || e->frags < 0 || !e->rb || !e->ifindex ||
+	    !e->remote_ifindex || e->ncpus <= 0)
 		return -1;
 	return 0;
 }
