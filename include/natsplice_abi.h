@@ -54,8 +54,6 @@ struct ns_hop {
 	__u64 dmac;		/* next hop's Ethernet address << 16 */
 	__u64 smac;		/* egress device's Ethernet address << 16 */
 	__u64 nh[4];		/* TC: next-hop address, 32 bits << 16 per word */
-	struct bpf_spin_lock lock;	/* held by writers only */
-	__u32 pad;
 };
 
 /*
@@ -86,6 +84,10 @@ struct ns_rewrite {
 	__u32 pad2;
 	__u64 last_seen_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns) */
 	struct ns_hop hop;	/* cached next hop */
+	/* Held by the writers of hop only. A member of the value itself, not
+	 * of hop: verifiers before 6.2 find a bpf_spin_lock only there. */
+	struct bpf_spin_lock hop_lock;
+	__u32 pad3;
 };
 
 /* Per-splice traffic, a per-CPU hash keyed by splice id (__u32). */

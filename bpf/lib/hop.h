@@ -162,9 +162,10 @@ static __always_inline int ns_hop_get(const struct ns_hop *h, const struct ns_ho
  * or packets ask different questions (the first one keeps the cache, the
  * others are looked up: that bounds the stores).
  */
-static __always_inline void ns_hop_put(struct ns_hop *h, const struct ns_hop_q *q,
+static __always_inline void ns_hop_put(struct ns_rewrite *val, const struct ns_hop_q *q,
 				       __u64 now, const struct bpf_fib_lookup *fib)
 {
+	struct ns_hop *h = &val->hop;
 	__u64 out = ns_hop_out(fib->ifindex, q->len);
 	__u64 dmac = ns_hop_pack6(fib->dmac), smac = ns_hop_pack6(fib->smac);
 	__u64 tag;
@@ -172,7 +173,7 @@ static __always_inline void ns_hop_put(struct ns_hop *h, const struct ns_hop_q *
 
 	if (q->len > NS_HOP_LEN_MAX)
 		return;
-	bpf_spin_lock(&h->lock);
+	bpf_spin_lock(&val->hop_lock);
 	/* Other writers wait: h holds still. */
 	if (ns_hop_usable(h, now) &&
 	    (!ns_hop_asked(h, q) || q->len <= ns_hop_out_len(h->out)))
@@ -191,7 +192,7 @@ static __always_inline void ns_hop_put(struct ns_hop *h, const struct ns_hop_q *
 	}
 	NS_ONCE(h->at) = ns_hop_at(now) | tag;
 out:
-	bpf_spin_unlock(&h->lock);
+	bpf_spin_unlock(&val->hop_lock);
 }
 
 /*
@@ -211,7 +212,7 @@ static __always_inline int ns_next_hop(struct ns_ctx *ctx, const struct ns_parse
 		return BPF_FIB_LKUP_RET_SUCCESS;
 	rc = ns_fib(ctx, p, val, fib);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS)
-		ns_hop_put(&val->hop, &q, now, fib);
+		ns_hop_put(val, &q, now, fib);
 	return rc;
 }
 
