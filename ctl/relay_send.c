@@ -55,7 +55,10 @@ int relay_send_ip(struct relay *r, __u8 family, const void *pkt, size_t len)
 		sl = sizeof(*sin6);
 		fd = r->raw6;
 	}
-	n = sendto(fd, pkt, len, 0, (struct sockaddr *)&ss, sl);
+	/* Never wait for send buffer space: the daemon serves everything else
+	 * from this thread. A lost SYN-ACK is answered again on the peer's
+	 * retransmitted SYN; a lost RST or UDP answer is logged by the caller. */
+	n = sendto(fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
 	if (n < 0)
 		return -errno;
 	return n == (ssize_t)len ? 0 : -EIO;
