@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../test/tools/tool.h"
+
 #include "ctlproto.h"
 
 #define MAXEP 1024
@@ -65,26 +67,6 @@ static double opt_t = 5, opt_wait = 20, opt_idle = 5, opt_rate = 1e9;
 static long opt_n = 1, opt_size = 0, opt_k = 100, opt_par = 16;
 static const char *opt_listen, *opt_token, *opt_sock, *opt_nsa, *opt_nsb, *opt_relay;
 static const char *opt_bind;
-
-static void die(int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "nsperf: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(rc);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void parse_hp(const char *s, struct sockaddr_in *sa)
 {
@@ -145,7 +127,7 @@ static int connect_ep(const struct ep *e, double deadline)
 		if (!err) {
 			p.fd = fd;
 			p.events = POLLOUT;
-			int left = (int)((deadline - now()) * 1000);
+			int left = (int)((deadline - now_s()) * 1000);
 			if (left < 1)
 				left = 1;
 			if (poll(&p, 1, left) != 1)
@@ -158,7 +140,7 @@ static int connect_ep(const struct ep *e, double deadline)
 			return fd;
 		}
 		close(fd);
-		if (now() >= deadline || (err != ECONNREFUSED && err != ECONNRESET &&
+		if (now_s() >= deadline || (err != ECONNREFUSED && err != ECONNRESET &&
 					  err != EADDRINUSE && err != ETIMEDOUT))
 			die(1, "connect %s:%d: %s", inet_ntoa(e->dst.sin_addr), ntohs(e->dst.sin_port),
 			    strerror(err));
@@ -186,14 +168,14 @@ static int listen_on(const char *hp, int udp)
 /* The connections of this side: accepted (-l) or connected (EPs). */
 static int open_conns(int *fds)
 {
-	double deadline = now() + opt_wait;
+	double deadline = now_s() + opt_wait;
 	int n = 0, i, lfd;
 
 	if (opt_listen) {
 		lfd = listen_on(opt_listen, 0);
 		for (i = 0; i < opt_n; i++) {
 			struct pollfd p = { .fd = lfd, .events = POLLIN };
-			int left = (int)((deadline - now()) * 1000);
+			int left = (int)((deadline - now_s()) * 1000);
 
 			if (left < 1 || poll(&p, 1, left) != 1)
 				die(1, "accepted %d of %ld connections in %.0f s", i, opt_n, opt_wait);
@@ -227,9 +209,9 @@ static int cmd_send(void)
 		ev.data.u32 = i;
 		epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
 	}
-	t0 = now();
+	t0 = now_s();
 	end = t0 + opt_t;
-	while (now() < end) {
+	while (now_s() < end) {
 		int k = epoll_wait(ep, evs, 64, 100);
 
 		for (int j = 0; j < k; j++) {
@@ -249,8 +231,8 @@ static int cmd_send(void)
 		epoll_ctl(ep, EPOLL_CTL_MOD, fds[i], &ev);
 	}
 	open = n;
-	end = now() + opt_idle + 2;
-	while (open > 0 && now() < end) {
+	end = now_s() + opt_idle + 2;
+	while (open > 0 && now_s() < end) {
 		int k = epoll_wait(ep, evs, 64, 100);
 
 		for (int j = 0; j < k; j++) {
@@ -287,10 +269,10 @@ static int cmd_recv(void)
 	printf("connected %d\n", n);
 	fflush(stdout);
 	open = n;
-	quiet = now();
+	quiet = now_s();
 	while (open > 0) {
 		int k = epoll_wait(ep, evs, 64, 100);
-		double t = now();
+		double t = now_s();
 
 		for (int j = 0; j < k; j++) {
 			int idx = evs[j].data.u32;
@@ -410,17 +392,17 @@ static int cmd_rr(int server)
 	}
 	nc = neps > 2 ? 2 : neps;
 	for (int i = 0; i < nc; i++) {
-		fds[i] = connect_ep(&eps[i], now() + opt_wait);
+		fds[i] = connect_ep(&eps[i], now_s() + opt_wait);
 		rr_setup(fds[i]);
 	}
 	size_t cap = 1 << 22, ns[2] = { 0, 0 };
 	double *s[2] = { malloc(cap * sizeof(double)), malloc(cap * sizeof(double)) };
-	double t0 = now(), end = t0 + opt_t, warm = t0 + 0.2, slot = t0;
+	double t0 = now_s(), end = t0 + opt_t, warm = t0 + 0.2, slot = t0;
 	int c = 0;
 
 	memset(buf, 'p', size);
 	for (;;) {
-		double a = now(), b;
+		double a = now_s(), b;
 
 		if (a >= end)
 			break;
@@ -431,7 +413,7 @@ static int cmd_rr(int server)
 		if (full_io(fds[c], buf, size, 1) || full_io(fds[c], buf, size, 0))
 			die(4, "ping-pong%s: %s after %zu round trips", c ? " (reference)" : "",
 			    errno == EAGAIN ? "stalled (no reply within --idle)" : "connection lost", ns[c]);
-		b = now();
+		b = now_s();
 		if (a >= warm && ns[c] < cap)
 			s[c][ns[c]++] = (b - a) * 1e6;
 	}
@@ -473,17 +455,17 @@ static int unhex(const char *s, unsigned char *out, int n)
 static void token_handshake(int fd, const struct sockaddr_in *relay)
 {
 	unsigned char tok[16], buf[2048];
-	double deadline = now() + opt_wait, next = 0;
+	double deadline = now_s() + opt_wait, next = 0;
 
 	if (unhex(opt_token, tok, 16))
 		die(1, "bad token");
-	while (now() < deadline) {
+	while (now_s() < deadline) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
-		if (now() >= next) {
+		if (now_s() >= next) {
 			sendto(fd, tok, 16, 0, (const struct sockaddr *)relay, sizeof(*relay));
-			next = now() + 0.2;
+			next = now_s() + 0.2;
 		}
 		if (poll(&p, 1, 50) == 1) {
 			r = recv(fd, buf, sizeof(buf), 0);
@@ -518,10 +500,10 @@ static int cmd_udp_send(void)
 		die(1, "connect: %s", strerror(errno));
 	memset(buf, 'u', size);
 	memcpy(d->magic, "NSBD", 4);
-	t0 = now();
+	t0 = now_s();
 	end = t0 + opt_t;
 	for (;;) {
-		double t = now(), due = t0 + seq * per;
+		double t = now_s(), due = t0 + seq * per;
 
 		if (t >= end)
 			break;
@@ -535,7 +517,7 @@ static int cmd_udp_send(void)
 			errs++;		/* ENOBUFS / ECONNREFUSED: counted as sent and lost */
 		seq++;
 	}
-	double dt = now() - t0;
+	double dt = now_s() - t0;
 	memcpy(d->magic, "NSBE", 4);
 	d->seq = seq;
 	for (int i = 0; i < 20; i++) {
@@ -570,7 +552,7 @@ static int cmd_udp_recv(void)
 		fflush(stdout);
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	quiet = now();
+	quiet = now_s();
 	while (!ended) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		double t;
@@ -583,7 +565,7 @@ static int cmd_udp_recv(void)
 					break;
 				if (r < (ssize_t)sizeof(*d))
 					continue;
-				t = now();
+				t = now_s();
 				quiet = t;
 				if (!memcmp(d->magic, "NSBE", 4)) {
 					total = d->seq;
@@ -608,7 +590,7 @@ static int cmd_udp_recv(void)
 					maxseq = d->seq;
 			}
 		}
-		if (now() - quiet > opt_idle)
+		if (now_s() - quiet > opt_idle)
 			break;
 	}
 	if (!total)
@@ -689,11 +671,11 @@ static int cmd_splicerate(void)
 	if (nsa < 0 || nsb < 0 || !opt_sock || !opt_relay)
 		die(1, "splicerate: -S SOCK -A NETNS -B NETNS -R RELAYIP");
 	inet_pton(AF_INET, opt_relay, &relay.sin_addr);
-	t0 = now();
+	t0 = now_s();
 	deadline = t0 + opt_wait + opt_k * 0.5;
 	for (int s = 0; s < opt_par; s++)
 		p[s].fa = -1;
-	while ((done + failed < opt_k) && now() < deadline) {
+	while ((done + failed < opt_k) && now_s() < deadline) {
 		for (int s = 0; s < opt_par && started < opt_k; s++) {
 			uint16_t pa, pb;
 
@@ -704,14 +686,14 @@ static int cmd_splicerate(void)
 				started++;
 				continue;
 			}
-			p[s].t0 = now();
+			p[s].t0 = now_s();
 			p[s].state = 0;
 			p[s].fb = sock_in(nsb);
 			relay.sin_port = htons(pb);
 			connect(p[s].fb, (struct sockaddr *)&relay, sizeof(relay));
 			p[s].fa = sock_in(nsa);
 			relay.sin_port = htons(pa);
-			p[s].ta = now();
+			p[s].ta = now_s();
 			connect(p[s].fa, (struct sockaddr *)&relay, sizeof(relay));
 			ev.events = EPOLLOUT;
 			ev.data.u32 = s * 2;
@@ -735,13 +717,13 @@ static int cmd_splicerate(void)
 			if (!isb) {
 				getsockopt(q->fa, SOL_SOCKET, SO_ERROR, &err, &el);
 				if (!err && nest < opt_k)
-					est[nest++] = now() - q->ta;
+					est[nest++] = now_s() - q->ta;
 				if (!err && send(q->fa, "x", 1, MSG_NOSIGNAL) == 1) {
 					epoll_ctl(ep, EPOLL_CTL_DEL, q->fa, NULL);
 					continue;
 				}
 			} else if (recv(q->fb, &c, 1, 0) == 1) {
-				lat[done++] = now() - q->t0;
+				lat[done++] = now_s() - q->t0;
 				err = -1;	/* finished: close below */
 			} else if (errno == EAGAIN) {
 				continue;
@@ -756,7 +738,7 @@ static int cmd_splicerate(void)
 			active--;
 		}
 	}
-	double dt = now() - t0;
+	double dt = now_s() - t0;
 
 	qsort(lat, done, sizeof(*lat), cmp_d);
 	qsort(est, nest, sizeof(*est), cmp_d);

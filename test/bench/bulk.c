@@ -29,23 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tools/tool.h"
+
 #include "util.h"
 
 #define BUF_BYTES	(256 * 1024)
 #define EXIT_ERR	1
 #define EXIT_TIMEOUT	4
-
-static void die(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bulk: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
-}
 
 static void on_alarm(int sig)
 {
@@ -55,14 +45,6 @@ static void on_alarm(int sig)
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(EXIT_TIMEOUT);
 	_exit(EXIT_TIMEOUT);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int open_stream(const struct sockaddr_storage *ss, socklen_t len, int listening,

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
+
 #include "util.h"
 
 #define TOKEN_BYTES	16
@@ -58,18 +60,6 @@ struct opts {
 	double max_loss;	/* fraction of datagrams allowed to go missing */
 };
 
-static void die(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "nsudp: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -77,8 +67,6 @@ static long long now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
-
-
 
 /* Is this datagram from the relay's address (any port)? */
 static int from_relay(const struct opts *o, const struct sockaddr_storage *from)

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
+
 #include "util.h"
 
 #include <openssl/evp.h>
@@ -87,26 +89,6 @@ static void stream_fill(struct stream *st, unsigned char *buf, size_t n)
 
 		memcpy(buf + i, &w, 8);
 	}
-}
-
-static void die(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "nsxfer: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* "123", "4K", "200M", "1G" (binary multiples). */
