@@ -99,9 +99,16 @@ int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, b
 void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side);
 int relay_bpf_save(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_restore(struct relay *r);
-int relay_bpf_counters(struct relay *r, __u32 id, __u64 packets[2], __u64 bytes[2]);
-int relay_bpf_entry_state(struct relay *r, const struct relay_splice *sp, __u32 flags[2],
-			  __u64 *last_seen);
+/* What the BPF programs keep in a splice's two table entries, by direction
+ * (0: A->B, 1: B->A). */
+struct relay_entries {
+	__u32 flags[2];		/* NS_F_* */
+	__u64 packets[2];
+	__u64 bytes[2];		/* L3 bytes */
+	__u64 last_seen_ns;	/* the later of the two */
+};
+
+int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e);
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
 int relay_bpf_detach_dev(const char *pin_dir, const char *dev);
 int relay_bpf_refresh(struct relay *r, struct ns_splice *s);

@@ -39,7 +39,7 @@ struct relay_bpf {
 	struct tc_relay *tc;
 	struct bpf_link *xdp_link;
 	struct ring_buffer *rb;
-	int table, counters, stats, ports, splices;
+	int table, stats, ports, splices;
 	int ncpus;
 };
 
@@ -262,7 +262,6 @@ int relay_bpf_open(struct relay *r)
 
 	obj = b->tc->obj;
 	b->table = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_table"));
-	b->counters = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_counters"));
 	b->stats = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_stats"));
 	b->ports = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_ports"));
 	b->splices = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_splices"));
@@ -360,17 +359,9 @@ int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
 	struct relay_bpf *b = r->bpf;
 	struct ns_key key[2];
 	struct ns_rewrite val[2];
-	struct ns_counters *zero;
 	__u64 now = ns_now_ns();
-	int dir, err = 0;
+	int dir, err;
 
-	zero = calloc(b->ncpus, sizeof(*zero));
-	if (!zero)
-		return -ENOMEM;
-	if (bpf_map_update_elem(b->counters, &sp->s.id, zero, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
 	for (dir = 0; dir < 2; dir++) {
 		ns_entry_build(&sp->s, dir, &key[dir], &val[dir]);
 		val[dir].last_seen_ns = now;
@@ -378,13 +369,10 @@ int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
 			err = -errno;
 			if (dir == 1)
 				bpf_map_delete_elem(b->table, &key[0]);
-			bpf_map_delete_elem(b->counters, &sp->s.id);
-			goto out;
+			return err;
 		}
 	}
-out:
-	free(zero);
-	return err;
+	return 0;
 }
 
 void relay_bpf_remove(struct relay *r, const struct relay_splice *sp)
@@ -399,7 +387,6 @@ void relay_bpf_remove(struct relay *r, const struct relay_splice *sp)
 			bpf_map_delete_elem(r->bpf->table, &key);
 		}
 	}
-	bpf_map_delete_elem(r->bpf->counters, &sp->s.id);
 	relay_bpf_unexpect(r, sp, 0);
 	relay_bpf_unexpect(r, sp, 1);
 	bpf_map_delete_elem(r->bpf->splices, &sp->s.id);
@@ -423,46 +410,22 @@ int relay_bpf_restore(struct relay *r)
 	return n;
 }
 
-int relay_bpf_counters(struct relay *r, __u32 id, __u64 packets[2], __u64 bytes[2])
-{
-	struct relay_bpf *b = r->bpf;
-	struct ns_counters *v;
-	int i, err = 0;
-
-	packets[0] = packets[1] = bytes[0] = bytes[1] = 0;
-	v = calloc(b->ncpus, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(b->counters, &id, v)) {
-		err = -errno;
-		goto out;
-	}
-	for (i = 0; i < b->ncpus; i++) {
-		packets[0] += v[i].packets[0];
-		packets[1] += v[i].packets[1];
-		bytes[0] += v[i].bytes[0];
-		bytes[1] += v[i].bytes[1];
-	}
-out:
-	free(v);
-	return err;
-}
-
-int relay_bpf_entry_state(struct relay *r, const struct relay_splice *sp, __u32 flags[2],
-			  __u64 *last_seen)
+int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e)
 {
 	struct ns_key key;
 	struct ns_rewrite val;
 	int dir;
 
-	*last_seen = 0;
+	memset(e, 0, sizeof(*e));
 	for (dir = 0; dir < 2; dir++) {
 		ns_entry_build(&sp->s, dir, &key, &val);
 		if (bpf_map_lookup_elem(r->bpf->table, &key, &val))
 			return -errno;
-		flags[dir] = val.flags;
-		if (val.last_seen_ns > *last_seen)
-			*last_seen = val.last_seen_ns;
+		e->flags[dir] = val.flags;
+		e->packets[dir] = val.packets;
+		e->bytes[dir] = val.bytes;
+		if (val.last_seen_ns > e->last_seen_ns)
+			e->last_seen_ns = val.last_seen_ns;
 	}
 	return 0;
 }

@@ -272,7 +272,7 @@ void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *w
 void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ctl_splice *out)
 {
 	__u64 now = ns_now_ns(), last = 0;
-	__u32 flags[2];
+	struct relay_entries e;
 
 	memset(out, 0, sizeof(*out));
 	out->s = sp->s;
@@ -281,9 +281,10 @@ void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ct
 		memcpy(out->packets, sp->upackets, sizeof(out->packets));
 		memcpy(out->bytes, sp->ubytes, sizeof(out->bytes));
 		last = sp->ulast_ns;
-	} else if (sp->s.state >= NS_ST_ESTABLISHED) {
-		relay_bpf_counters(r, sp->s.id, out->packets, out->bytes);
-		relay_bpf_entry_state(r, sp, flags, &last);
+	} else if (sp->s.state >= NS_ST_ESTABLISHED && !relay_bpf_entries(r, sp, &e)) {
+		memcpy(out->packets, e.packets, sizeof(out->packets));
+		memcpy(out->bytes, e.bytes, sizeof(out->bytes));
+		last = e.last_seen_ns;
 	}
 	if (last && sp->s.state >= NS_ST_ESTABLISHED)
 		out->idle_ns = now > last ? now - last : 0;
@@ -438,11 +439,13 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p)
 /* Table flags -> splice state; returns true when the state changed. */
 static bool update_state(struct relay *r, struct relay_splice *sp, __u64 now, __u64 *last)
 {
-	__u32 flags[2];
+	struct relay_entries e;
+	__u32 *flags = e.flags;
 	__u8 old = sp->s.state;
 
-	if (relay_bpf_entry_state(r, sp, flags, last))
+	if (relay_bpf_entries(r, sp, &e))
 		return false;
+	*last = e.last_seen_ns;
 	if ((flags[0] | flags[1]) & NS_F_RST) {
 		sp->s.state = NS_ST_CLOSED;
 		sp->s.closed_by_rst = 1;

@@ -47,7 +47,7 @@ struct ns_key {
  * tags are all the same and not 0.
  */
 struct ns_hop {
-	__u64 at;		/* bpf_ktime_get_coarse_ns() of the lookup */
+	__u64 at;		/* ns_now() of the lookup (bpf/lib/clock.h) */
 	__u64 in;		/* the question: ingress ifindex << 32, hook << 16 */
 	__u64 flow;		/* the question: IPv4 DSCP / IPv6 flow info << 16 */
 	__u64 out;		/* egress ifindex << 32, longest length that passed << 16 */
@@ -58,8 +58,11 @@ struct ns_hop {
 
 /*
  * Splice table value: the rewrite for one direction. Written by the relay
- * daemon at install time (everything but flags, last_seen_ns and hop, which
- * it leaves zero); flags, last_seen_ns and hop are updated by the BPF programs.
+ * daemon at install time (everything but flags, packets, bytes and hop, which
+ * it leaves zero); flags, last_seen_ns, the counters and hop are updated by
+ * the BPF programs. The counters live in the entry, not in a map of their
+ * own, because a second lookup was a fifth of the cost of a hit; they are
+ * added atomically (the packets of one direction may run on several CPUs).
  *
  * Checksum deltas are RFC 1624 one's-complement sums (sum of ~m + m') folded to
  * 16 bits, precomputed by ns_rewrite_init() in user space:
@@ -78,22 +81,18 @@ struct ns_rewrite {
 	__u16 csum_l3;
 	__u16 csum_pseudo;
 	__u16 csum_ports;
-	__u8 dir;		/* 0: A->B, 1: B->A; index into ns_counters */
+	__u8 dir;		/* 0: A->B, 1: B->A */
 	__u8 pad;
 	__u32 flags;		/* NS_F_* */
 	__u32 pad2;
-	__u64 last_seen_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns) */
+	__u64 last_seen_ns;	/* CLOCK_MONOTONIC, to a tick (bpf/lib/clock.h) */
+	__u64 packets;		/* forwarded in this direction */
+	__u64 bytes;		/* their L3 bytes */
 	struct ns_hop hop;	/* cached next hop */
 	/* Held by the writers of hop only. A member of the value itself, not
 	 * of hop: verifiers before 6.2 find a bpf_spin_lock only there. */
 	struct bpf_spin_lock hop_lock;
 	__u32 pad3;
-};
-
-/* Per-splice traffic, a per-CPU hash keyed by splice id (__u32). */
-struct ns_counters {
-	__u64 packets[2];	/* by ns_rewrite.dir */
-	__u64 bytes[2];		/* L3 bytes */
 };
 
 /* Relay port expectation key: which splice owns (proto, family, port). */

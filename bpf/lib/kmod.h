@@ -12,6 +12,7 @@
 #include "lib/ctx.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
+#include "lib/clock.h"
 #include "ns_entry.h"
 #define NS_KFUNC_DECLARE
 #include "kmod/natsplice_kfunc.h"
@@ -30,17 +31,13 @@ const volatile __u8 use_kmod = 0;
 /* relay_bpf_install + relay_bpf_expect(sealed) of the daemon, in BPF. */
 static __always_inline int ns_kmod_install(const struct ns_splice *s)
 {
-	struct ns_counters zero = {};
 	struct ns_port_val sealed = { .splice_id = s->id };
 	struct ns_port_key pk = { .proto = s->proto, .family = s->family };
 	struct ns_key key;
 	struct ns_rewrite val;
-	__u64 now = bpf_ktime_get_coarse_ns();
-	__u32 id = s->id;
+	__u64 now = ns_now();
 	int dir;
 
-	if (bpf_map_update_elem(&ns_counters, &id, &zero, BPF_ANY))
-		return -1;
 	for (dir = 0; dir < 2; dir++) {
 		ns_entry_build_inline(s, dir, &key, &val);
 		val.last_seen_ns = now;
@@ -49,7 +46,6 @@ static __always_inline int ns_kmod_install(const struct ns_splice *s)
 				ns_entry_build_inline(s, 0, &key, &val);
 				bpf_map_delete_elem(&ns_table, &key);
 			}
-			bpf_map_delete_elem(&ns_counters, &id);
 			return -1;
 		}
 	}

@@ -16,6 +16,7 @@
 #include "lib/parse.h"
 #include "lib/hop.h"
 #include "lib/kmod.h"
+#include "lib/clock.h"
 
 /* last_seen_ns resolution, ns: a store per packet would bounce the entry's cache line. */
 #define NS_SEEN_GRANULARITY_NS	1000000000ULL
@@ -209,21 +210,14 @@ static __always_inline void ns_frag_key(const struct ns_parsed *p, struct ns_fra
 static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewrite *val,
 				       __u64 now)
 {
-	struct ns_counters *c;
-	__u32 id = val->splice_id;
-	__u32 dir = val->dir & 1;
-
 	if (p->tcp_flags & NS_TCP_FIN)
 		ns_flag_set(val, NS_F_FIN);
 	if (p->tcp_flags & NS_TCP_RST)
 		ns_flag_set(val, NS_F_RST);
 	if (now > val->last_seen_ns + NS_SEEN_GRANULARITY_NS)
 		val->last_seen_ns = now;
-	c = bpf_map_lookup_elem(&ns_counters, &id);
-	if (c) {
-		c->packets[dir] += 1;
-		c->bytes[dir] += p->l3_len;
-	}
+	__sync_fetch_and_add(&val->packets, 1);
+	__sync_fetch_and_add(&val->bytes, p->l3_len);
 	if (p->frag == NS_FRAG_FIRST) {
 		struct ns_frag_key fk;
 
@@ -236,7 +230,7 @@ static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewr
 static __always_inline int ns_splice_packet(struct ns_ctx *ctx, const struct ns_parsed *p,
 					    struct ns_rewrite *val)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = ns_now();
 	int ret = ns_forward(ctx, p, val, now);
 
 	if (ret == NS_V_TX || ret == NS_V_REDIRECT)

@@ -94,7 +94,7 @@ enum kind { K_EMPTY, K_PARSE, K_FIB, K_RELAY, K_MAX };
 /* One loaded program; map fds only for the relay. */
 struct prog {
 	int fd;
-	int table, counters, stats;
+	int table, stats;
 };
 
 /* The programs of one hook. */
@@ -241,12 +241,11 @@ static void map_put(int fd, const void *key, const void *val, const char *what)
 }
 
 /*
- * A splice's two entries, its counters, and the two echo entries that keep
+ * A splice's two entries and the two echo entries that keep
  * a repeated packet hitting (see the top of the file).
  */
 static void splice_install(const struct prog *p, const struct splice_def *d)
 {
-	struct ns_counters zero[ncpus];
 	struct ns_key key[2], echo;
 	struct ns_rewrite val[2], ev;
 	struct ns_splice s;
@@ -263,8 +262,6 @@ static void splice_install(const struct prog *p, const struct splice_def *d)
 		ns_rewrite_deltas(&echo, &ev);
 		map_put(p->table, &echo, &ev, "an echo entry");
 	}
-	memset(zero, 0, sizeof(zero));
-	map_put(p->counters, &d->id, zero, "a counters entry");
 }
 
 static __u64 stat_sum(const struct prog *p, __u32 i)
@@ -297,9 +294,8 @@ static void relay_prog(struct prog *p, struct bpf_object *obj, struct bpf_progra
 
 	p->fd = bpf_program__fd(prog);
 	p->table = bpf_object__find_map_fd_by_name(obj, "ns_table");
-	p->counters = bpf_object__find_map_fd_by_name(obj, "ns_counters");
 	p->stats = bpf_object__find_map_fd_by_name(obj, "ns_stats");
-	if (p->fd < 0 || p->table < 0 || p->counters < 0 || p->stats < 0)
+	if (p->fd < 0 || p->table < 0 || p->stats < 0)
 		die("relay program or maps missing");
 	for (i = 0; i < ARRAY_SIZE(splices); i++)
 		splice_install(p, &splices[i]);
