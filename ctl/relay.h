@@ -69,7 +69,7 @@ struct relay {
 	bool stop;
 };
 
-#define RELAY_ID_BUCKETS 65536
+#define RELAY_ID_BUCKETS NS_MAX_SPLICES	/* bucket of an id: NS_SPLICE_SLOT(id) */
 
 #define TC_HANDLE	0x4e53		/* "NS": our TC filter's handle ... */
 #define TC_PRIO		0x4e53		/* ... and priority on clsact ingress */
@@ -109,6 +109,7 @@ struct relay_entries {
 };
 
 int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e);
+int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
 int relay_bpf_detach_dev(const char *pin_dir, const char *dev);
 int relay_bpf_refresh(struct relay *r, struct ns_splice *s);

@@ -39,7 +39,7 @@ struct relay_bpf {
 	struct tc_relay *tc;
 	struct bpf_link *xdp_link;
 	struct ring_buffer *rb;
-	int table, stats, ports, splices;
+	int table, counters, stats, ports, splices;
 	int ncpus;
 };
 
@@ -262,6 +262,7 @@ int relay_bpf_open(struct relay *r)
 
 	obj = b->tc->obj;
 	b->table = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_table"));
+	b->counters = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_counters"));
 	b->stats = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_stats"));
 	b->ports = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_ports"));
 	b->splices = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_splices"));
@@ -410,24 +411,57 @@ int relay_bpf_restore(struct relay *r)
 	return n;
 }
 
+/* Zero the splice's counters slot, which an earlier splice may have used. */
+int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp)
+{
+	struct relay_bpf *b = r->bpf;
+	__u32 slot = NS_SPLICE_SLOT(sp->s.id);
+	struct ns_counters *zero;
+	int err = 0;
+
+	zero = calloc(b->ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(b->counters, &slot, zero, BPF_ANY))
+		err = -errno;
+	free(zero);
+	return err;
+}
+
 int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e)
 {
+	struct relay_bpf *b = r->bpf;
+	__u32 slot = NS_SPLICE_SLOT(sp->s.id);
+	struct ns_counters *cnt;
 	struct ns_key key;
 	struct ns_rewrite val;
-	int dir;
+	int dir, c, err = 0;
 
 	memset(e, 0, sizeof(*e));
 	for (dir = 0; dir < 2; dir++) {
 		ns_entry_build(&sp->s, dir, &key, &val);
-		if (bpf_map_lookup_elem(r->bpf->table, &key, &val))
+		if (bpf_map_lookup_elem(b->table, &key, &val))
 			return -errno;
 		e->flags[dir] = val.flags;
-		e->packets[dir] = val.packets;
-		e->bytes[dir] = val.bytes;
 		if (val.last_seen_ns > e->last_seen_ns)
 			e->last_seen_ns = val.last_seen_ns;
 	}
-	return 0;
+	cnt = calloc(b->ncpus, sizeof(*cnt));
+	if (!cnt)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(b->counters, &slot, cnt)) {
+		err = -errno;
+		goto out;
+	}
+	for (c = 0; c < b->ncpus; c++) {
+		for (dir = 0; dir < 2; dir++) {
+			e->packets[dir] += cnt[c].packets[dir];
+			e->bytes[dir] += cnt[c].bytes[dir];
+		}
+	}
+out:
+	free(cnt);
+	return err;
 }
 
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX])

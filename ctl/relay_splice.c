@@ -28,7 +28,7 @@ struct relay_splice *relay_splice_find(struct relay *r, __u32 id)
 {
 	struct relay_splice *sp;
 
-	for (sp = r->by_id[id % RELAY_ID_BUCKETS]; sp; sp = sp->id_next)
+	for (sp = r->by_id[NS_SPLICE_SLOT(id)]; sp; sp = sp->id_next)
 		if (sp->s.id == id)
 			return sp;
 	return NULL;
@@ -36,7 +36,7 @@ struct relay_splice *relay_splice_find(struct relay *r, __u32 id)
 
 static void link_splice(struct relay *r, struct relay_splice *sp)
 {
-	struct relay_splice **b = &r->by_id[sp->s.id % RELAY_ID_BUCKETS];
+	struct relay_splice **b = &r->by_id[NS_SPLICE_SLOT(sp->s.id)];
 	int side;
 
 	sp->id_next = *b;
@@ -53,7 +53,7 @@ static void link_splice(struct relay *r, struct relay_splice *sp)
 
 static void unlink_splice(struct relay *r, struct relay_splice *sp)
 {
-	struct relay_splice **pp = &r->by_id[sp->s.id % RELAY_ID_BUCKETS];
+	struct relay_splice **pp = &r->by_id[NS_SPLICE_SLOT(sp->s.id)];
 	int side;
 
 	while (*pp && *pp != sp)
@@ -163,9 +163,12 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 		free(sp);
 		return -EADDRINUSE;
 	}
+	/* An id whose slot no live splice holds: the slot keys its counters
+	 * (NS_SPLICE_SLOT). Fewer than NS_MAX_SPLICES are live, so one of
+	 * the next NS_MAX_SPLICES ids is free. */
 	do
 		sp->s.id = r->next_id++;
-	while (!sp->s.id || relay_splice_find(r, sp->s.id));
+	while (!sp->s.id || r->by_id[NS_SPLICE_SLOT(sp->s.id)]);
 	sp->s.proto = req->proto;
 	sp->s.family = family;
 	sp->s.mode = req->mode;
@@ -186,7 +189,9 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 	link_splice(r, sp);
 
 	if (bpf_mode(r)) {
-		err = relay_bpf_expect(r, sp, 0, false);
+		err = relay_bpf_counters_reset(r, sp);
+		if (!err)
+			err = relay_bpf_expect(r, sp, 0, false);
 		if (!err && pb)
 			err = relay_bpf_expect(r, sp, 1, false);
 	} else {
@@ -212,6 +217,9 @@ struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice 
 	if (!sp)
 		return NULL;
 	sp->s = *s;
+	if (r->by_id[NS_SPLICE_SLOT(s->id)])
+		log_warn("splice %u shares its counters slot with splice %u: their counters mix",
+			 s->id, r->by_id[NS_SPLICE_SLOT(s->id)]->s.id);
 	link_splice(r, sp);
 	if (s->id >= r->next_id)
 		r->next_id = s->id + 1;

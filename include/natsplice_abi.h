@@ -13,6 +13,9 @@
 #define NS_PIN_DIR_DEFAULT	"/sys/fs/bpf/natsplice"
 
 #define NS_MAX_SPLICES		65536		/* splices; two table entries each */
+/* A splice's slot in ns_counters. The daemon gives live splices ids whose
+ * slots differ (ctl/relay_splice.c), so a slot is the id's per-CPU key. */
+#define NS_SPLICE_SLOT(id)	((id) & (NS_MAX_SPLICES - 1))
 #define NS_TABLE_ENTRIES	(2 * NS_MAX_SPLICES)
 #define NS_PORT_ENTRIES		(2 * NS_MAX_SPLICES)
 #define NS_FRAG_ENTRIES		8192		/* IP fragment trains in flight */
@@ -58,11 +61,8 @@ struct ns_hop {
 
 /*
  * Splice table value: the rewrite for one direction. Written by the relay
- * daemon at install time (everything but flags, packets, bytes and hop, which
- * it leaves zero); flags, last_seen_ns, the counters and hop are updated by
- * the BPF programs. The counters live in the entry, not in a map of their
- * own, because a second lookup was a fifth of the cost of a hit; they are
- * added atomically (the packets of one direction may run on several CPUs).
+ * daemon at install time (everything but flags and hop, which it leaves
+ * zero); flags, last_seen_ns and hop are updated by the BPF programs.
  *
  * Checksum deltas are RFC 1624 one's-complement sums (sum of ~m + m') folded to
  * 16 bits, precomputed by ns_rewrite_init() in user space:
@@ -81,19 +81,30 @@ struct ns_rewrite {
 	__u16 csum_l3;
 	__u16 csum_pseudo;
 	__u16 csum_ports;
-	__u8 dir;		/* 0: A->B, 1: B->A */
+	__u8 dir;		/* 0: A->B, 1: B->A; index into ns_counters */
 	__u8 pad;
 	__u32 flags;		/* NS_F_* */
 	__u32 pad2;
 	__u64 last_seen_ns;	/* CLOCK_MONOTONIC, to a tick (bpf/lib/clock.h) */
-	__u64 packets;		/* forwarded in this direction */
-	__u64 bytes;		/* their L3 bytes */
 	struct ns_hop hop;	/* cached next hop */
 	/* Held by the writers of hop only. A member of the value itself, not
 	 * of hop: verifiers before 6.2 find a bpf_spin_lock only there. */
 	struct bpf_spin_lock hop_lock;
 	__u32 pad3;
 };
+
+/*
+ * Per-splice traffic: a per-CPU array indexed by NS_SPLICE_SLOT(splice id),
+ * zeroed by the daemon when it creates the splice. An array, not a hash: a
+ * lookup the verifier inlines instead of a second hash lookup per packet.
+ */
+struct ns_counters {
+	__u64 packets[2];	/* by ns_rewrite.dir */
+	__u64 bytes[2];		/* L3 bytes */
+};
+
+_Static_assert((NS_MAX_SPLICES & (NS_MAX_SPLICES - 1)) == 0,
+	       "NS_SPLICE_SLOT() needs NS_MAX_SPLICES to be a power of two");
 
 /* Relay port expectation key: which splice owns (proto, family, port). */
 struct ns_port_key {

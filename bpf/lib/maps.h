@@ -20,6 +20,14 @@ struct {
 	__type(value, struct ns_rewrite);
 } ns_table SEC(".maps");
 
+/* Per-splice packets/bytes per direction at NS_SPLICE_SLOT(id); BPF counts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NS_MAX_SPLICES);
+	__type(key, __u32);
+	__type(value, struct ns_counters);
+} ns_counters SEC(".maps");
+
 /* Verdict and drop-reason counters indexed by enum ns_stat; BPF counts, the CLI reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

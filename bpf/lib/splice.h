@@ -210,14 +210,21 @@ static __always_inline void ns_frag_key(const struct ns_parsed *p, struct ns_fra
 static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewrite *val,
 				       __u64 now)
 {
+	__u32 slot = NS_SPLICE_SLOT(val->splice_id);
+	__u32 dir = val->dir & 1;
+	struct ns_counters *c;
+
 	if (p->tcp_flags & NS_TCP_FIN)
 		ns_flag_set(val, NS_F_FIN);
 	if (p->tcp_flags & NS_TCP_RST)
 		ns_flag_set(val, NS_F_RST);
 	if (now > val->last_seen_ns + NS_SEEN_GRANULARITY_NS)
 		val->last_seen_ns = now;
-	__sync_fetch_and_add(&val->packets, 1);
-	__sync_fetch_and_add(&val->bytes, p->l3_len);
+	c = bpf_map_lookup_elem(&ns_counters, &slot);
+	if (c) {
+		c->packets[dir] += 1;
+		c->bytes[dir] += p->l3_len;
+	}
 	if (p->frag == NS_FRAG_FIRST) {
 		struct ns_frag_key fk;
 

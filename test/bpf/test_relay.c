@@ -444,7 +444,7 @@ struct env {
 	const char *name;
 	int xdp;			/* XDP (else TC) */
 	int prog;
-	int table, stats, ports, frags;
+	int table, counters, stats, ports, frags;
 	struct ring_buffer *rb;
 	int ifindex;			/* DEV_PEERS */
 	int remote_ifindex;		/* DEV_REMOTE */
@@ -585,6 +585,20 @@ static void splice_make(const struct splice_def *d, struct ns_splice *s)
 	s->peer[1].port = htons(d->b_port);
 }
 
+/* Every splice's counters slot to zero, as the daemon leaves it at creation. */
+static void counters_zero(struct env *e)
+{
+	struct ns_counters zero[e->ncpus];
+	size_t i;
+
+	memset(zero, 0, sizeof(zero));
+	for (i = 0; i < ARRAY_SIZE(splices); i++) {
+		__u32 slot = NS_SPLICE_SLOT(splices[i].id);
+
+		assert_int_equal(bpf_map_update_elem(e->counters, &slot, zero, BPF_ANY), 0);
+	}
+}
+
 static __u64 now_ns(void)
 {
 	struct timespec ts;
@@ -612,6 +626,7 @@ static void state_set(struct env *e, unsigned int state)
 	map_clear(e->ports, sizeof(struct ns_port_key));
 	map_clear(e->frags, sizeof(struct ns_frag_key));
 	stats_zero(e);
+	counters_zero(e);
 	punts_drain(e);
 	if (state & ST_EMPTY)
 		return;
@@ -798,7 +813,11 @@ static int entry_get(struct env *e, const struct tcase *c, struct ns_rewrite *va
 static void check_entry(struct env *e, const struct tcase *c, int verdict,
 			const struct ns_rewrite *before, const struct frame *in)
 {
+	struct ns_counters cnt[e->ncpus];
 	struct ns_rewrite val;
+	__u64 packets[2] = { 0, 0 }, bytes[2] = { 0, 0 };
+	__u32 slot;
+	int i;
 
 	if (entry_get(e, c, &val))
 		return;
@@ -815,13 +834,23 @@ static void check_entry(struct env *e, const struct tcase *c, int verdict,
 			assert_true(val.last_seen_ns + 1000000000ULL > now_ns());
 		}
 	}
-	if (forwarded(verdict)) {
-		assert_int_equal(val.packets, before->packets + 1);
-		assert_int_equal(val.bytes, before->bytes + in->l3_len);
-	} else {
-		assert_int_equal(val.packets, before->packets);
-		assert_int_equal(val.bytes, before->bytes);
+	slot = NS_SPLICE_SLOT(val.splice_id);
+	assert_int_equal(bpf_map_lookup_elem(e->counters, &slot, cnt), 0);
+	for (i = 0; i < e->ncpus; i++) {
+		packets[0] += cnt[i].packets[0];
+		packets[1] += cnt[i].packets[1];
+		bytes[0] += cnt[i].bytes[0];
+		bytes[1] += cnt[i].bytes[1];
 	}
+	if (forwarded(verdict)) {
+		assert_int_equal(packets[val.dir], 1);
+		assert_int_equal(bytes[val.dir], in->l3_len);
+	} else {
+		assert_int_equal(packets[val.dir], 0);
+		assert_int_equal(bytes[val.dir], 0);
+	}
+	assert_int_equal(packets[!val.dir], 0);
+	assert_int_equal(bytes[!val.dir], 0);
 }
 
 /*
@@ -919,6 +948,7 @@ static void run_case(void **state)
 		prog_run(e, &pre, &out, 1, &retval);
 		assert_int_equal(retval, action(e, e->xdp ? NS_V_TX : NS_V_REDIRECT));
 		stats_zero(e);
+		counters_zero(e);
 		}
 	if (c->hop.set)
 		hop_forge(e, c, &in);
@@ -945,6 +975,7 @@ static int env_init(struct env *e, struct bpf_object *obj, struct bpf_program *p
 {
 	e->prog = bpf_program__fd(prog);
 	e->table = bpf_object__find_map_fd_by_name(obj, "ns_table");
+	e->counters = bpf_object__find_map_fd_by_name(obj, "ns_counters");
 	e->stats = bpf_object__find_map_fd_by_name(obj, "ns_stats");
 	e->ports = bpf_object__find_map_fd_by_name(obj, "ns_ports");
 	e->frags = bpf_object__find_map_fd_by_name(obj, "ns_frags");
@@ -953,7 +984,7 @@ static int env_init(struct env *e, struct bpf_object *obj, struct bpf_program *p
 	e->ifindex = if_nametoindex(DEV_PEERS);
 	e->remote_ifindex = if_nametoindex(DEV_REMOTE);
 	e->ncpus = libbpf_num_possible_cpus();
-	if (e->prog < 0 || e->table < 0 || e->stats < 0 ||
+	if (e->prog < 0 || e->table < 0 || e->counters < 0 || e->stats < 0 ||
 	    e->ports < 0 || e->frags < 0 || !e->rb || !e->ifindex ||
 	    !e->remote_ifindex || e->ncpus <= 0)
 		return -1;
@@ -1036,7 +1067,7 @@ static void maps_identical(void **state)
 		assert_int_equal(bpf_map__map_flags(m), bpf_map__map_flags(o));
 		n++;
 	}
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 8);
 	xdp_relay__destroy(x);
 	tc_relay__destroy(t);
 }
