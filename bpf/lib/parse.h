@@ -77,6 +77,16 @@ enum ns_parse_res {
  * buffer: pass, the TC program pulls and parses them. Otherwise the packet
  * is cut short.
  */
+/*
+ * Does the frame hold len bytes from off (off is inside the first buffer)?
+ * The first buffer answers for nearly every packet; only a longer claim asks
+ * for the whole frame's length, a helper call in XDP.
+ */
+static __always_inline int ns_fits(struct ns_ctx *ctx, __u32 off, __u32 len)
+{
+	return len <= ctx_linear_len(ctx) - off || len <= ctx_len(ctx) - off;
+}
+
 static __always_inline int ns_short(struct ns_ctx *ctx)
 {
 	return ctx_len(ctx) > ctx_linear_len(ctx) ? NS_P_OTHER : NS_P_BAD;
@@ -160,7 +170,7 @@ static __always_inline int ns_parse_ipv4(struct ns_ctx *ctx, struct ns_parsed *p
 		return NS_P_BAD;
 	hlen = iph->ihl * 4;
 	p->l3_len = bpf_ntohs(iph->tot_len);
-	if (p->l3_len < hlen || p->l3_len > ctx_len(ctx) - p->l3_off)
+	if (p->l3_len < hlen || !ns_fits(ctx, p->l3_off, p->l3_len))
 		return NS_P_BAD;
 	p->l4_off = p->l3_off + hlen;
 	frag = bpf_ntohs(iph->frag_off);
@@ -206,7 +216,7 @@ static __always_inline int ns_parse_ipv6(struct ns_ctx *ctx, struct ns_parsed *p
 	 * Hop-by-Hop header: with TCP/UDP next, it is inconsistent. */
 	p->l3_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	if (ip6->version != 6 || p->l3_len == sizeof(*ip6) ||
-	    p->l3_len > ctx_len(ctx) - p->l3_off)
+	    !ns_fits(ctx, p->l3_off, p->l3_len))
 		return NS_P_BAD;
 	p->l4_off = p->l3_off + sizeof(*ip6);
 	if (ip6->nexthdr == IPPROTO_FRAGMENT) {
