@@ -96,7 +96,8 @@ struct ns_rewrite {
 /*
  * Per-splice traffic: a per-CPU array indexed by NS_SPLICE_SLOT(splice id),
  * zeroed by the daemon when it creates the splice. An array, not a hash: a
- * lookup the verifier inlines instead of a second hash lookup per packet.
+ * lookup that recent verifiers inline (6.18 here; 6.1 calls the helper)
+ * instead of a second hash lookup per packet.
  */
 struct ns_counters {
 	__u64 packets[2];	/* by ns_rewrite.dir */
