@@ -71,6 +71,22 @@ struct relay {
 
 #define RELAY_ID_BUCKETS NS_MAX_SPLICES	/* bucket of an id: NS_SPLICE_SLOT(id) */
 
+/*
+ * The next splice id from *next on: not 0, and in a bucket no live splice
+ * holds, because the bucket is the id's counters slot in the dataplane
+ * (NS_SPLICE_SLOT). With fewer than NS_MAX_SPLICES splices live, one of the
+ * next NS_MAX_SPLICES ids is free.
+ */
+static inline __u32 relay_id_alloc(struct relay_splice *const *by_id, __u32 *next)
+{
+	__u32 id;
+
+	do
+		id = (*next)++;
+	while (!id || by_id[NS_SPLICE_SLOT(id)]);
+	return id;
+}
+
 #define TC_HANDLE	0x4e53		/* "NS": our TC filter's handle ... */
 #define TC_PRIO		0x4e53		/* ... and priority on clsact ingress */
 

@@ -163,12 +163,7 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 		free(sp);
 		return -EADDRINUSE;
 	}
-	/* An id whose slot no live splice holds: the slot keys its counters
-	 * (NS_SPLICE_SLOT). Fewer than NS_MAX_SPLICES are live, so one of
-	 * the next NS_MAX_SPLICES ids is free. */
-	do
-		sp->s.id = r->next_id++;
-	while (!sp->s.id || r->by_id[NS_SPLICE_SLOT(sp->s.id)]);
+	sp->s.id = relay_id_alloc(r->by_id, &r->next_id);
 	sp->s.proto = req->proto;
 	sp->s.family = family;
 	sp->s.mode = req->mode;
