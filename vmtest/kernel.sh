@@ -118,10 +118,15 @@ image_version() {
 vmlinux_from() {
 	local vmlinuz=$1/boot/vmlinuz-$2 out=$3 off
 
-	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1)
+	# The first match; no reader that stops early (pipefail, below).
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$vmlinuz" | cut -d: -f1)
+	off=${off%%$'\n'*}
 	[ -n "$off" ] || die "$vmlinuz: no xz payload (another compression? see KERNEL-NOTES)"
 	tail -c +$((off + 1)) "$vmlinuz" | xz -dc --single-stream >"$out.tmp" 2>/dev/null || true
-	readelf -S "$out.tmp" 2>/dev/null | grep -q '\.BTF ' || die "$vmlinuz: the payload has no .BTF"
+	# Not `| grep -q`: under pipefail, grep leaving early makes readelf
+	# die of SIGPIPE when it writes on, and the check fails at random.
+	readelf -S "$out.tmp" 2>/dev/null | grep '\.BTF ' >/dev/null ||
+		die "$vmlinuz: the payload has no .BTF"
 	mv "$out.tmp" "$out"
 }
 
