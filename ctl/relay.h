@@ -119,12 +119,13 @@ int relay_bpf_restore(struct relay *r);
  * (0: A->B, 1: B->A). */
 struct relay_entries {
 	__u32 flags[2];		/* NS_F_* */
-	__u64 packets[2];
-	__u64 bytes[2];		/* L3 bytes */
 	__u64 last_seen_ns;	/* the later of the two */
 };
 
 int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e);
+/* The splice's counters slot, summed over CPUs, by direction; and its reset. */
+int relay_bpf_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
+		       __u64 bytes[2]);
 int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
 int relay_bpf_detach_dev(const char *pin_dir, const char *dev);

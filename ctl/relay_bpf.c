@@ -428,24 +428,15 @@ int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp)
 	return err;
 }
 
-int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e)
+int relay_bpf_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
+		       __u64 bytes[2])
 {
 	struct relay_bpf *b = r->bpf;
 	__u32 slot = NS_SPLICE_SLOT(sp->s.id);
 	struct ns_counters *cnt;
-	struct ns_key key;
-	struct ns_rewrite val;
 	int dir, c, err = 0;
 
-	memset(e, 0, sizeof(*e));
-	for (dir = 0; dir < 2; dir++) {
-		ns_entry_build(&sp->s, dir, &key, &val);
-		if (bpf_map_lookup_elem(b->table, &key, &val))
-			return -errno;
-		e->flags[dir] = val.flags;
-		if (val.last_seen_ns > e->last_seen_ns)
-			e->last_seen_ns = val.last_seen_ns;
-	}
+	packets[0] = packets[1] = bytes[0] = bytes[1] = 0;
 	cnt = calloc(b->ncpus, sizeof(*cnt));
 	if (!cnt)
 		return -ENOMEM;
@@ -455,13 +446,31 @@ int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct rel
 	}
 	for (c = 0; c < b->ncpus; c++) {
 		for (dir = 0; dir < 2; dir++) {
-			e->packets[dir] += cnt[c].packets[dir];
-			e->bytes[dir] += cnt[c].bytes[dir];
+			packets[dir] += cnt[c].packets[dir];
+			bytes[dir] += cnt[c].bytes[dir];
 		}
 	}
 out:
 	free(cnt);
 	return err;
+}
+
+int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e)
+{
+	struct ns_key key;
+	struct ns_rewrite val;
+	int dir;
+
+	memset(e, 0, sizeof(*e));
+	for (dir = 0; dir < 2; dir++) {
+		ns_entry_build(&sp->s, dir, &key, &val);
+		if (bpf_map_lookup_elem(r->bpf->table, &key, &val))
+			return -errno;
+		e->flags[dir] = val.flags;
+		if (val.last_seen_ns > e->last_seen_ns)
+			e->last_seen_ns = val.last_seen_ns;
+	}
+	return 0;
 }
 
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX])

@@ -284,10 +284,10 @@ void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ct
 		memcpy(out->packets, sp->upackets, sizeof(out->packets));
 		memcpy(out->bytes, sp->ubytes, sizeof(out->bytes));
 		last = sp->ulast_ns;
-	} else if (sp->s.state >= NS_ST_ESTABLISHED && !relay_bpf_entries(r, sp, &e)) {
-		memcpy(out->packets, e.packets, sizeof(out->packets));
-		memcpy(out->bytes, e.bytes, sizeof(out->bytes));
-		last = e.last_seen_ns;
+	} else if (sp->s.state >= NS_ST_ESTABLISHED) {
+		relay_bpf_counters(r, sp, out->packets, out->bytes);
+		if (!relay_bpf_entries(r, sp, &e))
+			last = e.last_seen_ns;
 	}
 	if (last && sp->s.state >= NS_ST_ESTABLISHED)
 		out->idle_ns = now > last ? now - last : 0;
@@ -443,18 +443,17 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p)
 static bool update_state(struct relay *r, struct relay_splice *sp, __u64 now, __u64 *last)
 {
 	struct relay_entries e;
-	__u32 *flags = e.flags;
 	__u8 old = sp->s.state;
 
 	if (relay_bpf_entries(r, sp, &e))
 		return false;
 	*last = e.last_seen_ns;
-	if ((flags[0] | flags[1]) & NS_F_RST) {
+	if ((e.flags[0] | e.flags[1]) & NS_F_RST) {
 		sp->s.state = NS_ST_CLOSED;
 		sp->s.closed_by_rst = 1;
-	} else if ((flags[0] & flags[1]) & NS_F_FIN) {
+	} else if ((e.flags[0] & e.flags[1]) & NS_F_FIN) {
 		sp->s.state = NS_ST_CLOSED;
-	} else if ((flags[0] | flags[1]) & NS_F_FIN) {
+	} else if ((e.flags[0] | e.flags[1]) & NS_F_FIN) {
 		sp->s.state = NS_ST_CLOSING;
 	}
 	if (sp->s.state == NS_ST_CLOSED && old != NS_ST_CLOSED)

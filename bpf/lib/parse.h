@@ -72,12 +72,6 @@ enum ns_parse_res {
 };
 
 /*
- * Headers end before the frame does. When the frame goes on beyond the
- * directly readable part (XDP multi-buffer) the headers may be in a later
- * buffer: pass, the TC program pulls and parses them. Otherwise the packet
- * is cut short.
- */
-/*
  * Does the frame hold len bytes from off (off is inside the first buffer)?
  * The first buffer answers for nearly every packet; only a longer claim asks
  * for the whole frame's length, a helper call in XDP.
@@ -87,6 +81,12 @@ static __always_inline int ns_fits(struct ns_ctx *ctx, __u32 off, __u32 len)
 	return len <= ctx_linear_len(ctx) - off || len <= ctx_len(ctx) - off;
 }
 
+/*
+ * Headers end before the frame does. When the frame goes on beyond the
+ * directly readable part (XDP multi-buffer) the headers may be in a later
+ * buffer: pass, the TC program pulls and parses them. Otherwise the packet
+ * is cut short.
+ */
 static __always_inline int ns_short(struct ns_ctx *ctx)
 {
 	return ctx_len(ctx) > ctx_linear_len(ctx) ? NS_P_OTHER : NS_P_BAD;
