@@ -58,18 +58,26 @@ struct relay {
 	int raw4, raw6;		/* IPPROTO_RAW senders for SYN-ACK, RST, UDP acks */
 	struct relay_bpf *bpf;	/* NULL in userspace mode */
 	bool kmod;		/* passive handshakes in the kernel (natsplice_kmod) */
-	/* splices: list + id hash + owner of every relay port */
+	/* splices: list + id hash + relay port use */
 	struct relay_splice *head;
 	struct relay_splice **by_id;	/* RELAY_ID_BUCKETS chains */
-	struct relay_splice **by_port;	/* 65536 entries: who holds a relay port */
+	/* 65536 entries each. A relay port is held only while a splice waits
+	 * for a SYN (or token) on it: by_port[p] is that splice. Once
+	 * established, a splice's packets are told apart by their whole
+	 * 5-tuple, so any number of splices with other peers share the port:
+	 * port_refs[p] counts the live splices that use it. */
+	struct relay_splice **by_port;
+	__u32 *port_refs;
 	unsigned int nsplices;
 	__u32 next_id;
 	struct relay_broker *broker;	/* NULL without --broker */
 	__u32 port_cursor;
+	__u32 gc_round;		/* relay_gc() calls */
 	bool stop;
 };
 
-#define RELAY_ID_BUCKETS NS_MAX_SPLICES	/* bucket of an id: NS_SPLICE_SLOT(id) */
+#define RELAY_ID_BUCKETS NS_MAX_SPLICES
+#define RELAY_GC_SPREAD 4	/* established splices are read every 4th GC round */	/* bucket of an id: NS_SPLICE_SLOT(id) */
 
 /*
  * The next splice id from *next on: not 0, and in a bucket no live splice
@@ -112,7 +120,7 @@ int relay_bpf_ring_poll(struct relay *r);
 int relay_bpf_install(struct relay *r, const struct relay_splice *sp);
 void relay_bpf_remove(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, bool sealed);
-void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side);
+void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side, bool seal);
 int relay_bpf_save(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_restore(struct relay *r);
 /* What the BPF programs keep in a splice's two table entries, by direction
@@ -123,6 +131,9 @@ struct relay_entries {
 };
 
 int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e);
+/* The id of the splice whose table entry holds sp's key of direction dir
+ * (0: none). */
+__u32 relay_bpf_key_owner(struct relay *r, const struct relay_splice *sp, int dir);
 /* The splice's counters slot, summed over CPUs, by direction; and its reset. */
 int relay_bpf_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
 		       __u64 bytes[2]);

@@ -335,7 +335,12 @@ int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, b
 	return 0;
 }
 
-void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side)
+/*
+ * Take the splice's expectation off a relay port, if it is still this
+ * splice's. seal: other splices still use the port, so leave a sealed
+ * expectation (of no splice) that keeps dropping strangers there.
+ */
+void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side, bool seal)
 {
 	struct ns_port_key k;
 	struct ns_port_val v;
@@ -343,9 +348,14 @@ void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side
 	if (!sp->s.port[side])
 		return;
 	port_key(sp, side, &k);
-	/* Only remove the expectation if it is still this splice's. */
-	if (!bpf_map_lookup_elem(r->bpf->ports, &k, &v) && v.splice_id == sp->s.id)
+	if (bpf_map_lookup_elem(r->bpf->ports, &k, &v) || v.splice_id != sp->s.id)
+		return;
+	if (!seal) {
 		bpf_map_delete_elem(r->bpf->ports, &k);
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	bpf_map_update_elem(r->bpf->ports, &k, &v, BPF_EXIST);
 }
 
 int relay_bpf_save(struct relay *r, const struct relay_splice *sp)
@@ -376,6 +386,7 @@ int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
 	return 0;
 }
 
+/* The splice's table entries (those that are still its own) and its record. */
 void relay_bpf_remove(struct relay *r, const struct relay_splice *sp)
 {
 	struct ns_key key;
@@ -385,12 +396,23 @@ void relay_bpf_remove(struct relay *r, const struct relay_splice *sp)
 	if (sp->s.state >= NS_ST_ESTABLISHED) {
 		for (dir = 0; dir < 2; dir++) {
 			ns_entry_build(&sp->s, dir, &key, &val);
-			bpf_map_delete_elem(r->bpf->table, &key);
+			if (!bpf_map_lookup_elem(r->bpf->table, &key, &val) &&
+			    val.splice_id == sp->s.id)
+				bpf_map_delete_elem(r->bpf->table, &key);
 		}
 	}
-	relay_bpf_unexpect(r, sp, 0);
-	relay_bpf_unexpect(r, sp, 1);
 	bpf_map_delete_elem(r->bpf->splices, &sp->s.id);
+}
+
+__u32 relay_bpf_key_owner(struct relay *r, const struct relay_splice *sp, int dir)
+{
+	struct ns_key key;
+	struct ns_rewrite val;
+
+	ns_entry_build(&sp->s, dir, &key, &val);
+	if (bpf_map_lookup_elem(r->bpf->table, &key, &val))
+		return 0;
+	return val.splice_id;
 }
 
 int relay_bpf_restore(struct relay *r)
@@ -466,7 +488,9 @@ int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct rel
 		ns_entry_build(&sp->s, dir, &key, &val);
 		if (bpf_map_lookup_elem(r->bpf->table, &key, &val))
 			return -errno;
-		e->flags[dir] = val.flags;
+		/* A newer splice took this entry over (its peer reused the
+		 * addresses and ports): this splice's connection is over. */
+		e->flags[dir] = val.splice_id == sp->s.id ? val.flags : NS_F_RST;
 		if (val.last_seen_ns > e->last_seen_ns)
 			e->last_seen_ns = val.last_seen_ns;
 	}

@@ -37,7 +37,7 @@ static void cfg_defaults(struct relay_cfg *c)
 	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", NS_PIN_DIR_DEFAULT);
 	snprintf(c->sock_path, sizeof(c->sock_path), "%s", CTL_SOCKET_DEFAULT);
 	c->half_open_s = 30;
-	c->close_grace_s = 60;
+	c->close_grace_s = 10;
 	c->rst_grace_s = 10;
 	c->idle_tcp_s = 2 * 3600;
 	c->idle_udp_s = 300;
@@ -203,11 +203,14 @@ static void relay_run_usage(FILE *f)
 "                            for hosts where BPF cannot be loaded)\n"
 "  --address IP              the relay's public address; once per family\n"
 "  --ports LO-HI             relay port range (default 20000-20999; keep it\n"
-"                            out of the clients' ephemeral port ranges)\n"
+"                            out of the clients' ephemeral port ranges). A\n"
+"                            port is held only while a splice waits for its\n"
+"                            SYN: established splices share ports\n"
 "  --pin-dir DIR             where maps and links are pinned (default %s)\n"
 "  --socket PATH             control socket (default %s)\n"
 "  --half-open-timeout SEC   default deadline for the second side (default 30)\n"
-"  --close-grace SEC         keep a closed splice this long (default 60)\n"
+"  --close-grace SEC         keep a splice's entries this long after FIN both\n"
+"                            ways, for retransmitted FINs (default 10)\n"
 "  --rst-grace SEC           ... or after an RST (default 10)\n"
 "  --idle-tcp SEC            drop a TCP splice idle this long (default 7200)\n"
 "  --idle-udp SEC            drop a UDP splice idle this long (default 300)\n"
@@ -357,8 +360,9 @@ static int relay_start(struct relay *r)
 	device_mss(r);
 	r->by_id = calloc(RELAY_ID_BUCKETS, sizeof(*r->by_id));
 	r->by_port = calloc(65536, sizeof(*r->by_port));
+	r->port_refs = calloc(65536, sizeof(*r->port_refs));
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!r->by_id || !r->by_port || r->epfd < 0)
+	if (!r->by_id || !r->by_port || !r->port_refs || r->epfd < 0)
 		return -ENOMEM;
 	r->next_id = 1;
 	err = relay_send_open(r);
@@ -419,6 +423,7 @@ static void relay_stop(struct relay *r)
 	relay_bpf_close(r);
 	free(r->by_id);
 	free(r->by_port);
+	free(r->port_refs);
 	if (r->epfd >= 0)
 		close(r->epfd);
 	if (r->raw4 >= 0)

@@ -34,6 +34,52 @@ struct relay_splice *relay_splice_find(struct relay *r, __u32 id)
 	return NULL;
 }
 
+/*
+ * Relay ports. A port is held (by_port) by the one splice that waits for a
+ * SYN or token on it; port_refs counts every live splice that uses it. An
+ * established splice's packets match its table entries by the whole 5-tuple,
+ * so with BPF it lets go of its ports at once and new splices reuse them
+ * while it lives. Userspace UDP splices keep theirs: their sockets own them.
+ */
+static bool ports_shared(const struct relay *r, const struct relay_splice *sp)
+{
+	return bpf_mode(r) || sp->s.proto == IPPROTO_TCP;
+}
+
+static void port_use(struct relay *r, struct relay_splice *sp, int side)
+{
+	__u16 p = ntohs(sp->s.port[side]);
+
+	if (!p)
+		return;
+	r->port_refs[p]++;
+	if (!r->by_port[p] && (sp->s.state < NS_ST_ESTABLISHED || !ports_shared(r, sp)))
+		r->by_port[p] = sp;
+}
+
+static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
+{
+	__u16 p = ntohs(sp->s.port[side]);
+
+	if (!p)
+		return;
+	r->port_refs[p]--;
+	if (r->by_port[p] == sp)
+		r->by_port[p] = NULL;
+	if (bpf_mode(r))
+		relay_bpf_unexpect(r, sp, side, r->port_refs[p] > 0);
+}
+
+/* Established: its ports are free for new splices. */
+static void ports_release(struct relay *r, struct relay_splice *sp)
+{
+	int side;
+
+	for (side = 0; side < 2 && ports_shared(r, sp); side++)
+		if (sp->s.port[side] && r->by_port[ntohs(sp->s.port[side])] == sp)
+			r->by_port[ntohs(sp->s.port[side])] = NULL;
+}
+
 static void link_splice(struct relay *r, struct relay_splice *sp)
 {
 	struct relay_splice **b = &r->by_id[NS_SPLICE_SLOT(sp->s.id)];
@@ -47,8 +93,7 @@ static void link_splice(struct relay *r, struct relay_splice *sp)
 	r->head = sp;
 	r->nsplices++;
 	for (side = 0; side < 2; side++)
-		if (sp->s.port[side] && !r->by_port[ntohs(sp->s.port[side])])
-			r->by_port[ntohs(sp->s.port[side])] = sp;
+		port_use(r, sp, side);
 }
 
 static void unlink_splice(struct relay *r, struct relay_splice *sp)
@@ -68,8 +113,7 @@ static void unlink_splice(struct relay *r, struct relay_splice *sp)
 		sp->next->prev = sp->prev;
 	r->nsplices--;
 	for (side = 0; side < 2; side++)
-		if (sp->s.port[side] && r->by_port[ntohs(sp->s.port[side])] == sp)
-			r->by_port[ntohs(sp->s.port[side])] = NULL;
+		port_unuse(r, sp, side);
 }
 
 static struct relay_splice *splice_new(void)
@@ -241,8 +285,10 @@ void relay_splice_sync(struct relay *r, struct relay_splice *sp)
 	sp->s.seen = k.seen;
 	sp->s.state = k.state;
 	sp->s.deadline_ns = k.deadline_ns;
-	if (k.state == NS_ST_ESTABLISHED)
+	if (k.state == NS_ST_ESTABLISHED) {
+		ports_release(r, sp);
 		log_info("splice %u: established (kernel handshake)", sp->s.id);
+	}
 	else if (k.state == NS_ST_HALF && k.seen != 3)
 		log_info("splice %u: side %c connected, waiting for side %c", sp->s.id,
 			 k.seen == 1 ? 'A' : 'B', k.seen == 1 ? 'B' : 'A');
@@ -293,12 +339,40 @@ void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ct
 		out->idle_ns = now > last ? now - last : 0;
 }
 
+/*
+ * A peer may come back from the addresses and ports of a connection that is
+ * over (a NAT reuses its mapping; the programs hand such a SYN to the splice
+ * expecting it, not to the old one): the old splice gives its entries up.
+ * A splice whose connection still runs keeps them, and the install fails.
+ */
+static void reclaim_keys(struct relay *r, struct relay_splice *sp)
+{
+	struct relay_entries e;
+	struct relay_splice *old;
+	__u32 id;
+	int dir;
+
+	for (dir = 0; dir < 2; dir++) {
+		id = relay_bpf_key_owner(r, sp, dir);
+		if (!id || id == sp->s.id)
+			continue;
+		old = relay_splice_find(r, id);
+		if (!old || relay_bpf_entries(r, old, &e) ||
+		    !((e.flags[0] | e.flags[1]) & (NS_F_FIN | NS_F_RST)))
+			continue;
+		log_info("splice %u: side %c reuses the addresses of splice %u, which is over",
+			 sp->s.id, 'A' + dir, id);
+		relay_splice_delete(r, old, "closed");
+	}
+}
+
 /* Both sides are here: entries first, then the answers (DESIGN §2). */
 void relay_splice_established(struct relay *r, struct relay_splice *sp)
 {
 	int side, err;
 
 	if (bpf_mode(r)) {
+		reclaim_keys(r, sp);
 		err = relay_bpf_install(r, sp);
 		if (err) {
 			log_warn("splice %u: install: %s", sp->s.id, strerror(-err));
@@ -312,6 +386,7 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp)
 		relay_bpf_expect(r, sp, 1, true);
 	}
 	sp->s.state = NS_ST_ESTABLISHED;
+	ports_release(r, sp);
 	save(r, sp);
 	for (side = 0; side < 2 && bpf_mode(r); side++) {
 		err = sp->s.proto == IPPROTO_TCP ? relay_send_synack(r, sp, side) :
@@ -355,16 +430,17 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 		struct relay_splice *owner = r->by_port[x];
 
 		if (owner && owner != sp) {
-			log_warn("splice %u: A's source port %u is a relay port in use; "
-				 "refusing", sp->s.id, x);
+			log_warn("splice %u: A's source port %u is a relay port another splice "
+				 "is waiting on; refusing", sp->s.id, x);
 			relay_send_rst(r, sp, 0);
 			relay_splice_delete(r, sp, "refused");
 			return;
 		}
-		if (sp->s.port[1] && sp->s.port[1] != pi->sport)
-			relay_bpf_unexpect(r, sp, 1);
-		sp->s.port[1] = pi->sport;
-		r->by_port[x] = sp;
+		if (sp->s.port[1] != pi->sport) {
+			port_unuse(r, sp, 1);
+			sp->s.port[1] = pi->sport;
+			port_use(r, sp, 1);
+		}
 		relay_bpf_expect(r, sp, 1, false);
 		relay_broker_splice_peer(r, sp);
 	}
@@ -481,7 +557,11 @@ static void gc_one(struct relay *r, struct relay_splice *sp, __u64 now)
 		return;
 	}
 	if (bpf_mode(r)) {
-		if (sp->s.proto == IPPROTO_TCP && update_state(r, sp, now, &last))
+		/* Two map lookups a splice: once a second is enough for FINs
+		 * and idleness, and nothing changes a closed splice. */
+		if (sp->s.state == NS_ST_CLOSED || (sp->s.id + r->gc_round) % RELAY_GC_SPREAD)
+			last = 0;
+		else if (sp->s.proto == IPPROTO_TCP && update_state(r, sp, now, &last))
 			save(r, sp);
 		else if (sp->s.proto == IPPROTO_UDP)
 			update_state(r, sp, now, &last);
@@ -506,6 +586,7 @@ void relay_gc(struct relay *r)
 	struct relay_splice *sp, *next;
 	__u64 now = ns_now_ns();
 
+	r->gc_round++;
 	for (sp = r->head; sp; sp = next) {
 		next = sp->next;
 		gc_one(r, sp, now);

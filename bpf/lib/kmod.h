@@ -39,9 +39,18 @@ static __always_inline int ns_kmod_install(const struct ns_splice *s)
 	int dir;
 
 	for (dir = 0; dir < 2; dir++) {
+		struct ns_rewrite *old;
+
 		ns_entry_build_inline(s, dir, &key, &val);
 		val.last_seen_ns = now;
-		if (bpf_map_update_elem(&ns_table, &key, &val, BPF_NOEXIST)) {
+		if (!bpf_map_update_elem(&ns_table, &key, &val, BPF_NOEXIST))
+			continue;
+		/* The peer reuses the addresses of a connection that is over
+		 * (ns_hit): its entry is this splice's now; the daemon sees
+		 * the old splice lose it and collects the old one. */
+		old = bpf_map_lookup_elem(&ns_table, &key);
+		if (!old || !ns_entry_over(&key, old) ||
+		    bpf_map_update_elem(&ns_table, &key, &val, BPF_EXIST)) {
 			if (dir == 1) {
 				ns_entry_build_inline(s, 0, &key, &val);
 				bpf_map_delete_elem(&ns_table, &key);

@@ -114,4 +114,29 @@ static __always_inline void ns_flag_set(struct ns_rewrite *val, __u32 bit)
 		__sync_fetch_and_or((__u64 *)&val->flags, mask);
 }
 
+/*
+ * The connection of a table entry (key -> val) is over: a FIN or an RST
+ * crossed in either direction. For SYNs and the kernel handshake only,
+ * never on the fast path.
+ */
+static __always_inline int ns_entry_over(const struct ns_key *key,
+					 const struct ns_rewrite *val)
+{
+	struct ns_rewrite *back;
+	struct ns_key rk = {
+		.sport = val->dport,
+		.dport = val->sport,
+		.proto = key->proto,
+		.family = key->family,
+	};
+
+	if (val->flags & (NS_F_FIN | NS_F_RST))
+		return 1;
+	/* The partner's entry has the reverse of this one's rewrite as key. */
+	__builtin_memcpy(rk.saddr, val->daddr, sizeof(rk.saddr));
+	__builtin_memcpy(rk.daddr, val->saddr, sizeof(rk.daddr));
+	back = bpf_map_lookup_elem(&ns_table, &rk);
+	return back && (back->flags & (NS_F_FIN | NS_F_RST));
+}
+
 #endif /* NS_BPF_MAPS_H */

@@ -245,22 +245,6 @@ static __always_inline int ns_splice_packet(struct ns_ctx *ctx, const struct ns_
 	return ret;
 }
 
-static __always_inline int ns_hit(struct ns_ctx *ctx, const struct ns_parsed *p,
-				  struct ns_rewrite *val)
-{
-	/* A SYN never crosses a splice: the daemon answered both sides. A
-	 * retransmitted one means our SYN-ACK was lost; the daemon sends it
-	 * again. SYN|ACK or SYN|RST has no place on a spliced flow. */
-	if (p->tcp_flags & NS_TCP_SYN) {
-		if (!ns_is_syn(p))
-			return -NS_DROP_MALFORMED;
-		if (ns_kmod_syn(ctx, p, val->splice_id, val->dir) >= 0)
-			return NS_V_HANDSHAKE;
-		return ns_punt(ctx, p, val->splice_id, val->dir, NS_PUNT_SYN_RETX);
-	}
-	return ns_splice_packet(ctx, p, val);
-}
-
 /*
  * No splice: a SYN (TCP) or any datagram (UDP) to an expected relay port from
  * its allowed source goes to the daemon; anything else to that port is a
@@ -289,6 +273,27 @@ static __always_inline int ns_miss(struct ns_ctx *ctx, const struct ns_parsed *p
 		return NS_V_HANDSHAKE;
 	return ns_punt(ctx, p, exp->splice_id, exp->side,
 		       tcp ? NS_PUNT_SYN : NS_PUNT_UDP);
+}
+
+static __always_inline int ns_hit(struct ns_ctx *ctx, const struct ns_parsed *p,
+				  struct ns_rewrite *val)
+{
+	/* A SYN never crosses a splice: the daemon answered both sides. A
+	 * retransmitted one means our SYN-ACK was lost; the daemon sends it
+	 * again. SYN|ACK or SYN|RST has no place on a spliced flow. A SYN on
+	 * the entry of a connection that is over opens a new one from the
+	 * same addresses and ports (a NAT reused its mapping, RFC 6191's
+	 * case): it belongs to whichever splice expects the relay port. */
+	if (p->tcp_flags & NS_TCP_SYN) {
+		if (!ns_is_syn(p))
+			return -NS_DROP_MALFORMED;
+		if (ns_entry_over(&p->key, val))
+			return ns_miss(ctx, p);
+		if (ns_kmod_syn(ctx, p, val->splice_id, val->dir) >= 0)
+			return NS_V_HANDSHAKE;
+		return ns_punt(ctx, p, val->splice_id, val->dir, NS_PUNT_SYN_RETX);
+	}
+	return ns_splice_packet(ctx, p, val);
 }
 
 /*

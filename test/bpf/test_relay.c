@@ -96,6 +96,12 @@ static const struct expect_def expects[] = {
 #define ST_EMPTY	(1U << 0)	/* no splices, no expectations */
 #define ST_SEEN_NOW	(1U << 1)	/* entries last seen just now */
 #define ST_RING_FULL	(1U << 2)	/* the punt ring buffer filled up first */
+/* Splice 1's connection is over: a FIN crossed from A, or an RST from B ... */
+#define ST_A_FIN	(1U << 3)
+#define ST_B_RST	(1U << 4)
+/* ... and splice 24 waits for side A's SYN on splice 1's relay port 5001. */
+#define ST_REEXPECT	(1U << 5)
+#define REEXPECT_ID	24
 
 /* ------------------------------------------------------------------------
  * The cases.
@@ -253,6 +259,22 @@ static const struct tcase cases[] = {
 	{ "tcp6 retransmitted SYN of side B: punted",
 	  .in = { TCP6(PEER_B6, 40002, RELAY6, 5002), SYN }, BOTH(NS_V_PUNT),
 	  .punt = { NS_PUNT_SYN_RETX, 1, 3 } },
+	/* A NAT reuses the addresses and ports of a finished connection. */
+	{ "tcp4 SYN on a splice whose side A sent FIN: to the splice expecting the port",
+	  .state = ST_A_FIN | ST_REEXPECT,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 0, REEXPECT_ID } },
+	{ "tcp4 SYN on a splice whose side B reset: to the splice expecting the port",
+	  .state = ST_B_RST | ST_REEXPECT,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 0, REEXPECT_ID } },
+	{ "tcp4 SYN on a finished splice, its port expected by nobody: passed",
+	  .state = ST_A_FIN,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), SYN }, BOTH(NS_V_PASS) },
+	{ "tcp4 retransmitted SYN while a new splice waits on the port: the old splice's",
+	  .state = ST_REEXPECT,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN_RETX, 0, 1 } },
 	{ "tcp4 SYN|ACK on a splice: dropped",
 	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_SYN | NS_TCP_ACK },
 	  BOTH(-NS_DROP_MALFORMED) },
@@ -641,6 +663,10 @@ static void state_set(struct env *e, unsigned int state)
 			ns_entry_build(&s, dir, &key, &val);
 			if (state & ST_SEEN_NOW)
 				val.last_seen_ns = now_ns();
+			if (s.id == 1 && dir == 0 && (state & ST_A_FIN))
+				val.flags = NS_F_FIN;
+			if (s.id == 1 && dir == 1 && (state & ST_B_RST))
+				val.flags = NS_F_RST;
 			assert_int_equal(bpf_map_update_elem(e->table, &key, &val,
 							     BPF_NOEXIST), 0);
 		}
@@ -660,6 +686,13 @@ static void state_set(struct env *e, unsigned int state)
 
 		if (x->allow)
 			addr_parse(x->allow, pv.allow);
+		assert_int_equal(bpf_map_update_elem(e->ports, &pk, &pv, BPF_NOEXIST), 0);
+	}
+	if (state & ST_REEXPECT) {
+		struct ns_port_key pk = { IPPROTO_TCP, NS_AF_INET, htons(5001) };
+		struct ns_port_val pv = { .splice_id = REEXPECT_ID, .side = 0 };
+
+		addr_parse(PEER_A4, pv.allow);
 		assert_int_equal(bpf_map_update_elem(e->ports, &pk, &pv, BPF_NOEXIST), 0);
 	}
 }

@@ -457,19 +457,63 @@ t_syn_retx() {
 	fi
 }
 
+# Relay ports are held only while a splice waits for its SYNs: with two relay
+# ports (one passive splice's worth) and a long close grace, six splices in a
+# row, each made while the one before still carries its transfer, all
+# deliver. Then side A comes back from the very address and port of a
+# finished splice (as a NAT reusing its mapping would) into a new splice on
+# the same relay port: the new connection wins over the old, finished one.
+t_port_reuse() {
+	local mode=$1 i n=6 sz=$((8 * MiB)) prev=""
+
+	relay_bed "$mode" --ports 20000-20001 --close-grace 600
+	for i in $(seq $n); do
+		splice_add
+		start_xfer "A$i" "$A" "$TMP/a$i.out" --connect "$RELAY4:$PORT_A" --send "$sz" --seed 1
+		start_xfer "B$i" "$B" "$TMP/b$i.out" --connect "$RELAY4:$PORT_B" --send "$sz" --seed 2
+		wait_until 20 eval 'splice_state_is "$SPLICE_ID" established ||
+			splice_state_is "$SPLICE_ID" closing || splice_state_is "$SPLICE_ID" closed' ||
+			fail "splice $i of $n did not get established"
+	done
+	for i in $(seq $n); do
+		eval "xfer_wait \"\$XFER_PID_A$i\" \"$TMP/a$i.out\" A$i 300"
+		eval "xfer_wait \"\$XFER_PID_B$i\" \"$TMP/b$i.out\" B$i 300"
+		check_xfer "$TMP/a$i.out" "$TMP/b$i.out" "$sz" "$sz"
+	done
+	[ "$(nsc -j splice list | jq length)" -ge "$n" ] ||
+		fail "the finished splices should still be listed (close grace 600 s)"
+	# A answers only after B's EOF, so B closes first and A's port is free
+	# again at once (no TIME_WAIT on A).
+	for i in 1 2; do
+		splice_add
+		[ -z "$prev" ] || [ "$PORT_A" = "$prev" ] ||
+			fail "the second splice got relay port $PORT_A, not $prev again"
+		prev=$PORT_A
+		start_xfer A "$A" "$TMP/ra$i.out" --bind "$A4:40404" --connect "$RELAY4:$PORT_A" \
+			--send "$MiB" --seed 1 --after-eof
+		start_xfer B "$B" "$TMP/rb$i.out" --connect "$RELAY4:$PORT_B" --send "$MiB" --seed 2
+		xfer_wait "$XFER_PID_A" "$TMP/ra$i.out" A 60
+		xfer_wait "$XFER_PID_B" "$TMP/rb$i.out" B 60
+		check_xfer "$TMP/ra$i.out" "$TMP/rb$i.out" "$MiB" "$MiB"
+		wait_until 10 eval 'splice_state_is "$SPLICE_ID" closed' ||
+			fail "after FIN both ways splice $SPLICE_ID is not closed"
+	done
+}
+
 # ------------------------------------------------------------------ modes
 
 # Which test runs in which mode: userspace has no BPF (no pins, no drop
 # counters, no pure splice; its connections die with the process).
 TEST_ORDER=""
 for t in passive pure ipv6 iperf3 tcp_options half_close rst udp kill_restart term_detach \
-	half_open cleanup stranger syn_retx; do
+	half_open cleanup stranger syn_retx port_reuse; do
 	for m in xdp tc; do
 		eval "test_${m}_$t() { t_$t $m; }"
 		TEST_ORDER="$TEST_ORDER test_${m}_$t"
 	done
 	case $t in
-	passive | ipv6 | iperf3 | tcp_options | half_close | rst | udp | half_open | cleanup)
+	passive | ipv6 | iperf3 | tcp_options | half_close | rst | udp | half_open | cleanup | \
+	port_reuse)
 		eval "test_user_$t() { t_$t userspace; }"
 		TEST_ORDER="$TEST_ORDER test_user_$t" ;;
 	esac
