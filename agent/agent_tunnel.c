@@ -407,8 +407,10 @@ void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m)
 		sub_fail(t, "%s%s%s", agent_err_text(code), *text ? ": " : "", text);
 		return;
 	}
-	log_warn("%s: %s%s%s", agent_tunnel_label(t, label, sizeof(label)),
-		 agent_err_text(code), *text ? ": " : "", text);
+	/* RETRY: the broker negotiates the tunnel again; nothing failed. */
+	ns_log(code == NS_ERR_RETRY ? NS_LOG_DEBUG : NS_LOG_WARN, "%s: %s%s%s",
+		agent_tunnel_label(t, label, sizeof(label)), agent_err_text(code),
+		*text ? ": " : "", text);
 	agent_tunnel_close(t, true, agent_err_text(code));
 }
 

@@ -139,6 +139,10 @@ const char *agent_err_text(__u32 code)
 		return "broker internal error";
 	case NS_ERR_DUPLICATE:
 		return "another agent logged in with this name";
+	case NS_ERR_BUSY:
+		return "every relay is busy";
+	case NS_ERR_RETRY:
+		return "replaced by a retry";
 	default:
 		return "unknown error";
 	}

@@ -19,6 +19,7 @@
 #define BROKER_NEGOTIATIONS_MAX	65536	/* sessions being negotiated at once */
 #define BROKER_SESS_BUCKETS	4096	/* session id hash */
 #define BROKER_DRAIN_MS		2000	/* a closed peer gets this long to read our ERROR */
+#define BROKER_RELAY_BUSY_MS	250	/* a relay that answered BUSY gets no request this long */
 #define BROKER_RELAY_GRACE_S	10	/* after start: relay-path requests wait for a relay
 					 * (relays retry every 5 s +-25 % at most) */
 
@@ -150,6 +151,7 @@ struct peer {
 	struct ns_ep relay_addr;	/* relays: LOGIN RELAY_ADDR (or observed) */
 	unsigned int load;		/* relays: SPLICE_READY - SPLICE_DONE on this connection */
 	unsigned int pending;		/* relays: SPLICE_REQUESTs not answered yet */
+	__u64 busy_until_ns;		/* relays: answered BUSY; skipped until then */
 	__u8 nonce[NS_NONCE_LEN];
 	struct ns_timer timer;		/* login deadline, then heartbeat and hold */
 	__u64 last_rx_ns, next_hb_ns;
@@ -166,6 +168,7 @@ enum sess_state {
 	SESS_ESTABLISHED,	/* both have CONNECT_INFO */
 	SESS_FAILED,
 	SESS_CLOSED,		/* the relay reported SPLICE_DONE */
+	SESS_RETRIED,		/* replaced by a passive retry: not a failure */
 };
 
 /* Why sessions failed (natsplice_sessions_failed_total{reason}). */
@@ -188,6 +191,7 @@ struct session {
 	__u32 req_id;				/* S's CONNECT */
 	__u8 proto, compress, path, mode;
 	bool passive_only;			/* a retry after a refused pure splice */
+	bool relays_busy;			/* SESS_RELAY_WAIT: every relay was busy */
 	__u8 key[NS_KEY_LEN];			/* cleared once delivered */
 	struct ns_ep relay_ep;			/* SPLICE_READY RELAY_ADDR */
 	__u32 splice_id;
@@ -209,6 +213,7 @@ struct broker_stats {
 	__u64 probes_ok, probes_failed;
 	__u64 setup_ms_sum, setup_count;
 	__u64 accepted;
+	__u64 retried;			/* pure splices retried in passive mode */
 };
 
 struct broker_http;
@@ -232,6 +237,7 @@ struct broker {
 	struct session **sess_hash;	/* BROKER_SESS_BUCKETS chains */
 	struct session *sess_head, *sess_tail;
 	struct session *active;		/* being negotiated */
+	struct ns_timer relay_retry_t;	/* sessions wait for a busy relay: try again */
 	unsigned int nactive, ndone;
 	struct broker_http *http;
 	struct broker_stats st;

@@ -227,6 +227,9 @@ static void metrics(struct broker *b, FILE *f)
 	for (i = 0; i < FAIL_MAX; i++)
 		fprintf(f, "natsplice_sessions_failed_total{reason=\"%s\"} %llu\n",
 			fail_reason_name(i), (unsigned long long)st->failed[i]);
+	metric(f, "natsplice_sessions_retried_total", "counter",
+	       "Pure splices a relay refused, retried in passive mode (not failures).",
+	       st->retried);
 	metric_head(f, "natsplice_session_setup_seconds", "summary",
 		    "Time from CONNECT to the last CONNECT_INFO.");
 	fprintf(f, "natsplice_session_setup_seconds_sum %.3f\n", st->setup_ms_sum / 1000.0);

@@ -37,9 +37,10 @@ const char *sess_state_name(enum sess_state s)
 		[SESS_SPLICE_WAIT] = "splice-wait",
 		[SESS_PEER_WAIT] = "peer-wait", [SESS_ESTABLISHED] = "established",
 		[SESS_FAILED] = "failed", [SESS_CLOSED] = "closed",
+		[SESS_RETRIED] = "retried",
 	};
 
-	return s <= SESS_CLOSED ? names[s] : "?";
+	return s <= SESS_RETRIED ? names[s] : "?";
 }
 
 const char *fail_reason_name(enum fail_reason r)
@@ -82,8 +83,14 @@ static struct session *sess_find(struct broker *b, __u64 id)
 	return NULL;
 }
 
+static void on_relay_retry(struct ns_loop *l, struct ns_timer *t)
+{
+	sess_relay_online(t->data);
+}
+
 int sessions_init(struct broker *b)
 {
+	ns_timer_init(&b->relay_retry_t, on_relay_retry, b);
 	b->sess_hash = calloc(BROKER_SESS_BUCKETS, sizeof(*b->sess_hash));
 	return b->sess_hash ? 0 : -ENOMEM;
 }
@@ -117,6 +124,7 @@ void sessions_free(struct broker *b)
 		sess_free(b->sess_head);
 	b->active = NULL;
 	b->nactive = b->ndone = 0;
+	ns_timer_cancel(b->loop, &b->relay_retry_t);
 	free(b->sess_hash);
 	b->sess_hash = NULL;
 }
@@ -243,6 +251,16 @@ static void on_sess_timeout(struct ns_loop *l, struct ns_timer *t)
 			   s->state == SESS_SPLICE_WAIT ? "the relay did not answer" :
 			   "the provider did not reach the relay";
 
+	if (s->state == SESS_RELAY_WAIT && s->relays_busy) {
+		char why[sizeof(s->why)];
+
+		snprintf(why, sizeof(why), "%s", s->why);
+		sess_fail(s, NULL, NS_ERR_BUSY, FAIL_NO_RELAY,
+			  "every relay stayed busy (out of relay ports or splice table room) "
+			  "for %u s%s%.100s", s->b->cfg->negotiate_timeout_s, why[0] ? ": " : "",
+			  why);
+		return;
+	}
 	if (s->state == SESS_RELAY_WAIT) {
 		sess_fail(s, NULL, NS_ERR_NO_RELAY, FAIL_NO_RELAY,
 			  "no path: neither agent is reachable and no relay logged in");
@@ -333,16 +351,17 @@ static void sess_route(struct session *s)
 	struct relay_cand cand[c->nrelays ? c->nrelays : 1];
 	struct ns_msg_buf mb;
 	struct ns_ep e;
+	__u64 now = ns_now_ns();
 	__u8 family;
 	size_t i;
-	int ridx;
+	int ridx, busy;
 
 	if (!sess_agents_ok(s))
 		return;
 	for (i = 0; i < c->nrelays; i++) {
 		const struct peer *r = b->relays[i];
 
-		cand[i].online = r && !r->doomed;
+		cand[i].online = r && !r->doomed && now >= r->busy_until_ns;
 		cand[i].family = r ? r->relay_addr.family : 0;
 		cand[i].load = r ? r->load : 0;
 		cand[i].pending = r ? r->pending : 0;
@@ -350,6 +369,19 @@ static void sess_route(struct session *s)
 	family = P->observed.family == S->observed.family ? P->observed.family : 0;
 	ridx = relay_pick(cand, c->nrelays, family);
 	s->path = path_choose(P->reachable, S->reachable, ridx >= 0);
+	if (!s->path && ridx < 0) {
+		/* Relays that said BUSY a moment ago: wait for one, briefly. */
+		for (i = 0; i < c->nrelays; i++)
+			cand[i].online = b->relays[i] && !b->relays[i]->doomed;
+		busy = relay_pick(cand, c->nrelays, family);
+		if (busy >= 0) {
+			s->state = SESS_RELAY_WAIT;
+			s->relays_busy = true;
+			if (!ns_timer_armed(&b->relay_retry_t))
+				ns_timer_arm(b->loop, &b->relay_retry_t, BROKER_RELAY_BUSY_MS);
+			return;
+		}
+	}
 	if (!s->path && c->nrelays && !b->relays_online &&
 	    ns_now_ns() - b->start_ns < BROKER_RELAY_GRACE_S * 1000000000ULL) {
 		/* Just restarted: the relays are still on their way back. */
@@ -562,7 +594,17 @@ void sess_peer_error(struct peer *p, const struct ns_msg *m)
 			  (unsigned long long)id, text);
 		return;
 	}
-	if (p == s->relay)
+	if (p == s->relay && code == NS_ERR_BUSY && s->state == SESS_SPLICE_WAIT) {
+		/* Out of ports or table room there: another relay, or a wait. */
+		p->busy_until_ns = ns_now_ns() + BROKER_RELAY_BUSY_MS * NS_PER_MS;
+		if (p->pending)
+			p->pending--;
+		snprintf(s->why, sizeof(s->why), "relay %s: %.100s", p->name, text);
+		log_info("relay %s is busy (%s): session %016llx tries another relay or waits",
+			 p->name, text, (unsigned long long)s->id);
+		s->relay = NULL;
+		sess_route(s);
+	} else if (p == s->relay)
 		sess_fail(s, p, NS_ERR_NO_RELAY, FAIL_RELAY_ERROR, "relay %s: %s", p->name, text);
 	else if (p == s->prov)
 		sess_fail(s, p, NS_ERR_REJECTED, s->state == SESS_OFFERED ? FAIL_REJECTED :
@@ -662,10 +704,14 @@ static bool sess_retry_passive(struct session *s, const char *why)
 	    S->doomed || P->doomed || S->b->nactive >= BROKER_NEGOTIATIONS_MAX)
 		return false;
 	snprintf(service, sizeof(service), "%s", s->service);
-	s->sub = NULL;		/* S waits for the new session */
-	sess_fail(s, s->relay, NS_ERR_NO_RELAY, FAIL_RELAY_ERROR,
-		  "relay %s ended the pure splice before both sides came (%s): "
-		  "retrying in passive mode", s->relay_name, why[0] ? why : "no reason given");
+	/* Not a failure: P drops what it prepared, S waits for the new session. */
+	snprintf(s->why, sizeof(s->why), "relay %s ended the pure splice before both sides "
+		 "came (%.60s): retrying in passive mode", s->relay_name,
+		 why[0] ? why : "no reason given");
+	proto_error(P, NULL, s->id, NS_ERR_RETRY, "%s", s->why);
+	log_info("session %016llx: %s", (unsigned long long)s->id, s->why);
+	s->b->st.retried++;
+	sess_finish(s, SESS_RETRIED);
 	if (!sess_offer(S, P, service, req, proto, compress, true)) {
 		sess_count_failure(S->b, FAIL_INTERNAL);
 		proto_error(S, &req, 0, NS_ERR_INTERNAL, "out of memory");

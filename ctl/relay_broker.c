@@ -180,7 +180,10 @@ static void on_splice_request(struct relay *r, const struct ns_msg *m)
 	}
 	err = relay_splice_add(r, &req, &sp, msg, sizeof(msg));
 	if (err) {
-		send_error(r, session, NS_ERR_INTERNAL, msg[0] ? msg : strerror(-err));
+		/* Out of relay ports or table room: the broker tries another
+		 * relay or waits; anything else is an error. */
+		send_error(r, session, err == -EADDRINUSE || err == -ENOSPC ? NS_ERR_BUSY :
+				       NS_ERR_INTERNAL, msg[0] ? msg : strerror(-err));
 		return;
 	}
 	sp->s.session = session;

@@ -180,6 +180,8 @@ enum ns_err {
 	NS_ERR_REJECTED,	/* the provider refused */
 	NS_ERR_INTERNAL,
 	NS_ERR_DUPLICATE,	/* name already logged in (the old one is replaced) */
+	NS_ERR_BUSY,		/* relay: no relay port or splice table room right now */
+	NS_ERR_RETRY,		/* this session is replaced by a retry (not a failure) */
 };
 
 #endif /* NS_PROTO_H */

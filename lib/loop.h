@@ -36,6 +36,10 @@ void ns_loop_del(struct ns_loop *l, struct ns_watch *w);
 void ns_timer_init(struct ns_timer *t, ns_timer_fn fn, void *data);
 void ns_timer_arm(struct ns_loop *l, struct ns_timer *t, __u64 delay_ms);	/* re-arms */
 void ns_timer_cancel(struct ns_loop *l, struct ns_timer *t);			/* safe if not armed */
+static inline bool ns_timer_armed(const struct ns_timer *t)
+{
+	return t->idx >= 0;
+}
 /* SIGINT/SIGTERM (and SIGHUP if hup != NULL) set *stop / *hup; SIGPIPE ignored. */
 int ns_loop_signals(struct ns_loop *l, volatile bool *stop, volatile bool *hup);
 /* Run until *stop: 0, or -errno. A watch or timer may delete itself (or others) in its callback. */

@@ -502,6 +502,8 @@ const char *ns_err_name(int code)
 		[NS_ERR_REJECTED] = "REJECTED",
 		[NS_ERR_INTERNAL] = "INTERNAL",
 		[NS_ERR_DUPLICATE] = "DUPLICATE",
+		[NS_ERR_BUSY] = "BUSY",
+		[NS_ERR_RETRY] = "RETRY",
 	};
 
 	if (code <= 0 || code >= (int)(sizeof(names) / sizeof(names[0])))

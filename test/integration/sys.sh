@@ -97,9 +97,11 @@ start_broker() {
 		fail "broker did not start: $(tail -n 3 "$BROKER_LOG")"
 }
 
-# start_sys_relay MODE: the relay in RELAY, registered with the broker.
+# start_sys_relay MODE: the relay in RELAY, registered with the broker
+# (SYS_RELAY_PORTS: its port range, default 20000-20999).
 start_sys_relay() {
-	RELAY4=$SRELAY4 RELAY6=2001:db8::20 RELAY_PORTS=20000-20999 start_relay "$1" --broker "$BROKER4:$BROKER_PORT" \
+	RELAY4=$SRELAY4 RELAY6=2001:db8::20 RELAY_PORTS=${SYS_RELAY_PORTS:-20000-20999} \
+		start_relay "$1" --broker "$BROKER4:$BROKER_PORT" \
 		--name relay1 --secret relay-secret
 	wait_for_line "$RELAY_LOG" "registered with broker" "$READY_TIMEOUT" "$RELAY_PID" ||
 		fail "relay did not register: $(tail -n 3 "$RELAY_LOG")"

@@ -108,6 +108,33 @@ $SUBSCRIBE_WEB"
 		fail "fewer than 100 relayed sessions"
 }
 
+# A relay with room for two handshakes at a time (four relay ports) and 30
+# clients at once: the relay answers BUSY when it is out of ports, the broker
+# makes the session wait for room instead of failing it, and every download
+# arrives. (Before: "relay port range exhausted", and the clients failed.)
+test_relay_busy_waits() {
+	local i pids=() bad=0 failed
+
+	SYS_RELAY_PORTS=20000-20003 system_bed xdp "negotiate-timeout: 60"
+	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
+$SUBSCRIBE_WEB"
+	for i in $(seq 30); do
+		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || bad=$((bad + 1))
+	done
+	[ "$bad" = 0 ] || fail "$bad of 30 parallel downloads failed"
+	for i in $(seq 30); do
+		cmp -s "$TMP/p$i.bin" "$TMP/web.bin" || fail "download $i differs"
+	done
+	grep -q 'relay relay1 is busy' "$BROKER_LOG" ||
+		fail "the relay never said BUSY: the test did not exercise the wait"
+	failed=$(broker_api /metrics | awk '/^natsplice_sessions_failed_total/ { n += $2 } END { print n + 0 }')
+	[ "$failed" = 0 ] || fail "the broker counted $failed failed sessions"
+}
+
 test_udp_echo() {
 	local out
 
