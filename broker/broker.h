@@ -97,9 +97,11 @@ struct relay_cand {
 	__u8 family;			/* of its public address */
 	unsigned int load;		/* active splices: SPLICE_READY - SPLICE_DONE */
 	unsigned int pending;		/* SPLICE_REQUESTs not answered yet */
+	bool busy;			/* answered BUSY a moment ago */
 };
-/* The online relay of that family with the fewest active splices (ties: fewest
- * pending, then the first): its index, or -1. */
+/* The online relay of that family that is not busy, with the fewest active
+ * splices (ties: fewest pending, then the first): its index; -1 when there is
+ * none, -EBUSY when the only ones are busy (worth waiting for). */
 int relay_pick(const struct relay_cand *c, size_t n, __u8 family);
 
 /* ---- runtime ---- */

@@ -3,6 +3,7 @@
  * The broker's pure decisions: names, ACL, path, splice mode, relay choice.
  * No I/O and no state: the unit tests include this file.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,14 +78,19 @@ int mode_choose(bool s_reachable, const struct ns_ep *s_local, const struct ns_e
 int relay_pick(const struct relay_cand *c, size_t n, __u8 family)
 {
 	int best = -1;
+	bool busy = false;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		if (!c[i].online || c[i].family != family)
 			continue;
+		if (c[i].busy) {
+			busy = true;
+			continue;
+		}
 		if (best < 0 || c[i].load < c[best].load ||
 		    (c[i].load == c[best].load && c[i].pending < c[best].pending))
 			best = i;
 	}
-	return best;
+	return best < 0 && busy ? -EBUSY : best;
 }

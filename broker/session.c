@@ -354,33 +354,29 @@ static void sess_route(struct session *s)
 	__u64 now = ns_now_ns();
 	__u8 family;
 	size_t i;
-	int ridx, busy;
+	int ridx;
 
 	if (!sess_agents_ok(s))
 		return;
 	for (i = 0; i < c->nrelays; i++) {
 		const struct peer *r = b->relays[i];
 
-		cand[i].online = r && !r->doomed && now >= r->busy_until_ns;
+		cand[i].online = r && !r->doomed;
 		cand[i].family = r ? r->relay_addr.family : 0;
 		cand[i].load = r ? r->load : 0;
 		cand[i].pending = r ? r->pending : 0;
+		cand[i].busy = r && now < r->busy_until_ns;
 	}
 	family = P->observed.family == S->observed.family ? P->observed.family : 0;
 	ridx = relay_pick(cand, c->nrelays, family);
 	s->path = path_choose(P->reachable, S->reachable, ridx >= 0);
-	if (!s->path && ridx < 0) {
-		/* Relays that said BUSY a moment ago: wait for one, briefly. */
-		for (i = 0; i < c->nrelays; i++)
-			cand[i].online = b->relays[i] && !b->relays[i]->doomed;
-		busy = relay_pick(cand, c->nrelays, family);
-		if (busy >= 0) {
-			s->state = SESS_RELAY_WAIT;
-			s->relays_busy = true;
-			if (!ns_timer_armed(&b->relay_retry_t))
-				ns_timer_arm(b->loop, &b->relay_retry_t, BROKER_RELAY_BUSY_MS);
-			return;
-		}
+	if (!s->path && ridx == -EBUSY) {
+		/* Only relays that said BUSY a moment ago: wait for room. */
+		s->state = SESS_RELAY_WAIT;
+		s->relays_busy = true;
+		if (!ns_timer_armed(&b->relay_retry_t))
+			ns_timer_arm(b->loop, &b->relay_retry_t, BROKER_RELAY_BUSY_MS);
+		return;
 	}
 	if (!s->path && c->nrelays && !b->relays_online &&
 	    ns_now_ns() - b->start_ns < BROKER_RELAY_GRACE_S * 1000000000ULL) {

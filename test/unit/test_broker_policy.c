@@ -79,6 +79,18 @@ static void test_relay_pick(void **state)
 	assert_int_equal(relay_pick(c, 0, NS_AF_INET), -1);
 	/* Mixed-family agents (family 0): no relay can splice them. */
 	assert_int_equal(relay_pick(c, 4, 0), -1);
+	/* A busy relay is passed over for another one ... */
+	c[0].busy = true;
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 1);
+	/* ... and when every relay of the family is busy: wait for one. */
+	c[1].busy = true;
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET), -EBUSY);
+	/* Busy but offline, or of another family: nothing to wait for. */
+	c[3].online = true;
+	c[3].busy = true;
+	c[0].online = c[1].online = false;
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET), -1);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET6), -EBUSY);
 }
 
 static void test_acl(void **state)
