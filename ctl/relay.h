@@ -10,7 +10,18 @@
 #include "ctlproto.h"
 #include "pipe.h"
 
-enum relay_mode { RELAY_XDP, RELAY_TC, RELAY_USER };
+/* RELAY_AUTO until relay_run resolves it to one of the others (relay_auto.c). */
+enum relay_mode { RELAY_XDP, RELAY_TC, RELAY_USER, RELAY_AUTO };
+
+#define RELAY_WHY_LEN 320	/* bytes of a "why this mode" sentence */
+
+/* relay_auto.c: which dataplane suits a device's driver */
+/* The driver's XDP trap for a relay, in a sentence, or NULL. */
+const char *relay_xdp_trap(const char *driver);
+/* RELAY_XDP or RELAY_TC for a driver ("" = unknown), and why into why[len]. */
+enum relay_mode relay_auto_mode(const char *driver, char *why, size_t len);
+/* The device's driver name as ethtool reports it ("" on error): 0 or -errno. */
+int relay_dev_driver(const char *dev, char *buf, size_t len);
 
 /* Settings, from the command line or relay.yaml; read-only once running. */
 struct relay_cfg {
@@ -140,6 +151,8 @@ int relay_bpf_counters(struct relay *r, const struct relay_splice *sp, __u64 pac
 int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
 int relay_bpf_detach_dev(const char *pin_dir, const char *dev);
+/* A relay daemon left an XDP link for dev pinned under pin_dir. */
+bool relay_bpf_xdp_pinned(const char *pin_dir, const char *dev);
 int relay_bpf_refresh(struct relay *r, struct ns_splice *s);
 
 /* relay_splice.c: splice life cycle, handshake splicing, GC */

@@ -109,6 +109,14 @@ static void link_pin_path(char *buf, size_t len, const char *pin_dir, const char
 	snprintf(buf, len, "%s/xdp_link_%s", pin_dir, dev);
 }
 
+bool relay_bpf_xdp_pinned(const char *pin_dir, const char *dev)
+{
+	char path[512];
+
+	link_pin_path(path, sizeof(path), pin_dir, dev);
+	return !access(path, F_OK);
+}
+
 /* Attach XDP through a pinned link; a restarted daemon swaps its fresh
  * program into the existing link so the device never runs without one. */
 static int attach_xdp(struct relay *r, struct relay_bpf *b)

@@ -23,12 +23,12 @@
 
 #define GC_INTERVAL_MS 250
 
-static const char *const mode_names[] = { "xdp", "tc", "userspace" };
+static const char *const mode_names[] = { "xdp", "tc", "userspace", "auto" };
 
 static void cfg_defaults(struct relay_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->mode = RELAY_XDP;
+	c->mode = RELAY_AUTO;
 	/* Below the usual ephemeral ranges (Linux 32768-60999, Windows
 	 * 49152-65535): a pure splice's B connects to A's public source port,
 	 * which must not be one of our own relay ports. */
@@ -60,10 +60,10 @@ static int cfg_set(struct relay_cfg *c, const char *key, const char *val, char *
 			goto bad;
 		snprintf(c->dev, sizeof(c->dev), "%s", val);
 	} else if (!strcmp(key, "mode")) {
-		for (v = 0; v < 3 && strcmp(val, mode_names[v]); v++)
+		for (v = 0; v < 4 && strcmp(val, mode_names[v]); v++)
 			;
-		if (v == 3) {
-			snprintf(msg, len, "mode must be xdp, tc or userspace, not '%s'", val);
+		if (v == 4) {
+			snprintf(msg, len, "mode must be auto, xdp, tc or userspace, not '%s'", val);
 			return -EINVAL;
 		}
 		c->mode = v;
@@ -199,8 +199,11 @@ static void relay_run_usage(FILE *f)
 "\n"
 "Options (each is also a key of relay.yaml, without the dashes):\n"
 "  --dev DEV                 network device facing the agents\n"
-"  --mode xdp|tc|userspace   dataplane (default xdp; userspace = splice(2) proxy\n"
-"                            for hosts where BPF cannot be loaded)\n"
+"  --mode auto|xdp|tc|userspace  dataplane (default auto: XDP where the\n"
+"                            driver gives native XDP, TC on veth, tun, bridge\n"
+"                            and other virtual devices, where XDP fails; the\n"
+"                            log says which and why; userspace = splice(2)\n"
+"                            proxy for hosts where BPF cannot be loaded)\n"
 "  --address IP              the relay's public address; once per family\n"
 "  --ports LO-HI             relay port range (default 20000-20999; keep it\n"
 "                            out of the clients' ephemeral port ranges). A\n"
@@ -347,6 +350,34 @@ static int setup_loop(struct relay *r)
 	return err;
 }
 
+/*
+ * --mode auto becomes xdp or tc, once, before anything is loaded; the log
+ * says which and why. An explicit --mode xdp on a device where XDP is a
+ * trap starts anyway, with a warning that names the trap and the fix.
+ */
+static void resolve_mode(struct relay *r)
+{
+	char driver[64], why[RELAY_WHY_LEN];
+	const char *trap;
+
+	relay_dev_driver(r->cfg.dev, driver, sizeof(driver));
+	if (r->cfg.mode == RELAY_AUTO) {
+		if (relay_bpf_xdp_pinned(r->cfg.pin_dir, r->cfg.dev)) {
+			r->cfg.mode = RELAY_XDP;
+			snprintf(why, sizeof(why), "xdp: a relay attached XDP to %s before, and "
+				 "its splices keep running there (pinned link)", r->cfg.dev);
+		} else {
+			r->cfg.mode = relay_auto_mode(driver, why, sizeof(why));
+		}
+		log_info("mode auto: %s", why);
+	} else if (r->cfg.mode == RELAY_XDP && (trap = relay_xdp_trap(driver))) {
+		log_warn("--mode xdp on %s (driver %s): %s. Use --mode tc or auto; to keep "
+			 "XDP, attach an XDP program to the peer of a veth (natsplice dev pass "
+			 "PEER) and turn TX checksum offload off where traffic is generated "
+			 "(ethtool -K DEV tx off)", r->cfg.dev, driver, trap);
+	}
+}
+
 static int relay_start(struct relay *r)
 {
 	char a4[NS_ADDRSTRLEN] = "", a6[NS_ADDRSTRLEN] = "";
@@ -358,6 +389,7 @@ static int relay_start(struct relay *r)
 		return -ENODEV;
 	}
 	device_mss(r);
+	resolve_mode(r);
 	r->by_id = calloc(RELAY_ID_BUCKETS, sizeof(*r->by_id));
 	r->by_port = calloc(65536, sizeof(*r->by_port));
 	r->port_refs = calloc(65536, sizeof(*r->port_refs));

@@ -138,12 +138,14 @@ relay_handshake() {
 	need jq
 	need_module
 	topo_relay
+	# (a long close grace: under emulation the transfer takes longer than
+	# the default 10 s, and the splice must still be listed afterwards)
 	if [ "$path" = kernel ]; then
-		start_relay "$mode"
+		start_relay "$mode" --close-grace 600
 		grep -qi 'handshake: kernel shim' "$RELAY_LOG" ||
 			fail "the relay does not use the shim (no 'handshake: kernel shim' in its log)"
 	else
-		start_relay "$mode" --handshake daemon
+		start_relay "$mode" --handshake daemon --close-grace 600
 		grep -q 'handshake: this daemon (--handshake daemon)' "$RELAY_LOG" ||
 			fail "--handshake daemon: the relay does not say it answers the SYNs itself"
 	fi

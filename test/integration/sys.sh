@@ -69,8 +69,7 @@ topo_nat() {
 	inet_host "$PUB" pub "$PUB4"
 	nat_router "$NATA" "$HA" "$NATA4" 10.0.1
 	nat_router "$NATB" "$HB" "$NATB4" 10.0.2
-	[ -x "$XDP_PASS" ] || fail "$XDP_PASS is not built (make -C $TOP/test)"
-	nsx "$INET" "$XDP_PASS" vrelay
+	nsx "$INET" "$NATSPLICE" dev pass vrelay
 }
 
 # start_broker [extra yaml]: broker.yaml with agents home-nas, laptop, pub,

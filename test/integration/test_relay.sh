@@ -547,6 +547,35 @@ cli_err() {
 	fi
 }
 
+# A relay in a container or behind a VM bridge: veths with the kernel's
+# default offloads and nothing on the bridge side. There XDP moves nothing
+# (XDP_TX into a veth without XDP on the peer, partial checksums), so with
+# no --mode the relay picks TC, says why, and a 64 MiB passive splice arrives
+# intact both ways; `dev show` says what auto picks for eth0. An explicit
+# --mode xdp still starts, with a warning naming the trap and the fix.
+test_auto_mode_plain_veth() {
+	local shown
+
+	need jq
+	topo_relay plain
+	start_relay default
+	grep -q 'mode auto: tc: driver veth' "$RELAY_LOG" ||
+		fail "the relay did not say it picked TC for a veth: $(grep -m1 'mode' "$RELAY_LOG")"
+	grep -q 'relay ready: dev eth0 mode tc' "$RELAY_LOG" || fail "the relay is not in TC mode"
+	passive_xfer $((64 * MiB)) $((64 * MiB))
+	shown=$(nsx "$RELAY" "$NATSPLICE" -j dev show eth0) || fail "dev show failed"
+	jq -e '.[0].driver == "veth" and .[0].auto.mode == "tc" and (.[0].auto.why | test("XDP_TX"))' \
+		<<<"$shown" >/dev/null || fail "dev show does not say what auto picks and why: $shown"
+	jq -e '.[0].tc and (.[0].xdp | not)' <<<"$shown" >/dev/null ||
+		fail "dev show: expected only a TC program on eth0: $shown"
+	kill -TERM "$RELAY_PID"
+	wait_pid "$RELAY_PID" 20 || fail "the daemon did not exit on SIGTERM"
+	nsx "$RELAY" "$NATSPLICE" dev detach eth0 --pin-dir "$PIN_DIR" || fail "dev detach failed"
+	start_relay xdp
+	grep -q 'mode xdp on eth0 (driver veth): XDP_TX into a veth.*--mode tc or auto' \
+		"$RELAY_LOG" || fail "--mode xdp on a veth started without the warning"
+}
+
 # CLI errors exit non-zero with a one-line message.
 test_cli_errors() {
 	local nobody="setpriv --reuid=65534 --regid=65534 --clear-groups" out
