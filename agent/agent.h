@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <zlib.h>
 
@@ -22,6 +23,13 @@
 #define AGENT_BACKOFF_MAX_MS	5000	/* ... and largest, before jitter */
 #define AGENT_UDP_FRAME_HDR	2	/* be16 length in front of each datagram */
 #define AGENT_UDP_MAX		65535	/* largest datagram a frame can carry */
+#define AGENT_POOL_DEFAULT	4	/* default: ready tunnels at most per TCP subscription */
+#define AGENT_POOL_MAX		64	/* largest pool: setting */
+#define AGENT_POOL_IDLE_S	30	/* default: a pooled tunnel idle this long is closed */
+#define AGENT_POOL_IDLE_MAX_S	3600	/* largest pool_idle */
+#define AGENT_OPEN_WAIT_S	(AGENT_POOL_IDLE_MAX_S + 60)	/* P: longest wait for OPEN */
+#define AGENT_RATE_SLOTS	10	/* client rate: one-second slots kept */
+#define AGENT_SETUP_MS_GUESS	100	/* tunnel set-up time before one was measured */
 
 /* ---- settings (agent_config.c); read-only once loaded ---- */
 
@@ -40,6 +48,8 @@ struct agent_sub {
 	struct sockaddr_storage listen;
 	socklen_t listen_len;
 	__u8 proto;
+	__u32 pool;				/* TCP: ready tunnels at most, 0 = none */
+	__u32 pool_idle_s;			/* a ready tunnel idle this long is closed */
 };
 
 struct agent_cfg {
@@ -84,6 +94,25 @@ bool agent_sa_same_ip(const struct sockaddr_storage *a, const struct sockaddr_st
 bool agent_sa_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 const char *agent_err_text(__u32 code);	/* "denied by ACL", ... */
 
+/* Clients of a subscription per second, one slot per second, over the last
+ * AGENT_RATE_SLOTS seconds. */
+struct agent_rate {
+	__u32 n[AGENT_RATE_SLOTS];	/* n[s % SLOTS]: clients in second s */
+	__u64 sec;			/* the newest second counted */
+	__u64 last_ns;			/* the last client, 0 = none yet */
+};
+void agent_rate_add(struct agent_rate *r, __u64 now_ns);
+/* The most clients seen in one second of the window ending now. */
+__u32 agent_rate_peak(const struct agent_rate *r, __u64 now_ns);
+/*
+ * How many ready tunnels a pool keeps: the clients expected while one tunnel
+ * is being set up, ceil(peak/s x setup_ms / 1000), plus one; at most bound
+ * (UINT32_MAX: unbounded, the demand); 0 when the last client is idle_s or
+ * more ago (quiet_ms = now - last client, UINT64_MAX: none yet).
+ */
+__u32 agent_pool_target(__u32 peak, __u32 setup_ms, __u64 quiet_ms, __u32 idle_s,
+			__u32 bound);
+
 #define AGENT_SA_STRLEN (NS_ADDRSTRLEN + 8)
 
 /* ---- runtime ---- */
@@ -123,6 +152,14 @@ struct agent_listener {
 	struct ns_watch w;
 	struct agent_tunnel *udp;	/* UDP: tunnels of this listener, by client */
 	__u64 warned_ns;		/* UDP: last "dropped" warning (one per 10 s) */
+	/* TCP pool (agent_pool.c) */
+	TAILQ_HEAD(, agent_tunnel) ready;	/* TUN_READY tunnels, oldest first */
+	unsigned int nready, nstarting;	/* ready; pooled ones being set up */
+	unsigned int fails;		/* pooled set-ups failed since one was used */
+	struct agent_rate rate;		/* clients accepted */
+	__u32 setup_ms;			/* typical set-up time (EWMA), 0 = none yet */
+	__u32 shown[4];			/* ready, starting, target, wanted last logged */
+	struct ns_timer pool_t;		/* the next refill */
 };
 
 /* A connection to tunnel_listen whose proof has not been matched yet (agent_link.c). */
@@ -141,6 +178,8 @@ enum tun_state {
 	TUN_DIALING,		/* connecting to PEER_ADDR */
 	TUN_WAIT_PEER,		/* DIAL=0: waiting for the peer on tunnel_listen */
 	TUN_PROOF,		/* proofs being exchanged */
+	TUN_READY,		/* S: pooled, proven, idle until a client takes it */
+	TUN_OPEN,		/* P: proven, waiting for the subscriber's OPEN marker */
 	TUN_TARGET,		/* P: proof OK, connecting to the target */
 	TUN_FWD,		/* forwarding */
 };
@@ -183,6 +222,9 @@ struct agent_tunnel {
 	bool has_session;
 	__u64 session;
 	__u32 req_id;				/* S: REQ_ID of the CONNECT */
+	bool pooled;				/* S: made by the pool, no client yet */
+	TAILQ_ENTRY(agent_tunnel) pool_entry;	/* S, TUN_READY: lis->ready */
+	__u64 start_ns;				/* S: CONNECT sent */
 	const struct agent_pub *pub;		/* P */
 	struct agent_listener *lis;		/* S */
 	char peer_name[AGENT_NAME_MAX + 1];	/* P: the subscriber (OFFER NAME) */
@@ -193,8 +235,8 @@ struct agent_tunnel {
 	struct ns_watch tw;			/* the tunnel socket */
 	struct ns_watch pw;			/* client (S, TCP) or target (P) socket */
 	struct sockaddr_storage client;		/* S: the client's address */
-	__u8 proof_out[NS_PROOF_LEN];
-	size_t proof_sent;
+	__u8 proof_out[NS_PROOF_LEN + 1];	/* our proof, then S: OPEN with a client */
+	size_t proof_len, proof_sent;
 	__u8 proof_in[NS_PROOF_LEN];
 	size_t proof_got;
 	bool proof_ok;				/* the peer's proof checked */
@@ -233,9 +275,22 @@ int agent_listeners_open(struct agent *a);
 void agent_listeners_close(struct agent *a);
 void agent_listener_unlink(struct agent_tunnel *t);	/* S, UDP */
 
+/* agent_pool.c: ready tunnels per TCP subscription */
+void agent_pool_init(struct agent_listener *lis);
+void agent_pool_stop(struct agent_listener *lis);
+void agent_pool_client(struct agent_listener *lis);	/* a client was accepted */
+int agent_pool_take(struct agent_listener *lis, int fd, const struct sockaddr_storage *client);
+void agent_pool_setup_done(struct agent_tunnel *t);	/* S: proofs checked */
+void agent_pool_ready(struct agent_tunnel *t);		/* S, pooled: proofs checked */
+void agent_pool_on_event(struct agent_tunnel *t);	/* S, TUN_READY: the peer */
+void agent_pool_expire(struct agent_tunnel *t);		/* S, TUN_READY: pool_idle passed */
+void agent_pool_gone(struct agent_tunnel *t);		/* S, pooled: being closed */
+void agent_pool_broker_up(struct agent *a);
+
 /* agent_tunnel.c */
 struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 					    const struct sockaddr_storage *client);
+struct agent_tunnel *agent_tunnel_pooled(struct agent_listener *lis);
 int agent_tunnel_watch(struct agent_tunnel *t, struct ns_watch *w, __u32 events);
 void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why);
 void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m);
@@ -250,6 +305,7 @@ void agent_link_dial(struct agent_tunnel *t);
 void agent_link_expect(struct agent_tunnel *t);
 void agent_link_on_event(struct agent_tunnel *t, __u32 events);
 void agent_link_on_target(struct agent_tunnel *t);
+int agent_link_open(struct agent_tunnel *t);		/* S: send OPEN on a ready tunnel */
 void agent_link_close_incoming(struct agent *a);
 int agent_tunnel_listen_open(struct agent *a);
 void agent_tunnel_listen_close(struct agent *a);

@@ -259,6 +259,7 @@ static void log_ready(struct agent *a)
 {
 	log_info("ready: logged in as %s, %zu published, %zu subscribed", a->cfg->name,
 		 a->br.pub_ok, a->cfg->nsub);
+	agent_pool_broker_up(a);
 }
 
 static void on_login_ok(struct agent *a, const struct ns_msg *m)

@@ -18,7 +18,9 @@ static const char *const top_keys[] = {
 	"connect_timeout", NULL
 };
 static const char *const pub_keys[] = { "name", "target", "proto", "compress", NULL };
-static const char *const sub_keys[] = { "service", "listen", "proto", NULL };
+static const char *const sub_keys[] = {
+	"service", "listen", "proto", "pool", "pool_idle", NULL
+};
 
 struct cfg_ctx {
 	char *err;
@@ -138,6 +140,26 @@ static int list_at(const struct yc_node *root, const char *key, const struct yc_
 	return 0;
 }
 
+/* An optional integer key of map in min..max; unit follows the range in errors. */
+static int u32_at(const struct yc_node *map, const char *key, __u32 min, __u32 max,
+		  const char *unit, __u32 *out, struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(map, key);
+	unsigned int v;
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = yc_u32(n, &v, x->err, x->errlen);
+	if (ret)
+		return ret;
+	if (v < min || v > max)
+		return yc_error(n, x->err, x->errlen, "%s must be %u..%u%s, not %u", key, min,
+				max, unit, v);
+	*out = v;
+	return 0;
+}
+
 static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_ctx *x)
 {
 	size_t i, j;
@@ -211,6 +233,17 @@ static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 			ret = sockaddr_at(ln, "listen", 0, &s->listen, &s->listen_len, x);
 		if (!ret)
 			ret = proto_at(it, &s->proto, x);
+		s->pool = s->proto == IPPROTO_TCP ? AGENT_POOL_DEFAULT : 0;
+		s->pool_idle_s = AGENT_POOL_IDLE_S;
+		n = yc_get(it, "pool") ? yc_get(it, "pool") : yc_get(it, "pool_idle");
+		if (!ret && n && s->proto != IPPROTO_TCP)
+			ret = yc_error(n, x->err, x->errlen, "%s: only TCP subscriptions keep "
+				       "pooled tunnels", yc_get(it, "pool") ? "pool" : "pool_idle");
+		if (!ret)
+			ret = u32_at(it, "pool", 0, AGENT_POOL_MAX, "", &s->pool, x);
+		if (!ret)
+			ret = u32_at(it, "pool_idle", 1, AGENT_POOL_IDLE_MAX_S, " seconds",
+				     &s->pool_idle_s, x);
 		for (j = 0; !ret && j < i; j++)
 			if (c->sub[j].proto == s->proto &&
 			    agent_sa_equal(&c->sub[j].listen, &s->listen))
@@ -229,20 +262,7 @@ static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 static int seconds_at(const struct yc_node *root, const char *key, __u32 max, __u32 *out,
 		      struct cfg_ctx *x)
 {
-	const struct yc_node *n = yc_get(root, key);
-	unsigned int v;
-	int ret;
-
-	if (!n)
-		return 0;
-	ret = yc_u32(n, &v, x->err, x->errlen);
-	if (ret)
-		return ret;
-	if (v < 1 || v > max)
-		return yc_error(n, x->err, x->errlen, "%s must be 1..%u seconds, not %u", key,
-				max, v);
-	*out = v;
-	return 0;
+	return u32_at(root, key, 1, max, " seconds", out, x);
 }
 
 static int cfg_from_tree(struct agent_cfg *c, const struct yc_node *root, struct cfg_ctx *x)

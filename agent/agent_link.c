@@ -2,8 +2,10 @@
 /*
  * Bringing a tunnel's TCP connection up and proving it: dialling PEER_ADDR
  * (optionally from BIND_PORT), or accepting the peer on tunnel_listen; then
- * the 61-byte proofs both ways (include/ns_proto.h, flow step 6); then, on
- * the provider, the connection to the target.
+ * the 61-byte proofs both ways (include/ns_proto.h, flow step 6); then the
+ * one-byte OPEN marker from the subscriber once a client is there (in the
+ * same write as its proof, unless the tunnel is pooled); then, on the
+ * provider, the connection to the target, made only when OPEN arrived.
  *
  * The accepting side does not know the session until the peer's proof has
  * arrived (its bytes 4..11), so it reads that first, finds the session by it
@@ -37,23 +39,15 @@
 
 static void proof_io(struct agent_tunnel *t);
 
-/* Both proofs done: the provider connects to its target, the subscriber forwards. */
-static void link_up(struct agent_tunnel *t)
+/* P: OPEN arrived: connect to the target (forwarding starts when it answers). */
+static void target_connect(struct agent_tunnel *t)
 {
 	const struct agent_pub *pub = t->pub;
 	char label[LABEL_LEN], ts[AGENT_SA_STRLEN];
 	int fd, type, err;
 
 	agent_tunnel_label(t, label, sizeof(label));
-	log_info("%s: tunnel up (%s path%s)", label,
-		 t->path == NS_PATH_DIRECT ? "direct" : t->path == NS_PATH_REVERSE ? "reverse" :
-		 t->path == NS_PATH_RELAY ? "relay" : "unknown",
-		 t->compress ? ", compressed" : "");
-	if (t->role == TUN_ROLE_SUBSCRIBER) {
-		if (agent_fwd_start(t))
-			agent_tunnel_close(t, true, "cannot start forwarding");
-		return;
-	}
+	ns_timer_arm(t->a->loop, &t->timer, t->a->cfg->connect_timeout_s * 1000);
 	type = t->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	agent_sa_str(&pub->target, ts, sizeof(ts));
 	fd = socket(pub->target.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -85,6 +79,73 @@ fail:
 	if (fd >= 0 && t->pw.fd != fd)
 		close(fd);
 	agent_tunnel_close(t, true, "target unreachable");
+}
+
+/* P: read the OPEN marker; nothing else may come before it. */
+static void open_read(struct agent_tunnel *t)
+{
+	char label[LABEL_LEN];
+	__u8 c;
+	ssize_t n;
+
+	n = recv(t->tw.fd, &c, 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	agent_tunnel_label(t, label, sizeof(label));
+	if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+		/* a pooled tunnel the subscriber no longer needs */
+		log_debug("%s: closed by the subscriber before a client came", label);
+		agent_tunnel_close(t, false, "not used");
+		return;
+	}
+	if (n < 0 || c != NS_TUNNEL_OPEN) {
+		log_warn("%s: %s instead of the OPEN marker; closed", label,
+			 n < 0 ? strerror(errno) : "a stray byte");
+		agent_tunnel_close(t, true, "no OPEN marker");
+		return;
+	}
+	log_debug("%s: opened by the subscriber", label);
+	target_connect(t);
+}
+
+/* Both proofs done: the subscriber forwards (or pools the tunnel), the
+ * provider waits for OPEN. */
+static void link_up(struct agent_tunnel *t)
+{
+	char label[LABEL_LEN];
+
+	agent_tunnel_label(t, label, sizeof(label));
+	log_info("%s: tunnel up (%s path%s%s)", label,
+		 t->path == NS_PATH_DIRECT ? "direct" : t->path == NS_PATH_REVERSE ? "reverse" :
+		 t->path == NS_PATH_RELAY ? "relay" : "unknown",
+		 t->compress ? ", compressed" : "", t->pooled ? ", pooled" : "");
+	if (t->role == TUN_ROLE_SUBSCRIBER) {
+		agent_pool_setup_done(t);
+		if (t->pooled)
+			agent_pool_ready(t);
+		else if (agent_fwd_start(t))
+			agent_tunnel_close(t, true, "cannot start forwarding");
+		return;
+	}
+	t->state = TUN_OPEN;
+	ns_timer_arm(t->a->loop, &t->timer, AGENT_OPEN_WAIT_S * 1000ull);
+	if (agent_tunnel_watch(t, &t->tw, EPOLLIN)) {
+		agent_tunnel_close(t, true, "epoll");
+		return;
+	}
+	open_read(t);
+}
+
+int agent_link_open(struct agent_tunnel *t)
+{
+	__u8 c = NS_TUNNEL_OPEN;
+	ssize_t n;
+
+	/* the socket's buffer is empty: one byte always fits */
+	n = send(t->tw.fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == 1)
+		return 0;
+	return n < 0 ? -errno : -EAGAIN;
 }
 
 void agent_link_on_target(struct agent_tunnel *t)
@@ -128,6 +189,10 @@ static void proof_start(struct agent_tunnel *t)
 		agent_tunnel_close(t, true, "cannot compute the tunnel proof");
 		return;
 	}
+	t->proof_len = NS_PROOF_LEN;
+	if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
+		/* a client is waiting: OPEN rides with the proof, no round trip */
+		t->proof_out[t->proof_len++] = NS_TUNNEL_OPEN;
 	agent_sock_tune(t->tw.fd);
 	proof_io(t);
 }
@@ -137,8 +202,8 @@ static bool proof_send(struct agent_tunnel *t, __u32 *events)
 {
 	ssize_t n;
 
-	while (t->proof_sent < NS_PROOF_LEN) {
-		n = send(t->tw.fd, t->proof_out + t->proof_sent, NS_PROOF_LEN - t->proof_sent,
+	while (t->proof_sent < t->proof_len) {
+		n = send(t->tw.fd, t->proof_out + t->proof_sent, t->proof_len - t->proof_sent,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			*events |= EPOLLOUT;
@@ -241,7 +306,7 @@ void agent_link_dial(struct agent_tunnel *t)
 fail:
 	log_warn("%s: connect to %s: %s", label, ps, strerror(errno));
 close:
-	if (t->role == TUN_ROLE_SUBSCRIBER)
+	if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
 		log_warn("connect %s: tunnel failed (client closed)", t->lis->cfg->service);
 	agent_tunnel_close(t, true, "cannot connect to the peer");
 }
@@ -260,7 +325,7 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 				 agent_tunnel_label(t, label, sizeof(label)),
 				 agent_sa_str(&t->peer, ps, sizeof(ps)),
 				 strerror(soerr ? soerr : errno));
-			if (t->role == TUN_ROLE_SUBSCRIBER)
+			if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
 				log_warn("connect %s: tunnel failed (client closed)",
 					 t->lis->cfg->service);
 			agent_tunnel_close(t, true, "cannot connect to the peer");
@@ -270,6 +335,9 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 		break;
 	case TUN_PROOF:
 		proof_io(t);
+		break;
+	case TUN_OPEN:
+		open_read(t);
 		break;
 	default:
 		/* TUN_TARGET: watched for errors only; the peer gave up. */

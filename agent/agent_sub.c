@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Subscribe listeners: the local ports (like `ssh -L`) where clients of a
- * remote service connect. TCP: each accepted connection becomes a tunnel.
+ * remote service connect. TCP: each accepted connection takes a ready tunnel
+ * of the pool (agent_pool.c) or, with none ready, becomes a tunnel of its own.
  * UDP: each client source address:port gets its own tunnel, found again for
  * its next datagrams; replies go back from the same socket.
  */
@@ -45,6 +46,9 @@ static void on_tcp_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
 					 strerror(errno));
 			return;
 		}
+		agent_pool_client(lis);
+		if (agent_pool_take(lis, fd, &ss) == 0)
+			continue;
 		if (!agent_broker_up(a)) {
 			/* Nobody to ask: the client learns it at once. */
 			log_warn("connect %s: client %s refused: not connected to the broker",
@@ -167,6 +171,7 @@ int agent_listeners_open(struct agent *a)
 		a->lis[i].a = a;
 		a->lis[i].cfg = &a->cfg->sub[i];
 		a->lis[i].w.fd = -1;
+		agent_pool_init(&a->lis[i]);
 	}
 	for (i = 0; i < a->cfg->nsub; i++) {
 		err = listen_one(a, &a->lis[i]);
@@ -188,6 +193,7 @@ void agent_listeners_close(struct agent *a)
 		/* UDP tunnels reply through this socket: they go first. */
 		while (lis->udp)
 			agent_tunnel_close(lis->udp, false, "stopping");
+		agent_pool_stop(lis);
 		if (lis->w.fd >= 0) {
 			ns_loop_del(a->loop, &lis->w);
 			close(lis->w.fd);

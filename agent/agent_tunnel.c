@@ -4,13 +4,18 @@
  *
  *   subscriber S: client accepted -> CONNECT -> CONNECT_INFO (or ERROR: the
  *                 client is closed at once) -> link up (agent_link.c) ->
- *                 proofs -> forwarding (agent_fwd.c)
+ *                 proofs + OPEN -> forwarding (agent_fwd.c)
+ *   pooled S:     CONNECT with no client -> ... -> proofs -> TUN_READY, idle
+ *                 in its listener's pool (agent_pool.c) until a client takes
+ *                 it: OPEN -> forwarding
  *   provider P:   OFFER -> ACCEPT -> CONNECT_INFO -> link up -> proofs ->
- *                 connect to the target -> forwarding
+ *                 OPEN from S -> connect to the target -> forwarding
  *
  * Until the proofs are checked not one application byte is read from or
- * written to the client or the target. Only tunnels still waiting for the
- * broker's answer depend on the broker connection.
+ * written to the client or the target, and the provider connects to its
+ * target only when S said OPEN: a pooled tunnel costs the server nothing.
+ * Only tunnels still waiting for the broker's answer depend on the broker
+ * connection; ready pooled tunnels stay when it is lost.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -82,6 +87,8 @@ void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why)
 		log_debug("%s: closed (%s)", label, why);
 	if (t->role == TUN_ROLE_SUBSCRIBER && t->proto == IPPROTO_UDP)
 		agent_listener_unlink(t);
+	if (t->pooled)
+		agent_pool_gone(t);
 	ns_timer_cancel(a->loop, &t->timer);
 	close_sock(t, &t->tw, &t->tw_reg, rst);
 	close_sock(t, &t->pw, &t->pw_reg, rst);
@@ -110,8 +117,13 @@ static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_warn("connect %s: %s (client %s closed)", t->lis->cfg->service, why,
-		 agent_sa_str(&t->client, cs, sizeof(cs)));
+	if (t->pooled)
+		/* the first failure in a row is worth a warning, retries are not */
+		ns_log(t->lis->fails ? NS_LOG_DEBUG : NS_LOG_WARN,
+		       "pool %s: tunnel set-up failed: %s", t->lis->cfg->service, why);
+	else
+		log_warn("connect %s: %s (client %s closed)", t->lis->cfg->service, why,
+			 agent_sa_str(&t->client, cs, sizeof(cs)));
 	agent_tunnel_close(t, true, why);
 }
 
@@ -132,6 +144,14 @@ static void on_timer(struct ns_loop *l, struct ns_timer *tm)
 	case TUN_FWD:
 		agent_fwd_idle_check(t);
 		break;
+	case TUN_READY:
+		agent_pool_expire(t);
+		break;
+	case TUN_OPEN:
+		log_debug("%s: no OPEN from the subscriber within %u s; closed",
+			  agent_tunnel_label(t, label, sizeof(label)), AGENT_OPEN_WAIT_S);
+		agent_tunnel_close(t, false, "never opened");
+		break;
 	default:
 		log_warn("%s: tunnel not up within %u s (%s); closed",
 			 agent_tunnel_label(t, label, sizeof(label)), s,
@@ -149,6 +169,8 @@ static void on_tw(struct ns_loop *l, struct ns_watch *w, __u32 events)
 
 	if (t->state == TUN_FWD)
 		agent_fwd_on_event(t);
+	else if (t->state == TUN_READY)
+		agent_pool_on_event(t);
 	else
 		agent_link_on_event(t, events);
 }
@@ -191,12 +213,47 @@ static struct agent_tunnel *tunnel_new(struct agent *a, __u8 role, __u8 proto)
 	return t;
 }
 
+/* S: ask the broker for the tunnel: 0, or -ENOTCONN (t is left to the caller). */
+static int send_connect(struct agent_tunnel *t)
+{
+	struct agent *a = t->a;
+	struct ns_msg_buf mb = {};
+
+	t->req_id = agent_req_id(a);
+	t->start_ns = ns_now_ns();
+	ns_mb_init(&mb, NS_MSG_CONNECT);
+	ns_mb_u32(&mb, NS_A_REQ_ID, t->req_id);
+	ns_mb_str(&mb, NS_A_SERVICE, t->lis->cfg->service);
+	ns_mb_u8(&mb, NS_A_PROTO, t->proto);
+	if (agent_broker_send(a, &mb))
+		return -ENOTCONN;
+	ns_timer_arm(a->loop, &t->timer, 2 * NS_NEGOTIATE_TIMEOUT_S * 1000);
+	return 0;
+}
+
+/* S: a tunnel for the pool of lis, with no client yet; NULL if it failed. */
+struct agent_tunnel *agent_tunnel_pooled(struct agent_listener *lis)
+{
+	struct agent_tunnel *t = tunnel_new(lis->a, TUN_ROLE_SUBSCRIBER, IPPROTO_TCP);
+
+	if (!t)
+		return NULL;
+	t->lis = lis;
+	t->pooled = true;
+	lis->nstarting++;
+	if (send_connect(t)) {
+		sub_fail(t, "not connected to the broker");
+		return NULL;
+	}
+	log_debug("pool %s: new tunnel, request %u", lis->cfg->service, t->req_id);
+	return t;
+}
+
 struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 					    const struct sockaddr_storage *client)
 {
 	struct agent *a = lis->a;
 	struct agent_tunnel *t = tunnel_new(a, TUN_ROLE_SUBSCRIBER, lis->cfg->proto);
-	struct ns_msg_buf mb = {};
 	char cs[AGENT_SA_STRLEN];
 
 	if (!t) {
@@ -217,16 +274,10 @@ struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 			return NULL;
 		}
 	}
-	t->req_id = agent_req_id(a);
-	ns_mb_init(&mb, NS_MSG_CONNECT);
-	ns_mb_u32(&mb, NS_A_REQ_ID, t->req_id);
-	ns_mb_str(&mb, NS_A_SERVICE, lis->cfg->service);
-	ns_mb_u8(&mb, NS_A_PROTO, t->proto);
-	if (agent_broker_send(a, &mb)) {
+	if (send_connect(t)) {
 		sub_fail(t, "not connected to the broker");
 		return NULL;
 	}
-	ns_timer_arm(a->loop, &t->timer, 2 * NS_NEGOTIATE_TIMEOUT_S * 1000);
 	log_debug("connect %s: client %s, request %u", lis->cfg->service,
 		  agent_sa_str(client, cs, sizeof(cs)), t->req_id);
 	return t;

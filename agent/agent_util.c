@@ -2,8 +2,8 @@
 /*
  * Pure helpers of the agent, without I/O: reconnect backoff, the UDP
  * datagram framing of tunnels, socket address formatting and comparison,
- * and the words for the broker's error codes. Unit tested in
- * test/unit/test_agent_util.c.
+ * the words for the broker's error codes, and the sizing of tunnel pools
+ * (client rate, target). Unit tested in test/unit/test_agent_util.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -146,4 +146,64 @@ const char *agent_err_text(__u32 code)
 	default:
 		return "unknown error";
 	}
+}
+
+/* ---- pool sizing ---- */
+
+#define NS_PER_S	1000000000ull
+
+/* Forget the slots of the seconds between r->sec and sec (a new second). */
+static void rate_roll(struct agent_rate *r, __u64 sec)
+{
+	__u64 s;
+
+	if (sec <= r->sec)
+		return;
+	if (sec - r->sec >= AGENT_RATE_SLOTS)
+		memset(r->n, 0, sizeof(r->n));
+	else
+		for (s = r->sec + 1; s <= sec; s++)
+			r->n[s % AGENT_RATE_SLOTS] = 0;
+	r->sec = sec;
+}
+
+void agent_rate_add(struct agent_rate *r, __u64 now_ns)
+{
+	__u64 sec = now_ns / NS_PER_S;
+
+	if (!r->last_ns) {
+		memset(r->n, 0, sizeof(r->n));
+		r->sec = sec;
+	}
+	rate_roll(r, sec);
+	if (sec == r->sec)		/* the clock never runs back; if it did: not counted */
+		r->n[sec % AGENT_RATE_SLOTS]++;
+	r->last_ns = now_ns ? now_ns : 1;
+}
+
+__u32 agent_rate_peak(const struct agent_rate *r, __u64 now_ns)
+{
+	__u64 sec = now_ns / NS_PER_S, s;
+	__u32 peak = 0;
+
+	if (!r->last_ns || sec >= r->sec + AGENT_RATE_SLOTS)
+		return 0;
+	/* slots of seconds r->sec - SLOTS + 1 .. r->sec; only those after sec - SLOTS count */
+	for (s = r->sec + 1 > AGENT_RATE_SLOTS ? r->sec + 1 - AGENT_RATE_SLOTS : 0; s <= r->sec;
+	     s++)
+		if (s + AGENT_RATE_SLOTS > sec && r->n[s % AGENT_RATE_SLOTS] > peak)
+			peak = r->n[s % AGENT_RATE_SLOTS];
+	return peak;
+}
+
+__u32 agent_pool_target(__u32 peak, __u32 setup_ms, __u64 quiet_ms, __u32 idle_s,
+			__u32 bound)
+{
+	__u64 want;
+
+	if (quiet_ms >= (__u64)idle_s * 1000)
+		return 0;
+	/* clients arriving while one tunnel is set up, rounded up, + 1 */
+	want = ((__u64)peak * setup_ms + 999) / 1000 + 1;
+	return want < bound ? (__u32)want : bound;
 }

@@ -39,7 +39,7 @@
  *  LIST { REQ_ID } -> LIST_REPLY { REQ_ID, SERVICE_INFO... } where each
  *     SERVICE_INFO is a nested attribute list { SERVICE ("agent/name"), PROTO }.
  *
- * ## A tunnel (one per client connection)
+ * ## A tunnel (one per client connection; a subscriber may make a few ahead)
  *  1. Subscriber S -> broker: CONNECT { REQ_ID, SERVICE ("agent/name"), PROTO }.
  *  2. Broker: ACL check (ERROR DENIED), provider P online and publishing it
  *     (ERROR NOT_FOUND), then OFFER { SESSION, SERVICE (bare), PROTO, NAME (S) } to P.
@@ -71,7 +71,12 @@
  *       HMAC-SHA256(key, "natsplice-proof" | SESSION | role | nonce)   = 61 bytes
  *     and checks the peer's: same SESSION, the other role, valid HMAC. A
  *     connection failing the check is closed at once: a stranger gets nothing.
- *     The provider then connects to its target and both forward.
+ *     Then S sends one byte, NS_TUNNEL_OPEN, when a client uses the tunnel:
+ *     at once (in the same write as its proof) for a tunnel made for a
+ *     client, later or never for a pooled tunnel made ahead of clients. P
+ *     reads it before anything else, connects to its target only then, and
+ *     both forward; a tunnel S closes before OPEN was never used. Any other
+ *     first byte closes the tunnel. P sends nothing before its target answered.
  *  7. Failures: any party gone or silent for NS_NEGOTIATE_TIMEOUT_S fails the
  *     session: ERROR { REQ_ID, CODE, TEXT } to S (S closes its client at once).
  *  8. The relay reports SPLICE_DONE { SESSION, SPLICE_ID, BYTES_AB, BYTES_BA,
@@ -96,6 +101,7 @@
 #define NS_KEY_LEN		32
 #define NS_PROOF_LEN		61		/* "NSP1" + 8 + 1 + 16 + 32 */
 #define NS_PROOF_NONCE_LEN	16
+#define NS_TUNNEL_OPEN		0x4f		/* 'O': S -> P after the proofs, step 6 */
 #define NS_ADDR_ATTR_LEN	20
 
 #define NS_ATTR_MUST		0x8000		/* must-understand bit */

@@ -73,6 +73,8 @@ static void test_contract_example(void **state)
 	assert_string_equal(c.sub[0].service, "home-nas/web");
 	assert_string_equal(agent_sa_str(&c.sub[0].listen, buf, sizeof(buf)), "127.0.0.1:18080");
 	assert_int_equal(c.sub[0].proto, IPPROTO_TCP);
+	assert_int_equal(c.sub[0].pool, AGENT_POOL_DEFAULT);
+	assert_int_equal(c.sub[0].pool_idle_s, AGENT_POOL_IDLE_S);
 	assert_int_equal(c.udp_idle_s, AGENT_UDP_IDLE_S);
 	assert_int_equal(c.connect_timeout_s, AGENT_CONNECT_TIMEOUT_S);
 	agent_cfg_free(&c);
@@ -96,8 +98,21 @@ static void test_defaults_and_options(void **state)
 	assert_string_equal(agent_sa_str(&c.pub[0].target, buf, sizeof(buf)),
 			    "[2001:db8::5]:22");
 	assert_int_equal(c.sub[0].proto, IPPROTO_UDP);
+	assert_int_equal(c.sub[0].pool, 0);		/* UDP: never pooled */
 	assert_int_equal(c.udp_idle_s, 5);
 	assert_int_equal(c.connect_timeout_s, 3);
+	agent_cfg_free(&c);
+
+	/* pool settings */
+	load_ok(&c, "broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		    "  - { service: a/b, listen: 127.0.0.1:1, pool: 0 }\n"
+		    "  - { service: a/c, listen: 127.0.0.1:2, pool: 64, pool_idle: 3600 }\n"
+		    "  - { service: a/d, listen: 127.0.0.1:3, pool_idle: 1 }\n");
+	assert_int_equal(c.sub[0].pool, 0);
+	assert_int_equal(c.sub[1].pool, 64);
+	assert_int_equal(c.sub[1].pool_idle_s, 3600);
+	assert_int_equal(c.sub[2].pool, AGENT_POOL_DEFAULT);
+	assert_int_equal(c.sub[2].pool_idle_s, 1);
 	agent_cfg_free(&c);
 
 	/* no publish / subscribe at all, or empty ones */
@@ -165,6 +180,21 @@ static void test_bad_values(void **state)
 		   "[2001:db8::1]:8080), not 'localhost:80'");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nudp_idle: 0\n",
 		   "t.yaml:4:11: udp_idle must be 1..604800 seconds, not 0");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b, listen: 127.0.0.1:1, pool: 65 }\n",
+		   "t.yaml:5:48: pool must be 0..64, not 65");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b, listen: 127.0.0.1:1, pool: -1 }\n",
+		   "t.yaml:5:48: expected a decimal integer 0..4294967295, got '-1'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b, listen: 127.0.0.1:1, pool_idle: 0 }\n",
+		   "t.yaml:5:53: pool_idle must be 1..3600 seconds, not 0");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b, listen: 127.0.0.1:1, proto: udp, pool: 2 }\n",
+		   "t.yaml:5:60: pool: only TCP subscriptions keep pooled tunnels");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
+		   "  - { service: a/b, listen: 127.0.0.1:1, proto: udp, pool_idle: 5 }\n",
+		   "t.yaml:5:65: pool_idle: only TCP subscriptions keep pooled tunnels");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nconnect_timeout: 1m\n",
 		   "t.yaml:4:18: expected a decimal integer 0..4294967295, got '1m'");
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* agent: reconnect backoff bounds, UDP framing of tunnels, address helpers. */
+/* agent: reconnect backoff bounds, UDP framing of tunnels, address helpers,
+ * the client rate and target size of tunnel pools. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <setjmp.h>
 #include <string.h>
 #include <cmocka.h>
@@ -192,6 +194,93 @@ static void test_err_text(void **state)
 	assert_string_equal(agent_err_text(12345), "unknown error");
 }
 
+#define SEC 1000000000ull
+
+/* The peak per second over the last AGENT_RATE_SLOTS seconds. */
+static void test_rate_peak(void **state)
+{
+	struct agent_rate r = {};
+	__u64 t0 = 1000 * SEC;
+	int i;
+
+	assert_int_equal(agent_rate_peak(&r, t0), 0);		/* no client yet */
+	agent_rate_add(&r, t0);
+	assert_int_equal(agent_rate_peak(&r, t0), 1);
+	for (i = 0; i < 5; i++)
+		agent_rate_add(&r, t0 + 3 * SEC + i * 100000000ull);	/* 5 in second 3 */
+	agent_rate_add(&r, t0 + 4 * SEC);
+	assert_int_equal(agent_rate_peak(&r, t0 + 4 * SEC), 5);
+	/* second 3 still in the window 9 s later, gone 10 s later */
+	assert_int_equal(agent_rate_peak(&r, t0 + 12 * SEC + SEC / 2), 5);
+	assert_int_equal(agent_rate_peak(&r, t0 + 13 * SEC), 1);	/* second 4 left */
+	assert_int_equal(agent_rate_peak(&r, t0 + 14 * SEC), 0);
+	/* a client long after: the old seconds are forgotten, not counted again */
+	agent_rate_add(&r, t0 + 100 * SEC);
+	assert_int_equal(agent_rate_peak(&r, t0 + 100 * SEC), 1);
+	/* a slot reused after a full turn starts from 0 */
+	agent_rate_add(&r, t0 + 110 * SEC);
+	assert_int_equal(agent_rate_peak(&r, t0 + 110 * SEC), 1);
+	/* a client at time 0 still counts as a client */
+	memset(&r, 0, sizeof(r));
+	agent_rate_add(&r, 0);
+	assert_int_equal(agent_rate_peak(&r, 0), 1);
+}
+
+/* Never above the bound, whatever the rate and set-up time. */
+static void test_pool_target_bound(void **state)
+{
+	static const __u32 peaks[] = { 0, 1, 10, 1000, 100000, 0xffffffffu };
+	static const __u32 setups[] = { 0, 1, 50, 1000, 60000, 0xffffffffu };
+	static const __u32 bounds[] = { 0, 1, 2, 8, 64 };
+	size_t i, j, k;
+
+	for (i = 0; i < sizeof(peaks) / sizeof(peaks[0]); i++)
+		for (j = 0; j < sizeof(setups) / sizeof(setups[0]); j++)
+			for (k = 0; k < sizeof(bounds) / sizeof(bounds[0]); k++) {
+				__u32 n = agent_pool_target(peaks[i], setups[j], 0, 30, bounds[k]);
+
+				assert_true(n <= bounds[k]);
+				/* a bound of at least 1 with a recent client: at least one */
+				if (bounds[k])
+					assert_true(n >= 1);
+			}
+	assert_int_equal(agent_pool_target(100000, 1000, 0, 30, 2), 2);
+	assert_int_equal(agent_pool_target(0xffffffffu, 0xffffffffu, 0, 30, UINT32_MAX),
+			 UINT32_MAX);		/* no overflow */
+}
+
+/* 0 once no client came for idle_s, or none ever. */
+static void test_pool_target_idle(void **state)
+{
+	assert_int_equal(agent_pool_target(5, 100, 29999, 30, 8), 2);
+	assert_int_equal(agent_pool_target(5, 100, 30000, 30, 8), 0);
+	assert_int_equal(agent_pool_target(1000, 1000, 31000, 30, 8), 0);
+	assert_int_equal(agent_pool_target(0, 100, UINT64_MAX, 30, 8), 0);
+	assert_int_equal(agent_pool_target(0, 100, UINT64_MAX, AGENT_POOL_IDLE_MAX_S, 64), 0);
+	/* quiet in the window but a client within idle_s: keep one */
+	assert_int_equal(agent_pool_target(0, 100, 15000, 30, 8), 1);
+}
+
+/* More clients per set-up time, more ready tunnels: ceil(peak x setup) + 1. */
+static void test_pool_target_grows(void **state)
+{
+	__u32 peak, prev = 0;
+
+	assert_int_equal(agent_pool_target(1, 50, 0, 30, 64), 2);	/* 0.05 -> 1, + 1 */
+	assert_int_equal(agent_pool_target(10, 100, 0, 30, 64), 2);	/* 1.0 -> 1, + 1 */
+	assert_int_equal(agent_pool_target(11, 100, 0, 30, 64), 3);	/* 1.1 -> 2, + 1 */
+	assert_int_equal(agent_pool_target(40, 100, 0, 30, 64), 5);
+	assert_int_equal(agent_pool_target(40, 200, 0, 30, 64), 9);	/* slower set-up */
+	assert_int_equal(agent_pool_target(40, 200, 0, 30, 4), 4);
+	for (peak = 0; peak < 2000; peak += 7) {
+		__u32 n = agent_pool_target(peak, 30, 0, 30, UINT32_MAX);
+
+		assert_true(n >= prev);
+		prev = n;
+	}
+	assert_true(prev > 50);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +293,10 @@ int main(void)
 		cmocka_unit_test(test_unframe_stream),
 		cmocka_unit_test(test_sockaddr_helpers),
 		cmocka_unit_test(test_err_text),
+		cmocka_unit_test(test_rate_peak),
+		cmocka_unit_test(test_pool_target_bound),
+		cmocka_unit_test(test_pool_target_idle),
+		cmocka_unit_test(test_pool_target_grows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
