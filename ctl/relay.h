@@ -151,8 +151,8 @@ int relay_bpf_counters(struct relay *r, const struct relay_splice *sp, __u64 pac
 int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp);
 int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
 int relay_bpf_detach_dev(const char *pin_dir, const char *dev);
-/* A relay daemon left an XDP link for dev pinned under pin_dir. */
-bool relay_bpf_xdp_pinned(const char *pin_dir, const char *dev);
+/* A relay's XDP program is attached to dev (it outlives its daemon). */
+bool relay_bpf_xdp_attached(const char *dev);
 int relay_bpf_refresh(struct relay *r, struct ns_splice *s);
 
 /* relay_splice.c: splice life cycle, handshake splicing, GC */

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The relay's BPF side: load both programs over one set of maps pinned in the
- * pin directory, attach them, and read/write the maps. Everything that must
- * outlive the daemon lives in the pin directory: the maps (splice table,
- * counters, port expectations, the splice store) and the XDP link. The TC
- * filter is a netlink attachment, which outlives the process by itself.
+ * pin directory, attach them, and read/write the maps. Both programs are
+ * netlink attachments, which outlive the daemon by themselves, and they hold
+ * the maps (splice table, counters, port expectations, the splice store). A
+ * restarted daemon takes the maps from the pin directory, or, when the pins
+ * died with the bpffs a previous daemon mounted (`ip netns exec`), from the
+ * programs on the device.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +73,9 @@ static int prepare_pin_dir(const char *pin_dir)
 			log_err("mount bpffs on %s: %s", parent, strerror(errno));
 			return -errno;
 		}
+		log_info("mounted a bpffs on %s for the pins: it goes away with this daemon's "
+			 "mount namespace (ip netns exec); the programs stay on the device, and a "
+			 "restarted daemon takes the splices over from them", parent);
 	}
 	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
 		log_err("mkdir %s: %s", pin_dir, strerror(errno));
@@ -104,53 +109,116 @@ static void set_rodata(const struct relay_cfg *cfg, __u32 *addr4, __u32 *addr6)
 		memset(addr6, 0, 16);
 }
 
+/* An XDP link an earlier version pinned for the device (it attached XDP
+ * through a link, and a link dies with its pin). */
 static void link_pin_path(char *buf, size_t len, const char *pin_dir, const char *dev)
 {
 	snprintf(buf, len, "%s/xdp_link_%s", pin_dir, dev);
 }
 
-bool relay_bpf_xdp_pinned(const char *pin_dir, const char *dev)
+/* The pin of the program attached to dev at hook ("xdp", "tc"): it marks the
+ * device as one that uses the pinned maps (dev detach). */
+static void prog_pin_path(char *buf, size_t len, const char *pin_dir, const char *hook,
+			  const char *dev)
 {
-	char path[512];
-
-	link_pin_path(path, sizeof(path), pin_dir, dev);
-	return !access(path, F_OK);
+	snprintf(buf, len, "%s/prog_%s_%s", pin_dir, hook, dev);
 }
 
-/* Attach XDP through a pinned link; a restarted daemon swaps its fresh
- * program into the existing link so the device never runs without one. */
+static int pin_prog(const char *pin_dir, const char *hook, const char *dev, int fd)
+{
+	char path[512];
+
+	prog_pin_path(path, sizeof(path), pin_dir, hook, dev);
+	unlink(path);
+	if (bpf_obj_pin(fd, path)) {
+		log_err("pin %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Is program id a relay program of that name? */
+static bool prog_named(__u32 id, const char *name)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd = id ? bpf_prog_get_fd_by_id(id) : -1;
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = !bpf_obj_get_info_by_fd(fd, &info, &len) && !strcmp(info.name, name);
+	close(fd);
+	return ok;
+}
+
+/* The id of the relay program attached to ifindex at XDP or TC ingress, or 0. */
+static __u32 dev_prog_id(int ifindex, bool xdp)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tq, .handle = TC_HANDLE, .priority = TC_PRIO);
+	__u32 id = 0;
+
+	if (xdp)
+		return !bpf_xdp_query_id(ifindex, 0, &id) && prog_named(id, "xdp_relay") ? id : 0;
+	if (bpf_tc_query(&hook, &tq))
+		return 0;
+	return prog_named(tq.prog_id, "tc_relay") ? tq.prog_id : 0;
+}
+
+bool relay_bpf_xdp_attached(const char *dev)
+{
+	int ifindex = if_nametoindex(dev);
+
+	return ifindex && dev_prog_id(ifindex, true);
+}
+
+/*
+ * Attach XDP as a netlink attachment, which stays on the device without a
+ * process or a pin. A restarted daemon swaps its fresh program in atomically
+ * (XDP_FLAGS_REPLACE), so the device never runs without one. A link that an
+ * earlier version pinned gets the program through the link instead.
+ */
 static int attach_xdp(struct relay *r, struct relay_bpf *b)
 {
-	struct bpf_program *prog = b->xdp->progs.xdp_relay;
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+	int fd = bpf_program__fd(b->xdp->progs.xdp_relay), old_fd = -1, err;
+	__u32 old = 0, flags = 0;
 	char path[512];
-	int err;
 
 	link_pin_path(path, sizeof(path), r->cfg.pin_dir, r->cfg.dev);
 	b->xdp_link = access(path, F_OK) ? NULL : bpf_link__open(path);
 	if (b->xdp_link) {
-		err = bpf_link__update_program(b->xdp_link, prog);
+		err = bpf_link__update_program(b->xdp_link, b->xdp->progs.xdp_relay);
 		if (!err) {
 			log_info("xdp: replaced the program in pinned link %s", path);
-			return 0;
+			return pin_prog(r->cfg.pin_dir, "xdp", r->cfg.dev, fd);
 		}
 		log_warn("pinned link %s is stale (%s), attaching anew", path, strerror(-err));
 		bpf_link__destroy(b->xdp_link);
 		b->xdp_link = NULL;
 		unlink(path);
 	}
-	b->xdp_link = bpf_program__attach_xdp(prog, r->ifindex);
-	if (!b->xdp_link) {
-		err = -errno;
-		log_err("attach XDP to %s: %s%s", r->cfg.dev, strerror(-err),
-			err == -EBUSY ? " (another XDP program is attached)" : "");
-		return err;
+	if (!bpf_xdp_query_id(r->ifindex, 0, &old) && old) {
+		if (!prog_named(old, "xdp_relay")) {
+			log_err("attach XDP to %s: another XDP program (id %u) is attached",
+				r->cfg.dev, old);
+			return -EBUSY;
+		}
+		old_fd = bpf_prog_get_fd_by_id(old);
+		opts.old_prog_fd = old_fd;
+		flags = XDP_FLAGS_REPLACE;
 	}
-	err = bpf_link__pin(b->xdp_link, path);
+	err = bpf_xdp_attach(r->ifindex, fd, flags, &opts);
+	if (old_fd >= 0)
+		close(old_fd);
 	if (err) {
-		log_err("pin XDP link at %s: %s", path, strerror(-err));
+		log_err("attach XDP to %s: %s", r->cfg.dev, strerror(-err));
 		return err;
 	}
-	return 0;
+	if (old)
+		log_info("xdp: replaced the program on %s (id %u)", r->cfg.dev, old);
+	return pin_prog(r->cfg.pin_dir, "xdp", r->cfg.dev, fd);
 }
 
 static int attach_tc(struct relay *r, struct relay_bpf *b)
@@ -167,9 +235,11 @@ static int attach_tc(struct relay *r, struct relay_bpf *b)
 		return err;
 	}
 	err = bpf_tc_attach(&hook, &opts);
-	if (err)
+	if (err) {
 		log_err("attach TC to %s: %s", r->cfg.dev, strerror(-err));
-	return err;
+		return err;
+	}
+	return pin_prog(r->cfg.pin_dir, "tc", r->cfg.dev, opts.prog_fd);
 }
 
 /* Is the module shim loaded, with every kfunc the programs call? Its BTF
@@ -211,6 +281,66 @@ static int on_punt(void *ctx, void *data, size_t len)
 	return 0;
 }
 
+/*
+ * The pins are gone but the programs are still on the device (a bpffs that
+ * died with the daemon that mounted it): take the maps they use, so that the
+ * splices they carry go on and the splice store is read back. A map of
+ * another layout means another natsplice version: refuse before anything is
+ * replaced, and say how to start over. 0 also when there is nothing to adopt.
+ */
+static int adopt_dev_maps(struct relay *r, struct bpf_object *obj)
+{
+	__u32 id = dev_prog_id(r->ifindex, true), ids[16], len, n, i;
+	struct bpf_prog_info info = {};
+	int pfd, fd, adopted = 0, err = 0;
+	struct bpf_map *map;
+
+	if (!id)
+		id = dev_prog_id(r->ifindex, false);
+	pfd = id ? bpf_prog_get_fd_by_id(id) : -1;
+	if (pfd < 0)
+		return 0;
+	info.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	info.map_ids = (__u64)(unsigned long)ids;
+	len = sizeof(info);
+	n = bpf_obj_get_info_by_fd(pfd, &info, &len) ? 0 : info.nr_map_ids;
+	for (i = 0; i < n && i < sizeof(ids) / sizeof(ids[0]) && !err; i++) {
+		struct bpf_map_info mi = {};
+		__u32 mlen = sizeof(mi);
+
+		fd = bpf_map_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			continue;
+		map = bpf_obj_get_info_by_fd(fd, &mi, &mlen) ? NULL :
+		      bpf_object__find_map_by_name(obj, mi.name);
+		if (!map || bpf_map__is_internal(map) || !access(bpf_map__pin_path(map), F_OK)) {
+			close(fd);
+			continue;
+		}
+		if (mi.type != bpf_map__type(map) || mi.key_size != bpf_map__key_size(map) ||
+		    mi.value_size != bpf_map__value_size(map) ||
+		    mi.max_entries != bpf_map__max_entries(map)) {
+			log_err("the dataplane on %s is of another natsplice version (map %s: "
+				"key %u value %u entries %u, this version %u %u %u): this daemon "
+				"cannot take its splices over. To start over, which drops them: "
+				"natsplice dev detach %s --pin-dir %s", r->cfg.dev, mi.name,
+				mi.key_size, mi.value_size, mi.max_entries, bpf_map__key_size(map),
+				bpf_map__value_size(map), bpf_map__max_entries(map), r->cfg.dev,
+				r->cfg.pin_dir);
+			err = -ESTALE;
+		} else {
+			err = bpf_map__reuse_fd(map, fd);
+			adopted += !err;
+		}
+		close(fd);
+	}
+	close(pfd);
+	if (!err && adopted)
+		log_info("took %d maps over from the programs on %s (their pins under %s "
+			 "were gone)", adopted, r->cfg.dev, r->cfg.pin_dir);
+	return err;
+}
+
 static int load_obj_error(const char *what, int err, const char *pin_dir)
 {
 	log_err("load %s programs: %s", what, strerror(-err));
@@ -249,6 +379,10 @@ int relay_bpf_open(struct relay *r)
 		b->xdp->rodata->use_kmod = r->kmod;
 		err = pin_maps(b->xdp->obj, r->cfg.pin_dir);
 		if (!err)
+			err = adopt_dev_maps(r, b->xdp->obj);
+		if (err == -ESTALE)
+			return err;
+		if (!err)
 			err = xdp_relay__load(b->xdp);
 		if (err)
 			return load_obj_error("XDP", err, r->cfg.pin_dir);
@@ -263,6 +397,10 @@ int relay_bpf_open(struct relay *r)
 	b->tc->rodata->tc_behind_xdp = r->cfg.mode == RELAY_XDP;
 	b->tc->rodata->use_kmod = r->kmod;
 	err = pin_maps(b->tc->obj, r->cfg.pin_dir);
+	if (!err && r->cfg.mode != RELAY_XDP)
+		err = adopt_dev_maps(r, b->tc->obj);
+	if (err == -ESTALE)
+		return err;
 	if (!err)
 		err = tc_relay__load(b->tc);
 	if (err)
@@ -549,20 +687,28 @@ int relay_bpf_detach_dev(const char *pin_dir, const char *dev)
 		unlink(path);
 		found = 1;
 	}
+	if (dev_prog_id(ifindex, true) && !bpf_xdp_detach(ifindex, 0, NULL))
+		found = 1;
 	hook.ifindex = ifindex;
 	if (!bpf_tc_query(&hook, &opts)) {
 		opts.prog_fd = opts.prog_id = opts.flags = 0;
 		if (!bpf_tc_detach(&hook, &opts))
 			found = 1;
 	}
+	prog_pin_path(path, sizeof(path), pin_dir, "xdp", dev);
+	unlink(path);
+	prog_pin_path(path, sizeof(path), pin_dir, "tc", dev);
+	unlink(path);
 	d = opendir(pin_dir);
 	if (d) {
-		int links = 0;
+		int devs = 0;
 
+		/* Other devices still running the programs keep the maps. */
 		while ((de = readdir(d)))
-			links += !strncmp(de->d_name, "xdp_link_", 9);
+			devs += !strncmp(de->d_name, "xdp_link_", 9) ||
+				!strncmp(de->d_name, "prog_", 5);
 		closedir(d);
-		if (!links) {
+		if (!devs) {
 			d = opendir(pin_dir);
 			while (d && (de = readdir(d))) {
 				if (de->d_name[0] == '.')

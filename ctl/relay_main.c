@@ -362,10 +362,10 @@ static void resolve_mode(struct relay *r)
 
 	relay_dev_driver(r->cfg.dev, driver, sizeof(driver));
 	if (r->cfg.mode == RELAY_AUTO) {
-		if (relay_bpf_xdp_pinned(r->cfg.pin_dir, r->cfg.dev)) {
+		if (relay_bpf_xdp_attached(r->cfg.dev)) {
 			r->cfg.mode = RELAY_XDP;
-			snprintf(why, sizeof(why), "xdp: a relay attached XDP to %s before, and "
-				 "its splices keep running there (pinned link)", r->cfg.dev);
+			snprintf(why, sizeof(why), "xdp: a relay's XDP program is on %s already, "
+				 "and its splices keep running there", r->cfg.dev);
 		} else {
 			r->cfg.mode = relay_auto_mode(driver, why, sizeof(why));
 		}

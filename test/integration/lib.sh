@@ -367,15 +367,18 @@ tcp_opts() {
 
 # start_relay MODE [extra args]: run the relay daemon in RELAY (private bpffs
 # under $TMP, control socket $SOCK, log $RELAY_LOG) and wait for "ready".
-# MODE "default": no --mode. Calling it again (after a crash) reuses the same
-# pin dir and socket.
+# MODE "default": no --mode. NO_PIN_DIR=1: no --pin-dir either, so under
+# `ip netns exec` the daemon mounts a bpffs of its own that dies with it.
+# Calling it again (after a crash) reuses the same pin dir and socket.
 start_relay() {
-	local mode=$1 mode_arg=(--mode "$1")
+	local mode=$1 mode_arg=(--mode "$1") pin_arg
 
 	shift
 	[ -x "$NATSPLICE" ] || fail "$NATSPLICE is not built (make -C $TOP)"
 	[ "$mode" != default ] || mode_arg=()
 	PIN_DIR=$TMP/bpffs/natsplice
+	pin_arg=(--pin-dir "$PIN_DIR")
+	[ -z "${NO_PIN_DIR:-}" ] || pin_arg=()
 	SOCK=$TMP/relay.sock
 	if ! mountpoint -q "$TMP/bpffs"; then
 		mkdir -p "$TMP/bpffs"
@@ -386,7 +389,7 @@ start_relay() {
 	RELAY_LOG=$TMP/relay.$RELAY_STARTS.log
 	bg "$RELAY" "$RELAY_LOG" "$NATSPLICE" ${NATSPLICE_OPTS:-} relay run --dev eth0 \
 		"${mode_arg[@]}" --address "$RELAY4" --address "$RELAY6" --ports "$RELAY_PORTS" \
-		--pin-dir "$PIN_DIR" --socket "$SOCK" "$@"
+		"${pin_arg[@]}" --socket "$SOCK" "$@"
 	RELAY_PID=$BG_PID
 	wait_for_line "$RELAY_LOG" ready "$READY_TIMEOUT" "$RELAY_PID" && return 0
 	if kill -0 "$RELAY_PID" 2>/dev/null; then

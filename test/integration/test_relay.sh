@@ -300,6 +300,36 @@ t_kill_restart() {
 	[ "$alive" = 1 ] || echo "note: the transfer ended before the kill; only the restart was tested"
 }
 
+# The same, with the relay run under `ip netns exec` without --pin-dir: its
+# pins live on a bpffs the daemon mounted itself, which dies with it. The
+# programs stay on the device, and the restarted daemon takes their maps over
+# (the log says so): the splice is listed again and the transfer completes
+# intact. A's sending is slowed (tbf) so that the transfer spans the restart.
+t_kill_restart_nopins() {
+	local mode=$1 sz=$((64 * MiB))
+
+	topo_relay
+	nsx "$A" tc qdisc add dev eth0 root tbf rate 200mbit burst 64k latency 200ms
+	NO_PIN_DIR=1 start_relay "$mode"
+	grep -q 'mounted a bpffs on /sys/fs/bpf' "$RELAY_LOG" ||
+		fail "the relay did not say its pins die with it"
+	splice_add
+	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send "$sz" --seed 1
+	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send "$sz" --seed 2
+	wait_until 30 splice_state_is "$SPLICE_ID" established ||
+		fail "the splice did not get established"
+	kill -KILL "$RELAY_PID"
+	wait_pid "$RELAY_PID" 10 || true
+	kill -0 "$XFER_PID_A" 2>/dev/null || echo "note: A finished before the kill"
+	NO_PIN_DIR=1 start_relay "$mode"
+	grep -q 'took [0-9]* maps over from the programs on eth0' "$RELAY_LOG" ||
+		fail "the restarted relay did not take the maps over from the device"
+	splice_listed "$SPLICE_ID" || fail "splice $SPLICE_ID is not listed after the restart"
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 300
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 300
+	check_xfer "$TMP/a.out" "$TMP/b.out" "$sz" "$sz"
+}
+
 # SIGTERM leaves the dataplane attached (a live transfer completes without the
 # daemon); `dev detach` then takes it off.
 t_term_detach() {
@@ -506,7 +536,7 @@ t_port_reuse() {
 # counters, no pure splice; its connections die with the process).
 TEST_ORDER=""
 for t in passive pure ipv6 iperf3 tcp_options half_close rst udp kill_restart term_detach \
-	half_open cleanup stranger syn_retx port_reuse; do
+	half_open cleanup stranger syn_retx port_reuse kill_restart_nopins; do
 	for m in xdp tc; do
 		eval "test_${m}_$t() { t_$t $m; }"
 		TEST_ORDER="$TEST_ORDER test_${m}_$t"
