@@ -16,7 +16,9 @@
  *    count starts again when a pooled tunnel is used or lives out pool_idle.
  *  - A client takes the oldest ready tunnel: OPEN, then forwarding. With
  *    none ready it gets a tunnel of its own, as without a pool, and counts
- *    towards the rate so that the pool grows.
+ *    towards the rate so that the pool grows. If a pooled tunnel gets ready
+ *    while such a client still waits for its own (not yet proving), they
+ *    swap: the client takes the ready one, its own goes on as a pooled one.
  *  - A ready tunnel is closed when it has been idle for pool_idle (and
  *    replaced if the target still wants it) or when its peer closes it.
  *    Ready tunnels stay when the broker connection is lost: they do not
@@ -181,9 +183,53 @@ void agent_pool_setup_done(struct agent_tunnel *t)
 	lis->setup_ms = lis->setup_ms ? (__u32)((lis->setup_ms * 3ull + ms) / 4) : (__u32)ms;
 }
 
+/* The oldest client of lis still waiting for a tunnel of its own, before
+ * its proof (and OPEN) went out; NULL if none. */
+static struct agent_tunnel *waiting_client(struct agent_listener *lis)
+{
+	struct agent_tunnel *t, *oldest = NULL;
+
+	/* a->tunnels is newest first */
+	for (t = lis->a->tunnels; t; t = t->next)
+		if (t->role == TUN_ROLE_SUBSCRIBER && t->lis == lis && !t->pooled &&
+		    t->pw.fd >= 0 && (t->state == TUN_WAIT_INFO || t->state == TUN_DIALING ||
+				      t->state == TUN_WAIT_PEER))
+			oldest = t;
+	return oldest;
+}
+
+/* c's client takes a ready tunnel; c goes on without it, as a pooled tunnel. */
+static void swap_client(struct agent_tunnel *c)
+{
+	struct agent_listener *lis = c->lis;
+	struct sockaddr_storage client = c->client;
+	char label[LABEL_LEN];
+	int fd = c->pw.fd;
+
+	if (c->pw_reg)
+		ns_loop_del(lis->a->loop, &c->pw);
+	c->pw_reg = false;
+	c->pw.fd = -1;
+	c->pooled = true;
+	lis->nstarting++;
+	agent_tunnel_label(c, label, sizeof(label));
+	if (agent_pool_take(lis, fd, &client) == 0) {
+		log_debug("%s: its client took a ready tunnel; this one goes on for the pool",
+			  label);
+		return;
+	}
+	/* none usable after all: the client keeps its own */
+	c->pooled = false;
+	lis->nstarting--;
+	c->pw.fd = fd;
+	if (agent_tunnel_watch(c, &c->pw, 0))
+		agent_tunnel_close(c, true, "epoll");
+}
+
 void agent_pool_ready(struct agent_tunnel *t)
 {
 	struct agent_listener *lis = t->lis;
+	struct agent_tunnel *c;
 	char label[LABEL_LEN];
 
 	t->state = TUN_READY;
@@ -197,7 +243,11 @@ void agent_pool_ready(struct agent_tunnel *t)
 		return;
 	}
 	log_debug("%s: pooled tunnel ready", agent_tunnel_label(t, label, sizeof(label)));
-	pool_kick(lis);
+	c = waiting_client(lis);
+	if (c)
+		swap_client(c);
+	else
+		pool_kick(lis);
 }
 
 void agent_pool_on_event(struct agent_tunnel *t)

@@ -450,7 +450,7 @@ void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m)
 	} else if (ns_msg_u64(m, NS_A_SESSION, &session) == 0) {
 		t = find_session(a, session, TUN_ROLE_PROVIDER);
 	}
-	if (!t || t->state == TUN_FWD) {
+	if (!t || t->state == TUN_FWD || t->state == TUN_READY) {
 		log_debug("broker: %s (%s) for a finished request", agent_err_text(code), text);
 		return;
 	}

@@ -154,6 +154,20 @@ test_pool_idle_closed() {
 		fail "the provider was opened for an unused tunnel"
 }
 
+# Ready pooled tunnels do not need the broker: with the broker gone, a
+# client still takes one (and without a pool it would be refused).
+test_pool_survives_broker_loss() {
+	pool_bed
+	subscriber web 18080 "pool: 2"
+	get_web
+	wait_for_line "$SUB_LOG" 'pool home-nas/web: 2 ready,' 30 || fail "the pool never filled"
+	kill -TERM "$BROKER_PID"
+	wait_for_line "$SUB_LOG" 'broker connection lost' 30 || fail "the agent did not see the broker go"
+	get_web
+	[ "$(count "$SUB_LOG" 'took a pooled tunnel')" = 1 ] || fail "the client did not take a pooled tunnel"
+	[ "$(count "$SUB_LOG" 'not connected to the broker')" = 0 ] || fail "a client was refused"
+}
+
 # A server that speaks first (an SSH-like greeting): pooled tunnels are
 # proven at both ends, yet the server sees no connection until a client
 # takes one; the client then gets the greeting through it.
