@@ -38,8 +38,9 @@ subscribe:
 	SUB_LOG=$AGENT_LOG
 }
 
+# get_web [NS]: download through 127.0.0.1:18080 in NS (default HB), check it.
 get_web() {
-	http_get "$HB" http://127.0.0.1:18080/ "$TMP/got.bin" || fail "download failed"
+	http_get "${1:-$HB}" http://127.0.0.1:18080/ "$TMP/got.bin" || fail "download failed"
 	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
 }
 
@@ -152,6 +153,42 @@ test_pool_idle_closed() {
 		fail "the provider did not see the unused tunnels closed"
 	[ "$(count "$PROVIDER_LOG" 'opened by the subscriber')" = 1 ] ||
 		fail "the provider was opened for an unused tunnel"
+}
+
+# pool_path_check PATH NS: the second client through :18080 in NS took a
+# pooled tunnel made on PATH (direct: S dials P; reverse: P dials S).
+pool_path_check() {
+	get_web "$2"
+	wait_for_line "$SUB_LOG" 'pool [^ ]+: 2 ready,' 30 || fail "the pool never filled"
+	get_web "$2"
+	[ "$(count "$SUB_LOG" 'took a pooled tunnel')" = 1 ] || fail "the client did not take a pooled tunnel"
+	[ "$(broker_api /api/v1/sessions | jq -r "[.[] | select(.path == \"$1\")] | length")" -ge 3 ] ||
+		fail "fewer than 3 $1 sessions (1 client + 2 pooled)"
+	[ "$(count "$PROVIDER_LOG" 'opened by the subscriber')" = 2 ] || fail "the provider was opened other than twice"
+}
+
+# The same on the direct path: the provider is public and accepts.
+test_pool_direct_path() {
+	pool_bed
+	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+$PUBLISH"
+	PROVIDER_LOG=$AGENT_LOG
+	web_server "$PUB" 8080 "$TMP/web.bin"
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/web, listen: 127.0.0.1:18080, pool: 2 }'
+	SUB_LOG=$AGENT_LOG
+	pool_path_check direct "$HB"
+}
+
+# And on the reverse path: the subscriber is public and accepts the
+# provider's connection on tunnel_listen.
+test_pool_reverse_path() {
+	pool_bed
+	start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
+subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, pool: 2 }'
+	SUB_LOG=$AGENT_LOG
+	pool_path_check reverse "$PUB"
 }
 
 # Ready pooled tunnels do not need the broker: with the broker gone, a
