@@ -25,7 +25,8 @@ static void dev_usage(FILE *f)
 "        device's driver and the dataplane `relay run --mode auto` picks for it,\n"
 "        with the reason.\n"
 "detach  take the relay programs off DEV (this stops every splice on it); once\n"
-"        no device is left, the pinned maps under DIR (default %s) go too.\n"
+"        no device is left, the pinned maps under DIR (default: the relay's\n"
+"        default for DEV, %s/DEV[.nsINODE]) go too.\n"
 "        Stop `natsplice relay run` first.\n"
 "pass    attach to DEV (off: remove from DEV) an XDP program that passes every\n"
 "        packet, in driver mode; it stays after this command exits. For a relay\n"
@@ -111,7 +112,8 @@ static int dev_detach(struct cli *cli, int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *pin_dir = NS_PIN_DIR_DEFAULT, *dev;
+	const char *pin_dir = NULL, *dev;
+	char def[256];
 	int opt, err;
 
 	optind = 0;	/* 0: re-initialise getopt (the global '+' mode) */
@@ -127,6 +129,11 @@ static int dev_detach(struct cli *cli, int argc, char **argv)
 	dev = argv[optind];
 	if (geteuid() != 0)
 		return cli_fail(cli, 1, "dev detach must run as root");
+	if (!pin_dir) {
+		if (relay_default_pin_dir(dev, def, sizeof(def)))
+			return cli_fail(cli, 2, "device name '%s' too long", dev);
+		pin_dir = def;
+	}
 	err = relay_bpf_detach_dev(pin_dir, dev);
 	if (err == -ENODEV)
 		return cli_fail(cli, 1, "unknown device '%s'", dev);

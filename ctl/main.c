@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "relay.h"
 
 static void usage(FILE *f)
 {
@@ -28,12 +29,13 @@ static void usage(FILE *f)
 "OPTIONS:\n"
 "  -j, --json          JSON output (errors as {\"error\": \"...\"})\n"
 "  -p, --pretty        indented JSON (implies -j)\n"
-"  -S, --socket PATH   relay control socket (default %s, or $NATSPLICE_SOCKET)\n"
+"  -S, --socket PATH   relay control socket (or $NATSPLICE_SOCKET; default: the\n"
+"                      one relay of this network namespace, %s/relay-*.sock)\n"
 "  -v, --verbose       more log output (repeatable)\n"
 "  -h, --help          this text\n"
 "  -V, --version       print the version\n"
 "Commands and objects may be abbreviated to an unambiguous prefix.\n",
-		CTL_SOCKET_DEFAULT);
+		RELAY_RUN_DIR);
 }
 
 int cli_is_help(const char *w)
@@ -93,9 +95,16 @@ int cli_object(struct cli *cli, const char *object, const struct cli_cmd *cmds,
 static int connect_daemon(struct cli *cli, int *fdp)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = cli->socket ? cli->socket : CTL_SOCKET_DEFAULT;
+	char found[sizeof(sun.sun_path)], names[1024];
+	const char *path = cli->socket;
 	int fd, e;
 
+	if (!path) {
+		if (relay_find_sock(found, sizeof(found), names, sizeof(names)))
+			return cli_fail(cli, 1, "several relays run in this network namespace "
+					"(%s): choose one with -S", names);
+		path = found;
+	}
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)

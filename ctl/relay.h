@@ -15,6 +15,17 @@ enum relay_mode { RELAY_XDP, RELAY_TC, RELAY_USER, RELAY_AUTO };
 
 #define RELAY_WHY_LEN 320	/* bytes of a "why this mode" sentence */
 
+/* relay_paths.c: default paths, one set per device and network namespace */
+#define RELAY_RUN_DIR "/run/natsplice"
+int relay_default_sock(const char *dev, char *buf, size_t len);
+int relay_default_pin_dir(const char *dev, char *buf, size_t len);
+/* name as a bpffs file name allows it: '.' becomes '_' (buf may be name). */
+void relay_pin_name(const char *name, char *buf, size_t len);
+/* The CLI's socket without -S: the one relay socket of this network namespace
+ * (CTL_SOCKET_DEFAULT when there is none). -EEXIST when there are several:
+ * their paths in names. */
+int relay_find_sock(char *buf, size_t len, char *names, size_t nlen);
+
 /* relay_auto.c: which dataplane suits a device's driver */
 /* The driver's XDP trap for a relay, in a sentence, or NULL. */
 const char *relay_xdp_trap(const char *driver);

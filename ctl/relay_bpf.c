@@ -52,30 +52,44 @@ static int is_bpffs(const char *path)
 	return statfs(path, &st) == 0 && st.f_type == (typeof(st.f_type))BPF_FS_MAGIC;
 }
 
-/* Make sure pin_dir exists on a bpffs; mount /sys/fs/bpf if it is missing
- * (`ip netns exec` remounts /sys and leaves it empty). */
+/* Make sure pin_dir exists on a bpffs: mount /sys/fs/bpf if it is missing
+ * (`ip netns exec` remounts /sys and leaves it empty), then make the
+ * directories below it. Elsewhere the parent must already be on a bpffs. */
 static int prepare_pin_dir(const char *pin_dir)
 {
-	char parent[256];
+	static const char root[] = "/sys/fs/bpf";
+	char path[256];
 	char *slash;
 
-	snprintf(parent, sizeof(parent), "%s", pin_dir);
-	slash = strrchr(parent, '/');
-	if (slash && slash != parent)
-		*slash = '\0';
-	if (!is_bpffs(parent)) {
-		if (strcmp(parent, "/sys/fs/bpf") != 0) {
+	snprintf(path, sizeof(path), "%s", pin_dir);
+	if (!strncmp(path, root, strlen(root)) && path[strlen(root)] == '/') {
+		if (!is_bpffs(root)) {
+			if (mount("bpf", root, "bpf", 0, "mode=0700")) {
+				log_err("mount bpffs on %s: %s", root, strerror(errno));
+				return -errno;
+			}
+			log_info("mounted a bpffs on %s for the pins: it goes away with this "
+				 "daemon's mount namespace (ip netns exec); the programs stay on "
+				 "the device, and a restarted daemon takes the splices over from "
+				 "them", root);
+		}
+		for (slash = path + strlen(root) + 1; (slash = strchr(slash, '/')); slash++) {
+			*slash = '\0';
+			if (mkdir(path, 0700) && errno != EEXIST) {
+				log_err("mkdir %s: %s", path, strerror(errno));
+				return -errno;
+			}
+			*slash = '/';
+		}
+	} else {
+		slash = strrchr(path, '/');
+		if (slash && slash != path)
+			*slash = '\0';
+		if (!is_bpffs(path)) {
 			log_err("%s is not on a BPF filesystem (mount -t bpf bpf %s)", pin_dir,
-				parent);
+				path);
 			return -ENOTDIR;
 		}
-		if (mount("bpf", parent, "bpf", 0, "mode=0700")) {
-			log_err("mount bpffs on %s: %s", parent, strerror(errno));
-			return -errno;
-		}
-		log_info("mounted a bpffs on %s for the pins: it goes away with this daemon's "
-			 "mount namespace (ip netns exec); the programs stay on the device, and a "
-			 "restarted daemon takes the splices over from them", parent);
 	}
 	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
 		log_err("mkdir %s: %s", pin_dir, strerror(errno));
@@ -113,7 +127,10 @@ static void set_rodata(const struct relay_cfg *cfg, __u32 *addr4, __u32 *addr6)
  * through a link, and a link dies with its pin). */
 static void link_pin_path(char *buf, size_t len, const char *pin_dir, const char *dev)
 {
-	snprintf(buf, len, "%s/xdp_link_%s", pin_dir, dev);
+	char name[IF_NAMESIZE];
+
+	relay_pin_name(dev, name, sizeof(name));
+	snprintf(buf, len, "%s/xdp_link_%s", pin_dir, name);
 }
 
 /* The pin of the program attached to dev at hook ("xdp", "tc"): it marks the
@@ -121,7 +138,10 @@ static void link_pin_path(char *buf, size_t len, const char *pin_dir, const char
 static void prog_pin_path(char *buf, size_t len, const char *pin_dir, const char *hook,
 			  const char *dev)
 {
-	snprintf(buf, len, "%s/prog_%s_%s", pin_dir, hook, dev);
+	char name[IF_NAMESIZE];
+
+	relay_pin_name(dev, name, sizeof(name));
+	snprintf(buf, len, "%s/prog_%s_%s", pin_dir, hook, name);
 }
 
 static int pin_prog(const char *pin_dir, const char *hook, const char *dev, int fd)

@@ -179,7 +179,8 @@ static void mkdir_parent(const char *path)
 int relay_ctl_open(struct relay *r)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, probe, i, live = 0;
+	int fd, probe, i, live = 0, err;
+	mode_t mask;
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", r->cfg.sock_path);
 	mkdir_parent(sun.sun_path);
@@ -203,12 +204,16 @@ int relay_ctl_open(struct relay *r)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || listen(fd, 64)) {
-		log_err("control socket %s: %s", sun.sun_path, strerror(errno));
+	/* Created 0600: no moment in which another user could connect. */
+	mask = umask(0177);
+	err = bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ? -errno : 0;
+	umask(mask);
+	if (err || listen(fd, 64)) {
+		err = err ? err : -errno;
+		log_err("control socket %s: %s", sun.sun_path, strerror(-err));
 		close(fd);
-		return -errno;
+		return err;
 	}
-	chmod(sun.sun_path, 0600);
 	r->ctl_fd = fd;
 	r->ctl_w.fn = on_accept;
 	r->ctl_w.fd = fd;

@@ -34,8 +34,7 @@ static void cfg_defaults(struct relay_cfg *c)
 	 * which must not be one of our own relay ports. */
 	c->port_lo = 20000;
 	c->port_hi = 20999;
-	snprintf(c->pin_dir, sizeof(c->pin_dir), "%s", NS_PIN_DIR_DEFAULT);
-	snprintf(c->sock_path, sizeof(c->sock_path), "%s", CTL_SOCKET_DEFAULT);
+	/* pin_dir and sock_path: per device and namespace once dev is known */
 	c->half_open_s = 30;
 	c->close_grace_s = 10;
 	c->rst_grace_s = 10;
@@ -209,8 +208,11 @@ static void relay_run_usage(FILE *f)
 "                            out of the clients' ephemeral port ranges). A\n"
 "                            port is held only while a splice waits for its\n"
 "                            SYN: established splices share ports\n"
-"  --pin-dir DIR             where maps and links are pinned (default %s)\n"
-"  --socket PATH             control socket (default %s)\n"
+"  --pin-dir DIR             where maps and programs are pinned (default\n"
+"                            %s/DEV, plus .nsINODE outside the\n"
+"                            host's network namespace)\n"
+"  --socket PATH             control socket (default %s/relay-DEV.sock,\n"
+"                            likewise: two relays never share one)\n"
 "  --half-open-timeout SEC   default deadline for the second side (default 30)\n"
 "  --close-grace SEC         keep a splice's entries this long after FIN both\n"
 "                            ways, for retransmitted FINs (default 10)\n"
@@ -229,7 +231,7 @@ static void relay_run_usage(FILE *f)
 "  -f, --config FILE         read settings from a YAML file first\n"
 "  -n                        check the settings, print \"configuration OK\", exit\n"
 "  -v                        more log output (repeat for libbpf's messages)\n",
-		NS_PIN_DIR_DEFAULT, CTL_SOCKET_DEFAULT);
+		NS_PIN_DIR_DEFAULT, RELAY_RUN_DIR);
 }
 
 int relay_watch_add(struct relay *r, struct relay_watch *w, __u32 events)
@@ -389,7 +391,6 @@ static int relay_start(struct relay *r)
 		return -ENODEV;
 	}
 	device_mss(r);
-	resolve_mode(r);
 	r->by_id = calloc(RELAY_ID_BUCKETS, sizeof(*r->by_id));
 	r->by_port = calloc(65536, sizeof(*r->by_port));
 	r->port_refs = calloc(65536, sizeof(*r->port_refs));
@@ -406,6 +407,7 @@ static int relay_start(struct relay *r)
 	err = relay_ctl_open(r);
 	if (err)
 		return err;
+	resolve_mode(r);
 	if (r->cfg.mode != RELAY_USER) {
 		enable_forwarding(r);
 		err = relay_bpf_open(r);
@@ -560,6 +562,13 @@ static int relay_run(struct cli *cli, int argc, char **argv)
 	}
 	if (cfg_check(&r.cfg))
 		return 2;
+	if ((!r.cfg.sock_path[0] &&
+	     relay_default_sock(r.cfg.dev, r.cfg.sock_path, sizeof(r.cfg.sock_path))) ||
+	    (!r.cfg.pin_dir[0] &&
+	     relay_default_pin_dir(r.cfg.dev, r.cfg.pin_dir, sizeof(r.cfg.pin_dir)))) {
+		fprintf(stderr, "Error: the device name is too long for the default paths\n");
+		return 2;
+	}
 	if (r.cfg.check_only) {
 		printf("configuration OK\n");
 		return 0;

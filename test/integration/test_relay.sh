@@ -606,6 +606,46 @@ test_auto_mode_plain_veth() {
 		"$RELAY_LOG" || fail "--mode xdp on a veth started without the warning"
 }
 
+# Two relays on one host, in two network namespaces, with neither --socket
+# nor --pin-dir: each gets a control socket and pin directory of its own, and
+# the CLI run in a namespace reaches that namespace's relay. A third relay in
+# the first namespace (on another device): the CLI there names both sockets and
+# asks for -S, which then works.
+test_two_relays_default_paths() {
+	local relay2=${NSP}relay2 ino sock1 sock3 out
+
+	need jq
+	topo_relay
+	ns_add "$relay2"
+	host_on_bridge "$relay2" r2 192.0.2.20 2001:db8::20
+	bg "$RELAY" "$TMP/r1.log" "$NATSPLICE" relay run --dev eth0 --mode tc --address "$RELAY4"
+	wait_for_line "$TMP/r1.log" ready "$READY_TIMEOUT" "$BG_PID" ||
+		fail "relay 1 did not start: $(tail -n 2 "$TMP/r1.log")"
+	bg "$relay2" "$TMP/r2.log" "$NATSPLICE" relay run --dev eth0 --mode tc --address 192.0.2.20
+	wait_for_line "$TMP/r2.log" ready "$READY_TIMEOUT" "$BG_PID" ||
+		fail "relay 2 did not start next to relay 1: $(tail -n 2 "$TMP/r2.log")"
+	[ "$(nsx "$RELAY" "$NATSPLICE" -j splice add | jq -r .relay)" = "$RELAY4" ] ||
+		fail "the CLI in the first namespace did not reach its relay"
+	[ "$(nsx "$relay2" "$NATSPLICE" -j splice add | jq -r .relay)" = 192.0.2.20 ] ||
+		fail "the CLI in the second namespace did not reach its relay"
+	ino=$(nsx "$RELAY" stat -L -c %i /proc/self/ns/net)
+	sock1=/run/natsplice/relay-eth0.ns$ino.sock sock3=/run/natsplice/relay-rv0.ns$ino.sock
+	[ -S "$sock1" ] || fail "no control socket $sock1"
+	[ "$(stat -c %a "$sock1")" = 600 ] || fail "$sock1 is not 0600"
+	ip -n "$RELAY" link add rv0 type veth peer name rv1
+	ip -n "$RELAY" link set rv0 up
+	bg "$RELAY" "$TMP/r3.log" "$NATSPLICE" relay run --dev rv0 --mode tc \
+		--address 198.51.100.1
+	wait_for_line "$TMP/r3.log" ready "$READY_TIMEOUT" "$BG_PID" ||
+		fail "relay 3 did not start on rv0: $(tail -n 2 "$TMP/r3.log")"
+	out=$(nsx "$RELAY" "$NATSPLICE" splice list 2>&1) &&
+		fail "with two relays in one namespace the CLI picked one by itself"
+	[[ $out == *"several relays"*"$sock1"*"$sock3"*"-S"* ]] ||
+		fail "the CLI did not name both sockets: $out"
+	[ "$(nsx "$RELAY" "$NATSPLICE" -S "$sock3" -j splice add | jq -r .relay)" = 198.51.100.1 ] ||
+		fail "-S did not reach the relay on rv0"
+}
+
 # CLI errors exit non-zero with a one-line message.
 test_cli_errors() {
 	local nobody="setpriv --reuid=65534 --regid=65534 --clear-groups" out
