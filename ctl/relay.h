@@ -53,6 +53,7 @@ struct relay_cfg {
 	__u32 rst_grace_s;	/* after an RST */
 	__u32 idle_tcp_s;
 	__u32 idle_udp_s;
+	char user[64];		/* who the daemon becomes once started */
 	bool check_only;	/* -n */
 	bool no_kmod;		/* handshake: daemon (never the kernel shim) */
 };
@@ -208,5 +209,10 @@ int relay_watch_add(struct relay *r, struct relay_watch *w, __u32 events);
 int relay_watch_mod(struct relay *r, struct relay_watch *w, __u32 events);
 void relay_watch_del(struct relay *r, struct relay_watch *w);
 const __u32 *relay_addr(const struct relay *r, __u8 family);
+/* Is port (host order) in the relay's own range (--ports)? */
+static inline bool relay_port_own(const struct relay *r, __u16 port)
+{
+	return port >= r->cfg.port_lo && port <= r->cfg.port_hi;
+}
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <arpa/inet.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -492,6 +493,12 @@ int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, b
 	port_key(sp, side, &k);
 	v.splice_id = sp->s.id;
 	v.side = side;
+	v.loose = !relay_port_own(r, ntohs(sp->s.port[side]));
+	if (sealed && v.loose) {
+		/* Any port (a pure splice's side B): the host may use it. */
+		relay_bpf_unexpect(r, sp, side, false);
+		return 0;
+	}
 	if (!sealed) {
 		v.allow_any = sp->s.allow_any[side];
 		memcpy(v.allow, sp->s.allow[side], sizeof(v.allow));

@@ -67,7 +67,7 @@ static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
 	if (r->by_port[p] == sp)
 		r->by_port[p] = NULL;
 	if (bpf_mode(r))
-		relay_bpf_unexpect(r, sp, side, r->port_refs[p] > 0);
+		relay_bpf_unexpect(r, sp, side, r->port_refs[p] > 0 && relay_port_own(r, p));
 }
 
 /* Established: its ports are free for new splices. */

@@ -124,7 +124,12 @@ struct ns_port_val {
 	__u32 allow[4];		/* allowed source address, if allow_any == 0 */
 	__u8 side;		/* 0: A, 1: B */
 	__u8 allow_any;
-	__u16 pad;
+	/* Not one of the relay's own ports (a pure splice's B side waits on A's
+	 * source port, any port): the relay host may use it itself, so what is
+	 * not the expected SYN passes to the kernel instead of being dropped,
+	 * and nothing seals it. */
+	__u8 loose;
+	__u8 pad;
 };
 
 /* Why a packet was punted to user space. */

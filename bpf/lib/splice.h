@@ -266,9 +266,9 @@ static __always_inline int ns_miss(struct ns_ctx *ctx, const struct ns_parsed *p
 	if (!exp)
 		return NS_V_PASS;
 	if (tcp && !ns_is_syn(p))
-		return -NS_DROP_STRANGER;
+		return exp->loose ? NS_V_PASS : -NS_DROP_STRANGER;
 	if (!exp->allow_any && !ns_addr_eq(p->key.saddr, exp->allow))
-		return -NS_DROP_SOURCE;
+		return exp->loose ? NS_V_PASS : -NS_DROP_SOURCE;
 	if (tcp && ns_kmod_syn(ctx, p, exp->splice_id, exp->side) >= 0)
 		return NS_V_HANDSHAKE;
 	return ns_punt(ctx, p, exp->splice_id, exp->side,

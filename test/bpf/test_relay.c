@@ -83,6 +83,7 @@ struct expect_def {
 	__u32 splice_id;
 	__u8 side;
 	const char *allow;		/* NULL: any source */
+	__u8 loose;			/* not a relay port of our own */
 };
 
 static const struct expect_def expects[] = {
@@ -90,6 +91,8 @@ static const struct expect_def expects[] = {
 	{ IPPROTO_UDP, NS_AF_INET, 6002, 21, 1, NULL },
 	{ IPPROTO_TCP, NS_AF_INET6, 6001, 22, 1, PEER_A6 },
 	{ IPPROTO_UDP, NS_AF_INET6, 6002, 23, 0, PEER_B6 },
+	/* A pure splice's side B waits on A's source port, any port. */
+	{ IPPROTO_TCP, NS_AF_INET, 46248, 25, 1, PEER_B4, 1 },
 };
 
 /* Map state of a case, on top of the whole world above. */
@@ -364,6 +367,13 @@ static const struct tcase cases[] = {
 	{ "tcp6 RST to an expected port: stranger",
 	  .in = { TCP6(PEER_A6, 50000, RELAY6, 6001), .tcp_flags = NS_TCP_RST },
 	  BOTH(-NS_DROP_STRANGER) },
+	{ "tcp4 SYN from the allowed source to a loose expected port: punted",
+	  .in = { TCP4(PEER_B4, 50000, RELAY4, 46248), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 1, 25 } },
+	{ "tcp4 ACK to a loose expected port (the relay host's own connection): passed",
+	  .in = { TCP4(PEER_A4, 7700, RELAY4, 46248) }, BOTH(NS_V_PASS) },
+	{ "tcp4 SYN from another source to a loose expected port: passed",
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 46248), SYN }, BOTH(NS_V_PASS) },
 	{ "tcp4 SYN to a port nobody expects: passed",
 	  .in = { TCP4(PEER_A4, 50000, RELAY4, 22), SYN }, BOTH(NS_V_PASS) },
 	{ "tcp4 SYN to an expected port number, not to the relay: passed",
@@ -682,6 +692,7 @@ static void state_set(struct env *e, unsigned int state)
 			.splice_id = x->splice_id,
 			.side = x->side,
 			.allow_any = !x->allow,
+			.loose = x->loose,
 		};
 
 		if (x->allow)

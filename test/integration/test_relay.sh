@@ -98,6 +98,38 @@ t_pure() {
 	check_splice_moved "$SPLICE_ID" $((2 * BIG))
 }
 
+# A pure splice whose side B waits on A's source port, which the relay host
+# itself uses for a connection of its own (as its broker connection's
+# ephemeral port may be): while B is awaited, and after, the host's own
+# connection on that port keeps working, and the splice delivers too.
+t_pure_own_port() {
+	local mode=$1 own=45000 x pid_l pid_o
+
+	relay_bed "$mode"
+	splice_add --mode pure
+	# A connects from port $own, so the relay expects B on relay:$own ...
+	start_xfer A "$A" "$TMP/a.out" --bind "$A4:$own" --connect "$RELAY4:$PORT_A" \
+		--send "$MiB" --seed 1
+	wait_until 20 eval '[ "$(splice_get "$SPLICE_ID" ".ports[1]")" = $own ]' ||
+		fail "the relay does not expect side B on A's source port $own"
+	# ... while the relay host has a connection of its own from port $own.
+	bg "$A" "$TMP/l.out" "$NSXFER" --listen "$A4:7000" --send "$MiB" --seed 3 --timeout 20
+	pid_l=$BG_PID
+	wait_for_line "$TMP/l.out" listening 10 "$pid_l" || fail "no listener on A"
+	bg "$RELAY" "$TMP/o.out" "$NSXFER" --bind "$RELAY4:$own" --connect "$A4:7000" \
+		--send "$MiB" --seed 4 --timeout 20
+	pid_o=$BG_PID
+	xfer_wait "$pid_o" "$TMP/o.out" "the relay host's own connection" 60
+	xfer_wait "$pid_l" "$TMP/l.out" "A's listener" 60
+	check_xfer "$TMP/o.out" "$TMP/l.out" "$MiB" "$MiB" 4 3
+	x=$(splice_get "$SPLICE_ID" '.ports[1]')
+	start_xfer B "$B" "$TMP/b.out" --bind "$B4:$PORT_A" --connect "$RELAY4:$x" \
+		--send "$MiB" --seed 2
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 60
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 60
+	check_xfer "$TMP/a.out" "$TMP/b.out" "$MiB" "$MiB"
+}
+
 # A passive splice over IPv6.
 t_ipv6() {
 	local mode=$1
@@ -536,7 +568,7 @@ t_port_reuse() {
 # counters, no pure splice; its connections die with the process).
 TEST_ORDER=""
 for t in passive pure ipv6 iperf3 tcp_options half_close rst udp kill_restart term_detach \
-	half_open cleanup stranger syn_retx port_reuse kill_restart_nopins; do
+	half_open cleanup stranger syn_retx port_reuse kill_restart_nopins pure_own_port; do
 	for m in xdp tc; do
 		eval "test_${m}_$t() { t_$t $m; }"
 		TEST_ORDER="$TEST_ORDER test_${m}_$t"
