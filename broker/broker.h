@@ -63,6 +63,7 @@ struct broker_cfg {
 	__u32 probe_timeout_ms;		/* probe-timeout-ms */
 	__u32 login_timeout_s;		/* login-timeout */
 	__u32 session_history;		/* session-history: finished sessions kept */
+	char user[64];			/* user: who the broker becomes after binding */
 };
 
 void cfg_defaults(struct broker_cfg *c);

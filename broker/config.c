@@ -5,11 +5,13 @@
  * Pure (yconf + util only) so that the unit tests can include it.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
+#include "privs.h"
 #include "util.h"
 #include "yconf.h"
 
@@ -22,6 +24,7 @@ void cfg_defaults(struct broker_cfg *c)
 	c->probe_timeout_ms = 1000;
 	c->login_timeout_s = 10;
 	c->session_history = 1000;
+	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 }
 
 static void creds_free(struct broker_cred *v, size_t n)
@@ -269,6 +272,22 @@ static int load_addr(const struct yc_node *n, struct sockaddr_storage *ss, sockl
 	return 0;
 }
 
+/* user: a name the system knows (checked now, not when the broker drops root). */
+static int load_user(const struct yc_node *n, char *user, size_t len, char *err, size_t errlen)
+{
+	const char *s;
+	int ret = yc_scalar(n, &s, err, errlen);
+
+	if (ret)
+		return ret;
+	if (!*s || strlen(s) >= len)
+		return yc_error(n, err, errlen, "expected a user name, got '%s'", s);
+	if (!getpwnam(s))
+		return yc_error(n, err, errlen, "no such user '%s'", s);
+	snprintf(user, len, "%s", s);
+	return 0;
+}
+
 static int load_u32(const struct yc_node *n, __u32 *v, __u32 lo, __u32 hi, const char *unit,
 		    char *err, size_t errlen)
 {
@@ -287,7 +306,8 @@ static int load_tree(struct broker_cfg *c, const struct yc_node *root, char *err
 {
 	static const char *const keys[] = {
 		"listen", "http", "agents", "relays", "services", "hold-time",
-		"negotiate-timeout", "probe-timeout-ms", "login-timeout", "session-history", NULL
+		"negotiate-timeout", "probe-timeout-ms", "login-timeout", "session-history", "user",
+		NULL
 	};
 	const struct yc_node *n;
 	int ret;
@@ -307,6 +327,8 @@ static int load_tree(struct broker_cfg *c, const struct yc_node *root, char *err
 		ret = load_u32(n, &c->login_timeout_s, 1, 300, "seconds", err, errlen);
 	if (!ret && (n = yc_get(root, "session-history")))
 		ret = load_u32(n, &c->session_history, 0, 1000000, "sessions", err, errlen);
+	if (!ret && (n = yc_get(root, "user")))
+		ret = load_user(n, c->user, sizeof(c->user), err, errlen);
 	if (!ret && (n = yc_get(root, "agents")))
 		ret = load_creds(n, "agent", &c->agents, &c->nagents, err, errlen);
 	if (!ret && (n = yc_get(root, "relays")))

@@ -8,8 +8,11 @@
 #include <arpa/inet.h>
 #include <sys/resource.h>
 
+#include <unistd.h>
+
 #include "broker.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 
 #define CONFIG_DEFAULT "/etc/natsplice/broker.yaml"
@@ -49,6 +52,28 @@ static void raise_nofile(void)
 	}
 }
 
+/* Bound and listening: nothing the broker does from here on needs root, and
+ * everything from here on parses what the network sends. */
+static int drop_root(const char *user)
+{
+	const char *what;
+	int err;
+
+	if (geteuid() != 0)
+		return 0;
+	if (!strcmp(user, "root")) {
+		log_warn("user: root: the broker keeps running as root");
+		return 0;
+	}
+	err = ns_drop_privileges(user, 0, &what);
+	if (err) {
+		log_err("cannot become user %s (%s): %s", user, what, strerror(-err));
+		return err;
+	}
+	log_info("running as user %s (uid %u), no capabilities", user, getuid());
+	return 0;
+}
+
 static int broker_start(struct broker *b)
 {
 	const struct broker_cfg *c = b->cfg;
@@ -70,6 +95,9 @@ static int broker_start(struct broker *b)
 	if (err)
 		return err;
 	err = http_start(b);
+	if (err)
+		return err;
+	err = drop_root(c->user);
 	if (err)
 		return err;
 	if (c->http_len) {

@@ -15,9 +15,12 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 
+#include <linux/capability.h>
+
 #include "relay.h"
 #include "cli.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 #include "yconf.h"
 
@@ -40,6 +43,7 @@ static void cfg_defaults(struct relay_cfg *c)
 	c->rst_grace_s = 10;
 	c->idle_tcp_s = 2 * 3600;
 	c->idle_udp_s = 300;
+	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 }
 
 const __u32 *relay_addr(const struct relay *r, __u8 family)
@@ -100,6 +104,10 @@ static int cfg_set(struct relay_cfg *c, const char *key, const char *val, char *
 			return -EINVAL;
 		}
 		c->no_kmod = !strcmp(val, "daemon");
+	} else if (!strcmp(key, "user")) {
+		if (!*val || strlen(val) >= sizeof(c->user))
+			goto bad;
+		snprintf(c->user, sizeof(c->user), "%s", val);
 	} else if (!strcmp(key, "socket")) {
 		if (strlen(val) >= sizeof(c->sock_path))
 			goto bad;
@@ -128,7 +136,7 @@ bad:
 static const char *const file_keys[] = {
 	"dev", "mode", "address", "ports", "pin-dir", "socket", "half-open-timeout",
 	"close-grace", "rst-grace", "idle-tcp", "idle-udp", "broker", "name", "secret",
-	"handshake", NULL
+	"handshake", "user", NULL
 };
 
 /* relay.yaml: the same settings as the command line, errors with file:line:col. */
@@ -228,10 +236,13 @@ static void relay_run_usage(FILE *f)
 "                            requests (needs --name and --secret; put the\n"
 "                            secret in relay.yaml to keep it out of `ps`)\n"
 "  --name NAME, --secret S   the relay's name and secret in broker.yaml\n"
+"  --user NAME               once started, run as this user (default %s)\n"
+"                            with CAP_BPF only (no capability in userspace\n"
+"                            mode) and no_new_privs; root: stay root\n"
 "  -f, --config FILE         read settings from a YAML file first\n"
 "  -n                        check the settings, print \"configuration OK\", exit\n"
 "  -v                        more log output (repeat for libbpf's messages)\n",
-		NS_PIN_DIR_DEFAULT, RELAY_RUN_DIR);
+		NS_PIN_DIR_DEFAULT, RELAY_RUN_DIR, NS_USER_DEFAULT);
 }
 
 int relay_watch_add(struct relay *r, struct relay_watch *w, __u32 events)
@@ -380,6 +391,35 @@ static void resolve_mode(struct relay *r)
 	}
 }
 
+/*
+ * Once the programs are attached and every socket is open, nothing the
+ * daemon does needs root: it becomes cfg.user, keeping CAP_BPF alone (map
+ * reads and writes: distributions forbid unprivileged bpf()), none at all in
+ * userspace mode, with no_new_privs. Broker messages and punted packets are
+ * parsed only after this.
+ */
+static int relay_drop_root(struct relay *r)
+{
+	__u64 keep = r->cfg.mode == RELAY_USER ? 0 : NS_CAP(CAP_BPF);
+	const char *what;
+	int err;
+
+	if (geteuid() != 0)
+		return 0;
+	if (!strcmp(r->cfg.user, "root")) {
+		log_warn("user: root: the daemon keeps running as root");
+		return 0;
+	}
+	err = ns_drop_privileges(r->cfg.user, keep, &what);
+	if (err) {
+		log_err("cannot become user %s (%s): %s", r->cfg.user, what, strerror(-err));
+		return err;
+	}
+	log_info("running as user %s (uid %u) with %s", r->cfg.user, getuid(),
+		 keep ? "CAP_BPF only" : "no capabilities");
+	return 0;
+}
+
 static int relay_start(struct relay *r)
 {
 	char a4[NS_ADDRSTRLEN] = "", a6[NS_ADDRSTRLEN] = "";
@@ -398,7 +438,8 @@ static int relay_start(struct relay *r)
 	if (!r->by_id || !r->by_port || !r->port_refs || r->epfd < 0)
 		return -ENOMEM;
 	r->next_id = 1;
-	err = relay_send_open(r);
+	/* (userspace mode answers through its own sockets) */
+	err = r->cfg.mode == RELAY_USER ? 0 : relay_send_open(r);
 	if (err) {
 		log_err("raw socket: %s", strerror(-err));
 		return err;
@@ -488,7 +529,7 @@ static int relay_loop(struct relay *r)
 
 enum { OPT_DEV = 256, OPT_MODE, OPT_ADDRESS, OPT_PORTS, OPT_PIN_DIR, OPT_SOCKET,
 	OPT_HALF_OPEN, OPT_CLOSE_GRACE, OPT_RST_GRACE, OPT_IDLE_TCP, OPT_IDLE_UDP, OPT_BROKER,
-	OPT_NAME, OPT_SECRET, OPT_HANDSHAKE };
+	OPT_NAME, OPT_SECRET, OPT_HANDSHAKE, OPT_USER };
 
 static const struct option run_opts[] = {
 	{ "dev", required_argument, NULL, OPT_DEV },
@@ -506,6 +547,7 @@ static const struct option run_opts[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "secret", required_argument, NULL, OPT_SECRET },
 	{ "handshake", required_argument, NULL, OPT_HANDSHAKE },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "config", required_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -575,11 +617,14 @@ static int relay_run(struct cli *cli, int argc, char **argv)
 	}
 	ns_log_init("natsplice", NS_LOG_INFO + verbose);
 	ns_log_route_libbpf();
-	if (geteuid() != 0) {
-		log_err("relay run must run as root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW)");
+	if (geteuid() != 0 && r.cfg.mode != RELAY_USER) {
+		log_err("relay run must run as root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); "
+			"only --mode userspace runs as any user");
 		return 1;
 	}
 	err = relay_start(&r);
+	if (!err)
+		err = relay_drop_root(&r);
 	if (!err)
 		err = relay_loop(&r);
 	relay_stop(&r);

@@ -16,7 +16,10 @@
 #include <glob.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "relay.h"
 
@@ -74,6 +77,23 @@ static bool sock_of_netns(const char *path, const char *sfx)
 	return ns && !strncmp(ns, sfx, n) && !strcmp(ns + n, ".sock");
 }
 
+/* Does a daemon answer on the socket? A daemon that dropped root cannot
+ * remove its socket from the root-owned directory when it stops, so the
+ * directory may hold stale ones (the next daemon on that path replaces it). */
+static bool sock_live(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	bool live;
+
+	if (fd < 0)
+		return true;	/* cannot tell: keep it */
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	live = !connect(fd, (struct sockaddr *)&sun, sizeof(sun)) || errno != ECONNREFUSED;
+	close(fd);
+	return live;
+}
+
 int relay_find_sock(char *buf, size_t len, char *names, size_t nlen)
 {
 	char sfx[32];
@@ -87,7 +107,7 @@ int relay_find_sock(char *buf, size_t len, char *names, size_t nlen)
 		return 0;
 	}
 	for (i = 0; i < g.gl_pathc; i++) {
-		if (!sock_of_netns(g.gl_pathv[i], sfx))
+		if (!sock_of_netns(g.gl_pathv[i], sfx) || !sock_live(g.gl_pathv[i]))
 			continue;
 		if (!n++)
 			snprintf(buf, len, "%s", g.gl_pathv[i]);

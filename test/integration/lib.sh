@@ -371,7 +371,7 @@ tcp_opts() {
 # `ip netns exec` the daemon mounts a bpffs of its own that dies with it.
 # Calling it again (after a crash) reuses the same pin dir and socket.
 start_relay() {
-	local mode=$1 mode_arg=(--mode "$1") pin_arg
+	local mode=$1 mode_arg=(--mode "$1") pin_arg as=()
 
 	shift
 	[ -x "$NATSPLICE" ] || fail "$NATSPLICE is not built (make -C $TOP)"
@@ -380,6 +380,13 @@ start_relay() {
 	pin_arg=(--pin-dir "$PIN_DIR")
 	[ -z "${NO_PIN_DIR:-}" ] || pin_arg=()
 	SOCK=$TMP/relay.sock
+	if [ "$mode" = userspace ]; then
+		# userspace mode needs no root: the tests run it as nobody
+		chmod o+x "$TMP"
+		mkdir -p -m 1777 "$TMP/run"
+		SOCK=$TMP/run/relay.sock
+		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	fi
 	if ! mountpoint -q "$TMP/bpffs"; then
 		mkdir -p "$TMP/bpffs"
 		mount -t bpf bpf "$TMP/bpffs"
@@ -387,7 +394,7 @@ start_relay() {
 	fi
 	RELAY_STARTS=$((${RELAY_STARTS:-0} + 1))
 	RELAY_LOG=$TMP/relay.$RELAY_STARTS.log
-	bg "$RELAY" "$RELAY_LOG" "$NATSPLICE" ${NATSPLICE_OPTS:-} relay run --dev eth0 \
+	bg "$RELAY" "$RELAY_LOG" "${as[@]}" "$NATSPLICE" ${NATSPLICE_OPTS:-} relay run --dev eth0 \
 		"${mode_arg[@]}" --address "$RELAY4" --address "$RELAY6" --ports "$RELAY_PORTS" \
 		"${pin_arg[@]}" --socket "$SOCK" "$@"
 	RELAY_PID=$BG_PID

@@ -676,6 +676,51 @@ test_two_relays_default_paths() {
 		fail "the CLI did not name both sockets: $out"
 	[ "$(nsx "$RELAY" "$NATSPLICE" -S "$sock3" -j splice add | jq -r .relay)" = 198.51.100.1 ] ||
 		fail "-S did not reach the relay on rv0"
+	# (the daemons dropped root and cannot remove their sockets themselves)
+	rm -f "$sock1" "$sock3" "/run/natsplice/relay-eth0.ns$(nsx "$relay2" stat -L -c %i \
+		/proc/self/ns/net).sock"
+}
+
+# Least privilege: once started, the daemon runs as nobody with CAP_BPF
+# alone and no_new_privs, in XDP and TC mode (every other test here exercises
+# it in that state); --user root keeps root. (Userspace mode runs as nobody
+# from the start: start_relay does that for every test_user_* test.)
+test_privileges() {
+	local st mode
+
+	need jq
+	for mode in xdp tc; do
+		[ -z "${RELAY_PID:-}" ] || { kill -TERM "$RELAY_PID"; wait_pid "$RELAY_PID" 20 || true; }
+		[ "$mode" = xdp ] && topo_relay
+		start_relay "$mode"
+		st=$(cat "/proc/$RELAY_PID/status")
+		grep -Eq '^Uid:\s+65534\s+65534\s+65534\s+65534$' <<<"$st" ||
+			fail "$mode: the daemon is not uid 65534: $(grep ^Uid <<<"$st")"
+		grep -Eq '^Gid:\s+65534\s+65534\s+65534\s+65534$' <<<"$st" ||
+			fail "$mode: the daemon is not gid 65534: $(grep ^Gid <<<"$st")"
+		grep -Eq '^Groups:\s*$' <<<"$st" || fail "$mode: supplementary groups left"
+		for c in CapEff CapPrm; do
+			grep -Eq "^$c:\s+0000008000000000$" <<<"$st" ||
+				fail "$mode: $c is not CAP_BPF alone: $(grep "^$c" <<<"$st")"
+		done
+		grep -Eq '^CapInh:\s+0+$' <<<"$st" || fail "$mode: inheritable capabilities left"
+		grep -Eq '^CapAmb:\s+0+$' <<<"$st" || fail "$mode: ambient capabilities left"
+		grep -Eq '^NoNewPrivs:\s+1$' <<<"$st" || fail "$mode: no_new_privs is not set"
+		# ... and it still does its job: a splice after the drop.
+		passive_xfer "$MiB" "$MiB"
+	done
+	kill -TERM "$RELAY_PID"
+	wait_pid "$RELAY_PID" 20 || true
+	start_relay userspace
+	st=$(cat "/proc/$RELAY_PID/status")
+	grep -Eq '^Uid:\s+65534\s' <<<"$st" || fail "userspace: the daemon runs as root"
+	grep -Eq '^CapEff:\s+0+$' <<<"$st" || fail "userspace: the daemon has capabilities"
+	kill -TERM "$RELAY_PID"
+	wait_pid "$RELAY_PID" 20 || true
+	start_relay tc --user root
+	grep -q 'user: root: the daemon keeps running as root' "$RELAY_LOG" ||
+		fail "--user root did not say it keeps root"
+	grep -Eq '^Uid:\s+0\s' "/proc/$RELAY_PID/status" || fail "--user root dropped root"
 }
 
 # CLI errors exit non-zero with a one-line message.

@@ -135,6 +135,27 @@ $SUBSCRIBE_WEB"
 	[ "$failed" = 0 ] || fail "the broker counted $failed failed sessions"
 }
 
+# Least privilege: once bound, the broker runs as nobody with no capabilities
+# and no_new_privs (and still negotiates: the relayed download); an unknown
+# user: is refused when the configuration is read.
+test_broker_drops_root() {
+	local st out
+
+	system_bed xdp
+	st=$(cat "/proc/$BROKER_PID/status")
+	grep -Eq '^Uid:\s+65534\s+65534\s+65534\s+65534$' <<<"$st" ||
+		fail "the broker is not uid 65534: $(grep ^Uid <<<"$st")"
+	grep -Eq '^CapEff:\s+0+$' <<<"$st" || fail "the broker kept capabilities"
+	grep -Eq '^CapPrm:\s+0+$' <<<"$st" || fail "the broker kept permitted capabilities"
+	grep -Eq '^NoNewPrivs:\s+1$' <<<"$st" || fail "no_new_privs is not set"
+	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
+	download "$HB" 18080
+	printf 'listen: 127.0.0.1:7799\nuser: no-such-user-here\n' >"$TMP/bad.yaml"
+	out=$("$BROKER_BIN" -n -f "$TMP/bad.yaml" 2>&1) && fail "an unknown user was accepted"
+	[[ $out == *"bad.yaml:2:"*"no such user 'no-such-user-here'"* ]] ||
+		fail "the error does not name the line and the user: $out"
+}
+
 test_udp_echo() {
 	local out
 
