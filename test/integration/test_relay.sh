@@ -733,12 +733,13 @@ test_cli_errors() {
 	nsc help >/dev/null || fail "natsplice help failed"
 	nsc splice help >/dev/null || fail "natsplice splice help failed"
 
-	# ports exhausted: 4 ports make two passive splices.
-	splice_add
-	splice_add
+	# ports exhausted: 4 ports make two passive splices waiting for their
+	# sides (a long deadline: under emulation this test takes over 30 s).
+	splice_add --timeout 600
+	splice_add --timeout 600
 	cli_err "ports exhausted" nsc splice add
 	nsc splice del "$SPLICE_ID" >/dev/null || fail "splice del $SPLICE_ID failed"
-	splice_add	# its ports are free again
+	splice_add --timeout 600	# its ports are free again
 
 	cli_err "not root (splice list)" nsx "$RELAY" $nobody "$NATSPLICE" -S "$SOCK" splice list
 	cli_err "not root (relay run)" nsx "$RELAY" $nobody "$NATSPLICE" relay run --dev eth0 \
