@@ -13,8 +13,12 @@
  *    before the half-close. UDP datagrams ride the tunnel as
  *    { be16 length; bytes } frames (inside the compressed stream, if any).
  *
- * Sockets are edge-triggered; every event pumps both directions until
- * EAGAIN or a full buffer, so nothing waits on an edge that already passed.
+ * Sockets are edge-triggered. A spliced tunnel pumps only the directions an
+ * event concerns (readable: the direction out of that socket; writable: the
+ * one into it, if its pipe holds bytes), each until EAGAIN, a full socket or
+ * a read that took everything (lib/pipe.h), so nothing waits on an edge that
+ * already passed and no event costs a read that can only say EAGAIN.
+ * Buffered tunnels pump both directions on every event.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -296,15 +300,19 @@ static bool finished(const struct agent_tunnel *t)
 	return f->up_shut && f->down_shut;
 }
 
-static void pump(struct agent_tunnel *t)
+/* Which pipes to pump (bit d: f->pipe[d]). */
+#define PUMP_BOTH	3
+
+static void pump(struct agent_tunnel *t, unsigned int dirs)
 {
 	struct agent_fwd *f = &t->fwd;
 	char why[128];
-	int err;
+	int err = 0;
 
 	if (f->spliced) {
-		err = ns_pipe_pump(&f->pipe[0], &f->bytes[0], NULL);
-		if (!err)
+		if (dirs & 1)
+			err = ns_pipe_pump(&f->pipe[0], &f->bytes[0], NULL);
+		if (!err && (dirs & 2))
 			err = ns_pipe_pump(&f->pipe[1], &f->bytes[1], NULL);
 	} else {
 		err = pump_up(t);
@@ -324,7 +332,36 @@ static void pump(struct agent_tunnel *t)
 
 void agent_fwd_on_event(struct agent_tunnel *t)
 {
-	pump(t);
+	pump(t, PUMP_BOTH);
+}
+
+/*
+ * A spliced tunnel's socket events: pipe[d] reads from side d (0: the
+ * plain socket pw, 1: the tunnel tw) and writes to the other side.
+ */
+static void spliced_event(struct agent_tunnel *t, int side, __u32 events)
+{
+	struct agent_fwd *f = &t->fwd;
+	unsigned int dirs = 0;
+
+	if (events & (EPOLLERR | EPOLLHUP))
+		dirs = PUMP_BOTH;
+	if (events & (EPOLLIN | EPOLLRDHUP))
+		dirs |= 1u << side;
+	if ((events & EPOLLOUT) && f->pipe[!side].inpipe)
+		dirs |= 1u << !side;
+	if (dirs)
+		pump(t, dirs);
+}
+
+static void on_spliced_pw(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	spliced_event(w->data, 0, events);
+}
+
+static void on_spliced_tw(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	spliced_event(w->data, 1, events);
 }
 
 void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len)
@@ -349,7 +386,7 @@ void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len)
 	}
 	f->bytes[0] += len;
 	f->last_ns = ns_now_ns();
-	pump(t);
+	pump(t, PUMP_BOTH);
 }
 
 void agent_fwd_idle_check(struct agent_tunnel *t)
@@ -401,12 +438,17 @@ int agent_fwd_start(struct agent_tunnel *t)
 	f->last_ns = ns_now_ns();
 	if (t->proto == IPPROTO_UDP)
 		ns_timer_arm(t->a->loop, &t->timer, (__u64)t->a->cfg->udp_idle_s * 1000);
+	if (f->spliced) {
+		/* forwarding is the tunnel's last state: its events are ours now */
+		t->pw.fn = on_spliced_pw;
+		t->tw.fn = on_spliced_tw;
+	}
 	err = agent_tunnel_watch(t, &t->tw, FWD_EVENTS);
 	if (!err && t->pw.fd >= 0)
 		err = agent_tunnel_watch(t, &t->pw, FWD_EVENTS);
 	if (err)
 		return err;
-	pump(t);
+	pump(t, PUMP_BOTH);
 	return 0;
 }
 

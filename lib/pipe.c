@@ -13,16 +13,23 @@ void ns_pipe_init(struct ns_pipe *p)
 	p->src = p->dst = -1;
 	p->p[0] = p->p[1] = -1;
 	p->inpipe = 0;
+	p->slots = 1;
 	p->eof = p->done = false;
 }
 
 int ns_pipe_open(struct ns_pipe *p, int src, int dst, int capacity)
 {
+	long n;
+
 	ns_pipe_init(p);
 	if (pipe2(p->p, O_CLOEXEC | O_NONBLOCK))
 		return -errno;
-	if (capacity)
-		fcntl(p->p[1], F_SETPIPE_SZ, capacity);	/* best effort */
+	/* best effort: F_SETPIPE_SZ says the capacity it gave */
+	n = capacity ? fcntl(p->p[1], F_SETPIPE_SZ, capacity) : -1;
+	if (n < 0)
+		n = fcntl(p->p[1], F_GETPIPE_SZ);
+	if (n > 0)
+		p->slots = n / sysconf(_SC_PAGESIZE);
 	p->src = src;
 	p->dst = dst;
 	return 0;
@@ -41,6 +48,7 @@ void ns_pipe_close(struct ns_pipe *p)
 
 int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads)
 {
+	bool drained = false;	/* the last read took all src had */
 	ssize_t n;
 
 	while (!p->done) {
@@ -61,6 +69,8 @@ int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads)
 			p->done = true;
 			break;
 		}
+		if (drained)
+			break;
 		n = splice(p->src, NULL, p->p[1], NULL, PIPE_CHUNK,
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n < 0 && errno == EINTR)
@@ -71,6 +81,7 @@ int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads)
 			p->eof = true;
 		else if (reads)
 			(*reads)++;
+		drained = !p->inpipe && n > 0 && (size_t)n < p->slots;
 		p->inpipe += n;
 	}
 	return 0;

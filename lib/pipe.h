@@ -15,6 +15,7 @@ struct ns_pipe {
 	int src, dst;		/* sockets (not owned) */
 	int p[2];		/* the pipe, -1 when closed */
 	size_t inpipe;		/* bytes in the pipe */
+	unsigned int slots;	/* the pipe's capacity in buffers (pages) */
 	bool eof;		/* src said EOF: shut dst's write side once drained */
 	bool done;		/* ... and that happened */
 };
@@ -31,6 +32,12 @@ void ns_pipe_close(struct ns_pipe *p);
  * EOF and a drained pipe, dst's write side is shut down (half-close) and
  * p->done set. 0 when it would block or is done; -errno on a socket error
  * (-ECONNRESET: the caller resets the other side).
+ *
+ * For edge-triggered sockets: src is read until EAGAIN, or until a read
+ * into an empty pipe brings fewer bytes than the pipe has buffers. Such a
+ * read cannot have been cut short by the pipe (every buffer holds at least
+ * a byte), so it took everything src had; a byte that comes later raises a
+ * new edge. That spares the EAGAIN read after each small message.
  */
 int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads);
 
