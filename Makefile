@@ -59,6 +59,7 @@ help:
 	@echo "make demo       the whole system in namespaces: broker, relay, two NATs, agents"
 	@echo "make demo-relay the relay alone: two namespaces talking through a splice"
 	@echo "make bench      benchmarks (make bench-quick: under 3 minutes); results in bench/results/"
+	@echo "make bench-tunnels  only tunnel vs port forward vs ssh -R (PROFILE=full: 30 s runs)"
 	@echo "make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (60)"
 	@echo "make install    install into PREFIX (/usr/local) under DESTDIR"
 	@echo "V=1 verbose, SAN=1 sanitizers"
@@ -69,8 +70,10 @@ help:
 # product path), throughput, latency, UDP loss, CPU per GB, the fast path and
 # the control plane; a table, a CSV and PNG plots under bench/results/.
 # bench-quick takes under 3 minutes. bench-relay: only the relay's fast path
-# and one-stream throughput (test/bench/run).
-.PHONY: bench bench-quick bench-relay
+# and one-stream throughput (test/bench/run). bench-tunnels: only the
+# tunnels section (a client behind one NAT, a server behind another: tunnel
+# vs port forward vs haproxy vs ssh -R; PROFILE=full for the long runs).
+.PHONY: bench bench-quick bench-relay bench-tunnels
 bench bench-quick: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@$(MAKE) --no-print-directory -C test/bench
@@ -80,6 +83,10 @@ bench-relay: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@$(MAKE) --no-print-directory -C test/bench
 	@test/bench/run quick
+
+bench-tunnels: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@PATHS=tunnels NO_CONTROL=1 bench/run $(or $(PROFILE),quick)
 
 # make fuzz: libFuzzer on the control protocol codec and framing
 # (test/fuzz/), seeded with valid messages, for FUZZ_SECONDS (default 60).

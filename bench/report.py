@@ -13,6 +13,8 @@ Baselines (same run, same condition):
                             through the same NATs, port forward on NATA)
   fastpath                  the "parse only" program of the same hook
   ttfb                      "plain" TCP
+  tunnels                   path "portfwd" (the same client to the same
+                            server through a port forward on the same NAT)
 """
 import argparse
 import csv
@@ -24,7 +26,7 @@ from collections import OrderedDict
 
 PATH_ORDER = ["direct", "forward", "nat", "haproxy", "socat", "userspace", "xdp", "tc",
               "pure-xdp", "pure-tc", "forward-nsperf", "userspace-udp", "xdp-udp", "tc-udp",
-              "straight", "product"]
+              "straight", "product", "portfwd", "tunnel", "tunnel-nopool", "haproxy2", "ssh-r"]
 
 
 # one colour per path in every plot; baselines dashed
@@ -71,6 +73,8 @@ def baseline_path(row):
         return "forward"
     if s == "ttfb":
         return "plain"
+    if s == "tunnels":
+        return "portfwd"
     return None
 
 
@@ -236,6 +240,8 @@ def report(rows):
     if lines:
         table("CONTROL PLANE", ["what", "path", "metric", "param", "value", "", "note"], lines)
 
+    tunnels_table(rows, get)
+
     for r in rows:
         if r["section"] == "info":
             print()
@@ -252,6 +258,80 @@ def report(rows):
             seen.add(k)
             print("  %s %s %s %s: %s" % (r["section"], r["path"], r["cond"], r["param"], r["note"][:200]))
     goals(rows, get)
+
+
+# the tunnels section: (metric, param, column, higher is better)
+TUNNEL_COLS = [("conns_per_s", None, "new conn/s", True), ("conn_failures", None, "failed", False),
+               ("keepalive_rps", None, "keep-alive req/s", True), ("bulk_gbps", None, "bulk Gbit/s", True),
+               ("ttfb_p50_ms", "curl", "ttfb p50 ms", False), ("ttfb_p99_ms", "curl", "ttfb p99 ms", False),
+               ("hop_cpu_s_per_gb", None, "hops CPU s/GB", False),
+               ("redis_get_rps", None, "redis GET/s", True), ("redis_set_rps", None, "redis SET/s", True)]
+
+
+def tunnel_row(rows, path, metric, param=None):
+    for r in rows:
+        if r["section"] == "tunnels" and r["path"] == path and r["metric"] == metric and \
+                (param is None or r["param"] == param):
+            return r
+    return None
+
+
+def tunnels_table(rows, get):
+    paths = ordered_paths(rows, lambda r: r["section"] == "tunnels")
+    if not paths:
+        return
+    cols = [c for c in TUNNEL_COLS if any(tunnel_row(rows, p, c[0], c[1]) for p, _ in paths)]
+    lines = [[p] + [cell(tunnel_row(rows, p, m, q), ratio=m != "conn_failures") for m, q, _, _ in cols]
+             for p, _ in paths]
+    table("TUNNELS (two NATs; HB -> server on HA): ratio to portfwd = a port forward on the same NAT; "
+          "tunnel = natsplice agents + relay, tunnel-nopool = pool: 0, haproxy2 = haproxy splice for each hop, "
+          "ssh-r = ssh -R through PUB", ["path"] + [c[2] for c in cols], lines)
+
+
+def tunnel_goals(rows, g):
+    r = lambda p, m, q=None: tunnel_row(rows, p, m, q)
+    if not any(x["section"] == "tunnels" for x in rows):
+        return
+    t, f = r("tunnel", "conns_per_s"), r("tunnel", "conn_failures")
+    if t and t["ratio"] and f:
+        g("tunnels: sustained new tunnels >= 0.5x port forward, zero failures",
+          float(t["ratio"]) >= 0.5 and num(f["value"]) == 0,
+          "%s/s vs %s/s: %.2fx over %s; %s failures" % (fmt(t["value"]), fmt(t["base_value"]),
+                                                        float(t["ratio"]), t["param"], fmt(f["value"])))
+    else:
+        g("tunnels: sustained new tunnels >= 0.5x port forward, zero failures", None, "missing figure")
+    for m, name in (("keepalive_rps", "keep-alive requests/s"), ("bulk_gbps", "1-connection bulk")):
+        t = r("tunnel", m)
+        if t and t["ratio"]:
+            g("tunnels: %s >= 0.8x port forward" % name, float(t["ratio"]) >= 0.8,
+              "%s vs %s: %.2fx" % (fmt(t["value"]), fmt(t["base_value"]), float(t["ratio"])))
+        else:
+            g("tunnels: %s >= 0.8x port forward" % name, None, "missing figure")
+    t, n = r("tunnel", "ttfb_p50_ms"), r("tunnel-nopool", "ttfb_p50_ms")
+    if t and t["ratio"]:
+        g("tunnels: connect-to-first-byte p50 with a pool <= 1.2x port forward", float(t["ratio"]) <= 1.2,
+          "%s vs %s ms: %.2fx%s" % (t["value"], t["base_value"], float(t["ratio"]),
+                                    "; without pool %s ms (%.2fx)" % (n["value"], float(n["ratio"]))
+                                    if n and n["ratio"] else ""))
+    else:
+        g("tunnels: connect-to-first-byte p50 with a pool <= 1.2x port forward", None, "missing figure")
+    ahead, behind, missing = [], [], []
+    for m, q, label, higher in TUNNEL_COLS:
+        if m == "conn_failures":
+            continue
+        a, b = r("tunnel", m, q), r("ssh-r", m, q)
+        if not a or not b or num(a["value"]) is None or num(b["value"]) is None:
+            if b or a:
+                missing.append(label)
+            continue
+        ok = num(a["value"]) > num(b["value"]) if higher else num(a["value"]) < num(b["value"])
+        (ahead if ok else behind).append("%s %s vs %s" % (label, fmt(a["value"]), fmt(b["value"])))
+    if ahead or behind:
+        g("tunnels: every figure ahead of ssh -R", not behind,
+          ("behind: " + "; ".join(behind) + ". " if behind else "") + "ahead: " + "; ".join(ahead) +
+          (" (missing: %s)" % ", ".join(missing) if missing else ""))
+    else:
+        g("tunnels: every figure ahead of ssh -R", None, "missing figure")
 
 
 def goals(rows, get):
@@ -331,6 +411,7 @@ def goals(rows, get):
         g("10,000 agents under 200 MB broker RSS", num(r["value"]) < 200, "%s MB" % r["value"])
     else:
         g("10,000 agents under 200 MB broker RSS", None, "missing figure")
+    tunnel_goals(rows, g)
     for st, name, detail in out:
         print("  %s  %s: %s" % (st, name, detail))
 
