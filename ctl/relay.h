@@ -8,6 +8,7 @@
 
 #include "natsplice_abi.h"
 #include "ctlproto.h"
+#include "loop.h"
 #include "pipe.h"
 
 /* RELAY_AUTO until relay_run resolves it to one of the others (relay_auto.c). */
@@ -62,12 +63,15 @@ struct relay_splice;
 struct relay_broker;
 struct relay;
 
-/* An epoll registration: what to call when fd is ready. */
+/* A registration with the event loop (lib/loop.c): what to call when fd is
+ * ready. nw is the loop's; relay_watch_add() fills it. */
 struct relay_watch {
 	void (*fn)(struct relay *r, struct relay_watch *w, __u32 events);
 	int fd;
 	int side;		/* userspace mode: which side of ... */
 	struct relay_splice *sp;	/* ... which splice */
+	struct relay *r;
+	struct ns_watch nw;
 };
 
 
@@ -76,8 +80,10 @@ struct relay {
 	struct relay_cfg cfg;
 	int ifindex;
 	__u16 mss4, mss6;	/* largest MSS the device carries */
-	int epfd, ctl_fd;
-	struct relay_watch ctl_w, ring_w, timer_w, sig_w;
+	struct ns_loop *loop;
+	int ctl_fd;
+	struct relay_watch ctl_w, ring_w;
+	struct ns_timer gc_t;
 	int raw4, raw6;		/* IPPROTO_RAW senders for SYN-ACK, RST, UDP acks */
 	struct relay_bpf *bpf;	/* NULL in userspace mode */
 	bool kmod;		/* passive handshakes in the kernel (natsplice_kmod) */
@@ -96,7 +102,7 @@ struct relay {
 	struct relay_broker *broker;	/* NULL without --broker */
 	__u32 port_cursor;
 	__u32 gc_round;		/* relay_gc() calls */
-	bool stop;
+	volatile bool stop;
 };
 
 #define RELAY_ID_BUCKETS NS_MAX_SPLICES

@@ -11,9 +11,7 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 
 #include <linux/capability.h>
 
@@ -245,24 +243,33 @@ static void relay_run_usage(FILE *f)
 		NS_PIN_DIR_DEFAULT, RELAY_RUN_DIR, NS_USER_DEFAULT);
 }
 
+static void on_watch(struct ns_loop *l, struct ns_watch *nw, __u32 events)
+{
+	struct relay_watch *w = nw->data;
+
+	w->fn(w->r, w, events);
+}
+
+/* The loop drops the not yet dispatched events of a watch deleted in a
+ * callback: a splice freed by one event never sees the next. */
 int relay_watch_add(struct relay *r, struct relay_watch *w, __u32 events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-
-	return epoll_ctl(r->epfd, EPOLL_CTL_ADD, w->fd, &ev) ? -errno : 0;
+	w->r = r;
+	w->nw.fn = on_watch;
+	w->nw.fd = w->fd;
+	w->nw.data = w;
+	return ns_loop_add(r->loop, &w->nw, events);
 }
 
 int relay_watch_mod(struct relay *r, struct relay_watch *w, __u32 events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = w };
-
-	return epoll_ctl(r->epfd, EPOLL_CTL_MOD, w->fd, &ev) ? -errno : 0;
+	return ns_loop_mod(r->loop, &w->nw, events);
 }
 
 void relay_watch_del(struct relay *r, struct relay_watch *w)
 {
 	if (w->fd >= 0)
-		epoll_ctl(r->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+		ns_loop_del(r->loop, &w->nw);
 }
 
 static void on_ring(struct relay *r, struct relay_watch *w, __u32 events)
@@ -270,24 +277,13 @@ static void on_ring(struct relay *r, struct relay_watch *w, __u32 events)
 	relay_bpf_ring_poll(r);
 }
 
-static void on_timer(struct relay *r, struct relay_watch *w, __u32 events)
+static void on_gc(struct ns_loop *l, struct ns_timer *t)
 {
-	__u64 n;
+	struct relay *r = t->data;
 
-	if (read(w->fd, &n, sizeof(n)) == sizeof(n)) {
-		relay_gc(r);
-		relay_broker_tick(r);
-	}
-}
-
-static void on_signal(struct relay *r, struct relay_watch *w, __u32 events)
-{
-	struct signalfd_siginfo si;
-
-	if (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
-		log_info("signal %u: stopping (the dataplane stays in place)", si.ssi_signo);
-		r->stop = true;
-	}
+	relay_gc(r);
+	relay_broker_tick(r);
+	ns_timer_arm(l, t, GC_INTERVAL_MS);
 }
 
 static int device_mss(struct relay *r)
@@ -334,28 +330,13 @@ static void enable_forwarding(struct relay *r)
 
 static int setup_loop(struct relay *r)
 {
-	struct itimerspec its = {
-		.it_interval.tv_nsec = GC_INTERVAL_MS * 1000000L,
-		.it_value.tv_nsec = GC_INTERVAL_MS * 1000000L,
-	};
-	sigset_t mask;
 	int err;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	r->sig_w.fd = signalfd(-1, &mask, SFD_CLOEXEC);
-	r->sig_w.fn = on_signal;
-	r->timer_w.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	r->timer_w.fn = on_timer;
-	if (r->sig_w.fd < 0 || r->timer_w.fd < 0 || timerfd_settime(r->timer_w.fd, 0, &its, NULL))
-		return -errno;
-	err = relay_watch_add(r, &r->sig_w, EPOLLIN);
-	if (!err)
-		err = relay_watch_add(r, &r->timer_w, EPOLLIN);
-	if (!err && r->bpf) {
+	err = ns_loop_signals(r->loop, &r->stop, NULL);
+	if (err)
+		return err;
+	ns_timer_arm(r->loop, &r->gc_t, GC_INTERVAL_MS);
+	if (r->bpf) {
 		r->ring_w.fd = relay_bpf_ring_fd(r);
 		r->ring_w.fn = on_ring;
 		err = relay_watch_add(r, &r->ring_w, EPOLLIN);
@@ -434,9 +415,10 @@ static int relay_start(struct relay *r)
 	r->by_id = calloc(RELAY_ID_BUCKETS, sizeof(*r->by_id));
 	r->by_port = calloc(65536, sizeof(*r->by_port));
 	r->port_refs = calloc(65536, sizeof(*r->port_refs));
-	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!r->by_id || !r->by_port || !r->port_refs || r->epfd < 0)
+	r->loop = ns_loop_new();
+	if (!r->by_id || !r->by_port || !r->port_refs || !r->loop)
 		return -ENOMEM;
+	ns_timer_init(&r->gc_t, on_gc, r);
 	r->next_id = 1;
 	/* (userspace mode answers through its own sockets) */
 	err = r->cfg.mode == RELAY_USER ? 0 : relay_send_open(r);
@@ -499,8 +481,9 @@ static void relay_stop(struct relay *r)
 	free(r->by_id);
 	free(r->by_port);
 	free(r->port_refs);
-	if (r->epfd >= 0)
-		close(r->epfd);
+	if (r->loop)
+		ns_timer_cancel(r->loop, &r->gc_t);
+	ns_loop_free(r->loop);
 	if (r->raw4 >= 0)
 		close(r->raw4);
 	if (r->raw6 >= 0)
@@ -509,22 +492,11 @@ static void relay_stop(struct relay *r)
 
 static int relay_loop(struct relay *r)
 {
-	struct epoll_event ev[64];
-	int i, n;
+	int err = ns_loop_run(r->loop, &r->stop);
 
-	while (!r->stop) {
-		n = epoll_wait(r->epfd, ev, 64, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		for (i = 0; i < n; i++) {
-			struct relay_watch *w = ev[i].data.ptr;
-
-			w->fn(r, w, ev[i].events);
-		}
-	}
-	return 0;
+	if (!err)
+		log_info("stopping (the dataplane stays in place)");
+	return err;
 }
 
 enum { OPT_DEV = 256, OPT_MODE, OPT_ADDRESS, OPT_PORTS, OPT_PIN_DIR, OPT_SOCKET,
@@ -556,7 +528,7 @@ static const struct option run_opts[] = {
 
 static int relay_run(struct cli *cli, int argc, char **argv)
 {
-	struct relay r = { .epfd = -1, .ctl_fd = -1, .raw4 = -1, .raw6 = -1 };
+	struct relay r = { .ctl_fd = -1, .raw4 = -1, .raw6 = -1 };
 	const char *config = NULL;
 	char msg[256];
 	int opt, err, verbose = cli->verbose;

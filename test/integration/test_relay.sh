@@ -130,6 +130,36 @@ t_pure_own_port() {
 	check_xfer "$TMP/a.out" "$TMP/b.out" "$MiB" "$MiB"
 }
 
+# Splices deleted while both of their connections are sending: by `splice
+# del` (the CLI's request and the splice's data arrive in one batch of
+# events), and by the garbage collector (side A resets while B still sends,
+# --rst-grace 0). The daemon must survive every deletion without touching a
+# freed splice: under `make SAN=1` AddressSanitizer reports it in the log.
+t_delete_busy() {
+	local mode=$1 i n=${DELETE_BUSY_N:-8} sz=$((256 * MiB))
+
+	relay_bed "$mode" --rst-grace 0
+	XFER_IDLE=20
+	for i in $(seq $n); do
+		splice_add
+		start_xfer A "$A" "$TMP/a$i.out" --connect "$RELAY4:$PORT_A" --send "$sz" --seed 1 \
+			$([ $((i % 2)) = 0 ] && echo "--rst-after $((4 * MiB))")
+		start_xfer B "$B" "$TMP/b$i.out" --connect "$RELAY4:$PORT_B" --send "$sz" --seed 2
+		wait_until 20 eval 'splice_state_is "$SPLICE_ID" established ||
+			splice_state_is "$SPLICE_ID" closed || splice_gone "$SPLICE_ID"' ||
+			fail "splice $i did not get established"
+		# odd: deleted by the CLI mid-transfer; even: A resets, the GC deletes it
+		[ $((i % 2)) = 0 ] || nsc splice del "$SPLICE_ID" >/dev/null 2>&1 || true
+		wait_pid "$XFER_PID_A" 60 >/dev/null 2>&1 || true
+		wait_pid "$XFER_PID_B" 60 >/dev/null 2>&1 || true
+		wait_until 10 splice_gone "$SPLICE_ID" || fail "splice $i was not deleted"
+		kill -0 "$RELAY_PID" || fail "the relay died deleting splice $i: $(tail -n 5 "$RELAY_LOG")"
+	done
+	! grep -q 'AddressSanitizer\|runtime error' "$RELAY_LOG" ||
+		fail "sanitizer report: $(grep -m3 'AddressSanitizer\|runtime error\|#[0-3] ' "$RELAY_LOG")"
+	passive_xfer "$MiB" "$MiB"	# and it still works
+}
+
 # A passive splice over IPv6.
 t_ipv6() {
 	local mode=$1
@@ -568,14 +598,15 @@ t_port_reuse() {
 # counters, no pure splice; its connections die with the process).
 TEST_ORDER=""
 for t in passive pure ipv6 iperf3 tcp_options half_close rst udp kill_restart term_detach \
-	half_open cleanup stranger syn_retx port_reuse kill_restart_nopins pure_own_port; do
+	half_open cleanup stranger syn_retx port_reuse kill_restart_nopins pure_own_port \
+	delete_busy; do
 	for m in xdp tc; do
 		eval "test_${m}_$t() { t_$t $m; }"
 		TEST_ORDER="$TEST_ORDER test_${m}_$t"
 	done
 	case $t in
 	passive | ipv6 | iperf3 | tcp_options | half_close | rst | udp | half_open | cleanup | \
-	port_reuse)
+	port_reuse | delete_busy)
 		eval "test_user_$t() { t_$t userspace; }"
 		TEST_ORDER="$TEST_ORDER test_user_$t" ;;
 	esac
