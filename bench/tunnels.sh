@@ -20,7 +20,8 @@
 #
 # Uses from bench/run: rec, na, step, TMP, mark_infra, stop_bg, field.
 # Settings (set by the profile): TUN_CONN_T (seconds of new connections),
-# TUN_KA_T (seconds of keep-alive requests), TUN_BULK_MB, TUN_TTFB_N
+# TUN_KA_T (seconds of keep-alive requests), TUN_BULK_MB and TUN_BULK_N
+# (size and number of the downloads), TUN_TTFB_N
 # (connect-to-first-byte samples), TUN_REDIS_N (0: no redis-benchmark).
 
 TUN_PATHS="portfwd tunnel haproxy2 ssh-r"
@@ -209,26 +210,26 @@ tun_keepalive() {
 tun_bulk() {
 	local path=$1 out=$TMP/curl-$1.out c0 c1 bytes bps hz pids
 
-	step "tunnels $path: bulk download, ${TUN_BULK_MB} MiB x3, 1 connection (curl)"
+	step "tunnels $path: bulk download, ${TUN_BULK_MB} MiB x${TUN_BULK_N:-3}, 1 connection (curl)"
 	hz=$(getconf CLK_TCK)
 	pids=$(tun_hop_pids "$path")
 	# shellcheck disable=SC2086
 	c0=$(tun_cpu $pids)
 	: >"$out"
-	for _ in 1 2 3; do
+	for _ in $(seq "${TUN_BULK_N:-3}"); do
 		nsx "$HB" curl -fsS --max-time 120 -o /dev/null -w '%{size_download} %{speed_download}\n' \
 			"http://$(tun_ep "$path")/big" >>"$out" 2>&1
 	done
 	# shellcheck disable=SC2086
 	c1=$(tun_cpu $pids)
-	bytes=$(awk 'NF == 2 { s += $1 } END { print s + 0 }' "$out")
+	bytes=$(awk 'NF == 2 { s += $1 } END { printf "%.0f", s }' "$out")
 	bps=$(awk 'NF == 2 && $2 > b { b = $2 } END { if (b) printf "%.4f", b * 8 / 1e9 }' "$out")
 	if [ -z "$bps" ] || [ "$bytes" -lt $((TUN_BULK_MB << 20)) ]; then
 		na tunnels "$path" - bulk_gbps "1 conn" Gbit/s "$(tail -n 1 "$out")"
 		return
 	fi
 	rec tunnels "$path" - bulk_gbps "1 conn" "$bps" Gbit/s \
-		"best of 3 curl downloads of $TUN_BULK_MB MiB: $(awk 'NF == 2 { printf "%.2f ", $2 * 8 / 1e9 }' "$out")Gbit/s"
+		"best of ${TUN_BULK_N:-3} curl downloads of $TUN_BULK_MB MiB: $(awk 'NF == 2 { printf "%.2f ", $2 * 8 / 1e9 }' "$out")Gbit/s"
 	[ -n "$pids" ] && rec tunnels "$path" - hop_cpu_s_per_gb "1 conn" \
 		"$(awk -v t="$((c1 - c0))" -v hz="$hz" -v b="$bytes" 'BEGIN { printf "%.3f", t / hz / (b / 1e9) }')" \
 		s/GB "utime+stime (/proc/PID/stat) of the processes of both hops / bytes downloaded"
