@@ -159,6 +159,24 @@ http_get() {
 	nsx "$1" curl -fsS --max-time 60 -o "$3" "$2"
 }
 
+# parallel_get N: N downloads at once from HB through the subscriber port
+# 127.0.0.1:18080; every one must arrive and match $TMP/web.bin.
+parallel_get() {
+	local n=$1 i pids=() bad=0
+
+	for i in $(seq "$n"); do
+		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || bad=$((bad + 1))
+	done
+	[ "$bad" = 0 ] || fail "$bad of $n parallel downloads failed"
+	for i in $(seq "$n"); do
+		cmp -s "$TMP/p$i.bin" "$TMP/web.bin" || fail "download $i differs"
+	done
+}
+
 random_file() {
 	head -c "$2" /dev/urandom >"$1"
 }

@@ -340,40 +340,21 @@ t_udp() {
 
 # kill -9 of the daemon during a 200 MiB transfer, and a restart on the same
 # pin dir: the transfer completes intact and the splice is still listed.
+# nopins: the relay runs under `ip netns exec` without --pin-dir, so its pins
+# live on a bpffs it mounted itself, which dies with it; the programs stay on
+# the device and the restarted daemon takes their maps over (the log says
+# so). A's sending is slowed (tbf) there so that the transfer spans the restart.
 t_kill_restart() {
-	local mode=$1 alive=0
+	local mode=$1 nopins=${2:-} sz=$BIG alive=0
 
-	relay_bed "$mode"
-	splice_add
-	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send "$BIG" --seed 1
-	start_xfer B "$B" "$TMP/b.out" --connect "$RELAY4:$PORT_B" --send "$BIG" --seed 2
-	wait_until 30 splice_state_is "$SPLICE_ID" established ||
-		fail "the splice did not get established"
-	kill -KILL "$RELAY_PID"
-	wait_pid "$RELAY_PID" 10 || true
-	kill -0 "$XFER_PID_A" 2>/dev/null && kill -0 "$XFER_PID_B" 2>/dev/null && alive=1
-	echo "daemon killed; transfer still running: $alive"
-	start_relay "$mode"
-	splice_listed "$SPLICE_ID" || fail "splice $SPLICE_ID is not listed after the restart"
-	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 900
-	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 900
-	check_xfer "$TMP/a.out" "$TMP/b.out" "$BIG" "$BIG"
-	splice_listed "$SPLICE_ID" || fail "splice $SPLICE_ID vanished after the transfer"
-	[ "$alive" = 1 ] || echo "note: the transfer ended before the kill; only the restart was tested"
-}
-
-# The same, with the relay run under `ip netns exec` without --pin-dir: its
-# pins live on a bpffs the daemon mounted itself, which dies with it. The
-# programs stay on the device, and the restarted daemon takes their maps over
-# (the log says so): the splice is listed again and the transfer completes
-# intact. A's sending is slowed (tbf) so that the transfer spans the restart.
-t_kill_restart_nopins() {
-	local mode=$1 sz=$((64 * MiB))
-
+	need jq
 	topo_relay
-	nsx "$A" tc qdisc add dev eth0 root tbf rate 200mbit burst 64k latency 200ms
-	NO_PIN_DIR=1 start_relay "$mode"
-	grep -q 'mounted a bpffs on /sys/fs/bpf' "$RELAY_LOG" ||
+	if [ -n "$nopins" ]; then
+		sz=$((64 * MiB))
+		nsx "$A" tc qdisc add dev eth0 root tbf rate 200mbit burst 64k latency 200ms
+	fi
+	NO_PIN_DIR=$nopins start_relay "$mode"
+	[ -z "$nopins" ] || grep -q 'mounted a bpffs on /sys/fs/bpf' "$RELAY_LOG" ||
 		fail "the relay did not say its pins die with it"
 	splice_add
 	start_xfer A "$A" "$TMP/a.out" --connect "$RELAY4:$PORT_A" --send "$sz" --seed 1
@@ -382,15 +363,20 @@ t_kill_restart_nopins() {
 		fail "the splice did not get established"
 	kill -KILL "$RELAY_PID"
 	wait_pid "$RELAY_PID" 10 || true
-	kill -0 "$XFER_PID_A" 2>/dev/null || echo "note: A finished before the kill"
-	NO_PIN_DIR=1 start_relay "$mode"
-	grep -q 'took [0-9]* maps over from the programs on eth0' "$RELAY_LOG" ||
+	kill -0 "$XFER_PID_A" 2>/dev/null && kill -0 "$XFER_PID_B" 2>/dev/null && alive=1
+	echo "daemon killed; transfer still running: $alive"
+	NO_PIN_DIR=$nopins start_relay "$mode"
+	[ -z "$nopins" ] || grep -q 'took [0-9]* maps over from the programs on eth0' "$RELAY_LOG" ||
 		fail "the restarted relay did not take the maps over from the device"
 	splice_listed "$SPLICE_ID" || fail "splice $SPLICE_ID is not listed after the restart"
-	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 300
-	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 300
+	xfer_wait "$XFER_PID_A" "$TMP/a.out" A 900
+	xfer_wait "$XFER_PID_B" "$TMP/b.out" B 900
 	check_xfer "$TMP/a.out" "$TMP/b.out" "$sz" "$sz"
+	splice_listed "$SPLICE_ID" || fail "splice $SPLICE_ID vanished after the transfer"
+	[ "$alive" = 1 ] || echo "note: the transfer ended before the kill; only the restart was tested"
 }
+
+t_kill_restart_nopins() { t_kill_restart "$1" nopins; }
 
 # SIGTERM leaves the dataplane attached (a live transfer completes without the
 # daemon); `dev detach` then takes it off.

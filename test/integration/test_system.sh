@@ -83,8 +83,6 @@ $SUBSCRIBE_WEB"
 }
 
 test_parallel_100() {
-	local i pids=() bad=0
-
 	# 100 negotiations at once on a slow, loaded machine: give each one
 	# more time than the 10 s defaults (this test is about correctness).
 	system_bed xdp "negotiate-timeout: 60"
@@ -93,17 +91,7 @@ test_parallel_100() {
 $PUBLISH_WEB"
 	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
 $SUBSCRIBE_WEB"
-	for i in $(seq 100); do
-		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
-		pids+=($!)
-	done
-	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || bad=$((bad + 1))
-	done
-	[ "$bad" = 0 ] || fail "$bad of 100 parallel downloads failed"
-	for i in $(seq 100); do
-		cmp -s "$TMP/p$i.bin" "$TMP/web.bin" || fail "download $i differs"
-	done
+	parallel_get 100
 	[ "$(broker_api /api/v1/sessions | jq '[.[] | select(.path == "relay")] | length')" -ge 100 ] ||
 		fail "fewer than 100 relayed sessions"
 }
@@ -113,22 +101,12 @@ $SUBSCRIBE_WEB"
 # makes the session wait for room instead of failing it, and every download
 # arrives. (Before: "relay port range exhausted", and the clients failed.)
 test_relay_busy_waits() {
-	local i pids=() bad=0 failed
+	local failed
 
 	SYS_RELAY_PORTS=20000-20003 system_bed xdp "negotiate-timeout: 60"
 	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
 $SUBSCRIBE_WEB"
-	for i in $(seq 30); do
-		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
-		pids+=($!)
-	done
-	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || bad=$((bad + 1))
-	done
-	[ "$bad" = 0 ] || fail "$bad of 30 parallel downloads failed"
-	for i in $(seq 30); do
-		cmp -s "$TMP/p$i.bin" "$TMP/web.bin" || fail "download $i differs"
-	done
+	parallel_get 30
 	grep -q 'relay relay1 is busy' "$BROKER_LOG" ||
 		fail "the relay never said BUSY: the test did not exercise the wait"
 	failed=$(broker_api /metrics | awk '/^natsplice_sessions_failed_total/ { n += $2 } END { print n + 0 }')
