@@ -346,6 +346,8 @@ static void spliced_event(struct agent_tunnel *t, int side, __u32 events)
 
 	if (events & (EPOLLERR | EPOLLHUP))
 		dirs = PUMP_BOTH;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		f->pipe[side].src_hup = true;	/* its FIN raises no further edge */
 	if (events & (EPOLLIN | EPOLLRDHUP))
 		dirs |= 1u << side;
 	if ((events & EPOLLOUT) && f->pipe[!side].inpipe)

@@ -103,6 +103,8 @@ static void on_tcp_data(struct relay *r, struct relay_watch *w, __u32 events)
 {
 	struct relay_splice *sp = w->sp;
 
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		sp->pipe[w->side].src_hup = true;	/* its FIN raises no further edge */
 	if (pump(r, sp, 0) && sp->s.state != NS_ST_CLOSED)
 		pump(r, sp, 1);
 }

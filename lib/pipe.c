@@ -14,6 +14,7 @@ void ns_pipe_init(struct ns_pipe *p)
 	p->p[0] = p->p[1] = -1;
 	p->inpipe = 0;
 	p->slots = 1;
+	p->src_hup = false;
 	p->eof = p->done = false;
 }
 
@@ -81,7 +82,7 @@ int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads)
 			p->eof = true;
 		else if (reads)
 			(*reads)++;
-		drained = !p->inpipe && n > 0 && (size_t)n < p->slots;
+		drained = !p->src_hup && !p->inpipe && n > 0 && (size_t)n < p->slots;
 		p->inpipe += n;
 	}
 	return 0;

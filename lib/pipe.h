@@ -16,6 +16,7 @@ struct ns_pipe {
 	int p[2];		/* the pipe, -1 when closed */
 	size_t inpipe;		/* bytes in the pipe */
 	unsigned int slots;	/* the pipe's capacity in buffers (pages) */
+	bool src_hup;		/* the caller saw src's peer close (EPOLLRDHUP/HUP/ERR) */
 	bool eof;		/* src said EOF: shut dst's write side once drained */
 	bool done;		/* ... and that happened */
 };
@@ -37,7 +38,9 @@ void ns_pipe_close(struct ns_pipe *p);
  * into an empty pipe brings fewer bytes than the pipe has buffers. Such a
  * read cannot have been cut short by the pipe (every buffer holds at least
  * a byte), so it took everything src had; a byte that comes later raises a
- * new edge. That spares the EAGAIN read after each small message.
+ * new edge. That spares the EAGAIN read after each small message. But a FIN
+ * that was already queued behind the data raises no new edge: once the
+ * caller has seen src's peer close (src_hup), src is read to its EOF.
  */
 int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads);
 
