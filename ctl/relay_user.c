@@ -20,7 +20,8 @@
 #include "log.h"
 #include "util.h"
 
-#define PIPE_BYTES	(1 << 20)	/* pipe capacity per direction */
+#define PIPE_BYTES	(256 << 10)	/* pipe capacity per direction (agent_fwd.c: a
+					 * user's pipes are limited to 64 MiB) */
 #define UDP_MAX		65536
 
 

@@ -381,8 +381,13 @@ start_relay() {
 	[ -z "${NO_PIN_DIR:-}" ] || pin_arg=()
 	SOCK=$TMP/relay.sock
 	if [ "$mode" = userspace ]; then
-		# userspace mode needs no root: the tests run it as nobody
-		chmod o+x "$TMP"
+		# userspace mode needs no root: the tests run it as nobody, who
+		# must reach $TMP/run (mktemp's directories are 0700)
+		local d=$TMP
+		while [ "$d" != / ]; do
+			[ -n "$(find "$d" -maxdepth 0 -perm -o+x)" ] || chmod o+x "$d"
+			d=$(dirname "$d")
+		done
 		mkdir -p -m 1777 "$TMP/run"
 		SOCK=$TMP/run/relay.sock
 		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
