@@ -174,7 +174,7 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-for f in "$BULK" "$NATSPLICE" "$XDP_PASS"; do
+for f in "$BULK" "$NATSPLICE"; do
 	[ -x "$f" ] || { echo "relay_tput: $f is not built (make; make -C test; make -C test/bench)" >&2; exit 1; }
 done
 echo "relay_tput: one TCP stream A -> B, ${DURATION} s each, $ROUNDS rounds, cases: $CASES"

@@ -24,7 +24,7 @@ fi
 for c in jq ethtool curl socat nft; do
 	command -v "$c" >/dev/null || { echo "demo: needs $c (make deps-test)" >&2; exit 1; }
 done
-for f in "$NATSPLICE" "$BROKER_BIN" "$AGENT_BIN" "$XDP_PASS"; do
+for f in "$NATSPLICE" "$BROKER_BIN" "$AGENT_BIN"; do
 	[ -x "$f" ] || { echo "demo: $f is not built; run make and make -C test" >&2; exit 1; }
 done
 

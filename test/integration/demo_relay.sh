@@ -40,7 +40,7 @@ fi
 for c in jq ethtool; do
 	command -v "$c" >/dev/null || { echo "demo: needs $c (make deps-test)" >&2; exit 1; }
 done
-for f in "$NATSPLICE" "$NSXFER" "$XDP_PASS"; do
+for f in "$NATSPLICE" "$NSXFER"; do
 	[ -x "$f" ] || { echo "demo: $f is not built; run make and make -C test" >&2; exit 1; }
 done
 

@@ -20,7 +20,7 @@
 #   - TX checksum offload is off on the veths of A, B and RELAY: locally
 #     generated packets would otherwise carry partial checksums that an XDP
 #     rewrite cannot complete, and XDP_TX out of a veth needs it off;
-#   - an XDP_PASS program (test/tools/xdp_pass) sits on the bridge-side peer
+#   - an XDP_PASS program (natsplice dev pass) sits on the bridge-side peer
 #     of RELAY's veth: frames RELAY sends with XDP_TX are queued on that peer,
 #     and the kernel kicks the peer's NAPI to deliver them only when the peer
 #     has an XDP program (veth_xdp_flush). With GRO alone they wait for the
@@ -33,7 +33,6 @@ TOP=$(cd "$LIB_DIR/../.." && pwd)
 NATSPLICE=${NATSPLICE:-$TOP/ctl/natsplice}
 NSXFER=${NSXFER:-$TOP/test/tools/nsxfer}
 NSUDP=${NSUDP:-$TOP/test/tools/nsudp}
-XDP_PASS=${XDP_PASS:-$TOP/test/tools/xdp_pass}
 
 # Relay side of the topology.
 RELAY4=192.0.2.10
