@@ -106,20 +106,13 @@ test_pool_used_and_refilled() {
 # pool never holds more than 2 tunnels, ready or being set up; afterwards
 # exactly 2 pooled tunnels exist on the wire.
 test_pool_bound() {
-	local i pids=() bad=0 max wanted settled
+	local max wanted settled
 
 	pool_bed "negotiate-timeout: 60"
 	subscriber web 18080 "pool: 2"
 	get_web
 	wait_for_line "$SUB_LOG" 'pool home-nas/web: 2 ready,' 30 || fail "the pool never filled"
-	for i in $(seq 40); do
-		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
-		pids+=($!)
-	done
-	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || bad=$((bad + 1))
-	done
-	[ "$bad" = 0 ] || fail "$bad of 40 parallel downloads failed"
+	parallel_get 40
 	wanted=$(pool_lines web | awk '$4 > m { m = $4 } END { print m + 0 }')
 	[ "$wanted" -gt 2 ] ||
 		fail "the burst wanted at most $wanted tunnels: the bound was not exercised"
