@@ -26,7 +26,7 @@ static void dev_usage(FILE *f)
 "        with the reason.\n"
 "detach  take the relay programs off DEV (this stops every splice on it); once\n"
 "        no device is left, the pinned maps under DIR (default: the relay's\n"
-"        default for DEV, %s/DEV[.nsINODE]) go too.\n"
+"        default for DEV, %s/DEV[_nsINODE]) go too.\n"
 "        Stop `natsplice relay run` first.\n"
 "pass    attach to DEV (off: remove from DEV) an XDP program that passes every\n"
 "        packet, in driver mode; it stays after this command exits. For a relay\n"

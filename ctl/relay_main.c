@@ -215,7 +215,7 @@ static void relay_run_usage(FILE *f)
 "                            port is held only while a splice waits for its\n"
 "                            SYN: established splices share ports\n"
 "  --pin-dir DIR             where maps and programs are pinned (default\n"
-"                            %s/DEV, plus .nsINODE outside the\n"
+"                            %s/DEV, plus _nsINODE outside the\n"
 "                            host's network namespace)\n"
 "  --socket PATH             control socket (default %s/relay-DEV.sock,\n"
 "                            likewise: two relays never share one)\n"
