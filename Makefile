@@ -3,7 +3,7 @@
 TOP := $(CURDIR)
 export TOP V SAN
 
-SUBDIRS := lib bpf ctl broker agent
+SUBDIRS := lib bpf relay ctl broker agent
 
 .PHONY: all deps deps-test $(SUBDIRS) check check-unit check-bpf check-integration \
 	demo demo-relay install clean help
@@ -19,7 +19,9 @@ lib: deps
 	@$(MAKE) --no-print-directory -C lib
 bpf: deps
 	@$(MAKE) --no-print-directory -C bpf
-ctl: lib bpf
+relay: lib bpf
+	@$(MAKE) --no-print-directory -C relay
+ctl: lib bpf relay
 	@$(MAKE) --no-print-directory -C ctl
 broker: lib
 	@if ls broker/*.c >/dev/null 2>&1; then $(MAKE) --no-print-directory -C broker; fi

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Map ABI shared by the relay's BPF programs (bpf/) and user space (ctl/).
+ * Map ABI shared by the relay's BPF programs (bpf/) and user space (relay/, ctl/).
  * Fixed-width types only, explicit padding, no pointers. Addresses are kept in
  * network byte order; an IPv4 address lives in addr[0] with addr[1..3] zero.
  */
@@ -14,7 +14,7 @@
 
 #define NS_MAX_SPLICES		65536		/* splices; two table entries each */
 /* A splice's slot in ns_counters. The daemon gives live splices ids whose
- * slots differ (ctl/relay_splice.c), so a slot is the id's per-CPU key. */
+ * slots differ (relay/relay_splice.c), so a slot is the id's per-CPU key. */
 #define NS_SPLICE_SLOT(id)	((id) & (NS_MAX_SPLICES - 1))
 #define NS_TABLE_ENTRIES	(2 * NS_MAX_SPLICES)
 #define NS_PORT_ENTRIES		(2 * NS_MAX_SPLICES)

@@ -21,7 +21,7 @@ MODES=${MODES:-xdp tc}
 
 NSPERF=$(mktemp -d)/nsperf
 trap 'rm -rf "${NSPERF%/nsperf}"' EXIT
-gcc -O2 -Wall -std=gnu11 -I"$TOP/include" -I"$TOP/ctl" -o "$NSPERF" "$TOP/bench/nsperf.c" || exit 1
+gcc -O2 -Wall -std=gnu11 -I"$TOP/include" -o "$NSPERF" "$TOP/bench/nsperf.c" || exit 1
 hs=daemon
 [ -e /sys/kernel/btf/natsplice_kmod ] && hs=kernel
 

@@ -36,7 +36,7 @@
 #include "natsplice_kfunc.h"
 #include "pkt.h"
 
-/* What the daemon uses for the SYN-ACKs it sends (ctl/relay_send.c). */
+/* What the daemon uses for the SYN-ACKs it sends (relay/relay_send.c). */
 #define NS_SYNACK_TTL		64
 #define NS_SYNACK_BYTES		128	/* IPv6 + TCP + options fit */
 #define NS_IPV4_TCP_HLEN	40	/* MSS clamp = device MTU - these */
@@ -64,7 +64,7 @@ static bool ns_same_peer(const struct ns_peer *p, const struct ns_pkt_info *pi)
 	return p->port == pi->sport && !memcmp(p->addr, pi->saddr, sizeof(p->addr));
 }
 
-/* The ns_syn_parse + on_syn logic of the daemon (ctl/relay_splice.c) for a
+/* The ns_syn_parse + on_syn logic of the daemon (relay/relay_splice.c) for a
  * passive TCP splice; pkt holds len bytes from the IP header. */
 static int ns_syn(const u8 *pkt, u32 len, void *splice, u32 splice__sz, u32 side)
 {

@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../ctl/relay_auto.c"
+#include "../../relay/relay_auto.c"
 
 static void test_virtual_devices_get_tc(void **state)
 {

@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../../ctl/relay.h"
+#include "../../relay/relay.h"
 
 static struct relay_splice *by_id[RELAY_ID_BUCKETS];
 /* Only the pointer's presence matters to relay_id_alloc(). */

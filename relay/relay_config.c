@@ -1,28 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* `natsplice relay run`: settings, start-up and the event loop. */
+/* `natsplice relay run`: settings from the command line and relay.yaml, --help. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <sys/epoll.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-
-#include <linux/capability.h>
 
 #include "relay.h"
-#include "cli.h"
-#include "log.h"
 #include "privs.h"
 #include "util.h"
 #include "yconf.h"
-
-#define GC_INTERVAL_MS 250
 
 static const char *const mode_names[] = { "xdp", "tc", "userspace", "auto" };
 
@@ -42,13 +28,6 @@ static void cfg_defaults(struct relay_cfg *c)
 	c->idle_tcp_s = 2 * 3600;
 	c->idle_udp_s = 300;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
-}
-
-const __u32 *relay_addr(const struct relay *r, __u8 family)
-{
-	if (family == NS_AF_INET)
-		return r->cfg.has4 ? r->cfg.addr4 : NULL;
-	return r->cfg.has6 ? r->cfg.addr6 : NULL;
 }
 
 /* One setting by name, from the command line or the file. 0 or -EINVAL with msg. */
@@ -188,7 +167,7 @@ static int cfg_check(struct relay_cfg *c)
 	return 0;
 }
 
-static void relay_run_usage(FILE *f)
+void relay_run_usage(FILE *f)
 {
 	fprintf(f,
 "Usage: natsplice relay run --dev DEV --address IP [OPTIONS]\n"
@@ -243,262 +222,6 @@ static void relay_run_usage(FILE *f)
 		NS_PIN_DIR_DEFAULT, RELAY_RUN_DIR, NS_USER_DEFAULT);
 }
 
-static void on_watch(struct ns_loop *l, struct ns_watch *nw, __u32 events)
-{
-	struct relay_watch *w = nw->data;
-
-	w->fn(w->r, w, events);
-}
-
-/* The loop drops the not yet dispatched events of a watch deleted in a
- * callback: a splice freed by one event never sees the next. */
-int relay_watch_add(struct relay *r, struct relay_watch *w, __u32 events)
-{
-	w->r = r;
-	w->nw.fn = on_watch;
-	w->nw.fd = w->fd;
-	w->nw.data = w;
-	return ns_loop_add(r->loop, &w->nw, events);
-}
-
-int relay_watch_mod(struct relay *r, struct relay_watch *w, __u32 events)
-{
-	return ns_loop_mod(r->loop, &w->nw, events);
-}
-
-void relay_watch_del(struct relay *r, struct relay_watch *w)
-{
-	if (w->fd >= 0)
-		ns_loop_del(r->loop, &w->nw);
-}
-
-static void on_ring(struct relay *r, struct relay_watch *w, __u32 events)
-{
-	relay_bpf_ring_poll(r);
-}
-
-static void on_gc(struct ns_loop *l, struct ns_timer *t)
-{
-	struct relay *r = t->data;
-
-	relay_gc(r);
-	relay_broker_tick(r);
-	ns_timer_arm(l, t, GC_INTERVAL_MS);
-}
-
-static int device_mss(struct relay *r)
-{
-	struct ifreq ifr = {};
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int mtu = 1500;
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", r->cfg.dev);
-	if (fd >= 0 && !ioctl(fd, SIOCGIFMTU, &ifr))
-		mtu = ifr.ifr_mtu;
-	if (fd >= 0)
-		close(fd);
-	r->mss4 = mtu - 40;	/* IPv4 + TCP headers without options */
-	r->mss6 = mtu - 60;
-	return 0;
-}
-
-/* bpf_fib_lookup answers FWD_DISABLED unless forwarding is on for the
- * ingress device: a relay forwards, so turn it on for DEV. */
-static void enable_forwarding(struct relay *r)
-{
-	static const char *const fmt[] = {
-		"/proc/sys/net/ipv4/conf/%s/forwarding",
-		"/proc/sys/net/ipv6/conf/%s/forwarding",
-	};
-	char path[128];
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		FILE *f;
-
-		if ((i == 0 && !r->cfg.has4) || (i == 1 && !r->cfg.has6))
-			continue;
-		snprintf(path, sizeof(path), fmt[i], r->cfg.dev);
-		f = fopen(path, "w");
-		if (!f || fputs("1", f) < 0)
-			log_warn("cannot enable forwarding (%s): spliced packets will be "
-				 "dropped as 'fib'", path);
-		if (f)
-			fclose(f);
-	}
-}
-
-static int setup_loop(struct relay *r)
-{
-	int err;
-
-	err = ns_loop_signals(r->loop, &r->stop, NULL);
-	if (err)
-		return err;
-	ns_timer_arm(r->loop, &r->gc_t, GC_INTERVAL_MS);
-	if (r->bpf) {
-		r->ring_w.fd = relay_bpf_ring_fd(r);
-		r->ring_w.fn = on_ring;
-		err = relay_watch_add(r, &r->ring_w, EPOLLIN);
-	}
-	return err;
-}
-
-/*
- * --mode auto becomes xdp or tc, once, before anything is loaded; the log
- * says which and why. An explicit --mode xdp on a device where XDP is a
- * trap starts anyway, with a warning that names the trap and the fix.
- */
-static void resolve_mode(struct relay *r)
-{
-	char driver[64], why[RELAY_WHY_LEN];
-	const char *trap;
-
-	relay_dev_driver(r->cfg.dev, driver, sizeof(driver));
-	if (r->cfg.mode == RELAY_AUTO) {
-		if (relay_bpf_xdp_attached(r->cfg.dev)) {
-			r->cfg.mode = RELAY_XDP;
-			snprintf(why, sizeof(why), "xdp: a relay's XDP program is on %s already, "
-				 "and its splices keep running there", r->cfg.dev);
-		} else {
-			r->cfg.mode = relay_auto_mode(driver, why, sizeof(why));
-		}
-		log_info("mode auto: %s", why);
-	} else if (r->cfg.mode == RELAY_XDP && (trap = relay_xdp_trap(driver))) {
-		log_warn("--mode xdp on %s (driver %s): %s. Use --mode tc or auto; to keep "
-			 "XDP, attach an XDP program to the peer of a veth (natsplice dev pass "
-			 "PEER) and turn TX checksum offload off where traffic is generated "
-			 "(ethtool -K DEV tx off)", r->cfg.dev, driver, trap);
-	}
-}
-
-/*
- * Once the programs are attached and every socket is open, nothing the
- * daemon does needs root: it becomes cfg.user, keeping CAP_BPF alone (map
- * reads and writes: distributions forbid unprivileged bpf()), none at all in
- * userspace mode, with no_new_privs. Broker messages and punted packets are
- * parsed only after this.
- */
-static int relay_drop_root(struct relay *r)
-{
-	__u64 keep = r->cfg.mode == RELAY_USER ? 0 : NS_CAP(CAP_BPF);
-	const char *what;
-	int err;
-
-	if (geteuid() != 0)
-		return 0;
-	if (!strcmp(r->cfg.user, "root")) {
-		log_warn("user: root: the daemon keeps running as root");
-		return 0;
-	}
-	err = ns_drop_privileges(r->cfg.user, keep, &what);
-	if (err) {
-		log_err("cannot become user %s (%s): %s", r->cfg.user, what, strerror(-err));
-		return err;
-	}
-	log_info("running as user %s (uid %u) with %s", r->cfg.user, getuid(),
-		 keep ? "CAP_BPF only" : "no capabilities");
-	return 0;
-}
-
-static int relay_start(struct relay *r)
-{
-	char a4[NS_ADDRSTRLEN] = "", a6[NS_ADDRSTRLEN] = "";
-	int err, n = 0;
-
-	r->ifindex = if_nametoindex(r->cfg.dev);
-	if (!r->ifindex) {
-		log_err("unknown device '%s'", r->cfg.dev);
-		return -ENODEV;
-	}
-	device_mss(r);
-	r->by_id = calloc(RELAY_ID_BUCKETS, sizeof(*r->by_id));
-	r->by_port = calloc(65536, sizeof(*r->by_port));
-	r->port_refs = calloc(65536, sizeof(*r->port_refs));
-	r->loop = ns_loop_new();
-	if (!r->by_id || !r->by_port || !r->port_refs || !r->loop)
-		return -ENOMEM;
-	ns_timer_init(&r->gc_t, on_gc, r);
-	r->next_id = 1;
-	/* (userspace mode answers through its own sockets) */
-	err = r->cfg.mode == RELAY_USER ? 0 : relay_send_open(r);
-	if (err) {
-		log_err("raw socket: %s", strerror(-err));
-		return err;
-	}
-	/* The control socket first: a second daemon must not touch the dataplane. */
-	err = relay_ctl_open(r);
-	if (err)
-		return err;
-	resolve_mode(r);
-	if (r->cfg.mode != RELAY_USER) {
-		enable_forwarding(r);
-		err = relay_bpf_open(r);
-		if (err)
-			return err;
-		n = relay_bpf_restore(r);
-		if (n < 0)
-			return n;
-		if (n)
-			log_info("took over %d splices from the pinned state", n);
-	}
-	err = setup_loop(r);
-	if (!err)
-		err = relay_broker_open(r);
-	if (err)
-		return err;
-	if (r->cfg.has4)
-		ns_addr_str(NS_AF_INET, r->cfg.addr4, a4, sizeof(a4));
-	if (r->cfg.has6)
-		ns_addr_str(NS_AF_INET6, r->cfg.addr6, a6, sizeof(a6));
-	log_info("relay ready: dev %s mode %s address %s%s%s ports %u-%u splices %d",
-		 r->cfg.dev, mode_names[r->cfg.mode], a4, *a4 && *a6 ? "," : "", a6,
-		 r->cfg.port_lo, r->cfg.port_hi, n);
-	return 0;
-}
-
-static void relay_stop(struct relay *r)
-{
-	struct relay_splice *sp, *next;
-
-	relay_ctl_close(r);
-	if (r->cfg.mode == RELAY_USER) {
-		/* The connections live in this process and end with it. */
-		for (sp = r->head; sp; sp = next) {
-			next = sp->next;
-			relay_splice_delete(r, sp, "relay stopped");
-		}
-	} else {
-		/* BPF mode: leave table and splices pinned for the next daemon. */
-		for (sp = r->head; sp; sp = next) {
-			next = sp->next;
-			free(sp);
-		}
-		r->head = NULL;
-	}
-	relay_broker_close(r);
-	relay_bpf_close(r);
-	free(r->by_id);
-	free(r->by_port);
-	free(r->port_refs);
-	if (r->loop)
-		ns_timer_cancel(r->loop, &r->gc_t);
-	ns_loop_free(r->loop);
-	if (r->raw4 >= 0)
-		close(r->raw4);
-	if (r->raw6 >= 0)
-		close(r->raw6);
-}
-
-static int relay_loop(struct relay *r)
-{
-	int err = ns_loop_run(r->loop, &r->stop);
-
-	if (!err)
-		log_info("stopping (the dataplane stays in place)");
-	return err;
-}
-
 enum { OPT_DEV = 256, OPT_MODE, OPT_ADDRESS, OPT_PORTS, OPT_PIN_DIR, OPT_SOCKET,
 	OPT_HALF_OPEN, OPT_CLOSE_GRACE, OPT_RST_GRACE, OPT_IDLE_TCP, OPT_IDLE_UDP, OPT_BROKER,
 	OPT_NAME, OPT_SECRET, OPT_HANDSHAKE, OPT_USER };
@@ -526,89 +249,83 @@ static const struct option run_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int relay_run(struct cli *cli, int argc, char **argv)
+/* End the run with this exit status. */
+static int done(int *status, int code)
 {
-	struct relay r = { .ctl_fd = -1, .raw4 = -1, .raw6 = -1 };
+	*status = code;
+	return 1;
+}
+
+/*
+ * The settings of one run: defaults, then the file (-f), then the command
+ * line; sock is the CLI's -S (NULL: none). Returns 0 to run, or 1 with the
+ * exit status in *status (--help, -n, or an error already printed).
+ */
+int relay_cfg_parse(struct relay_cfg *c, const char *sock, int argc, char **argv, int *verbose,
+		    int *status)
+{
 	const char *config = NULL;
 	char msg[256];
-	int opt, err, verbose = cli->verbose;
+	int opt;
 
-	cfg_defaults(&r.cfg);
-	if (cli->socket)
-		snprintf(r.cfg.sock_path, sizeof(r.cfg.sock_path), "%s", cli->socket);
+	cfg_defaults(c);
+	if (sock)
+		snprintf(c->sock_path, sizeof(c->sock_path), "%s", sock);
 	/* First pass: the file, so the command line overrides it. */
 	opterr = 0;
 	optind = 0;	/* 0: re-initialise getopt (the global '+' mode) */
 	while ((opt = getopt_long(argc, argv, "f:nvh", run_opts, NULL)) != -1)
 		if (opt == 'f')
 			config = optarg;
-	if (config && cfg_load(&r.cfg, config))
-		return 1;
+	if (config && cfg_load(c, config))
+		return done(status, 1);
 	opterr = 1;
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "f:nvh", run_opts, NULL)) != -1) {
 		if (opt == 'f')
 			continue;
 		if (opt == 'n') {
-			r.cfg.check_only = true;
+			c->check_only = true;
 			continue;
 		}
 		if (opt == 'v') {
-			verbose++;
+			(*verbose)++;
 			continue;
 		}
 		if (opt == 'h') {
 			relay_run_usage(stdout);
-			return 0;
+			return done(status, 0);
 		}
 		if (opt == '?' || opt < OPT_DEV) {
 			fprintf(stderr, "Try 'natsplice relay help'.\n");
-			return 2;
+			return done(status, 2);
 		}
-		if (cfg_set(&r.cfg, run_opts[opt - OPT_DEV].name, optarg, msg, sizeof(msg))) {
+		if (cfg_set(c, run_opts[opt - OPT_DEV].name, optarg, msg, sizeof(msg))) {
 			fprintf(stderr, "Error: %s\n", msg);
-			return 2;
+			return done(status, 2);
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "Error: unexpected argument '%s'\n", argv[optind]);
-		return 2;
+		return done(status, 2);
 	}
-	if (cfg_check(&r.cfg))
-		return 2;
-	if ((!r.cfg.sock_path[0] &&
-	     relay_default_sock(r.cfg.dev, r.cfg.sock_path, sizeof(r.cfg.sock_path))) ||
-	    (!r.cfg.pin_dir[0] &&
-	     relay_default_pin_dir(r.cfg.dev, r.cfg.pin_dir, sizeof(r.cfg.pin_dir)))) {
+	if (cfg_check(c))
+		return done(status, 2);
+	if ((!c->sock_path[0] &&
+	     relay_default_sock(c->dev, c->sock_path, sizeof(c->sock_path))) ||
+	    (!c->pin_dir[0] &&
+	     relay_default_pin_dir(c->dev, c->pin_dir, sizeof(c->pin_dir)))) {
 		fprintf(stderr, "Error: the device name is too long for the default paths\n");
-		return 2;
+		return done(status, 2);
 	}
-	if (r.cfg.check_only) {
+	if (c->check_only) {
 		printf("configuration OK\n");
-		return 0;
+		return done(status, 0);
 	}
-	ns_log_init("natsplice", NS_LOG_INFO + verbose);
-	ns_log_route_libbpf();
-	if (geteuid() != 0 && r.cfg.mode != RELAY_USER) {
-		log_err("relay run must run as root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); "
-			"only --mode userspace runs as any user");
-		return 1;
-	}
-	err = relay_start(&r);
-	if (!err)
-		err = relay_drop_root(&r);
-	if (!err)
-		err = relay_loop(&r);
-	relay_stop(&r);
-	return err ? 1 : 0;
+	return 0;
 }
 
-int cmd_relay(struct cli *cli, int argc, char **argv)
+const char *relay_mode_name(enum relay_mode mode)
 {
-	static const struct cli_cmd cmds[] = {
-		{ "run", relay_run },
-		{ NULL, NULL },
-	};
-
-	return cli_object(cli, "relay", cmds, relay_run_usage, argc, argv);
+	return mode <= RELAY_AUTO ? mode_names[mode] : "?";
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The relay daemon (`natsplice relay run`): private header. */
+/* The relay daemon (`natsplice relay run`), relay/: its header, also what the CLI
+ * (ctl/) calls: relay_run, the default paths, the mode a driver gets. */
 #ifndef NS_RELAY_H
 #define NS_RELAY_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <net/if.h>
 
 #include "natsplice_abi.h"
@@ -205,6 +207,14 @@ void relay_broker_tick(struct relay *r);
 void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp);
 void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
 			      const struct ctl_splice *info, const char *why);
+
+/* relay_config.c: settings (command line, relay.yaml) and --help */
+int relay_cfg_parse(struct relay_cfg *c, const char *sock, int argc, char **argv, int *verbose,
+		    int *status);
+void relay_run_usage(FILE *f);
+const char *relay_mode_name(enum relay_mode mode);
+/* relay_main.c: `natsplice relay run` (sock: the CLI's -S or NULL); exit status */
+int relay_run(const char *sock, int verbose, int argc, char **argv);
 
 /* relay_ctl.c: the control socket */
 int relay_ctl_open(struct relay *r);
