@@ -40,6 +40,9 @@ struct ns_key {
 /* Per-direction flags in ns_rewrite.flags, set by BPF with atomic or. */
 #define NS_F_FIN	(1U << 0)	/* a FIN crossed in this direction */
 #define NS_F_RST	(1U << 1)	/* an RST crossed in this direction */
+#define NS_F_HEARD	(1U << 2)	/* a segment other than a SYN or an RST came in
+					 * this direction: its sender's NAT has seen the
+					 * relay's SYN-ACK (bpf/lib/splice.h) */
 
 /*
  * The next hop of one direction as bpf_fib_lookup() last found it, kept by the
@@ -182,14 +185,21 @@ enum ns_stat {
 	NS_DROP_RINGBUF,	/* punt ring buffer full */
 	NS_DROP_FRAG,		/* fragment of an unknown or unspliced train */
 	NS_DROP_SIZE,		/* spliced packet bigger than the egress MTU */
+	NS_DROP_EARLY_RST,	/* RST from a side not heard since the handshake:
+				 * its NAT's, not its own (bpf/lib/splice.h) */
 
 	NS_STAT_MAX
 };
 
+/* Slots of the ns_stats map: room for new counters without a map layout
+ * change (a restarted daemon adopts the old maps). */
+#define NS_STAT_SLOTS 32
+_Static_assert(NS_STAT_MAX <= NS_STAT_SLOTS, "ns_stats: raise NS_STAT_SLOTS");
+
 #define NS_STAT_NAMES {							\
 	"pass", "tx", "redirect", "punt", "drop", "fallback", "handshake", \
 	"malformed", "ttl", "fib", "stranger", "source", "ringbuf",	\
-	"frag", "size",							\
+	"frag", "size", "early_rst",					\
 }
 
 /* Splice modes and states, as stored in ns_splice. */

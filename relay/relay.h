@@ -77,6 +77,74 @@ struct relay_watch {
 };
 
 
+/* What the dataplane reports up to the splice life cycle (relay_splice.c). */
+struct relay_dp_events {
+	/* A SYN or a UDP token for a splice (the BPF programs punt them). */
+	void (*punt)(struct relay *r, const struct ns_punt *p);
+	/* A splice found in what a previous daemon left (BPF: the pins). */
+	struct relay_splice *(*adopt)(struct relay *r, const struct ns_splice *s);
+	/* Both sides of sp are connected (userspace mode: accepted); `first`
+	 * connected first. */
+	void (*paired)(struct relay *r, struct relay_splice *sp, int first);
+};
+
+/* The traffic state of a splice's two directions (0: A->B, 1: B->A). */
+struct relay_entries {
+	__u32 flags[2];		/* NS_F_* */
+	__u64 last_seen_ns;	/* the later of the two */
+};
+
+/*
+ * The dataplane, decided once by --mode (relayd's struct protocol is the
+ * model): the BPF programs, XDP or TC (relay_bpf.c, relay_send.c), or the
+ * splice(2) proxy of userspace mode (relay_user.c). The daemon's other
+ * parts call only these. Functions return 0 or -errno unless said.
+ */
+struct relay_dataplane {
+	__u64 keep_caps;	/* capabilities the daemon keeps once started */
+	bool needs_root;	/* to start */
+	bool outlives_daemon;	/* splices go on after the daemon exits */
+	bool udp_keeps_ports;	/* an established UDP splice keeps its relay
+				 * ports (its sockets own them) */
+	/* Load, attach, open what it needs, adopt what a previous daemon
+	 * left (ev.adopt): the number of splices adopted, or -errno. */
+	int (*open)(struct relay *r);
+	void (*close)(struct relay *r);
+	/* A new splice: wait for its sides on its relay ports. */
+	int (*splice_open)(struct relay *r, struct relay_splice *sp);
+	/* Forget a splice: its forwarding state, its ports, its sockets. */
+	void (*splice_close)(struct relay *r, struct relay_splice *sp);
+	/* Wait on the (just learnt) relay port of side `side` too. */
+	int (*port_wait)(struct relay *r, const struct relay_splice *sp, int side);
+	/* sp no longer waits on its side's port; seal: established splices
+	 * still use it, strangers stay out. */
+	void (*port_release)(struct relay *r, const struct relay_splice *sp, int side,
+			     bool seal);
+	/* Both sides are here: forward between them (before any answer). */
+	int (*install)(struct relay *r, struct relay_splice *sp);
+	/* Tell side `side` that it is connected (SYN-ACK, UDP "NSOK"), or
+	 * reset it. */
+	int (*answer)(struct relay *r, const struct relay_splice *sp, int side);
+	int (*reset)(struct relay *r, const struct relay_splice *sp, int side);
+	/* Keep sp's record where the next daemon finds it. */
+	int (*save)(struct relay *r, const struct relay_splice *sp);
+	/* A handshake completed below the daemon (the module shim): its
+	 * record of s->id, into s. */
+	int (*refresh)(struct relay *r, struct ns_splice *s);
+	/* Traffic of an established splice. */
+	int (*entries)(struct relay *r, const struct relay_splice *sp, struct relay_entries *e);
+	int (*counters)(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
+			__u64 bytes[2]);
+	/* The id of the splice whose forwarding state holds sp's flow of
+	 * direction dir (0: none). */
+	__u32 (*key_owner)(struct relay *r, const struct relay_splice *sp, int dir);
+	/* Verdict and drop counters (NS_STAT_*). */
+	int (*stats)(struct relay *r, __u64 stats[NS_STAT_MAX]);
+};
+
+extern const struct relay_dataplane relay_dp_bpf;	/* relay_bpf.c */
+extern const struct relay_dataplane relay_dp_user;	/* relay_user.c */
+
 /* Everything the daemon owns; passed around, never global. */
 struct relay {
 	struct relay_cfg cfg;
@@ -87,7 +155,9 @@ struct relay {
 	struct relay_watch ctl_w, ring_w;
 	struct ns_timer gc_t;
 	int raw4, raw6;		/* IPPROTO_RAW senders for SYN-ACK, RST, UDP acks */
-	struct relay_bpf *bpf;	/* NULL in userspace mode */
+	const struct relay_dataplane *dp;	/* what --mode decided (NULL before) */
+	struct relay_dp_events ev;	/* what the dataplane reports up */
+	struct relay_bpf *bpf;	/* the BPF dataplane's own (relay_bpf.c) */
 	bool kmod;		/* passive handshakes in the kernel (natsplice_kmod) */
 	/* splices: list + id hash + relay port use */
 	struct relay_splice *head;
@@ -143,37 +213,10 @@ struct relay_splice {
 	__u64 ulast_ns;
 };
 
-/* relay_bpf.c: load, pin, attach; map access */
-int relay_bpf_open(struct relay *r);
-void relay_bpf_close(struct relay *r);
-int relay_bpf_ring_fd(struct relay *r);
-int relay_bpf_ring_poll(struct relay *r);
-int relay_bpf_install(struct relay *r, const struct relay_splice *sp);
-void relay_bpf_remove(struct relay *r, const struct relay_splice *sp);
-int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, bool sealed);
-void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side, bool seal);
-int relay_bpf_save(struct relay *r, const struct relay_splice *sp);
-int relay_bpf_restore(struct relay *r);
-/* What the BPF programs keep in a splice's two table entries, by direction
- * (0: A->B, 1: B->A). */
-struct relay_entries {
-	__u32 flags[2];		/* NS_F_* */
-	__u64 last_seen_ns;	/* the later of the two */
-};
-
-int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e);
-/* The id of the splice whose table entry holds sp's key of direction dir
- * (0: none). */
-__u32 relay_bpf_key_owner(struct relay *r, const struct relay_splice *sp, int dir);
-/* The splice's counters slot, summed over CPUs, by direction; and its reset. */
-int relay_bpf_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
-		       __u64 bytes[2]);
-int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp);
-int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX]);
+/* relay_bpf.c: the BPF dataplane (relay_dp_bpf); for the CLI: */
 int relay_bpf_detach_dev(const char *pin_dir, const char *dev);
 /* A relay's XDP program is attached to dev (it outlives its daemon). */
 bool relay_bpf_xdp_attached(const char *dev);
-int relay_bpf_refresh(struct relay *r, struct ns_splice *s);
 
 /* relay_splice.c: splice life cycle, handshake splicing, GC */
 int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_splice **out,
@@ -185,20 +228,17 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p);
 void relay_gc(struct relay *r);
 void relay_splice_sync(struct relay *r, struct relay_splice *sp);
 void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ctl_splice *out);
-void relay_splice_established(struct relay *r, struct relay_splice *sp);
+void relay_splice_established(struct relay *r, struct relay_splice *sp, int first);
+/* Keep sp's record for the next daemon (after a change of its own). */
+void relay_splice_save(struct relay *r, struct relay_splice *sp);
 const char *relay_state_name(__u8 state);
 
-/* relay_send.c: packets the daemon sends itself */
+/* relay_send.c: packets the daemon sends itself (BPF dataplane) */
 int relay_send_open(struct relay *r);
 int relay_send_ip(struct relay *r, __u8 family, const void *pkt, size_t len);
 int relay_send_synack(struct relay *r, const struct relay_splice *sp, int side);
 int relay_send_rst(struct relay *r, const struct relay_splice *sp, int side);
 int relay_send_udp_ok(struct relay *r, const struct relay_splice *sp, int side);
-
-/* relay_user.c: userspace mode */
-int relay_user_open(struct relay *r, struct relay_splice *sp);
-void relay_user_close(struct relay *r, struct relay_splice *sp);
-void relay_user_reset(struct relay *r, struct relay_splice *sp, int side);
 
 /* relay_broker.c: the connection to the broker */
 int relay_broker_open(struct relay *r);

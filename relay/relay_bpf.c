@@ -16,9 +16,11 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <linux/capability.h>
 #include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf.h>
@@ -28,6 +30,7 @@
 #include "relay.h"
 #include "entry.h"
 #include "log.h"
+#include "privs.h"
 #include "util.h"
 #include "kmod/natsplice_kfunc.h"
 #include "xdp_relay.skel.h"
@@ -298,7 +301,7 @@ static int on_punt(void *ctx, void *data, size_t len)
 		log_warn("short punt record (%zu bytes)", len);
 		return 0;
 	}
-	relay_on_punt(r, data);
+	r->ev.punt(r, data);
 	return 0;
 }
 
@@ -372,7 +375,7 @@ static int load_obj_error(const char *what, int err, const char *pin_dir)
 	return err;
 }
 
-int relay_bpf_open(struct relay *r)
+static int relay_bpf_open(struct relay *r)
 {
 	struct relay_bpf *b;
 	struct bpf_object *obj;
@@ -446,7 +449,7 @@ int relay_bpf_open(struct relay *r)
 	return attach_tc(r, b);
 }
 
-void relay_bpf_close(struct relay *r)
+static void relay_bpf_close(struct relay *r)
 {
 	struct relay_bpf *b = r->bpf;
 
@@ -461,16 +464,6 @@ void relay_bpf_close(struct relay *r)
 	r->bpf = NULL;
 }
 
-int relay_bpf_ring_fd(struct relay *r)
-{
-	return ring_buffer__epoll_fd(r->bpf->rb);
-}
-
-int relay_bpf_ring_poll(struct relay *r)
-{
-	return ring_buffer__consume(r->bpf->rb);
-}
-
 static void port_key(const struct relay_splice *sp, int side, struct ns_port_key *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -480,12 +473,37 @@ static void port_key(const struct relay_splice *sp, int side, struct ns_port_key
 }
 
 /*
+ * Take the splice's expectation off a relay port, if it is still this
+ * splice's. seal: other splices still use the port, so leave a sealed
+ * expectation (of no splice) that keeps dropping strangers there.
+ */
+static void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side,
+			       bool seal)
+{
+	struct ns_port_key k;
+	struct ns_port_val v;
+
+	if (!sp->s.port[side])
+		return;
+	port_key(sp, side, &k);
+	if (bpf_map_lookup_elem(r->bpf->ports, &k, &v) || v.splice_id != sp->s.id)
+		return;
+	if (!seal) {
+		bpf_map_delete_elem(r->bpf->ports, &k);
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	bpf_map_update_elem(r->bpf->ports, &k, &v, BPF_EXIST);
+}
+
+/*
  * Install the expectation for one relay port. Sealed (once established): no
  * source is allowed any more, so a stranger's packets to the port are
  * dropped (counted as "source"/"stranger") instead of reaching the kernel,
  * which would answer with an RST; the real peers hit the splice table first.
  */
-int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, bool sealed)
+static int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side,
+			    bool sealed)
 {
 	struct ns_port_key k;
 	struct ns_port_val v = {};
@@ -508,37 +526,14 @@ int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int side, b
 	return 0;
 }
 
-/*
- * Take the splice's expectation off a relay port, if it is still this
- * splice's. seal: other splices still use the port, so leave a sealed
- * expectation (of no splice) that keeps dropping strangers there.
- */
-void relay_bpf_unexpect(struct relay *r, const struct relay_splice *sp, int side, bool seal)
-{
-	struct ns_port_key k;
-	struct ns_port_val v;
-
-	if (!sp->s.port[side])
-		return;
-	port_key(sp, side, &k);
-	if (bpf_map_lookup_elem(r->bpf->ports, &k, &v) || v.splice_id != sp->s.id)
-		return;
-	if (!seal) {
-		bpf_map_delete_elem(r->bpf->ports, &k);
-		return;
-	}
-	memset(&v, 0, sizeof(v));
-	bpf_map_update_elem(r->bpf->ports, &k, &v, BPF_EXIST);
-}
-
-int relay_bpf_save(struct relay *r, const struct relay_splice *sp)
+static int relay_bpf_save(struct relay *r, const struct relay_splice *sp)
 {
 	if (bpf_map_update_elem(r->bpf->splices, &sp->s.id, &sp->s, BPF_ANY))
 		return -errno;
 	return 0;
 }
 
-int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
+static int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
 {
 	struct relay_bpf *b = r->bpf;
 	struct ns_key key[2];
@@ -560,7 +555,7 @@ int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
 }
 
 /* The splice's table entries (those that are still its own) and its record. */
-void relay_bpf_remove(struct relay *r, const struct relay_splice *sp)
+static void relay_bpf_remove(struct relay *r, struct relay_splice *sp)
 {
 	struct ns_key key;
 	struct ns_rewrite val;
@@ -577,7 +572,7 @@ void relay_bpf_remove(struct relay *r, const struct relay_splice *sp)
 	bpf_map_delete_elem(r->bpf->splices, &sp->s.id);
 }
 
-__u32 relay_bpf_key_owner(struct relay *r, const struct relay_splice *sp, int dir)
+static __u32 relay_bpf_key_owner(struct relay *r, const struct relay_splice *sp, int dir)
 {
 	struct ns_key key;
 	struct ns_rewrite val;
@@ -588,7 +583,7 @@ __u32 relay_bpf_key_owner(struct relay *r, const struct relay_splice *sp, int di
 	return val.splice_id;
 }
 
-int relay_bpf_restore(struct relay *r)
+static int relay_bpf_restore(struct relay *r)
 {
 	struct ns_splice s;
 	__u32 key, next, *prev = NULL;
@@ -599,7 +594,7 @@ int relay_bpf_restore(struct relay *r)
 		prev = &key;
 		if (bpf_map_lookup_elem(r->bpf->splices, &key, &s))
 			continue;
-		if (!relay_splice_adopt(r, &s))
+		if (!r->ev.adopt(r, &s))
 			return -ENOMEM;
 		n++;
 	}
@@ -607,7 +602,7 @@ int relay_bpf_restore(struct relay *r)
 }
 
 /* Zero the splice's counters slot, which an earlier splice may have used. */
-int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp)
+static int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp)
 {
 	struct relay_bpf *b = r->bpf;
 	__u32 slot = NS_SPLICE_SLOT(sp->s.id);
@@ -623,8 +618,8 @@ int relay_bpf_counters_reset(struct relay *r, const struct relay_splice *sp)
 	return err;
 }
 
-int relay_bpf_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
-		       __u64 bytes[2])
+static int relay_bpf_counters(struct relay *r, const struct relay_splice *sp,
+			      __u64 packets[2], __u64 bytes[2])
 {
 	struct relay_bpf *b = r->bpf;
 	__u32 slot = NS_SPLICE_SLOT(sp->s.id);
@@ -650,7 +645,8 @@ out:
 	return err;
 }
 
-int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e)
+static int relay_bpf_entries(struct relay *r, const struct relay_splice *sp,
+			     struct relay_entries *e)
 {
 	struct ns_key key;
 	struct ns_rewrite val;
@@ -670,7 +666,7 @@ int relay_bpf_entries(struct relay *r, const struct relay_splice *sp, struct rel
 	return 0;
 }
 
-int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX])
+static int relay_bpf_stats(struct relay *r, __u64 stats[NS_STAT_MAX])
 {
 	struct relay_bpf *b = r->bpf;
 	__u64 *v;
@@ -752,9 +748,138 @@ int relay_bpf_detach_dev(const char *pin_dir, const char *dev)
 }
 
 /* The splice as the kernel handshake left it in the splice store. */
-int relay_bpf_refresh(struct relay *r, struct ns_splice *s)
+static int relay_bpf_refresh(struct relay *r, struct ns_splice *s)
 {
 	if (bpf_map_lookup_elem(r->bpf->splices, &s->id, s))
 		return -errno;
 	return 0;
 }
+
+/* ---- the dataplane (struct relay_dataplane) ---- */
+
+/* bpf_fib_lookup answers FWD_DISABLED unless forwarding is on for the
+ * ingress device: a relay forwards, so turn it on for DEV. */
+static void enable_forwarding(struct relay *r)
+{
+	static const char *const fmt[] = {
+		"/proc/sys/net/ipv4/conf/%s/forwarding",
+		"/proc/sys/net/ipv6/conf/%s/forwarding",
+	};
+	char path[128];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		FILE *f;
+
+		if ((i == 0 && !r->cfg.has4) || (i == 1 && !r->cfg.has6))
+			continue;
+		snprintf(path, sizeof(path), fmt[i], r->cfg.dev);
+		f = fopen(path, "w");
+		if (!f || fputs("1", f) < 0)
+			log_warn("cannot enable forwarding (%s): spliced packets will be "
+				 "dropped as 'fib'", path);
+		if (f)
+			fclose(f);
+	}
+}
+
+static void on_ring(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	ring_buffer__consume(r->bpf->rb);
+}
+
+static int dp_open(struct relay *r)
+{
+	int err, n;
+
+	err = relay_send_open(r);
+	if (err) {
+		log_err("raw socket: %s", strerror(-err));
+		return err;
+	}
+	enable_forwarding(r);
+	err = relay_bpf_open(r);
+	if (err)
+		return err;
+	r->ring_w.fd = ring_buffer__epoll_fd(r->bpf->rb);
+	r->ring_w.fn = on_ring;
+	err = relay_watch_add(r, &r->ring_w, EPOLLIN);
+	if (err)
+		return err;
+	n = relay_bpf_restore(r);
+	if (n > 0)
+		log_info("took over %d splices from the pinned state", n);
+	return n;
+}
+
+static void dp_close(struct relay *r)
+{
+	relay_bpf_close(r);
+	if (r->raw4 >= 0)
+		close(r->raw4);
+	if (r->raw6 >= 0)
+		close(r->raw6);
+	r->raw4 = r->raw6 = -1;
+}
+
+static int dp_splice_open(struct relay *r, struct relay_splice *sp)
+{
+	int err = relay_bpf_counters_reset(r, sp);
+
+	if (!err)
+		err = relay_bpf_expect(r, sp, 0, false);
+	/* (a pure splice learns side B's port from A's SYN: port_wait) */
+	if (!err && sp->s.port[1])
+		err = relay_bpf_expect(r, sp, 1, false);
+	return err;
+}
+
+static int dp_port_wait(struct relay *r, const struct relay_splice *sp, int side)
+{
+	return relay_bpf_expect(r, sp, side, false);
+}
+
+static int dp_install(struct relay *r, struct relay_splice *sp)
+{
+	int err = relay_bpf_install(r, sp);
+
+	if (err)
+		return err;
+	relay_bpf_expect(r, sp, 0, true);
+	relay_bpf_expect(r, sp, 1, true);
+	return 0;
+}
+
+static int dp_answer(struct relay *r, const struct relay_splice *sp, int side)
+{
+	return sp->s.proto == IPPROTO_TCP ? relay_send_synack(r, sp, side) :
+					    relay_send_udp_ok(r, sp, side);
+}
+
+static int dp_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
+		       __u64 bytes[2])
+{
+	return relay_bpf_counters(r, sp, packets, bytes);
+}
+
+const struct relay_dataplane relay_dp_bpf = {
+	/* map reads and writes: distributions forbid unprivileged bpf() */
+	.keep_caps = NS_CAP(CAP_BPF),
+	.needs_root = true,
+	.outlives_daemon = true,
+	.open = dp_open,
+	.close = dp_close,
+	.splice_open = dp_splice_open,
+	.splice_close = relay_bpf_remove,
+	.port_wait = dp_port_wait,
+	.port_release = relay_bpf_unexpect,
+	.install = dp_install,
+	.answer = dp_answer,
+	.reset = relay_send_rst,
+	.save = relay_bpf_save,
+	.refresh = relay_bpf_refresh,
+	.entries = relay_bpf_entries,
+	.counters = dp_counters,
+	.key_owner = relay_bpf_key_owner,
+	.stats = relay_bpf_stats,
+};

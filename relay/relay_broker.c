@@ -187,8 +187,7 @@ static void on_splice_request(struct relay *r, const struct ns_msg *m)
 		return;
 	}
 	sp->s.session = session;
-	if (r->bpf)
-		relay_bpf_save(r, sp);
+	relay_splice_save(r, sp);
 	ns_mb_init(&mb, NS_MSG_SPLICE_READY);
 	ns_mb_u64(&mb, NS_A_SESSION, session);
 	ns_mb_u32(&mb, NS_A_SPLICE_ID, sp->s.id);

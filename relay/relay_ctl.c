@@ -93,18 +93,16 @@ static int handle(struct relay *r, int fd, const struct ctl_req *req)
 	case CTL_STATS: {
 		__u64 stats[NS_STAT_MAX] = {};
 
-		if (r->bpf)
-			relay_bpf_stats(r, stats);
+		r->dp->stats(r, stats);
 		h.kind = CTL_STATS;
 		h.count = NS_STAT_MAX;
 		return reply(fd, &h, stats, sizeof(stats));
 	}
 	case CTL_INFO: {
 		struct ctl_info info = {};
-		static const char *const modes[] = { "xdp", "tc", "userspace" };
 
 		snprintf(info.dev, sizeof(info.dev), "%s", r->cfg.dev);
-		snprintf(info.mode, sizeof(info.mode), "%s", modes[r->cfg.mode]);
+		snprintf(info.mode, sizeof(info.mode), "%s", relay_mode_name(r->cfg.mode));
 		info.ifindex = r->ifindex;
 		info.has4 = r->cfg.has4;
 		info.has6 = r->cfg.has6;

@@ -57,11 +57,6 @@ void relay_watch_del(struct relay *r, struct relay_watch *w)
 		ns_loop_del(r->loop, &w->nw);
 }
 
-static void on_ring(struct relay *r, struct relay_watch *w, __u32 events)
-{
-	relay_bpf_ring_poll(r);
-}
-
 static void on_gc(struct ns_loop *l, struct ns_timer *t)
 {
 	struct relay *r = t->data;
@@ -87,32 +82,6 @@ static int device_mss(struct relay *r)
 	return 0;
 }
 
-/* bpf_fib_lookup answers FWD_DISABLED unless forwarding is on for the
- * ingress device: a relay forwards, so turn it on for DEV. */
-static void enable_forwarding(struct relay *r)
-{
-	static const char *const fmt[] = {
-		"/proc/sys/net/ipv4/conf/%s/forwarding",
-		"/proc/sys/net/ipv6/conf/%s/forwarding",
-	};
-	char path[128];
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		FILE *f;
-
-		if ((i == 0 && !r->cfg.has4) || (i == 1 && !r->cfg.has6))
-			continue;
-		snprintf(path, sizeof(path), fmt[i], r->cfg.dev);
-		f = fopen(path, "w");
-		if (!f || fputs("1", f) < 0)
-			log_warn("cannot enable forwarding (%s): spliced packets will be "
-				 "dropped as 'fib'", path);
-		if (f)
-			fclose(f);
-	}
-}
-
 static int setup_loop(struct relay *r)
 {
 	int err;
@@ -121,17 +90,17 @@ static int setup_loop(struct relay *r)
 	if (err)
 		return err;
 	ns_timer_arm(r->loop, &r->gc_t, GC_INTERVAL_MS);
-	if (r->bpf) {
-		r->ring_w.fd = relay_bpf_ring_fd(r);
-		r->ring_w.fn = on_ring;
-		err = relay_watch_add(r, &r->ring_w, EPOLLIN);
-	}
-	return err;
+	return 0;
+}
+
+static const struct relay_dataplane *dataplane_of(enum relay_mode mode)
+{
+	return mode == RELAY_USER ? &relay_dp_user : &relay_dp_bpf;
 }
 
 /*
- * --mode auto becomes xdp or tc, once, before anything is loaded; the log
- * says which and why. An explicit --mode xdp on a device where XDP is a
+ * The dataplane, once: userspace or BPF, and --mode auto becomes xdp or tc,
+ * before anything is loaded; the log says which and why. An explicit --mode xdp on a device where XDP is a
  * trap starts anyway, with a warning that names the trap and the fix.
  */
 static void resolve_mode(struct relay *r)
@@ -140,6 +109,7 @@ static void resolve_mode(struct relay *r)
 	const char *trap;
 
 	relay_dev_driver(r->cfg.dev, driver, sizeof(driver));
+	r->dp = dataplane_of(r->cfg.mode);
 	if (r->cfg.mode == RELAY_AUTO) {
 		if (relay_bpf_xdp_attached(r->cfg.dev)) {
 			r->cfg.mode = RELAY_XDP;
@@ -159,14 +129,14 @@ static void resolve_mode(struct relay *r)
 
 /*
  * Once the programs are attached and every socket is open, nothing the
- * daemon does needs root: it becomes cfg.user, keeping CAP_BPF alone (map
- * reads and writes: distributions forbid unprivileged bpf()), none at all in
- * userspace mode, with no_new_privs. Broker messages and punted packets are
+ * daemon does needs root: it becomes cfg.user, keeping only the
+ * capabilities the dataplane names (BPF: CAP_BPF; userspace mode: none),
+ * with no_new_privs. Broker messages and punted packets are
  * parsed only after this.
  */
 static int relay_drop_root(struct relay *r)
 {
-	__u64 keep = r->cfg.mode == RELAY_USER ? 0 : NS_CAP(CAP_BPF);
+	__u64 keep = r->dp->keep_caps;
 	const char *what;
 	int err;
 
@@ -205,28 +175,17 @@ static int relay_start(struct relay *r)
 		return -ENOMEM;
 	ns_timer_init(&r->gc_t, on_gc, r);
 	r->next_id = 1;
-	/* (userspace mode answers through its own sockets) */
-	err = r->cfg.mode == RELAY_USER ? 0 : relay_send_open(r);
-	if (err) {
-		log_err("raw socket: %s", strerror(-err));
-		return err;
-	}
+	r->ev.punt = relay_on_punt;
+	r->ev.adopt = relay_splice_adopt;
+	r->ev.paired = relay_splice_established;
 	/* The control socket first: a second daemon must not touch the dataplane. */
 	err = relay_ctl_open(r);
 	if (err)
 		return err;
 	resolve_mode(r);
-	if (r->cfg.mode != RELAY_USER) {
-		enable_forwarding(r);
-		err = relay_bpf_open(r);
-		if (err)
-			return err;
-		n = relay_bpf_restore(r);
-		if (n < 0)
-			return n;
-		if (n)
-			log_info("took over %d splices from the pinned state", n);
-	}
+	n = r->dp->open(r);
+	if (n < 0)
+		return n;
 	err = setup_loop(r);
 	if (!err)
 		err = relay_broker_open(r);
@@ -247,14 +206,14 @@ static void relay_stop(struct relay *r)
 	struct relay_splice *sp, *next;
 
 	relay_ctl_close(r);
-	if (r->cfg.mode == RELAY_USER) {
+	if (r->dp && !r->dp->outlives_daemon) {
 		/* The connections live in this process and end with it. */
 		for (sp = r->head; sp; sp = next) {
 			next = sp->next;
 			relay_splice_delete(r, sp, "relay stopped");
 		}
 	} else {
-		/* BPF mode: leave table and splices pinned for the next daemon. */
+		/* Left in place (BPF: table and splices pinned) for the next daemon. */
 		for (sp = r->head; sp; sp = next) {
 			next = sp->next;
 			free(sp);
@@ -262,17 +221,14 @@ static void relay_stop(struct relay *r)
 		r->head = NULL;
 	}
 	relay_broker_close(r);
-	relay_bpf_close(r);
+	if (r->dp)
+		r->dp->close(r);
 	free(r->by_id);
 	free(r->by_port);
 	free(r->port_refs);
 	if (r->loop)
 		ns_timer_cancel(r->loop, &r->gc_t);
 	ns_loop_free(r->loop);
-	if (r->raw4 >= 0)
-		close(r->raw4);
-	if (r->raw6 >= 0)
-		close(r->raw6);
 }
 
 static int relay_loop(struct relay *r)
@@ -280,7 +236,8 @@ static int relay_loop(struct relay *r)
 	int err = ns_loop_run(r->loop, &r->stop);
 
 	if (!err)
-		log_info("stopping (the dataplane stays in place)");
+		log_info("stopping%s", r->dp->outlives_daemon ? " (the dataplane stays in place)" :
+								"");
 	return err;
 }
 
@@ -294,7 +251,7 @@ int relay_run(const char *sock, int verbose, int argc, char **argv)
 		return status;
 	ns_log_init("natsplice", NS_LOG_INFO + verbose);
 	ns_log_route_libbpf();
-	if (geteuid() != 0 && r.cfg.mode != RELAY_USER) {
+	if (geteuid() != 0 && dataplane_of(r.cfg.mode)->needs_root) {
 		log_err("relay run must run as root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW); "
 			"only --mode userspace runs as any user");
 		return 1;

@@ -93,10 +93,6 @@ int relay_send_rst(struct relay *r, const struct relay_splice *sp, int side)
 
 	if (!(sp->s.seen & (1 << side)))
 		return 0;
-	if (r->cfg.mode == RELAY_USER) {
-		relay_user_reset(r, (struct relay_splice *)sp, side);
-		return 0;
-	}
 	len = ns_rst_build(sp->s.family, sp->s.relay, sp->s.port[side], sp->s.peer[side].addr,
 			   sp->s.peer[side].port, sp->s.syn[side].isn + 1, buf, sizeof(buf));
 	if (len < 0)
@@ -138,7 +134,5 @@ int relay_send_udp_ok(struct relay *r, const struct relay_splice *sp, int side)
 	uh->len = htons(len - l3);
 	memcpy(uh + 1, UDP_OK, sizeof(UDP_OK) - 1);
 	ns_pkt_csum_fill(buf, len);
-	if (r->cfg.mode == RELAY_USER)
-		return 0;
 	return relay_send_ip(r, sp->s.family, buf, len);
 }

@@ -12,17 +12,13 @@
 
 #include "relay.h"
 #include "log.h"
+#include "pair.h"
 #include "pkt.h"
 #include "util.h"
 
 #define NS_SEC 1000000000ULL
 
 static const char *const state_names[] = NS_STATE_NAMES;
-
-static bool bpf_mode(const struct relay *r)
-{
-	return r->cfg.mode != RELAY_USER;
-}
 
 struct relay_splice *relay_splice_find(struct relay *r, __u32 id)
 {
@@ -38,12 +34,12 @@ struct relay_splice *relay_splice_find(struct relay *r, __u32 id)
  * Relay ports. A port is held (by_port) by the one splice that waits for a
  * SYN or token on it; port_refs counts every live splice that uses it. An
  * established splice's packets match its table entries by the whole 5-tuple,
- * so with BPF it lets go of its ports at once and new splices reuse them
- * while it lives. Userspace UDP splices keep theirs: their sockets own them.
+ * so it lets go of its ports at once and new splices reuse them while it
+ * lives. Userspace UDP splices keep theirs: their sockets own them.
  */
 static bool ports_shared(const struct relay *r, const struct relay_splice *sp)
 {
-	return bpf_mode(r) || sp->s.proto == IPPROTO_TCP;
+	return sp->s.proto == IPPROTO_TCP || !r->dp->udp_keeps_ports;
 }
 
 static void port_use(struct relay *r, struct relay_splice *sp, int side)
@@ -66,8 +62,7 @@ static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
 	r->port_refs[p]--;
 	if (r->by_port[p] == sp)
 		r->by_port[p] = NULL;
-	if (bpf_mode(r))
-		relay_bpf_unexpect(r, sp, side, r->port_refs[p] > 0 && relay_port_own(r, p));
+	r->dp->port_release(r, sp, side, r->port_refs[p] > 0 && relay_port_own(r, p));
 }
 
 /* Established: its ports are free for new splices. */
@@ -146,13 +141,10 @@ static __u16 port_alloc(struct relay *r)
 	return 0;
 }
 
-static void save(struct relay *r, struct relay_splice *sp)
+void relay_splice_save(struct relay *r, struct relay_splice *sp)
 {
-	int err;
+	int err = r->dp->save(r, sp);
 
-	if (!bpf_mode(r))
-		return;
-	err = relay_bpf_save(r, sp);
 	if (err)
 		log_warn("splice %u: save: %s", sp->s.id, strerror(-err));
 }
@@ -227,21 +219,13 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 	sp->s.deadline_ns = sp->s.created_ns + (__u64)timeout * NS_SEC;
 	link_splice(r, sp);
 
-	if (bpf_mode(r)) {
-		err = relay_bpf_counters_reset(r, sp);
-		if (!err)
-			err = relay_bpf_expect(r, sp, 0, false);
-		if (!err && pb)
-			err = relay_bpf_expect(r, sp, 1, false);
-	} else {
-		err = relay_user_open(r, sp);
-	}
+	err = r->dp->splice_open(r, sp);
 	if (err) {
 		snprintf(msg, msglen, "cannot open relay ports: %s", strerror(-err));
 		relay_splice_delete(r, sp, NULL);
 		return err;
 	}
-	save(r, sp);
+	relay_splice_save(r, sp);
 	log_info("splice %u: %s %s, ports %u/%u, half-open deadline %us", sp->s.id,
 		 req->proto == IPPROTO_TCP ? "tcp" : "udp",
 		 req->mode == NS_MODE_PURE ? "pure" : "passive", pa, pb, timeout);
@@ -275,8 +259,8 @@ void relay_splice_sync(struct relay *r, struct relay_splice *sp)
 {
 	struct ns_splice k = { .id = sp->s.id };
 
-	if (!r->kmod || sp->s.state >= NS_ST_ESTABLISHED || sp->s.proto != IPPROTO_TCP || sp->s.mode != NS_MODE_PASSIVE ||
-	    relay_bpf_refresh(r, &k))
+	if (!r->kmod || sp->s.state >= NS_ST_ESTABLISHED || sp->s.proto != IPPROTO_TCP ||
+	    sp->s.mode != NS_MODE_PASSIVE || r->dp->refresh(r, &k))
 		return;
 	if (k.seen == sp->s.seen && k.state == sp->s.state && k.deadline_ns == sp->s.deadline_ns)
 		return;
@@ -310,10 +294,7 @@ void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *w
 			 (unsigned long long)(info.bytes[0] + info.bytes[1]),
 			 (unsigned long long)info.bytes[0], (unsigned long long)info.bytes[1]);
 	}
-	if (bpf_mode(r))
-		relay_bpf_remove(r, sp);
-	else
-		relay_user_close(r, sp);
+	r->dp->splice_close(r, sp);
 	unlink_splice(r, sp);
 	free(sp);
 }
@@ -326,13 +307,9 @@ void relay_splice_info(struct relay *r, const struct relay_splice *sp, struct ct
 	memset(out, 0, sizeof(*out));
 	out->s = sp->s;
 	out->age_ns = now - sp->s.created_ns;
-	if (!bpf_mode(r)) {
-		memcpy(out->packets, sp->upackets, sizeof(out->packets));
-		memcpy(out->bytes, sp->ubytes, sizeof(out->bytes));
-		last = sp->ulast_ns;
-	} else if (sp->s.state >= NS_ST_ESTABLISHED) {
-		relay_bpf_counters(r, sp, out->packets, out->bytes);
-		if (!relay_bpf_entries(r, sp, &e))
+	if (sp->s.state >= NS_ST_ESTABLISHED) {
+		r->dp->counters(r, sp, out->packets, out->bytes);
+		if (!r->dp->entries(r, sp, &e))
 			last = e.last_seen_ns;
 	}
 	if (last && sp->s.state >= NS_ST_ESTABLISHED)
@@ -353,11 +330,11 @@ static void reclaim_keys(struct relay *r, struct relay_splice *sp)
 	int dir;
 
 	for (dir = 0; dir < 2; dir++) {
-		id = relay_bpf_key_owner(r, sp, dir);
+		id = r->dp->key_owner(r, sp, dir);
 		if (!id || id == sp->s.id)
 			continue;
 		old = relay_splice_find(r, id);
-		if (!old || relay_bpf_entries(r, old, &e) ||
+		if (!old || r->dp->entries(r, old, &e) ||
 		    !((e.flags[0] | e.flags[1]) & (NS_F_FIN | NS_F_RST)))
 			continue;
 		log_info("splice %u: side %c reuses the addresses of splice %u, which is over",
@@ -366,31 +343,28 @@ static void reclaim_keys(struct relay *r, struct relay_splice *sp)
 	}
 }
 
-/* Both sides are here: entries first, then the answers (DESIGN §2). */
-void relay_splice_established(struct relay *r, struct relay_splice *sp)
+/* Both sides are here: entries first, then the answers (DESIGN §2), to the
+ * side that connected first (`first`) first. */
+void relay_splice_established(struct relay *r, struct relay_splice *sp, int first)
 {
-	int side, err;
+	int i, side, err;
 
-	if (bpf_mode(r)) {
-		reclaim_keys(r, sp);
-		err = relay_bpf_install(r, sp);
-		if (err) {
-			log_warn("splice %u: install: %s", sp->s.id, strerror(-err));
-			if (sp->s.proto == IPPROTO_TCP)
-				for (side = 0; side < 2; side++)
-					relay_send_rst(r, sp, side);
-			relay_splice_delete(r, sp, "failed");
-			return;
-		}
-		relay_bpf_expect(r, sp, 0, true);
-		relay_bpf_expect(r, sp, 1, true);
+	reclaim_keys(r, sp);
+	err = r->dp->install(r, sp);
+	if (err) {
+		log_warn("splice %u: install: %s", sp->s.id, strerror(-err));
+		if (sp->s.proto == IPPROTO_TCP)
+			for (side = 0; side < 2; side++)
+				r->dp->reset(r, sp, side);
+		relay_splice_delete(r, sp, "failed");
+		return;
 	}
 	sp->s.state = NS_ST_ESTABLISHED;
 	ports_release(r, sp);
-	save(r, sp);
-	for (side = 0; side < 2 && bpf_mode(r); side++) {
-		err = sp->s.proto == IPPROTO_TCP ? relay_send_synack(r, sp, side) :
-						   relay_send_udp_ok(r, sp, side);
+	relay_splice_save(r, sp);
+	for (i = 0; i < 2; i++) {
+		side = i ? !first : first;
+		err = r->dp->answer(r, sp, side);
 		if (err)
 			log_warn("splice %u: answer side %c: %s", sp->s.id, 'A' + side,
 				 strerror(-err));
@@ -398,31 +372,28 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp)
 	log_info("splice %u: established", sp->s.id);
 }
 
-static bool same_peer(const struct ns_peer *p, const struct ns_pkt_info *pi)
-{
-	return p->port == pi->sport && !memcmp(p->addr, pi->saddr, sizeof(p->addr));
-}
-
-/* A SYN of side `side` arrived for a splice still waiting for its partner. */
+/* A SYN of side `side`: a new one, a retransmission, or the pair's last. */
 static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 		   const struct ns_pkt_info *pi, const struct ns_syn *syn)
 {
-	struct ns_peer *peer = &sp->s.peer[side];
+	bool again = sp->s.seen & (1 << side);
+	int rc;
 
-	if (sp->s.seen & (1 << side)) {
-		if (same_peer(peer, pi) && sp->s.syn[side].isn == syn->isn)
-			return;	/* retransmitted SYN: the partner is still missing */
-		log_info("splice %u: side %c reconnected from a new port", sp->s.id, 'A' + side);
-	}
 	if (sp->s.mode == NS_MODE_PURE && side == 1 && pi->sport != sp->s.port[0]) {
 		log_warn("splice %u: pure splice side B must connect from port %u, not %u",
 			 sp->s.id, ntohs(sp->s.port[0]), ntohs(pi->sport));
 		return;
 	}
-	memcpy(peer->addr, pi->saddr, sizeof(peer->addr));
-	peer->port = pi->sport;
-	sp->s.syn[side] = *syn;
-	sp->s.seen |= 1 << side;
+	rc = ns_pair_syn(&sp->s, pi, syn, side);
+	if (rc == NS_PAIR_AGAIN) {
+		/* Idempotent: the same SYN gets the same SYN-ACK again. */
+		r->dp->answer(r, sp, side);
+		return;
+	}
+	if (rc < 0 || rc == NS_PAIR_DUP)
+		return;
+	if (again)
+		log_info("splice %u: side %c reconnected from a new port", sp->s.id, 'A' + side);
 	if (sp->s.mode == NS_MODE_PURE && side == 0) {
 		/* Pure splice: B connects from our port y to A's source port x,
 		 * so that forwarding keeps both ports (DESIGN §2). */
@@ -432,7 +403,7 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 		if (owner && owner != sp) {
 			log_warn("splice %u: A's source port %u is a relay port another splice "
 				 "is waiting on; refusing", sp->s.id, x);
-			relay_send_rst(r, sp, 0);
+			r->dp->reset(r, sp, 0);
 			relay_splice_delete(r, sp, "refused");
 			return;
 		}
@@ -441,15 +412,14 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 			sp->s.port[1] = pi->sport;
 			port_use(r, sp, 1);
 		}
-		relay_bpf_expect(r, sp, 1, false);
+		r->dp->port_wait(r, sp, 1);
 		relay_broker_splice_peer(r, sp);
 	}
-	if (sp->s.seen == 3) {
-		relay_splice_established(r, sp);
+	if (rc == NS_PAIR_DONE) {
+		relay_splice_established(r, sp, ns_pair_first(side));
 		return;
 	}
-	sp->s.state = NS_ST_HALF;
-	save(r, sp);
+	relay_splice_save(r, sp);
 	log_info("splice %u: side %c connected, waiting for side %c", sp->s.id, 'A' + side,
 		 'B' - side);
 }
@@ -463,18 +433,18 @@ static void on_udp(struct relay *r, struct relay_splice *sp, int side,
 		return;
 	}
 	if (sp->s.state >= NS_ST_ESTABLISHED) {
-		relay_send_udp_ok(r, sp, side);
+		r->dp->answer(r, sp, side);
 		return;
 	}
 	memcpy(sp->s.peer[side].addr, pi->saddr, sizeof(sp->s.peer[side].addr));
 	sp->s.peer[side].port = pi->sport;
 	sp->s.seen |= 1 << side;
 	if (sp->s.seen == 3) {
-		relay_splice_established(r, sp);
+		relay_splice_established(r, sp, ns_pair_first(side));
 		return;
 	}
 	sp->s.state = NS_ST_HALF;
-	save(r, sp);
+	relay_splice_save(r, sp);
 }
 
 void relay_on_punt(struct relay *r, const struct ns_punt *p)
@@ -506,12 +476,6 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p)
 			 err == -EPERM ? "TCP-MD5/AO cannot be spliced" : "malformed");
 		return;
 	}
-	if (p->reason == NS_PUNT_SYN_RETX || sp->s.state >= NS_ST_ESTABLISHED) {
-		/* Idempotent: the same SYN gets the same SYN-ACK again. */
-		if (same_peer(&sp->s.peer[side], &pi) && sp->s.syn[side].isn == syn.isn)
-			relay_send_synack(r, sp, side);
-		return;
-	}
 	on_syn(r, sp, side, &pi, &syn);
 }
 
@@ -521,7 +485,7 @@ static bool update_state(struct relay *r, struct relay_splice *sp, __u64 now, __
 	struct relay_entries e;
 	__u8 old = sp->s.state;
 
-	if (relay_bpf_entries(r, sp, &e))
+	if (r->dp->entries(r, sp, &e))
 		return false;
 	*last = e.last_seen_ns;
 	if ((e.flags[0] | e.flags[1]) & NS_F_RST) {
@@ -552,22 +516,18 @@ static void gc_one(struct relay *r, struct relay_splice *sp, __u64 now)
 		if (sp->s.proto == IPPROTO_TCP)
 			for (side = 0; side < 2; side++)
 				if (sp->s.seen & (1 << side))
-					relay_send_rst(r, sp, side);
+					r->dp->reset(r, sp, side);
 		relay_splice_delete(r, sp, "half-open deadline passed");
 		return;
 	}
-	if (bpf_mode(r)) {
-		/* Two map lookups a splice: once a second is enough for FINs
-		 * and idleness, and nothing changes a closed splice. */
-		if (sp->s.state == NS_ST_CLOSED || (sp->s.id + r->gc_round) % RELAY_GC_SPREAD)
-			last = 0;
-		else if (sp->s.proto == IPPROTO_TCP && update_state(r, sp, now, &last))
-			save(r, sp);
-		else if (sp->s.proto == IPPROTO_UDP)
-			update_state(r, sp, now, &last);
-	} else {
-		last = sp->ulast_ns;
-	}
+	/* Two map lookups a splice (BPF): once a second is enough for FINs
+	 * and idleness, and nothing changes a closed splice. */
+	if (sp->s.state == NS_ST_CLOSED || (sp->s.id + r->gc_round) % RELAY_GC_SPREAD)
+		last = 0;
+	else if (sp->s.proto == IPPROTO_TCP && update_state(r, sp, now, &last))
+		relay_splice_save(r, sp);
+	else if (sp->s.proto == IPPROTO_UDP)
+		update_state(r, sp, now, &last);
 	if (sp->s.state == NS_ST_CLOSED) {
 		grace = (__u64)(sp->s.closed_by_rst ? r->cfg.rst_grace_s :
 						      r->cfg.close_grace_s) * NS_SEC;

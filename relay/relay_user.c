@@ -126,7 +126,7 @@ static int start_forwarding(struct relay *r, struct relay_splice *sp)
 		if (err)
 			return err;
 	}
-	relay_splice_established(r, sp);
+	r->ev.paired(r, sp, 0);
 	on_tcp_data(r, &sp->cw[0], 0);
 	return 0;
 }
@@ -215,7 +215,7 @@ static void on_udp(struct relay *r, struct relay_watch *w, __u32 events)
 	}
 }
 
-int relay_user_open(struct relay *r, struct relay_splice *sp)
+static int relay_user_open(struct relay *r, struct relay_splice *sp)
 {
 	int type = sp->s.proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
 	int side, one = 1, fd;
@@ -248,16 +248,19 @@ int relay_user_open(struct relay *r, struct relay_splice *sp)
 	return 0;
 }
 
-void relay_user_reset(struct relay *r, struct relay_splice *sp, int side)
+static int relay_user_reset(struct relay *r, const struct relay_splice *csp, int side)
 {
+	/* (its connection is the splice's, not the caller's) */
+	struct relay_splice *sp = (struct relay_splice *)csp;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
 	if (sp->cw[side].fd >= 0)
 		setsockopt(sp->cw[side].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close_watch(r, &sp->cw[side]);
+	return 0;
 }
 
-void relay_user_close(struct relay *r, struct relay_splice *sp)
+static void relay_user_close(struct relay *r, struct relay_splice *sp)
 {
 	int side;
 
@@ -267,3 +270,89 @@ void relay_user_close(struct relay *r, struct relay_splice *sp)
 	}
 	close_pipes(sp);
 }
+
+/* ---- the dataplane (struct relay_dataplane) ---- */
+
+static int dp_open(struct relay *r)
+{
+	return 0;	/* (no state outlives a daemon: nothing to adopt) */
+}
+
+static void dp_close(struct relay *r)
+{
+}
+
+/* The relay ports are this process's sockets: the kernel keeps strangers
+ * out of them, the answers are the accepts. */
+static int dp_nothing(struct relay *r, const struct relay_splice *sp, int side)
+{
+	return 0;
+}
+
+static void dp_port_release(struct relay *r, const struct relay_splice *sp, int side,
+			    bool seal)
+{
+}
+
+static int dp_install(struct relay *r, struct relay_splice *sp)
+{
+	return 0;
+}
+
+static int dp_save(struct relay *r, const struct relay_splice *sp)
+{
+	return 0;
+}
+
+static int dp_refresh(struct relay *r, struct ns_splice *s)
+{
+	return -EOPNOTSUPP;
+}
+
+static int dp_entries(struct relay *r, const struct relay_splice *sp, struct relay_entries *e)
+{
+	memset(e, 0, sizeof(*e));	/* (the states are set by the pumps) */
+	e->last_seen_ns = sp->ulast_ns;
+	return 0;
+}
+
+static int dp_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
+		       __u64 bytes[2])
+{
+	memcpy(packets, sp->upackets, sizeof(sp->upackets));
+	memcpy(bytes, sp->ubytes, sizeof(sp->ubytes));
+	return 0;
+}
+
+static __u32 dp_key_owner(struct relay *r, const struct relay_splice *sp, int dir)
+{
+	return 0;
+}
+
+static int dp_stats(struct relay *r, __u64 stats[NS_STAT_MAX])
+{
+	memset(stats, 0, NS_STAT_MAX * sizeof(*stats));
+	return 0;
+}
+
+const struct relay_dataplane relay_dp_user = {
+	.keep_caps = 0,
+	.needs_root = false,
+	.outlives_daemon = false,
+	.udp_keeps_ports = true,
+	.open = dp_open,
+	.close = dp_close,
+	.splice_open = relay_user_open,
+	.splice_close = relay_user_close,
+	.port_wait = dp_nothing,
+	.port_release = dp_port_release,
+	.install = dp_install,
+	.answer = dp_nothing,
+	.reset = relay_user_reset,
+	.save = dp_save,
+	.refresh = dp_refresh,
+	.entries = dp_entries,
+	.counters = dp_counters,
+	.key_owner = dp_key_owner,
+	.stats = dp_stats,
+};

@@ -14,9 +14,10 @@
  *                            partner's SYN and send it, routed in the
  *                            device's namespace like the daemon's raw socket.
  *
- * The SYN parser and the SYN-ACK builder are lib/pkt.c itself, compiled into
- * the module (compat/ maps its user-space includes to the kernel's), so both
- * paths answer with byte-identical SYN-ACKs. The loader finds the module by
+ * The SYN parser and the SYN-ACK builder are lib/pkt.c itself, and the
+ * pairing of the two SYNs lib/pair.c, compiled into the module (compat/ maps
+ * their user-space includes to the kernel's): both paths pair alike and
+ * answer with byte-identical SYN-ACKs. The loader finds the module by
  * its BTF (/sys/kernel/btf/natsplice_kmod); natsplice_kfunc.h has the calls.
  */
 #include <linux/bpf.h>
@@ -34,6 +35,7 @@
 
 #include "natsplice_abi.h"
 #include "natsplice_kfunc.h"
+#include "pair.h"
 #include "pkt.h"
 
 /* What the daemon uses for the SYN-ACKs it sends (relay/relay_send.c). */
@@ -59,20 +61,14 @@
  */
 static DEFINE_SPINLOCK(ns_hs_lock);
 
-static bool ns_same_peer(const struct ns_peer *p, const struct ns_pkt_info *pi)
-{
-	return p->port == pi->sport && !memcmp(p->addr, pi->saddr, sizeof(p->addr));
-}
-
-/* The ns_syn_parse + on_syn logic of the daemon (relay/relay_splice.c) for a
- * passive TCP splice; pkt holds len bytes from the IP header. */
+/* A SYN of a passive TCP splice (pkt: len bytes from the IP header): the
+ * pairing of lib/pair.c, as the daemon does it, under the lock. */
 static int ns_syn(const u8 *pkt, u32 len, void *splice, u32 splice__sz, u32 side)
 {
 	struct ns_splice *s = splice;
 	struct ns_pkt_info pi;
 	struct ns_syn syn;
 	unsigned long flags;
-	u8 bit = 1 << side;
 	int err, ret;
 
 	if (splice__sz != sizeof(*s))
@@ -86,39 +82,22 @@ static int ns_syn(const u8 *pkt, u32 len, void *splice, u32 splice__sz, u32 side
 		return -EINVAL;
 
 	spin_lock_irqsave(&ns_hs_lock, flags);
-	if (s->proto != IPPROTO_TCP || s->mode != NS_MODE_PASSIVE) {
+	if (s->proto != IPPROTO_TCP || s->mode != NS_MODE_PASSIVE)
 		ret = -EOPNOTSUPP;
-	} else if (pi.family != s->family || pi.dport != s->port[side] ||
-		   memcmp(pi.daddr, s->relay, sizeof(s->relay))) {
-		ret = -EINVAL;
-	} else if (s->state >= NS_ST_ESTABLISHED) {
-		/* Idempotent: the same SYN gets the same SYN-ACK again. */
-		ret = ns_same_peer(&s->peer[side], &pi) && s->syn[side].isn == syn.isn ?
-		      NS_KF_AGAIN : NS_KF_WAIT;
-	} else if (s->seen == 3) {
-		/* Paired on another CPU, entries being installed: its SYN-ACKs
-		 * are on their way. */
-		ret = NS_KF_WAIT;
-	} else if ((s->seen & bit) && ns_same_peer(&s->peer[side], &pi) &&
-		   s->syn[side].isn == syn.isn) {
-		ret = NS_KF_WAIT;	/* retransmitted: the partner is still missing */
-	} else {
-		/* First SYN of this side, or the side reconnected from a new port. */
-		memcpy(s->peer[side].addr, pi.saddr, sizeof(s->peer[side].addr));
-		s->peer[side].port = pi.sport;
-		s->syn[side] = syn;
-		/* The daemon reads the record without this lock: fields first. */
-		smp_wmb();
-		WRITE_ONCE(s->seen, s->seen | bit);
-		if (s->seen == 3) {
-			ret = NS_KF_PAIRED;
-		} else {
-			WRITE_ONCE(s->state, NS_ST_HALF);
-			ret = NS_KF_WAIT;
-		}
-	}
+	else
+		ret = ns_pair_syn(s, &pi, &syn, side);
 	spin_unlock_irqrestore(&ns_hs_lock, flags);
-	return ret;
+	switch (ret) {
+	case NS_PAIR_DONE:
+		return NS_KF_PAIRED;
+	case NS_PAIR_AGAIN:
+		return NS_KF_AGAIN;
+	case NS_PAIR_DUP:
+	case NS_PAIR_HALF:
+		return NS_KF_WAIT;
+	default:
+		return ret;
+	}
 }
 
 /* Send a complete IP packet (checksums filled) from the relay, routed in

@@ -95,8 +95,9 @@ static __always_inline int ns_kmod_syn(struct ns_ctx *ctx, const struct ns_parse
 
 		bpf_ns_splice_done(s, sizeof(*s), ok);
 		if (ok) {
-			ctx_kf_synack(ctx, s, 0);
-			ctx_kf_synack(ctx, s, 1);
+			/* The side that connected first, first (lib/pair.h). */
+			ctx_kf_synack(ctx, s, !(side & 1));
+			ctx_kf_synack(ctx, s, side & 1);
 		}
 	}
 	return NS_V_HANDSHAKE;

@@ -31,7 +31,7 @@ struct {
 /* Verdict and drop-reason counters indexed by enum ns_stat; BPF counts, the CLI reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NS_STAT_MAX);
+	__uint(max_entries, NS_STAT_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } ns_stats SEC(".maps");

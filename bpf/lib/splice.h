@@ -20,6 +20,10 @@
 
 /* last_seen_ns resolution, ns: a store per packet would bounce the entry's cache line. */
 #define NS_SEEN_GRANULARITY_NS	1000000000ULL
+/* How long after its install an entry whose side has not been heard from
+ * drops that side's RSTs (ns_early_rst): B's SYN retransmission (1 s, then 3 s)
+ * brings a lost SYN-ACK again well within it. */
+#define NS_EARLY_RST_NS		5000000000ULL
 
 static __always_inline int ns_addr_eq(const __u32 *a, const __u32 *b)
 {
@@ -218,6 +222,8 @@ static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewr
 		ns_flag_set(val, NS_F_FIN);
 	if (p->tcp_flags & NS_TCP_RST)
 		ns_flag_set(val, NS_F_RST);
+	else if (p->key.proto == IPPROTO_TCP && !(val->flags & NS_F_HEARD))
+		ns_flag_set(val, NS_F_HEARD);	/* (ns_early_rst) */
 	if (now > val->last_seen_ns + NS_SEEN_GRANULARITY_NS)
 		val->last_seen_ns = now;
 	c = bpf_map_lookup_elem(&ns_counters, &slot);
@@ -275,6 +281,24 @@ static __always_inline int ns_miss(struct ns_ctx *ctx, const struct ns_parsed *p
 		       tcp ? NS_PUNT_SYN : NS_PUNT_UDP);
 }
 
+/*
+ * A side's first TCP segment after the handshake other than an RST proves
+ * that its NAT saw our SYN-ACK; ns_account() marks the entry (NS_F_HEARD).
+ * Before that, an RST from the side's address is not the side's own: a
+ * strict NAT answers a segment of the partner that outran the SYN-ACK (its
+ * connection is still SYN-SENT) with an RST of its own. The segment is lost
+ * and will be retransmitted, but the RST, forwarded, would end the splice:
+ * it is dropped, for NS_EARLY_RST_NS after the install (last_seen_ns: no
+ * packet of this side has refreshed it). Later, an unheard side that resets
+ * means it.
+ */
+static __always_inline int ns_early_rst(const struct ns_parsed *p,
+					const struct ns_rewrite *val)
+{
+	return p->key.proto == IPPROTO_TCP && (p->tcp_flags & NS_TCP_RST) &&
+	       !(val->flags & NS_F_HEARD) && ns_now() < val->last_seen_ns + NS_EARLY_RST_NS;
+}
+
 static __always_inline int ns_hit(struct ns_ctx *ctx, const struct ns_parsed *p,
 				  struct ns_rewrite *val)
 {
@@ -293,6 +317,8 @@ static __always_inline int ns_hit(struct ns_ctx *ctx, const struct ns_parsed *p,
 			return NS_V_HANDSHAKE;
 		return ns_punt(ctx, p, val->splice_id, val->dir, NS_PUNT_SYN_RETX);
 	}
+	if (ns_early_rst(p, val))
+		return -NS_DROP_EARLY_RST;
 	return ns_splice_packet(ctx, p, val);
 }
 
