@@ -253,9 +253,11 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 
 	if (argc > 1 && cli_is_help(argv[1])) {
 		printf("Usage: natsplice [-j] stats\n\n"
-		       "Verdict counters (pass, tx, redirect, punt, drop, fallback) and drop\n"
-		       "reasons (malformed, ttl, fib, stranger, source, ringbuf, frag, size)\n"
-		       "of the relay's dataplane, summed over all CPUs.\n");
+		       "Verdict counters (pass, tx, redirect, punt, drop, fallback, handshake) and\n"
+		       "drop reasons (malformed, ttl, fib, stranger, source, ringbuf, frag, size,\n"
+		       "early_rst) of the relay's dataplane, summed over all CPUs. early_rst:\n"
+		       "RSTs from a side not heard from since its SYN-ACK (its NAT's answer to\n"
+		       "a segment of the partner that outran the SYN-ACK), dropped.\n");
 		return 0;
 	}
 	if (argc > 1)
