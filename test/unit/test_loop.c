@@ -133,6 +133,7 @@ static void test_timer_rearm(void **state)
 	struct ns_loop *l = ns_loop_new();
 	struct rec r = { .expect = 5 };
 	struct tt a = { 0 }, b = { 0 };
+	int i, ones = 0;
 
 	/* a re-arms itself three times (4 firings); b is moved from 5 ms to 25 ms */
 	arm(l, &a, &r, 1, 2);
@@ -143,9 +144,13 @@ static void test_timer_rearm(void **state)
 	ns_timer_arm(l, &b.t, 25);
 	assert_int_equal(ns_loop_run(l, &r.stop), 0);
 	assert_int_equal(r.n, 5);
+	/* Counted, not ordered: a loaded machine may stall the loop past
+	 * 25 ms, and then b is due before a's last re-arm (the callbacks
+	 * check that none fires early). */
+	for (i = 0; i < r.n; i++)
+		ones += r.fired[i] == 1;
+	assert_int_equal(ones, 4);
 	assert_int_equal(r.fired[0], 1);
-	assert_int_equal(r.fired[3], 1);
-	assert_int_equal(r.fired[4], 2);
 	assert_int_equal(a.t.idx, -1);
 	ns_loop_free(l);
 }
