@@ -84,8 +84,8 @@ static int handle(struct relay *r, int fd, const struct ctl_req *req)
 		err = reply_splices(r, fd, sp);
 		if (req->op == CTL_DEL) {
 			if (sp->s.proto == IPPROTO_TCP && sp->s.state < NS_ST_ESTABLISHED) {
-				relay_send_rst(r, sp, 0);
-				relay_send_rst(r, sp, 1);
+				r->dp->reset(r, sp, 0);
+				r->dp->reset(r, sp, 1);
 			}
 			relay_splice_delete(r, sp, "deleted");
 		}
