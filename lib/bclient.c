@@ -13,6 +13,7 @@
  * our HEARTBEAT goes out every hold time / 3, as the protocol asks.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ static void watch(struct ns_bclient *b, __u32 events)
 
 static void set_user_timeout(int fd, __u32 s)
 {
-	unsigned int ms = s * 1000;
+	unsigned int ms = s > UINT_MAX / 1000 ? UINT_MAX : s * 1000;
 
 	/* Data unacknowledged for the hold time: the connection is dead, even
 	 * while our heartbeats still fill the send buffer. */
@@ -226,7 +227,7 @@ static void on_beat(struct ns_loop *l, struct ns_timer *t)
 
 	ns_mb_init(&mb, NS_MSG_HEARTBEAT);
 	if (!bc_send(b, &mb))
-		ns_timer_arm(l, t, b->hold_s * 1000 / 3);
+		ns_timer_arm(l, t, (__u64)b->hold_s * 1000 / 3);
 }
 
 static void on_send_fail(struct ns_loop *l, struct ns_timer *t)
@@ -313,8 +314,8 @@ static void on_login_ok(struct ns_bclient *b, const struct ns_msg *m)
 	b->attempt = 0;
 	ns_timer_cancel(b->loop, &b->retry_t);
 	set_user_timeout(b->conn.fd, b->hold_s);
-	ns_timer_arm(b->loop, &b->hold_t, b->hold_s * 1000);
-	ns_timer_arm(b->loop, &b->beat_t, b->hold_s * 1000 / 3);
+	ns_timer_arm(b->loop, &b->hold_t, (__u64)b->hold_s * 1000);
+	ns_timer_arm(b->loop, &b->beat_t, (__u64)b->hold_s * 1000 / 3);
 	log_info("broker: logged in to %s as %s (seen as %s, hold time %u s)", b->addr_str,
 		 b->name, seen, b->hold_s);
 	if (b->ops->up)
@@ -338,7 +339,7 @@ static void dispatch(struct ns_bclient *b, const struct ns_msg *m)
 {
 	log_trace("broker -> %s", ns_msg_type_name(m->type));
 	if (b->state == BC_UP) {
-		ns_timer_arm(b->loop, &b->hold_t, b->hold_s * 1000);
+		ns_timer_arm(b->loop, &b->hold_t, (__u64)b->hold_s * 1000);
 		if (m->type != NS_MSG_HEARTBEAT && b->ops->message)
 			b->ops->message(b->arg, m);
 		return;
