@@ -120,27 +120,11 @@ __u32 agent_pool_target(__u32 peak, __u32 setup_ms, __u64 quiet_ms, __u32 idle_s
 struct agent;
 struct agent_tunnel;
 
-enum broker_state {
-	BR_IDLE,		/* waiting for the next attempt */
-	BR_CONNECTING,		/* TCP connect in progress */
-	BR_LOGIN,		/* waiting for CHALLENGE, then LOGIN_OK */
-	BR_UP,			/* logged in */
-};
+struct ns_bclient;
 
-/* The control connection to the broker (agent_broker.c). */
+/* The agent's side of the broker connection (agent_broker.c). */
 struct agent_broker {
-	enum broker_state state;
-	struct ns_conn conn;		/* valid from BR_LOGIN on */
-	int fd;				/* the socket while BR_CONNECTING */
-	struct ns_watch w;
-	__u32 wevents;			/* what w is registered for */
-	struct ns_timer retry_t;	/* next attempt (BR_IDLE), connect/login deadline */
-	struct ns_timer hold_t;		/* broker silent for hold_s */
-	struct ns_timer beat_t;		/* our HEARTBEAT every hold_s / 3 */
-	struct ns_timer fail_t;		/* a send failed: drop the connection from the loop */
-	int send_err;
-	unsigned int attempt;		/* failures since the last login */
-	__u32 hold_s;
+	struct ns_bclient *bc;		/* the connection itself (lib/bclient.h) */
 	__u32 *pub_req;			/* REQ_ID of each PUBLISH in flight, 0 = answered */
 	size_t pub_pending, pub_ok;
 };

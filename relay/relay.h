@@ -62,7 +62,7 @@ struct relay_cfg {
 };
 
 struct relay_splice;
-struct relay_broker;
+struct ns_bclient;
 struct relay;
 
 /* A registration with the event loop (lib/loop.c): what to call when fd is
@@ -171,7 +171,7 @@ struct relay {
 	__u32 *port_refs;
 	unsigned int nsplices;
 	__u32 next_id;
-	struct relay_broker *broker;	/* NULL without --broker */
+	struct ns_bclient *broker;	/* NULL without --broker (lib/bclient.h) */
 	__u32 port_cursor;
 	__u32 gc_round;		/* relay_gc() calls */
 	volatile bool stop;
@@ -240,10 +240,9 @@ int relay_send_synack(struct relay *r, const struct relay_splice *sp, int side);
 int relay_send_rst(struct relay *r, const struct relay_splice *sp, int side);
 int relay_send_udp_ok(struct relay *r, const struct relay_splice *sp, int side);
 
-/* relay_broker.c: the connection to the broker */
+/* relay_broker.c: what the relay does over its broker connection (lib/bclient.c) */
 int relay_broker_open(struct relay *r);
-void relay_broker_close(struct relay *r);
-void relay_broker_tick(struct relay *r);
+void relay_broker_close(struct relay *r);	/* safe without --broker */
 void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp);
 void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
 			      const struct ctl_splice *info, const char *why);

@@ -62,7 +62,6 @@ static void on_gc(struct ns_loop *l, struct ns_timer *t)
 	struct relay *r = t->data;
 
 	relay_gc(r);
-	relay_broker_tick(r);
 	ns_timer_arm(l, t, GC_INTERVAL_MS);
 }
 
