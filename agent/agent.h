@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -64,10 +65,16 @@ struct agent_cfg {
 	size_t npub;
 	struct agent_sub *sub;
 	size_t nsub;
-	__u32 udp_idle_s;			/* udp_idle */
-	__u32 connect_timeout_s;		/* connect_timeout */
+	__u32 udp_idle_s;			/* udp-idle */
+	__u32 connect_timeout_s;		/* connect-timeout */
 };
 
+struct ns_cmdline;
+/* Defaults, agent.yaml (-f), the command line: 0 to run, or 1 with the exit
+ * status in *status (--help, -V, -n, or an error already printed). */
+int agent_cfg_parse(struct agent_cfg *c, struct ns_cmdline *cl, int argc, char **argv,
+		    int *status);
+void agent_cfg_usage(FILE *f);
 int agent_cfg_load(struct agent_cfg *c, const char *path, char *err, size_t errlen);
 int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
 			  char *err, size_t errlen);
@@ -250,6 +257,7 @@ struct agent {
 	struct ns_loop *loop;
 	volatile bool stop;
 	int exit_code;
+	int ready_fd;				/* -d: the waiting command (ns_detach), or -1 */
 	struct agent_broker br;
 	struct agent_listener *lis;		/* cfg->nsub */
 	struct ns_watch tl_w;			/* tunnel_listen, fd -1 without */

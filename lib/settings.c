@@ -541,6 +541,8 @@ int ns_settings_parse(const struct ns_settings *s, void *cfg, struct ns_cmdline 
 	int ret = 1;
 
 	*status = 1;
+	/* The file's deprecation notes come before the daemon sets its level. */
+	ns_log_init(s->prog, NS_LOG_WARN);
 	if (ns_settings_options(s, &o, &so)) {
 		fprintf(stderr, "%s: out of memory\n", s->prog);
 		return 1;

@@ -61,7 +61,7 @@ test_direct_path() {
 	start_broker
 	random_file "$TMP/web.bin" $((4 << 20))
 	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $PUBLISH_WEB"
 	start_agent "$HB" laptop laptop-secret 'subscribe:
   - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
@@ -76,7 +76,7 @@ test_reverse_path() {
 	random_file "$TMP/web.bin" $((4 << 20))
 	web_server "$HA" 8080 "$TMP/web.bin"
 	start_agent "$HA" home-nas nas-secret "$PUBLISH_WEB"
-	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $SUBSCRIBE_WEB"
 	download "$PUB" 18080
 	[ "$(last_session_path)" = reverse ] || fail "path is $(last_session_path), not reverse"
@@ -87,9 +87,9 @@ test_parallel_100() {
 	# more time than the 10 s defaults (this test is about correctness).
 	system_bed xdp "negotiate-timeout: 60"
 	stop_agent_named home-nas
-	start_agent "$HA" home-nas nas-secret "connect_timeout: 60
+	start_agent "$HA" home-nas nas-secret "connect-timeout: 60
 $PUBLISH_WEB"
-	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
+	start_agent "$HB" laptop laptop-secret "connect-timeout: 60
 $SUBSCRIBE_WEB"
 	parallel_get 100
 	[ "$(broker_api /api/v1/sessions | jq '[.[] | select(.path == "relay")] | length')" -ge 100 ] ||
@@ -104,7 +104,7 @@ test_relay_busy_waits() {
 	local failed
 
 	SYS_RELAY_PORTS=20000-20003 system_bed xdp "negotiate-timeout: 60"
-	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
+	start_agent "$HB" laptop laptop-secret "connect-timeout: 60
 $SUBSCRIBE_WEB"
 	parallel_get 30
 	grep -q 'relay relay1 is busy' "$BROKER_LOG" ||
@@ -171,7 +171,7 @@ test_wrong_secret() {
 	topo_nat
 	start_broker
 	printf 'broker: %s:%s\nname: laptop\nsecret: not-the-secret\n' "$BROKER4" "$BROKER_PORT" >"$conf"
-	nsx "$HB" timeout 30 "$AGENT_BIN" -f "$conf" -d >"$TMP/bad.log" 2>&1 || rc=$?
+	nsx "$HB" timeout 30 "$AGENT_BIN" -f "$conf" >"$TMP/bad.log" 2>&1 || rc=$?
 	[ "$rc" != 0 ] || fail "the agent exited 0 with a wrong secret"
 	[ "$rc" != 124 ] || fail "the agent kept running with a wrong secret"
 	grep -qiE "secret|auth|refused" "$TMP/bad.log" || fail "no clear error: $(cat "$TMP/bad.log")"
@@ -244,7 +244,7 @@ test_stranger_tunnel() {
 	start_broker
 	random_file "$TMP/web.bin" $((1 << 20))
 	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $PUBLISH_WEB"
 	start_agent "$HB" laptop laptop-secret 'subscribe:
   - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
