@@ -28,7 +28,8 @@ enum ns_set_type {
 };
 
 /* ns_setting.flags */
-#define NS_SET_REQUIRED	0x1	/* STR, SOCKADDR: -n and start-up fail while unset */
+#define NS_SET_REQUIRED	0x1	/* -n and start-up fail while the field is unset
+				   (STR, FUNC with a string field: empty; SOCKADDR: no length) */
 #define NS_SET_REPEAT	0x2	/* FUNC: the option may repeat; in YAML a value or a list */
 
 struct ns_setting {
