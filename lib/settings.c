@@ -511,7 +511,13 @@ static int second_pass(const struct ns_settings *s, void *cfg, struct ns_cmdline
 			fprintf(stderr, "%s: %s needs a value\n", s->prog, argv[optind - 1]);
 			return -EINVAL;
 		case '?':
-			fprintf(stderr, "%s: unknown option '%s'\n", s->prog, argv[optind - 1]);
+			/* optopt: the letter of an unknown short option (it may
+			 * sit in a cluster such as -vx), 0 for a long one */
+			if (optopt)
+				fprintf(stderr, "%s: unknown option '-%c'\n", s->prog, optopt);
+			else
+				fprintf(stderr, "%s: unknown option '%s'\n", s->prog,
+					argv[optind - 1]);
 			return -EINVAL;
 		}
 		st = by_opt(s, opt);
@@ -555,10 +561,9 @@ int ns_settings_parse(const struct ns_settings *s, void *cfg, struct ns_cmdline 
 		goto out;
 	}
 	*status = 2;
-	if (second_pass(s, cfg, cl, argc, argv, o, so)) {
-		fprintf(stderr, "Try '%s --help'.\n", s->prog);
+	/* (errors are one line on stderr: --help is in every daemon's usage) */
+	if (second_pass(s, cfg, cl, argc, argv, o, so))
 		goto out;
-	}
 	if (ns_settings_required(s, cfg, err, sizeof(err)) ||
 	    (s->check && s->check(cfg, err, sizeof(err)))) {
 		fprintf(stderr, "%s: %s\n", s->prog, err);

@@ -124,7 +124,9 @@ start_agent() {
 stop_agent_named() {
 	local pid
 
-	pid=$(pgrep -f "agent-$1.yaml" | head -n 1)
+	# $TMP in the pattern: other test runs on this machine have agents of
+	# the same name, and they are not ours to stop
+	pid=$(pgrep -f "$TMP/agent-$1.yaml" | head -n 1)
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid"
 	wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "agent $1 ignored SIGTERM"
