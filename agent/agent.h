@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -26,7 +27,7 @@
 #define AGENT_POOL_DEFAULT	4	/* default: ready tunnels at most per TCP subscription */
 #define AGENT_POOL_MAX		64	/* largest pool: setting */
 #define AGENT_POOL_IDLE_S	30	/* default: a pooled tunnel idle this long is closed */
-#define AGENT_POOL_IDLE_MAX_S	3600	/* largest pool_idle */
+#define AGENT_POOL_IDLE_MAX_S	3600	/* largest pool-idle */
 #define AGENT_OPEN_WAIT_S	(AGENT_POOL_IDLE_MAX_S + 60)	/* P: longest wait for OPEN */
 #define AGENT_RATE_SLOTS	10	/* client rate: one-second slots kept */
 #define AGENT_SETUP_MS_GUESS	100	/* tunnel set-up time before one was measured */
@@ -64,10 +65,16 @@ struct agent_cfg {
 	size_t npub;
 	struct agent_sub *sub;
 	size_t nsub;
-	__u32 udp_idle_s;			/* udp_idle */
-	__u32 connect_timeout_s;		/* connect_timeout */
+	__u32 udp_idle_s;			/* udp-idle */
+	__u32 connect_timeout_s;		/* connect-timeout */
 };
 
+struct ns_cmdline;
+/* Defaults, agent.yaml (-f), the command line: 0 to run, or 1 with the exit
+ * status in *status (--help, -V, -n, or an error already printed). */
+int agent_cfg_parse(struct agent_cfg *c, struct ns_cmdline *cl, int argc, char **argv,
+		    int *status);
+void agent_cfg_usage(FILE *f);
 int agent_cfg_load(struct agent_cfg *c, const char *path, char *err, size_t errlen);
 int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
 			  char *err, size_t errlen);
@@ -146,7 +153,7 @@ struct agent_listener {
 	struct ns_timer pool_t;		/* the next refill */
 };
 
-/* A connection to tunnel_listen whose proof has not been matched yet (agent_link.c). */
+/* A connection to tunnel-listen whose proof has not been matched yet (agent_link.c). */
 struct agent_incoming {
 	struct agent *a;
 	struct agent_incoming *next, *prev;
@@ -160,7 +167,7 @@ struct agent_incoming {
 enum tun_state {
 	TUN_WAIT_INFO,		/* S: CONNECT sent; P: ACCEPT sent; waiting for CONNECT_INFO */
 	TUN_DIALING,		/* connecting to PEER_ADDR */
-	TUN_WAIT_PEER,		/* DIAL=0: waiting for the peer on tunnel_listen */
+	TUN_WAIT_PEER,		/* DIAL=0: waiting for the peer on tunnel-listen */
 	TUN_PROOF,		/* proofs being exchanged */
 	TUN_READY,		/* S: pooled, proven, idle until a client takes it */
 	TUN_OPEN,		/* P: proven, waiting for the subscriber's OPEN marker */
@@ -234,9 +241,10 @@ struct agent {
 	struct ns_loop *loop;
 	volatile bool stop;
 	int exit_code;
+	int ready_fd;				/* -d: the waiting command (ns_detach), or -1 */
 	struct agent_broker br;
 	struct agent_listener *lis;		/* cfg->nsub */
-	struct ns_watch tl_w;			/* tunnel_listen, fd -1 without */
+	struct ns_watch tl_w;			/* tunnel-listen, fd -1 without */
 	struct agent_incoming *incoming;
 	unsigned int nincoming;
 	struct agent_tunnel *tunnels;
@@ -267,7 +275,7 @@ int agent_pool_take(struct agent_listener *lis, int fd, const struct sockaddr_st
 void agent_pool_setup_done(struct agent_tunnel *t);	/* S: proofs checked */
 void agent_pool_ready(struct agent_tunnel *t);		/* S, pooled: proofs checked */
 void agent_pool_on_event(struct agent_tunnel *t);	/* S, TUN_READY: the peer */
-void agent_pool_expire(struct agent_tunnel *t);		/* S, TUN_READY: pool_idle passed */
+void agent_pool_expire(struct agent_tunnel *t);		/* S, TUN_READY: pool-idle passed */
 void agent_pool_gone(struct agent_tunnel *t);		/* S, pooled: being closed */
 void agent_pool_broker_up(struct agent *a);
 

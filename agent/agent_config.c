@@ -10,16 +10,22 @@
 #include <netinet/in.h>
 
 #include "agent.h"
+#include "settings.h"
 #include "util.h"
 #include "yconf.h"
 
-static const char *const top_keys[] = {
-	"broker", "name", "secret", "tunnel_listen", "publish", "subscribe", "udp_idle",
-	"connect_timeout", NULL
-};
+#ifndef NS_VERSION
+#define NS_VERSION "0"
+#endif
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define NS_VERSION_STRING NS_VERSION " (protocol " STR(NS_PROTO_VERSION) ")"
+
+/* The structured keys; the scalar ones are in settings[] below. */
+static const char *const file_keys[] = { "publish", "subscribe", NULL };
 static const char *const pub_keys[] = { "name", "target", "proto", "compress", NULL };
 static const char *const sub_keys[] = {
-	"service", "listen", "proto", "pool", "pool_idle", NULL
+	"service", "listen", "proto", "pool", "pool-idle", "pool_idle", NULL
 };
 
 struct cfg_ctx {
@@ -140,11 +146,10 @@ static int list_at(const struct yc_node *root, const char *key, const struct yc_
 	return 0;
 }
 
-/* An optional integer key of map in min..max; unit follows the range in errors. */
-static int u32_at(const struct yc_node *map, const char *key, __u32 min, __u32 max,
+/* An optional integer n (the value of key) in min..max; unit follows the range in errors. */
+static int u32_at(const struct yc_node *n, const char *key, __u32 min, __u32 max,
 		  const char *unit, __u32 *out, struct cfg_ctx *x)
 {
-	const struct yc_node *n = yc_get(map, key);
 	unsigned int v;
 	int ret;
 
@@ -209,11 +214,13 @@ static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 	if (!c->sub)
 		return -ENOMEM;
 	for (i = 0; i < seq->n; i++) {
-		const struct yc_node *it = seq->items[i], *n, *ln = NULL;
+		const struct yc_node *it = seq->items[i], *n, *ln = NULL, *pn = NULL, *in = NULL;
 		struct agent_sub *s = &c->sub[i];
 		const char *slash;
 
 		ret = yc_check_keys(it, sub_keys, x->err, x->errlen);
+		if (!ret)
+			ret = ns_settings_key(it, "pool-idle", "pool_idle", &in, x->err, x->errlen);
 		if (!ret)
 			ret = need(it, "service", &n, x);
 		if (!ret)
@@ -235,14 +242,15 @@ static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 			ret = proto_at(it, &s->proto, x);
 		s->pool = s->proto == IPPROTO_TCP ? AGENT_POOL_DEFAULT : 0;
 		s->pool_idle_s = AGENT_POOL_IDLE_S;
-		n = yc_get(it, "pool") ? yc_get(it, "pool") : yc_get(it, "pool_idle");
+		pn = yc_get(it, "pool");
+		n = pn ? pn : in;
 		if (!ret && n && s->proto != IPPROTO_TCP)
 			ret = yc_error(n, x->err, x->errlen, "%s: only TCP subscriptions keep "
-				       "pooled tunnels", yc_get(it, "pool") ? "pool" : "pool_idle");
+				       "pooled tunnels", pn ? "pool" : "pool-idle");
 		if (!ret)
-			ret = u32_at(it, "pool", 0, AGENT_POOL_MAX, "", &s->pool, x);
+			ret = u32_at(pn, "pool", 0, AGENT_POOL_MAX, "", &s->pool, x);
 		if (!ret)
-			ret = u32_at(it, "pool_idle", 1, AGENT_POOL_IDLE_MAX_S, " seconds",
+			ret = u32_at(in, "pool-idle", 1, AGENT_POOL_IDLE_MAX_S, " seconds",
 				     &s->pool_idle_s, x);
 		for (j = 0; !ret && j < i; j++)
 			if (c->sub[j].proto == s->proto &&
@@ -258,61 +266,138 @@ static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 	return 0;
 }
 
-/* Seconds in 1..max from an optional key. */
-static int seconds_at(const struct yc_node *root, const char *key, __u32 max, __u32 *out,
-		      struct cfg_ctx *x)
+/* The structured keys, after the table's: publish and subscribe. */
+static int load_tree(void *cfg, const struct yc_node *root, char *err, size_t len)
 {
-	return u32_at(root, key, 1, max, " seconds", out, x);
-}
-
-static int cfg_from_tree(struct agent_cfg *c, const struct yc_node *root, struct cfg_ctx *x)
-{
-	const struct yc_node *n, *seq;
+	struct cfg_ctx x = { err, len };
+	struct agent_cfg *c = cfg;
+	const struct yc_node *seq;
 	int ret;
 
-	c->udp_idle_s = AGENT_UDP_IDLE_S;
-	c->connect_timeout_s = AGENT_CONNECT_TIMEOUT_S;
-	ret = yc_check_keys(root, top_keys, x->err, x->errlen);
-	if (!ret)
-		ret = need(root, "broker", &n, x);
-	if (!ret)
-		ret = sockaddr_at(n, "broker", NS_PROTO_PORT, &c->broker, &c->broker_len, x);
-	if (!ret)
-		ret = need(root, "name", &n, x);
-	if (!ret)
-		ret = name_into(n, "agent name", c->name, sizeof(c->name), x);
-	if (!ret)
-		ret = need(root, "secret", &n, x);
-	if (!ret)
-		ret = str_into(n, "secret", c->secret, sizeof(c->secret), x);
-	n = yc_get(root, "tunnel_listen");
-	if (!ret && n) {
-		ret = sockaddr_at(n, "tunnel_listen", 0, &c->tunnel_listen,
-				  &c->tunnel_listen_len, x);
-		c->has_tunnel_listen = true;
-	}
-	if (!ret)
-		ret = seconds_at(root, "udp_idle", 7 * 24 * 3600, &c->udp_idle_s, x);
-	if (!ret)
-		ret = seconds_at(root, "connect_timeout", 600, &c->connect_timeout_s, x);
-	if (!ret)
-		ret = list_at(root, "publish", &seq, x);
+	ret = list_at(root, "publish", &seq, &x);
 	if (!ret && seq)
-		ret = load_pub(c, seq, x);
+		ret = load_pub(c, seq, &x);
 	if (!ret)
-		ret = list_at(root, "subscribe", &seq, x);
+		ret = list_at(root, "subscribe", &seq, &x);
 	if (!ret && seq)
-		ret = load_sub(c, seq, x);
+		ret = load_sub(c, seq, &x);
 	return ret;
 }
 
-static int cfg_finish(struct agent_cfg *c, struct yc_node *root, struct cfg_ctx *x)
+/* Agent names: no '/', it separates agent and service in "agent/service". */
+static int set_name(void *cfg, const char *val, char *msg, size_t len)
 {
-	int ret;
+	struct agent_cfg *c = cfg;
+	const unsigned char *p;
 
-	ret = cfg_from_tree(c, root, x);
-	if (ret == -ENOMEM)
-		snprintf(x->err, x->errlen, "out of memory");
+	if (!*val || strlen(val) >= sizeof(c->name))
+		return -EINVAL;
+	for (p = (const unsigned char *)val; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '/') {
+			snprintf(msg, len, "agent name '%s': no '/', blanks or control "
+				 "characters allowed", val);
+			return -EINVAL;
+		}
+	snprintf(c->name, sizeof(c->name), "%s", val);
+	return 0;
+}
+
+static int cfg_check(void *cfg, char *err, size_t len)
+{
+	struct agent_cfg *c = cfg;
+
+	c->has_tunnel_listen = c->tunnel_listen_len != 0;
+	return 0;
+}
+
+#define CFG(f) NS_FIELD(struct agent_cfg, f)
+
+static const struct ns_setting settings[] = {
+	{ .name = "broker", .type = NS_SET_SOCKADDR, CFG(broker),
+	  .len_off = offsetof(struct agent_cfg, broker_len), .port = NS_PROTO_PORT,
+	  .flags = NS_SET_REQUIRED, .arg = "IP[:PORT]",
+	  .help = "the broker (the port defaults to 7700)" },
+	{ .name = "name", .type = NS_SET_FUNC, .parse = set_name, CFG(name),
+	  .flags = NS_SET_REQUIRED, .what = "1-255 bytes, no '/', blanks or control characters",
+	  .arg = "NAME", .help = "this agent's name at the broker" },
+	{ .name = "secret", .type = NS_SET_STR, CFG(secret), .flags = NS_SET_REQUIRED,
+	  .arg = "SECRET",
+	  .help = "shared with the broker, never sent on the wire (put it in the file "
+		  "to keep it out of `ps`)" },
+	{ .name = "tunnel-listen", .type = NS_SET_SOCKADDR, CFG(tunnel_listen),
+	  .len_off = offsetof(struct agent_cfg, tunnel_listen_len), .old_name = "tunnel_listen",
+	  .arg = "IP:PORT",
+	  .help = "accept tunnels from other agents here (the direct and reverse paths); "
+		  "default: none, tunnels go through a relay unless the other side accepts" },
+	{ .name = "udp-idle", .type = NS_SET_SECONDS, CFG(udp_idle_s), .min = 1,
+	  .max = 7 * 24 * 3600, .old_name = "udp_idle", .arg = "SEC",
+	  .help = "close a UDP tunnel after this long without a datagram (default 60)" },
+	{ .name = "connect-timeout", .type = NS_SET_SECONDS, CFG(connect_timeout_s), .min = 1,
+	  .max = 600, .old_name = "connect_timeout", .arg = "SEC",
+	  .help = "a tunnel must be up (connected, proven, target reached) this long after "
+		  "the broker's CONNECT_INFO (default 10)" },
+	{ .name = NULL },
+};
+
+static const struct ns_settings agent_settings = {
+	.prog = "natsplice-agent",
+	.usage =
+"Usage: natsplice-agent -f agent.yaml [-d] [-v] [-n]\n"
+"       natsplice-agent --broker IP[:PORT] --name NAME --secret S [-f agent.yaml] ...\n"
+"\n"
+"The natsplice user daemon. It logs in to the broker, publishes the local\n"
+"services of agent.yaml and makes the subscribed remote ones local: a client\n"
+"that connects to a subscribe port reaches the remote service through a\n"
+"tunnel (direct, reverse or through a relay) that both agents authenticate\n"
+"before any application byte flows. It logs a line containing \"ready\" each\n"
+"time it has logged in and published. SIGTERM or SIGINT: close everything,\n"
+"exit 0. A broker refusing the login (wrong name or secret) ends it with\n"
+"status 1.\n",
+	.footer =
+"publish and subscribe are lists in the file (examples/agent.yaml documents it).\n"
+"\n"
+"Changed: -d used to mean \"stay in the foreground\". The agent now stays in the\n"
+"foreground unless given -d, like the broker and the relay, and -d detaches\n"
+"(after the first \"ready\" line). The file's keys are spelled with dashes\n"
+"(tunnel-listen, udp-idle, connect-timeout, pool-idle); the old spelling with\n"
+"underscores still loads, with a note.\n",
+	.set = settings,
+	.file_keys = file_keys,
+	.opts = NS_OPT_DETACH | NS_OPT_VERSION,
+	.version = NS_VERSION_STRING,
+	.load_tree = load_tree,
+	.check = cfg_check,
+};
+
+static void cfg_defaults(struct agent_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->udp_idle_s = AGENT_UDP_IDLE_S;
+	c->connect_timeout_s = AGENT_CONNECT_TIMEOUT_S;
+}
+
+int agent_cfg_parse(struct agent_cfg *c, struct ns_cmdline *cl, int argc, char **argv,
+		    int *status)
+{
+	cfg_defaults(c);
+	if (!ns_settings_parse(&agent_settings, c, cl, argc, argv, status))
+		return 0;
+	agent_cfg_free(c);
+	return 1;
+}
+
+/* After yc_load_*: a whole agent.yaml without a command line; c is freed on error. */
+static int cfg_finish(struct agent_cfg *c, struct yc_node *root, int ret, char *err,
+		      size_t errlen)
+{
+	if (!ret)
+		ret = ns_settings_yaml(&agent_settings, c, root, err, errlen);
+	if (!ret)
+		ret = ns_settings_required(&agent_settings, c, err, errlen);
+	if (!ret)
+		ret = cfg_check(c, err, errlen);
+	if (ret == -ENOMEM && !err[0])
+		snprintf(err, errlen, "out of memory");
 	if (ret)
 		agent_cfg_free(c);
 	yc_free(root);
@@ -321,25 +406,26 @@ static int cfg_finish(struct agent_cfg *c, struct yc_node *root, struct cfg_ctx 
 
 int agent_cfg_load(struct agent_cfg *c, const char *path, char *err, size_t errlen)
 {
-	struct cfg_ctx x = { err, errlen };
 	struct yc_node *root = NULL;
-	int ret;
 
-	memset(c, 0, sizeof(*c));
-	ret = yc_load_file(path, &root, err, errlen);
-	return ret ? ret : cfg_finish(c, root, &x);
+	cfg_defaults(c);
+	err[0] = '\0';
+	return cfg_finish(c, root, yc_load_file(path, &root, err, errlen), err, errlen);
 }
 
 int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
 			  char *err, size_t errlen)
 {
-	struct cfg_ctx x = { err, errlen };
 	struct yc_node *root = NULL;
-	int ret;
 
-	memset(c, 0, sizeof(*c));
-	ret = yc_load_string(name, text, &root, err, errlen);
-	return ret ? ret : cfg_finish(c, root, &x);
+	cfg_defaults(c);
+	err[0] = '\0';
+	return cfg_finish(c, root, yc_load_string(name, text, &root, err, errlen), err, errlen);
+}
+
+void agent_cfg_usage(FILE *f)
+{
+	ns_settings_usage(&agent_settings, f);
 }
 
 void agent_cfg_free(struct agent_cfg *c)

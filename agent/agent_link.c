@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Bringing a tunnel's TCP connection up and proving it: dialling PEER_ADDR
- * (optionally from BIND_PORT), or accepting the peer on tunnel_listen; then
+ * (optionally from BIND_PORT), or accepting the peer on tunnel-listen; then
  * the 61-byte proofs both ways (include/ns_proto.h, flow step 6); then the
  * one-byte OPEN marker from the subscriber once a client is there (in the
  * same write as its proof, unless the tunnel is pooled); then, on the
@@ -29,7 +29,7 @@
 #include "log.h"
 #include "util.h"
 
-#define INCOMING_MAX	256	/* unproven connections on tunnel_listen at once */
+#define INCOMING_MAX	256	/* unproven connections on tunnel-listen at once */
 #define PROOF_SESSION	4	/* offsets in the proof */
 #define PROOF_ROLE	12
 
@@ -346,7 +346,7 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 	}
 }
 
-/* ---- accepting on tunnel_listen ---- */
+/* ---- accepting on tunnel-listen ---- */
 
 static void incoming_free(struct agent_incoming *in, bool rst)
 {
@@ -465,7 +465,7 @@ static void on_incoming(struct ns_loop *l, struct ns_watch *w, __u32 events)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n == 0 && in->got == 0) {
-			log_debug("tunnel_listen: %s connected and closed (a probe)", fs);
+			log_debug("tunnel-listen: %s connected and closed (a probe)", fs);
 			incoming_free(in, false);
 			return;
 		}
@@ -507,7 +507,7 @@ static void on_tunnel_accept(struct ns_loop *l, struct ns_watch *w, __u32 events
 			return;
 		in = a->nincoming < INCOMING_MAX ? calloc(1, sizeof(*in)) : NULL;
 		if (!in) {
-			log_debug("tunnel_listen: too many unproven connections; one refused");
+			log_debug("tunnel-listen: too many unproven connections; one refused");
 			agent_sock_rst(fd);
 			close(fd);
 			continue;
@@ -557,11 +557,11 @@ int agent_tunnel_listen_open(struct agent *a)
 		errno = -err;
 		goto fail;
 	}
-	log_info("tunnel_listen: accepting tunnels on %s", as);
+	log_info("tunnel-listen: accepting tunnels on %s", as);
 	return 0;
 fail:
 	err = -errno;
-	log_err("tunnel_listen: cannot listen on %s: %s", as, strerror(errno));
+	log_err("tunnel-listen: cannot listen on %s: %s", as, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	a->tl_w.fd = -1;

@@ -6,20 +6,20 @@
  *
  *  - How many: agent_pool_target() of the peak clients per second over the
  *    last AGENT_RATE_SLOTS seconds and the measured set-up time of a tunnel,
- *    at most `pool`; 0 once no client came for pool_idle seconds, so that an
+ *    at most `pool`; 0 once no client came for pool-idle seconds, so that an
  *    unused subscription holds no broker session and no relay splice.
  *  - Refill: ordinary CONNECTs without a client (agent_tunnel_pooled()), so
  *    every pooled tunnel is a broker session and a relay splice like any
  *    other, counted by their limits. Ready + starting never exceed the
  *    target. After a failure (a broker ERROR, a failed link, a ready tunnel
  *    its peer closed) the next refill waits agent_backoff_ms(failures); the
- *    count starts again when a pooled tunnel is used or lives out pool_idle.
+ *    count starts again when a pooled tunnel is used or lives out pool-idle.
  *  - A client takes the oldest ready tunnel: OPEN, then forwarding. With
  *    none ready it gets a tunnel of its own, as without a pool, and counts
  *    towards the rate so that the pool grows. If a pooled tunnel gets ready
  *    while such a client still waits for its own (not yet proving), they
  *    swap: the client takes the ready one, its own goes on as a pooled one.
- *  - A ready tunnel is closed when it has been idle for pool_idle (and
+ *  - A ready tunnel is closed when it has been idle for pool-idle (and
  *    replaced if the target still wants it) or when its peer closes it.
  *    Ready tunnels stay when the broker connection is lost: they do not
  *    need it; refilling waits for the next login.
@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 
 #include "agent.h"
+#include "daemon.h"
 #include "log.h"
 #include "util.h"
 
@@ -294,6 +295,9 @@ void agent_pool_broker_up(struct agent *a)
 {
 	size_t i;
 
+	/* Called with the "ready" line (agent_broker.c's log_ready): the first
+	 * one completes a -d start-up. */
+	ns_detach_ready(&a->ready_fd);
 	for (i = 0; a->lis && i < a->cfg->nsub; i++)
 		pool_kick(&a->lis[i]);
 }

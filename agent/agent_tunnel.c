@@ -423,11 +423,11 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	}
 	if (a->tl_w.fd < 0) {
 		log_err("%s: the broker wants this agent to accept the tunnel, but "
-			"tunnel_listen is not configured", label);
+			"tunnel-listen is not configured", label);
 		if (t->role == TUN_ROLE_SUBSCRIBER)
-			sub_fail(t, "cannot accept the tunnel (no tunnel_listen)");
+			sub_fail(t, "cannot accept the tunnel (no tunnel-listen)");
 		else
-			agent_tunnel_close(t, true, "no tunnel_listen");
+			agent_tunnel_close(t, true, "no tunnel-listen");
 		return;
 	}
 	t->state = TUN_WAIT_PEER;

@@ -68,6 +68,13 @@ struct broker_cfg {
 
 void cfg_defaults(struct broker_cfg *c);
 /* 0 or -errno with "file:line:col: message" in err. */
+#define BROKER_CONFIG_DEFAULT "/etc/natsplice/broker.yaml"
+
+struct ns_cmdline;
+/* Defaults, broker.yaml (-f, or BROKER_CONFIG_DEFAULT), the command line:
+ * 0 to run, or 1 with the exit status in *status (--help, -V, -n, or an
+ * error already printed). */
+int cfg_parse(struct broker_cfg *c, struct ns_cmdline *cl, int argc, char **argv, int *status);
 int cfg_load_file(struct broker_cfg *c, const char *path, char *err, size_t errlen);
 int cfg_load_string(struct broker_cfg *c, const char *name, const char *text,
 		    char *err, size_t errlen);

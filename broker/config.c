@@ -5,6 +5,7 @@
  * Pure (yconf + util only) so that the unit tests can include it.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,15 @@
 
 #include "broker.h"
 #include "privs.h"
+#include "settings.h"
 #include "util.h"
 #include "yconf.h"
+
+#ifndef NS_VERSION
+#define NS_VERSION "dev"
+#endif
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 void cfg_defaults(struct broker_cfg *c)
 {
@@ -259,77 +267,29 @@ static int load_acls(struct broker_cfg *c, const struct yc_node *seq, char *err,
 	return 0;
 }
 
-static int load_addr(const struct yc_node *n, struct sockaddr_storage *ss, socklen_t *len,
-		     char *err, size_t errlen)
-{
-	const char *s;
-	int ret = yc_scalar(n, &s, err, errlen);
-
-	if (ret)
-		return ret;
-	if (ns_parse_sockaddr(s, 0, ss, len))
-		return yc_error(n, err, errlen, "expected IP:PORT or [IPv6]:PORT, got '%s'", s);
-	return 0;
-}
-
 /* user: a name the system knows (checked now, not when the broker drops root). */
-static int load_user(const struct yc_node *n, char *user, size_t len, char *err, size_t errlen)
+static int set_user(void *cfg, const char *val, char *msg, size_t len)
 {
-	const char *s;
-	int ret = yc_scalar(n, &s, err, errlen);
+	struct broker_cfg *c = cfg;
 
-	if (ret)
-		return ret;
-	if (!*s || strlen(s) >= len)
-		return yc_error(n, err, errlen, "expected a user name, got '%s'", s);
-	if (!getpwnam(s))
-		return yc_error(n, err, errlen, "no such user '%s'", s);
-	snprintf(user, len, "%s", s);
+	if (!*val || strlen(val) >= sizeof(c->user))
+		return -EINVAL;
+	if (!getpwnam(val)) {
+		snprintf(msg, len, "no such user '%s'", val);
+		return -EINVAL;
+	}
+	snprintf(c->user, sizeof(c->user), "%s", val);
 	return 0;
 }
 
-static int load_u32(const struct yc_node *n, __u32 *v, __u32 lo, __u32 hi, const char *unit,
-		    char *err, size_t errlen)
+/* The structured keys, after the table's; services needs the agents. */
+static int load_tree(void *cfg, const struct yc_node *root, char *err, size_t errlen)
 {
-	unsigned int x;
-	int ret = yc_u32(n, &x, err, errlen);
-
-	if (ret)
-		return ret;
-	if (x < lo || x > hi)
-		return yc_error(n, err, errlen, "must be %u..%u %s", lo, hi, unit);
-	*v = x;
-	return 0;
-}
-
-static int load_tree(struct broker_cfg *c, const struct yc_node *root, char *err, size_t errlen)
-{
-	static const char *const keys[] = {
-		"listen", "http", "agents", "relays", "services", "hold-time",
-		"negotiate-timeout", "probe-timeout-ms", "login-timeout", "session-history", "user",
-		NULL
-	};
+	struct broker_cfg *c = cfg;
 	const struct yc_node *n;
-	int ret;
+	int ret = 0;
 
-	ret = yc_check_keys(root, keys, err, errlen);
-	if (!ret && (n = yc_get(root, "listen")))
-		ret = load_addr(n, &c->listen, &c->listen_len, err, errlen);
-	if (!ret && (n = yc_get(root, "http")))
-		ret = load_addr(n, &c->http, &c->http_len, err, errlen);
-	if (!ret && (n = yc_get(root, "hold-time")))
-		ret = load_u32(n, &c->hold_time_s, 3, 3600, "seconds", err, errlen);
-	if (!ret && (n = yc_get(root, "negotiate-timeout")))
-		ret = load_u32(n, &c->negotiate_timeout_s, 1, 300, "seconds", err, errlen);
-	if (!ret && (n = yc_get(root, "probe-timeout-ms")))
-		ret = load_u32(n, &c->probe_timeout_ms, 10, 60000, "milliseconds", err, errlen);
-	if (!ret && (n = yc_get(root, "login-timeout")))
-		ret = load_u32(n, &c->login_timeout_s, 1, 300, "seconds", err, errlen);
-	if (!ret && (n = yc_get(root, "session-history")))
-		ret = load_u32(n, &c->session_history, 0, 1000000, "sessions", err, errlen);
-	if (!ret && (n = yc_get(root, "user")))
-		ret = load_user(n, c->user, sizeof(c->user), err, errlen);
-	if (!ret && (n = yc_get(root, "agents")))
+	if ((n = yc_get(root, "agents")))
 		ret = load_creds(n, "agent", &c->agents, &c->nagents, err, errlen);
 	if (!ret && (n = yc_get(root, "relays")))
 		ret = load_creds(n, "relay", &c->relays, &c->nrelays, err, errlen);
@@ -338,11 +298,70 @@ static int load_tree(struct broker_cfg *c, const struct yc_node *root, char *err
 	return ret;
 }
 
+static const char *const file_keys[] = { "agents", "relays", "services", NULL };
+
+#define CFG(f) NS_FIELD(struct broker_cfg, f)
+
+static const struct ns_setting settings[] = {
+	{ .name = "listen", .type = NS_SET_SOCKADDR, CFG(listen),
+	  .len_off = offsetof(struct broker_cfg, listen_len), .arg = "IP:PORT",
+	  .help = "control connections of agents and relays (default 0.0.0.0:7700)" },
+	{ .name = "http", .type = NS_SET_SOCKADDR, CFG(http),
+	  .len_off = offsetof(struct broker_cfg, http_len), .arg = "IP:PORT",
+	  .help = "the HTTP API: GET /metrics (Prometheus), /api/v1/agents, /api/v1/relays, "
+		  "/api/v1/services, /api/v1/sessions (JSON); default: none. Keep it on a "
+		  "private address: it has no authentication" },
+	{ .name = "hold-time", .type = NS_SET_SECONDS, CFG(hold_time_s), .min = 3, .max = 3600,
+	  .arg = "SEC",
+	  .help = "a peer silent this long is dropped; heartbeats every hold-time / 3 "
+		  "(default " STR(NS_HOLD_TIME_S) ")" },
+	{ .name = "negotiate-timeout", .type = NS_SET_SECONDS, CFG(negotiate_timeout_s),
+	  .min = 1, .max = 300, .arg = "SEC",
+	  .help = "for a whole tunnel negotiation; also the relay's deadline for the second "
+		  "side (default " STR(NS_NEGOTIATE_TIMEOUT_S) ")" },
+	{ .name = "probe-timeout-ms", .type = NS_SET_U32, CFG(probe_timeout_ms), .min = 10,
+	  .max = 60000, .arg = "MS",
+	  .help = "reachability probe of an agent's tunnel-listen port, in milliseconds "
+		  "(default 1000)" },
+	{ .name = "login-timeout", .type = NS_SET_SECONDS, CFG(login_timeout_s), .min = 1,
+	  .max = 300, .arg = "SEC",
+	  .help = "from connect to LOGIN (default 10)" },
+	{ .name = "session-history", .type = NS_SET_U32, CFG(session_history), .max = 1000000,
+	  .arg = "N", .help = "finished sessions kept for /api/v1/sessions (default 1000)" },
+	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
+	  .arg = "NAME",
+	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT
+		  ") with no capabilities and no_new_privs; root: stay root" },
+	{ .name = NULL },
+};
+
+const struct ns_settings broker_settings = {
+	.prog = "natsplice-broker",
+	.usage =
+"Usage: natsplice-broker [-f broker.yaml] [-d] [-v]... [-n] [OPTIONS]\n"
+"\n"
+"The natsplice broker: agents and relays log in to it; it keeps the directory\n"
+"of published services, checks the ACL, negotiates each tunnel, picks the path\n"
+"(direct, reverse or through the least-loaded relay) and instructs the relay.\n"
+"It stays in the foreground (unless -d), logs to stderr and prints a line\n"
+"containing \"ready\" once it listens. SIGTERM or SIGINT stop it cleanly.\n",
+	.footer =
+"agents, relays and services (the ACL) are lists in the file\n"
+"(examples/broker.yaml documents it). -d used to be accepted and ignored; it\n"
+"now detaches, as in the agent and the relay.\n",
+	.set = settings,
+	.file_keys = file_keys,
+	.opts = NS_OPT_DETACH | NS_OPT_VERSION,
+	.config_default = BROKER_CONFIG_DEFAULT,
+	.version = NS_VERSION,
+	.load_tree = load_tree,
+};
+
 /* After yc_load_*: the tree into c; c is freed on error. */
 static int finish(struct broker_cfg *c, struct yc_node *root, int ret, char *err, size_t errlen)
 {
 	if (!ret)
-		ret = load_tree(c, root, err, errlen);
+		ret = ns_settings_yaml(&broker_settings, c, root, err, errlen);
 	if (ret == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	if (ret)
@@ -370,4 +389,13 @@ int cfg_load_string(struct broker_cfg *c, const char *name, const char *text,
 	cfg_defaults(c);
 	ret = yc_load_string(name, text, &root, err, errlen);
 	return finish(c, root, ret, err, errlen);
+}
+
+int cfg_parse(struct broker_cfg *c, struct ns_cmdline *cl, int argc, char **argv, int *status)
+{
+	cfg_defaults(c);
+	if (!ns_settings_parse(&broker_settings, c, cl, argc, argv, status))
+		return 0;
+	cfg_free(c);
+	return 1;
 }

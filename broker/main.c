@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* natsplice-broker: options, start-up, the event loop and shutdown. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,35 +10,11 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "daemon.h"
 #include "log.h"
 #include "privs.h"
+#include "settings.h"
 #include "util.h"
-
-#define CONFIG_DEFAULT "/etc/natsplice/broker.yaml"
-
-#ifndef NS_VERSION
-#define NS_VERSION "dev"
-#endif
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"Usage: natsplice-broker [-f broker.yaml] [-d] [-v]... [-n]\n"
-"\n"
-"The natsplice broker: agents and relays log in to it; it keeps the directory\n"
-"of published services, checks the ACL, negotiates each tunnel, picks the path\n"
-"(direct, reverse or through the least-loaded relay) and instructs the relay.\n"
-"It stays in the foreground, logs to stderr and prints a line containing\n"
-"\"ready\" once it listens. SIGTERM or SIGINT stop it cleanly.\n"
-"\n"
-"  -f, --config FILE   settings (default %s; see examples/broker.yaml)\n"
-"  -n, --check         check the settings, print \"configuration OK\", exit\n"
-"  -d, --debug         foreground with logs on stderr (always the case)\n"
-"  -v, --verbose       more log output (repeatable)\n"
-"  -V, --version       print the version\n"
-"  -h, --help          this text\n",
-		CONFIG_DEFAULT);
-}
 
 /* Thousands of agents: one descriptor each. */
 static void raise_nofile(void)
@@ -132,70 +107,28 @@ static void broker_stop(struct broker *b)
 	ns_loop_free(b->loop);
 }
 
-static const struct option long_opts[] = {
-	{ "config", required_argument, NULL, 'f' },
-	{ "check", no_argument, NULL, 'n' },
-	{ "debug", no_argument, NULL, 'd' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
 int main(int argc, char **argv)
 {
-	const char *config = CONFIG_DEFAULT;
+	struct ns_cmdline cl = {};
 	struct broker_cfg cfg;
 	struct broker b = {};
-	bool check = false;
-	int opt, verbose = 0, err;
-	char msg[512];
+	int err, status, ready_fd = -1;
 
-	while ((opt = getopt_long(argc, argv, "f:ndvVh", long_opts, NULL)) != -1) {
-		switch (opt) {
-		case 'f':
-			config = optarg;
-			break;
-		case 'n':
-			check = true;
-			break;
-		case 'd':
-			break;
-		case 'v':
-			verbose++;
-			break;
-		case 'V':
-			printf("natsplice-broker %s\n", NS_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "natsplice-broker: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (cfg_load_file(&cfg, config, msg, sizeof(msg))) {
-		fprintf(stderr, "natsplice-broker: %s\n", msg);
-		return 1;
-	}
-	if (check) {
-		printf("configuration OK\n");
-		cfg_free(&cfg);
-		return 0;
-	}
-	ns_log_init("natsplice-broker", NS_LOG_INFO + verbose);
+	if (cfg_parse(&cfg, &cl, argc, argv, &status))
+		return status;
+	ns_log_init("natsplice-broker", NS_LOG_INFO + cl.verbose);
 	raise_nofile();
 	b.cfg = &cfg;
-	err = broker_start(&b);
-	if (err)
+	/* -d: fork before any socket, loop or signalfd exists */
+	err = cl.detach ? ns_detach(&ready_fd) : 0;
+	if (!err)
+		err = broker_start(&b);
+	if (err) {
 		log_err("cannot start: %s", strerror(-err));
-	else
+	} else {
+		ns_detach_ready(&ready_fd);
 		err = ns_loop_run(b.loop, &b.stop);
+	}
 	if (!err)
 		log_info("stopping: %u connections closed", b.npeers);
 	broker_stop(&b);

@@ -57,7 +57,7 @@ struct relay_cfg {
 	__u32 idle_tcp_s;
 	__u32 idle_udp_s;
 	char user[64];		/* who the daemon becomes once started */
-	bool check_only;	/* -n */
+	bool detach;		/* -d */
 	bool no_kmod;		/* handshake: daemon (never the kernel shim) */
 };
 

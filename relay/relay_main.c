@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 
 #include "relay.h"
+#include "daemon.h"
 #include "log.h"
 #include "privs.h"
 #include "util.h"
@@ -244,7 +245,7 @@ static int relay_loop(struct relay *r)
 int relay_run(const char *sock, int verbose, int argc, char **argv)
 {
 	struct relay r = { .ctl_fd = -1, .raw4 = -1, .raw6 = -1 };
-	int err, status;
+	int err, status, ready_fd = -1;
 
 	if (relay_cfg_parse(&r.cfg, sock, argc, argv, &verbose, &status))
 		return status;
@@ -255,11 +256,17 @@ int relay_run(const char *sock, int verbose, int argc, char **argv)
 			"only --mode userspace runs as any user");
 		return 1;
 	}
+	if (r.cfg.detach && (err = ns_detach(&ready_fd))) {
+		log_err("cannot detach: %s", strerror(-err));
+		return 1;
+	}
 	err = relay_start(&r);
 	if (!err)
 		err = relay_drop_root(&r);
-	if (!err)
+	if (!err) {
+		ns_detach_ready(&ready_fd);
 		err = relay_loop(&r);
+	}
 	relay_stop(&r);
 	return err ? 1 : 0;
 }

@@ -69,7 +69,7 @@ echo "    agent home-nas: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
 
 say "PUB (public address, accepts tunnels on :7701) publishes its own 'web' and subscribes to home-nas/web"
 web_server "$PUB" 8080 "$TMP/web.bin"
-start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
+start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
 publish:
   - { name: web, target: 127.0.0.1:8080, proto: tcp }
 subscribe:

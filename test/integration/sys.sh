@@ -90,7 +90,7 @@ start_broker() {
 	YAML
 	BROKER_STARTS=$((${BROKER_STARTS:-0} + 1))
 	BROKER_LOG=$TMP/broker.$BROKER_STARTS.log
-	bg "$BROKER" "$BROKER_LOG" "$BROKER_BIN" -f "$BROKER_CONF" -d -v
+	bg "$BROKER" "$BROKER_LOG" "$BROKER_BIN" -f "$BROKER_CONF" -v
 	BROKER_PID=$BG_PID
 	wait_for_line "$BROKER_LOG" ready "$READY_TIMEOUT" "$BROKER_PID" ||
 		fail "broker did not start: $(tail -n 3 "$BROKER_LOG")"
@@ -114,7 +114,7 @@ start_agent() {
 	printf 'broker: %s:%s\nname: %s\nsecret: %s\n%s\n' "$BROKER4" "$BROKER_PORT" \
 		"$name" "$secret" "$tail" >"$conf"
 	AGENT_LOG=$TMP/agent-$name.log
-	bg "$ns" "$AGENT_LOG" "$AGENT_BIN" -f "$conf" -d -v
+	bg "$ns" "$AGENT_LOG" "$AGENT_BIN" -f "$conf" -v
 	AGENT_PID=$BG_PID
 	wait_for_line "$AGENT_LOG" ready "$READY_TIMEOUT" "$AGENT_PID" ||
 		fail "agent $name did not start: $(tail -n 3 "$AGENT_LOG")"
@@ -124,7 +124,9 @@ start_agent() {
 stop_agent_named() {
 	local pid
 
-	pid=$(pgrep -f "agent-$1.yaml" | head -n 1)
+	# $TMP in the pattern: other test runs on this machine have agents of
+	# the same name, and they are not ours to stop
+	pid=$(pgrep -f "$TMP/agent-$1.yaml" | head -n 1)
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid"
 	wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "agent $1 ignored SIGTERM"

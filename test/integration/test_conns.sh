@@ -77,7 +77,7 @@ conns_test() {
 	failed=$(broker_api /metrics | awk '/^natsplice_sessions_failed_total/ { n += $2 } END { print n + 0 }')
 	[ "$failed" = 0 ] || fail "the broker counted $failed failed sessions"
 	# the closed splices leave the relay's table after the close grace, the
-	# pooled tunnels (idle) after pool_idle: in the end none is left
+	# pooled tunnels (idle) after pool-idle: in the end none is left
 	left=$(splice_count) || fail "natsplice splice list failed"
 	echo "splices listed after the runs: $left"
 	wait_until 120 splices_at_most 0 ||

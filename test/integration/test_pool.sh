@@ -32,7 +32,7 @@ pool_bed() {
 # subscriber SERVICE PORT SETTINGS: the laptop agent on HB subscribing SERVICE
 # on 127.0.0.1:PORT with the extra flow-map SETTINGS (e.g. "pool: 2").
 subscriber() {
-	start_agent "$HB" laptop laptop-secret "connect_timeout: 30
+	start_agent "$HB" laptop laptop-secret "connect-timeout: 30
 subscribe:
   - { service: home-nas/$1, listen: 127.0.0.1:$2, proto: tcp, $3 }"
 	SUB_LOG=$AGENT_LOG
@@ -129,11 +129,11 @@ test_pool_bound() {
 	[ "$settled" = 2 ] || fail "$settled tunnels to the relay with 2 pooled"
 }
 
-# Idle pooled tunnels are closed after pool_idle, and with no client for
+# Idle pooled tunnels are closed after pool-idle, and with no client for
 # that long the pool is not refilled: no tunnel is left to the relay.
 test_pool_idle_closed() {
 	pool_bed
-	subscriber web 18080 "pool: 2, pool_idle: 2"
+	subscriber web 18080 "pool: 2, pool-idle: 2"
 	get_web
 	wait_for_line "$SUB_LOG" 'pool home-nas/web: 2 ready,' 30 || fail "the pool never filled"
 	wait_for_line "$SUB_LOG" 'pool home-nas/web: 0 ready, 0 starting \(target 0,' 30 ||
@@ -163,7 +163,7 @@ pool_path_check() {
 # The same on the direct path: the provider is public and accepts.
 test_pool_direct_path() {
 	pool_bed
-	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $PUBLISH"
 	PROVIDER_LOG=$AGENT_LOG
 	web_server "$PUB" 8080 "$TMP/web.bin"
@@ -174,10 +174,10 @@ $PUBLISH"
 }
 
 # And on the reverse path: the subscriber is public and accepts the
-# provider's connection on tunnel_listen.
+# provider's connection on tunnel-listen.
 test_pool_reverse_path() {
 	pool_bed
-	start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
 subscribe:
   - { service: home-nas/web, listen: 127.0.0.1:18080, pool: 2 }'
 	SUB_LOG=$AGENT_LOG

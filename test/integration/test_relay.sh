@@ -817,7 +817,7 @@ test_config_file() {
 	[ "$out" = "configuration OK" ] || fail "-n printed '$out'"
 	printf 'dev: eth0\naddress: 192.0.2.10\n  \nportz: 1-2\n' >"$bad"
 	out=$("$NATSPLICE" relay run -f "$bad" -n 2>&1) && fail "unknown key accepted"
-	grep -q "$bad:4:1: unknown key 'portz'" <<<"$out" || fail "unknown key: '$out'"
+	grep -q "$bad:4:1: unknown setting 'portz'" <<<"$out" || fail "unknown key: '$out'"
 	printf 'dev: eth0\naddress: [192.0.2.10, 300.1.1.1]\n' >"$bad"
 	out=$("$NATSPLICE" relay run -f "$bad" -n 2>&1) && fail "bad address accepted"
 	grep -q "$bad:2:23: bad value for address" <<<"$out" || fail "bad value: '$out'"

@@ -61,7 +61,7 @@ test_direct_path() {
 	start_broker
 	random_file "$TMP/web.bin" $((4 << 20))
 	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $PUBLISH_WEB"
 	start_agent "$HB" laptop laptop-secret 'subscribe:
   - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
@@ -76,7 +76,7 @@ test_reverse_path() {
 	random_file "$TMP/web.bin" $((4 << 20))
 	web_server "$HA" 8080 "$TMP/web.bin"
 	start_agent "$HA" home-nas nas-secret "$PUBLISH_WEB"
-	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $SUBSCRIBE_WEB"
 	download "$PUB" 18080
 	[ "$(last_session_path)" = reverse ] || fail "path is $(last_session_path), not reverse"
@@ -87,9 +87,9 @@ test_parallel_100() {
 	# more time than the 10 s defaults (this test is about correctness).
 	system_bed xdp "negotiate-timeout: 60"
 	stop_agent_named home-nas
-	start_agent "$HA" home-nas nas-secret "connect_timeout: 60
+	start_agent "$HA" home-nas nas-secret "connect-timeout: 60
 $PUBLISH_WEB"
-	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
+	start_agent "$HB" laptop laptop-secret "connect-timeout: 60
 $SUBSCRIBE_WEB"
 	parallel_get 100
 	[ "$(broker_api /api/v1/sessions | jq '[.[] | select(.path == "relay")] | length')" -ge 100 ] ||
@@ -104,7 +104,7 @@ test_relay_busy_waits() {
 	local failed
 
 	SYS_RELAY_PORTS=20000-20003 system_bed xdp "negotiate-timeout: 60"
-	start_agent "$HB" laptop laptop-secret "connect_timeout: 60
+	start_agent "$HB" laptop laptop-secret "connect-timeout: 60
 $SUBSCRIBE_WEB"
 	parallel_get 30
 	grep -q 'relay relay1 is busy' "$BROKER_LOG" ||
@@ -171,7 +171,7 @@ test_wrong_secret() {
 	topo_nat
 	start_broker
 	printf 'broker: %s:%s\nname: laptop\nsecret: not-the-secret\n' "$BROKER4" "$BROKER_PORT" >"$conf"
-	nsx "$HB" timeout 30 "$AGENT_BIN" -f "$conf" -d >"$TMP/bad.log" 2>&1 || rc=$?
+	nsx "$HB" timeout 30 "$AGENT_BIN" -f "$conf" >"$TMP/bad.log" 2>&1 || rc=$?
 	[ "$rc" != 0 ] || fail "the agent exited 0 with a wrong secret"
 	[ "$rc" != 124 ] || fail "the agent kept running with a wrong secret"
 	grep -qiE "secret|auth|refused" "$TMP/bad.log" || fail "no clear error: $(cat "$TMP/bad.log")"
@@ -244,7 +244,7 @@ test_stranger_tunnel() {
 	start_broker
 	random_file "$TMP/web.bin" $((1 << 20))
 	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $PUBLISH_WEB"
 	start_agent "$HB" laptop laptop-secret 'subscribe:
   - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
@@ -284,6 +284,83 @@ test_malformed_frames() {
 	head -c 4096 /dev/urandom | nsx "$PUB" timeout 5 socat -t 2 - TCP:"$BROKER4:$BROKER_PORT" >/dev/null || true
 	kill -0 "$BROKER_PID" || fail "the broker died"
 	download "$HB" 18080
+}
+
+# detached NS LOG CMD...: CMD with -d in NS; its status (the daemon's log in LOG).
+detached() {
+	local ns=$1 log=$2 rc=0
+
+	shift 2
+	nsx "$ns" timeout 60 "$@" >"$log" 2>&1 </dev/null || rc=$?
+	return "$rc"
+}
+
+# -d means the same in the three daemons: the command returns 0 once the
+# daemon is ready (its "ready" line is in the log by then, and it serves), or
+# non-zero when start-up fails after the fork.
+test_detach() {
+	local rc conf=$TMP/agent-d.yaml
+
+	need_system
+	topo_nat
+	cat >"$TMP/broker.yaml" <<-YAML
+	listen: $BROKER4:$BROKER_PORT
+	agents:
+	  - { name: laptop, secret: laptop-secret }
+	relays:
+	  - { name: relay1, secret: relay-secret }
+	YAML
+	detached "$BROKER" "$TMP/broker-d.log" "$BROKER_BIN" -d -v -f "$TMP/broker.yaml" ||
+		fail "broker -d exited $?: $(cat "$TMP/broker-d.log")"
+	grep -q ready "$TMP/broker-d.log" || fail "broker -d returned before its ready line"
+	nsx "$BROKER" ss -ltn | grep -q "$BROKER4:$BROKER_PORT " || fail "the broker does not listen"
+
+	mkdir -p "$TMP/bpffs"
+	mount -t bpf bpf "$TMP/bpffs"
+	echo "$TMP/bpffs" >>"$TMP/mounts"
+	SOCK=$TMP/relay.sock
+	detached "$RELAY" "$TMP/relay-d.log" "$NATSPLICE" relay run -d --dev eth0 --mode tc \
+		--address "$SRELAY4" --pin-dir "$TMP/bpffs/natsplice" --socket "$SOCK" \
+		--broker "$BROKER4:$BROKER_PORT" --name relay1 --secret relay-secret ||
+		fail "relay run -d exited $?: $(cat "$TMP/relay-d.log")"
+	grep -q "relay ready" "$TMP/relay-d.log" || fail "relay run -d returned before ready"
+	[ -S "$SOCK" ] || fail "relay run -d returned without its control socket"
+	nsx "$RELAY" "$NATSPLICE" -S "$SOCK" stats >/dev/null || fail "the relay does not answer"
+
+	printf 'broker: %s\nname: laptop\nsecret: laptop-secret\n' "$BROKER4" >"$conf"
+	detached "$HB" "$TMP/agent-d.log" "$AGENT_BIN" -d -v -f "$conf" ||
+		fail "agent -d exited $?: $(cat "$TMP/agent-d.log")"
+	grep -q "ready: logged in" "$TMP/agent-d.log" || fail "agent -d returned before ready"
+
+	# start-up failing after the fork: the command fails, it does not hang
+	rc=0
+	detached "$BROKER" "$TMP/broker-bad.log" "$BROKER_BIN" -d -f "$TMP/broker.yaml" \
+		--listen 192.0.2.99:7700 || rc=$?
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "broker -d with an address it lacks: status $rc"
+	rc=0
+	detached "$RELAY" "$TMP/relay-bad.log" "$NATSPLICE" relay run -d --dev nosuch0 \
+		--address "$SRELAY4" --pin-dir "$TMP/bpffs/other" --socket "$TMP/o.sock" || rc=$?
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "relay run -d on no device: status $rc"
+	grep -q "unknown device" "$TMP/relay-bad.log" || fail "no reason: $(cat "$TMP/relay-bad.log")"
+	printf 'broker: %s\nname: laptop\nsecret: not-the-secret\n' "$BROKER4" >"$conf"
+	rc=0
+	detached "$HB" "$TMP/agent-bad.log" "$AGENT_BIN" -d -f "$conf" || rc=$?
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "agent -d with a wrong secret: status $rc"
+}
+
+# agent.yaml in the old spelling (underscores) still runs, with a note
+# naming file:line and the new spelling.
+test_old_agent_keys() {
+	need_system
+	topo_nat
+	start_broker
+	start_agent "$PUB" pub pub-secret "tunnel_listen: 0.0.0.0:7701
+connect_timeout: 30"
+	grep -q "agent-pub.yaml:4:1: 'tunnel_listen' is deprecated: write 'tunnel-listen'" \
+		"$AGENT_LOG" || fail "no deprecation note: $(head -n 3 "$AGENT_LOG")"
+	grep -q "agent-pub.yaml:5:1: 'connect_timeout' is deprecated" "$AGENT_LOG" ||
+		fail "no deprecation note for connect_timeout"
+	nsx "$PUB" ss -ltn | grep -q ":7701 " || fail "tunnel_listen was not applied"
 }
 
 run_tests

@@ -35,7 +35,7 @@ bg "$PUB" "$TMP/pubweb.log" socat -t 60 TCP-LISTEN:8090,fork,reuseaddr EXEC:"$TM
 wait_until 10 nsx "$PUB" sh -c "ss -ltn | grep -q :8090"
 start_agent "$HA" home-nas nas-secret 'publish:
   - { name: web, target: 127.0.0.1:8080, proto: tcp }'
-start_agent "$PUB" pub pub-secret 'tunnel_listen: 0.0.0.0:7701
+start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
 publish:
   - { name: web, target: 127.0.0.1:8080, proto: tcp }'
 start_agent "$HB" laptop laptop-secret 'subscribe:

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 /* The agent's config loader (and the address helpers it uses), built in. */
@@ -16,7 +17,7 @@ static const char contract[] =
 	"broker: 203.0.113.10:7700\n"
 	"name: home-nas\n"
 	"secret: nas-secret\n"
-	"tunnel_listen: 0.0.0.0:7701     # optional\n"
+	"tunnel-listen: 0.0.0.0:7701     # optional\n"
 	"publish:\n"
 	"  - { name: web, target: 127.0.0.1:8080, proto: tcp }\n"
 	"  - { name: dns, target: 192.168.1.1:53, proto: udp, compress: false }\n"
@@ -90,7 +91,7 @@ static void test_defaults_and_options(void **state)
 	load_ok(&c, "broker: 203.0.113.10\nname: a\nsecret: s\n"
 		    "publish:\n  - name: ssh\n    target: '[2001:db8::5]:22'\n    compress: yes\n"
 		    "subscribe:\n  - { service: b/dns, listen: '[::1]:5353', proto: udp }\n"
-		    "udp_idle: 5\nconnect_timeout: 3\n");
+		    "udp-idle: 5\nconnect-timeout: 3\n");
 	assert_int_equal(port_of(&c.broker), NS_PROTO_PORT);	/* default port */
 	assert_false(c.has_tunnel_listen);
 	assert_int_equal(c.pub[0].proto, IPPROTO_TCP);		/* default proto */
@@ -106,8 +107,8 @@ static void test_defaults_and_options(void **state)
 	/* pool settings */
 	load_ok(&c, "broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
 		    "  - { service: a/b, listen: 127.0.0.1:1, pool: 0 }\n"
-		    "  - { service: a/c, listen: 127.0.0.1:2, pool: 64, pool_idle: 3600 }\n"
-		    "  - { service: a/d, listen: 127.0.0.1:3, pool_idle: 1 }\n");
+		    "  - { service: a/c, listen: 127.0.0.1:2, pool: 64, pool-idle: 3600 }\n"
+		    "  - { service: a/d, listen: 127.0.0.1:3, pool-idle: 1 }\n");
 	assert_int_equal(c.sub[0].pool, 0);
 	assert_int_equal(c.sub[1].pool, 64);
 	assert_int_equal(c.sub[1].pool_idle_s, 3600);
@@ -122,12 +123,66 @@ static void test_defaults_and_options(void **state)
 	agent_cfg_free(&c);
 }
 
+/* text loads; what it wrote on stderr (the deprecation notes) into out. */
+static void load_ok_stderr(struct agent_cfg *c, const char *text, char *out, size_t len)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	load_ok(c, text);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(out, 1, len - 1, tmp);
+	out[n] = '\0';
+	fclose(tmp);
+}
+
+/* The underscore spelling of the agent's keys still loads, with one note per
+ * key naming file:line:col and the new spelling. */
+static void test_old_spelling(void **state)
+{
+	struct agent_cfg c;
+	char notes[2048];
+
+	load_ok_stderr(&c, "broker: 127.0.0.1\nname: a\nsecret: s\n"
+		       "tunnel_listen: 0.0.0.0:7701\nudp_idle: 5\nconnect_timeout: 3\n"
+		       "subscribe:\n  - { service: a/b, listen: 127.0.0.1:1, pool_idle: 7 }\n",
+		       notes, sizeof(notes));
+	assert_true(c.has_tunnel_listen);
+	assert_int_equal(c.udp_idle_s, 5);
+	assert_int_equal(c.connect_timeout_s, 3);
+	assert_int_equal(c.sub[0].pool_idle_s, 7);
+	agent_cfg_free(&c);
+	assert_non_null(strstr(notes, "t.yaml:4:1: 'tunnel_listen' is deprecated: write "
+				      "'tunnel-listen'"));
+	assert_non_null(strstr(notes, "t.yaml:5:1: 'udp_idle' is deprecated: write 'udp-idle'"));
+	assert_non_null(strstr(notes, "t.yaml:6:1: 'connect_timeout' is deprecated: write "
+				      "'connect-timeout'"));
+	assert_non_null(strstr(notes, "t.yaml:8:42: 'pool_idle' is deprecated: write "
+				      "'pool-idle'"));
+	/* the new spelling says nothing */
+	load_ok_stderr(&c, "broker: 127.0.0.1\nname: a\nsecret: s\nudp-idle: 5\n", notes,
+		       sizeof(notes));
+	agent_cfg_free(&c);
+	assert_string_equal(notes, "");
+	/* both spellings at once: an error */
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nudp-idle: 5\nudp_idle: 6\n",
+		   "t.yaml:5:1: 'udp_idle' and 'udp-idle' are the same setting");
+}
+
 static void test_missing_keys(void **state)
 {
-	load_fails("", "t.yaml:1:1: missing 'broker'");
-	load_fails("name: a\nsecret: s\n", "t.yaml:1:1: missing 'broker'");
-	load_fails("broker: 127.0.0.1\nsecret: s\n", "t.yaml:1:1: missing 'name'");
-	load_fails("broker: 127.0.0.1\nname: a\n", "t.yaml:1:1: missing 'secret'");
+	load_fails("", "needs --broker IP[:PORT] (or 'broker:' in the file)");
+	load_fails("name: a\nsecret: s\n", "needs --broker IP[:PORT] (or 'broker:' in the file)");
+	load_fails("broker: 127.0.0.1\nsecret: s\n", "needs --name NAME (or 'name:' in the file)");
+	load_fails("broker: 127.0.0.1\nname: a\n",
+		   "needs --secret SECRET (or 'secret:' in the file)");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n  - { target: 127.0.0.1:1 }\n",
 		   "t.yaml:5:5: missing 'name'");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n  - { name: x }\n",
@@ -139,7 +194,7 @@ static void test_missing_keys(void **state)
 static void test_unknown_keys(void **state)
 {
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nbrokers: x\n",
-		   "t.yaml:4:1: unknown key 'brokers'");
+		   "t.yaml:4:1: unknown setting 'brokers'");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
 		   "  - { name: web, target: 127.0.0.1:80, protocol: tcp }\n",
 		   "t.yaml:5:40: unknown key 'protocol'");
@@ -154,20 +209,21 @@ static void test_unknown_keys(void **state)
 static void test_bad_values(void **state)
 {
 	load_fails("broker: example.com:7700\nname: a\nsecret: s\n",
-		   "t.yaml:1:9: broker must be IP:PORT (e.g. 192.0.2.1:7700 or "
-		   "[2001:db8::1]:7700), not 'example.com:7700'");
+		   "t.yaml:1:9: bad value for broker: 'example.com:7700' (IP or IP:PORT, "
+		   "e.g. 192.0.2.1:7700 or [2001:db8::1]:7700)");
 	load_fails("broker: 127.0.0.1:0\nname: a\nsecret: s\n",
-		   "t.yaml:1:9: broker must be IP:PORT (e.g. 192.0.2.1:7700 or "
-		   "[2001:db8::1]:7700), not '127.0.0.1:0'");
+		   "t.yaml:1:9: bad value for broker: '127.0.0.1:0' (IP or IP:PORT, "
+		   "e.g. 192.0.2.1:7700 or [2001:db8::1]:7700)");
 	load_fails("broker: 127.0.0.1\nname: a/b\nsecret: s\n",
 		   "t.yaml:2:7: agent name 'a/b': no '/', blanks or control characters allowed");
 	load_fails("broker: 127.0.0.1\nname: ''\nsecret: s\n",
-		   "t.yaml:2:7: agent name must not be empty");
+		   "t.yaml:2:7: bad value for name: '' (1-255 bytes, no '/', blanks or "
+		   "control characters)");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: [s]\n",
 		   "t.yaml:3:9: expected a scalar, found a sequence");
-	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\ntunnel_listen: 0.0.0.0\n",
-		   "t.yaml:4:16: tunnel_listen must be IP:PORT (e.g. 192.0.2.1:8080 or "
-		   "[2001:db8::1]:8080), not '0.0.0.0'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\ntunnel-listen: 0.0.0.0\n",
+		   "t.yaml:4:16: bad value for tunnel-listen: '0.0.0.0' (IP:PORT, "
+		   "e.g. 192.0.2.1:8080 or [2001:db8::1]:8080)");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
 		   "  - { name: web, target: 127.0.0.1:80, proto: sctp }\n",
 		   "t.yaml:5:47: proto must be tcp or udp, not 'sctp'");
@@ -178,8 +234,8 @@ static void test_bad_values(void **state)
 		   "  - { name: web, target: localhost:80 }\n",
 		   "t.yaml:5:26: target must be IP:PORT (e.g. 192.0.2.1:8080 or "
 		   "[2001:db8::1]:8080), not 'localhost:80'");
-	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nudp_idle: 0\n",
-		   "t.yaml:4:11: udp_idle must be 1..604800 seconds, not 0");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nudp-idle: 0\n",
+		   "t.yaml:4:11: bad value for udp-idle: '0' (seconds, 1-604800)");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
 		   "  - { service: a/b, listen: 127.0.0.1:1, pool: 65 }\n",
 		   "t.yaml:5:48: pool must be 0..64, not 65");
@@ -187,16 +243,16 @@ static void test_bad_values(void **state)
 		   "  - { service: a/b, listen: 127.0.0.1:1, pool: -1 }\n",
 		   "t.yaml:5:48: expected a decimal integer 0..4294967295, got '-1'");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
-		   "  - { service: a/b, listen: 127.0.0.1:1, pool_idle: 0 }\n",
-		   "t.yaml:5:53: pool_idle must be 1..3600 seconds, not 0");
+		   "  - { service: a/b, listen: 127.0.0.1:1, pool-idle: 0 }\n",
+		   "t.yaml:5:53: pool-idle must be 1..3600 seconds, not 0");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
 		   "  - { service: a/b, listen: 127.0.0.1:1, proto: udp, pool: 2 }\n",
 		   "t.yaml:5:60: pool: only TCP subscriptions keep pooled tunnels");
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nsubscribe:\n"
-		   "  - { service: a/b, listen: 127.0.0.1:1, proto: udp, pool_idle: 5 }\n",
-		   "t.yaml:5:65: pool_idle: only TCP subscriptions keep pooled tunnels");
-	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nconnect_timeout: 1m\n",
-		   "t.yaml:4:18: expected a decimal integer 0..4294967295, got '1m'");
+		   "  - { service: a/b, listen: 127.0.0.1:1, proto: udp, pool-idle: 5 }\n",
+		   "t.yaml:5:65: pool-idle: only TCP subscriptions keep pooled tunnels");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nconnect-timeout: 1m\n",
+		   "t.yaml:4:18: bad value for connect-timeout: '1m' (seconds, 1-600)");
 }
 
 static void test_lists(void **state)
@@ -256,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_options),
 		cmocka_unit_test(test_missing_keys),
 		cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_old_spelling),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_same_port_both_protos),

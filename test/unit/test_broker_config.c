@@ -134,16 +134,18 @@ static void test_defaults_and_options(void **state)
 
 static void test_errors_top(void **state)
 {
-	load_fails("listen: 1.2.3.4:7700\nlisten-port: 5\n", "t.yaml:2:1: unknown key 'listen-port'");
+	load_fails("listen: 1.2.3.4:7700\nlisten-port: 5\n", "t.yaml:2:1: unknown setting 'listen-port'");
 	load_fails("listen: 1.2.3.4\n",
-		   "t.yaml:1:9: expected IP:PORT or [IPv6]:PORT, got '1.2.3.4'");
+		   "t.yaml:1:9: bad value for listen: '1.2.3.4' (IP:PORT, e.g. 192.0.2.1:8080 "
+		   "or [2001:db8::1]:8080)");
 	load_fails("http: localhost:80\n",
-		   "t.yaml:1:7: expected IP:PORT or [IPv6]:PORT, got 'localhost:80'");
+		   "t.yaml:1:7: bad value for http: 'localhost:80' (IP:PORT, e.g. 192.0.2.1:8080 "
+		   "or [2001:db8::1]:8080)");
 	load_fails("listen: [1, 2]\n", "t.yaml:1:9: expected a scalar, found a sequence");
-	load_fails("hold-time: 2\n", "t.yaml:1:12: must be 3..3600 seconds");
-	load_fails("negotiate-timeout: 0\n", "t.yaml:1:20: must be 1..300 seconds");
+	load_fails("hold-time: 2\n", "t.yaml:1:12: bad value for hold-time: '2' (seconds, 3-3600)");
+	load_fails("negotiate-timeout: 0\n", "t.yaml:1:20: bad value for negotiate-timeout: '0' (seconds, 1-300)");
 	load_fails("probe-timeout-ms: ten\n",
-		   "t.yaml:1:19: expected a decimal integer 0..4294967295, got 'ten'");
+		   "t.yaml:1:19: bad value for probe-timeout-ms: 'ten' (10-60000)");
 	load_fails("agents: { name: a, secret: b }\n",
 		   "t.yaml:1:9: expected a sequence of { name, secret }");
 	load_fails("agents:\n  - { name: a, secret: b\n",
