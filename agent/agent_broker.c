@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "bclient.h"
+#include "daemon.h"
 #include "log.h"
 #include "util.h"
 
@@ -82,6 +83,7 @@ static void log_ready(struct agent *a)
 {
 	log_info("ready: logged in as %s, %zu published, %zu subscribed", a->cfg->name,
 		 a->br.pub_ok, a->cfg->nsub);
+	ns_detach_ready(&a->ready_fd);	/* the first "ready" completes a -d start-up */
 	agent_pool_broker_up(a);
 }
 

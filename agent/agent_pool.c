@@ -37,7 +37,6 @@
 #include <sys/socket.h>
 
 #include "agent.h"
-#include "daemon.h"
 #include "log.h"
 #include "util.h"
 
@@ -295,9 +294,6 @@ void agent_pool_broker_up(struct agent *a)
 {
 	size_t i;
 
-	/* Called with the "ready" line (agent_broker.c's log_ready): the first
-	 * one completes a -d start-up. */
-	ns_detach_ready(&a->ready_fd);
 	for (i = 0; a->lis && i < a->cfg->nsub; i++)
 		pool_kick(&a->lis[i]);
 }
