@@ -20,7 +20,7 @@
 #define AGENT_NAME_MAX		255	/* bytes; a protocol STR */
 #define AGENT_UDP_IDLE_S	60	/* default: UDP tunnel idle timeout */
 #define AGENT_CONNECT_TIMEOUT_S	NS_NEGOTIATE_TIMEOUT_S	/* default: tunnel set-up deadline */
-#define AGENT_BACKOFF_MIN_MS	500	/* reconnect delay: first ... */
+#define AGENT_BACKOFF_MIN_MS	500	/* pool refill delay after failures: first ... */
 #define AGENT_BACKOFF_MAX_MS	5000	/* ... and largest, before jitter */
 #define AGENT_UDP_FRAME_HDR	2	/* be16 length in front of each datagram */
 #define AGENT_UDP_MAX		65535	/* largest datagram a frame can carry */
@@ -84,7 +84,6 @@ void agent_cfg_free(struct agent_cfg *c);	/* safe on a zeroed cfg */
 
 /* Reconnect delay after `attempt` failures (0 = first retry): 500 ms doubling
  * to 5 s, scaled by 0.75 + 0.5 * rnd / 2^32 (+-25 %). */
-__u32 agent_backoff_ms(unsigned int attempt, __u32 rnd);
 /* The frame header for a datagram of len bytes: 0 or -EMSGSIZE. */
 int agent_udp_frame_hdr(__u8 hdr[AGENT_UDP_FRAME_HDR], size_t len);
 /* Frame a datagram ({be16 len; bytes}) into out (cap bytes): bytes written,

@@ -12,7 +12,7 @@
  *    every pooled tunnel is a broker session and a relay splice like any
  *    other, counted by their limits. Ready + starting never exceed the
  *    target. After a failure (a broker ERROR, a failed link, a ready tunnel
- *    its peer closed) the next refill waits agent_backoff_ms(failures); the
+ *    its peer closed) the next refill waits ns_backoff_ms(failures); the
  *    count starts again when a pooled tunnel is used or lives out pool-idle.
  *  - A client takes the oldest ready tunnel: OPEN, then forwarding. With
  *    none ready it gets a tunnel of its own, as without a pool, and counts
@@ -81,7 +81,8 @@ static void pool_kick(struct agent_listener *lis)
 		return;
 	if (lis->fails) {
 		ns_random_bytes(&rnd, sizeof(rnd));
-		delay = agent_backoff_ms(lis->fails - 1, rnd);
+		delay = ns_backoff_ms(lis->fails - 1, rnd, AGENT_BACKOFF_MIN_MS,
+				      AGENT_BACKOFF_MAX_MS);
 	}
 	ns_timer_arm(lis->a->loop, &lis->pool_t, delay);
 }

@@ -14,18 +14,6 @@
 #include "agent.h"
 #include "util.h"
 
-__u32 agent_backoff_ms(unsigned int attempt, __u32 rnd)
-{
-	__u64 base = AGENT_BACKOFF_MIN_MS;
-
-	while (attempt-- && base < AGENT_BACKOFF_MAX_MS)
-		base *= 2;
-	if (base > AGENT_BACKOFF_MAX_MS)
-		base = AGENT_BACKOFF_MAX_MS;
-	/* base * (0.75 + 0.5 * rnd / 2^32): 0.75 * base .. 1.25 * base */
-	return (__u32)(base * 3 / 4 + ((base / 2) * rnd >> 32));
-}
-
 int agent_udp_frame_hdr(__u8 hdr[AGENT_UDP_FRAME_HDR], size_t len)
 {
 	if (len > AGENT_UDP_MAX)

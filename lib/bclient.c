@@ -66,15 +66,7 @@ static void lose(struct ns_bclient *b, enum ns_bclient_why why, __u32 code, cons
 
 __u32 ns_bclient_backoff_ms(unsigned int attempt, __u32 rnd)
 {
-	__u64 base = NS_BCLIENT_BACKOFF_MIN_MS;
-
-	while (attempt-- && base < NS_BCLIENT_BACKOFF_MAX_MS)
-		base *= 2;
-	if (base > NS_BCLIENT_BACKOFF_MAX_MS)
-		base = NS_BCLIENT_BACKOFF_MAX_MS;
-	/* base * (0.75 + 0.5 * rnd / 2^32): 0.75 * base .. 1.25 * base. The
-	 * jitter keeps a broker restart from being met by every peer at once. */
-	return (__u32)(base * 3 / 4 + ((base / 2) * rnd >> 32));
+	return ns_backoff_ms(attempt, rnd, NS_BCLIENT_BACKOFF_MIN_MS, NS_BCLIENT_BACKOFF_MAX_MS);
 }
 
 static const char *sa_str(const struct sockaddr_storage *ss, char *buf, size_t len)

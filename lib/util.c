@@ -241,3 +241,16 @@ int ns_parse_sockaddr(const char *s, int port_optional, struct sockaddr_storage 
 	*len = ns_sockaddr_make(family, addr, htons(port), ss);
 	return 0;
 }
+
+__u32 ns_backoff_ms(unsigned int attempt, __u32 rnd, __u32 min_ms, __u32 max_ms)
+{
+	__u64 base = min_ms;
+
+	while (attempt-- && base < max_ms)
+		base *= 2;
+	if (base > max_ms)
+		base = max_ms;
+	/* base * (0.75 + 0.5 * rnd / 2^32): 0.75 * base .. 1.25 * base. The
+	 * jitter keeps peers that failed together from retrying together. */
+	return (__u32)(base * 3 / 4 + ((base / 2) * rnd >> 32));
+}

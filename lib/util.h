@@ -27,6 +27,9 @@ int ns_addr_is_zero(const __u32 addr[4]);
 
 __u64 ns_now_ns(void);                  /* CLOCK_MONOTONIC, same clock as bpf_ktime_get_ns */
 int ns_random_bytes(void *buf, size_t len);   /* OpenSSL RAND_bytes; 0 or -EIO */
+/* Retry delay after `attempt` failures in a row: min_ms doubling up to
+ * max_ms, times 0.75 .. 1.25 by rnd (a random 32-bit number). */
+__u32 ns_backoff_ms(unsigned int attempt, __u32 rnd, __u32 min_ms, __u32 max_ms);
 void ns_hex(const void *buf, size_t len, char *out);  /* lowercase, out has 2*len+1 */
 int ns_unhex(const char *s, void *buf, size_t len);   /* exactly 2*len hex digits; 0 or -EINVAL */
 

@@ -13,6 +13,12 @@
 /* The agent's pure helpers are built into this test directly. */
 #include "../../agent/agent_util.c"
 
+/* The pool's retry delay (lib/util.c's curve with the agent's bounds). */
+static __u32 backoff(unsigned int attempt, __u32 rnd)
+{
+	return ns_backoff_ms(attempt, rnd, AGENT_BACKOFF_MIN_MS, AGENT_BACKOFF_MAX_MS);
+}
+
 static void test_backoff_bounds(void **state)
 {
 	static const __u32 base[] = { 500, 1000, 2000, 4000, 5000, 5000, 5000 };
@@ -24,20 +30,20 @@ static void test_backoff_bounds(void **state)
 		__u32 b = base[attempt];
 
 		for (i = 0; i < sizeof(rnds) / sizeof(rnds[0]); i++) {
-			__u32 ms = agent_backoff_ms(attempt, rnds[i]);
+			__u32 ms = backoff(attempt, rnds[i]);
 
 			/* +-25 % around the doubling base, capped at 5 s */
 			assert_true(ms >= b * 3 / 4);
 			assert_true(ms < b * 5 / 4);
 		}
-		assert_int_equal(agent_backoff_ms(attempt, 0), b * 3 / 4);
-		assert_int_equal(agent_backoff_ms(attempt, 0x80000000u), b);
-		assert_int_equal(agent_backoff_ms(attempt, 0xffffffffu), b * 5 / 4 - 1);
+		assert_int_equal(backoff(attempt, 0), b * 3 / 4);
+		assert_int_equal(backoff(attempt, 0x80000000u), b);
+		assert_int_equal(backoff(attempt, 0xffffffffu), b * 5 / 4 - 1);
 	}
 	/* huge attempt counts neither overflow nor exceed the cap */
-	assert_int_equal(agent_backoff_ms(1000000, 0x80000000u), 5000);
-	assert_int_equal(agent_backoff_ms(~0u, 0xffffffffu), 6249);
-	assert_int_equal(agent_backoff_ms(0, 0x80000000u), AGENT_BACKOFF_MIN_MS);
+	assert_int_equal(backoff(1000000, 0x80000000u), 5000);
+	assert_int_equal(backoff(~0u, 0xffffffffu), 6249);
+	assert_int_equal(backoff(0, 0x80000000u), AGENT_BACKOFF_MIN_MS);
 }
 
 /* The jitter really spreads: not all agents retry in lock step. */
@@ -50,7 +56,7 @@ static void test_backoff_jitter_spreads(void **state)
 		__u32 ms;
 
 		r = r * 1103515245u + 12345u;
-		ms = agent_backoff_ms(5, r);
+		ms = backoff(5, r);
 		lo = ms < lo ? ms : lo;
 		hi = ms > hi ? ms : hi;
 	}
