@@ -5,8 +5,8 @@
  * checks, the owner's attributes, LOGIN_OK reported up), heartbeats every
  * hold time / 3, the hold timer ending a silent connection and the
  * reconnections after it spaced by the growing backoff, a refused login
- * reported up with the broker's code and text, a malformed message, and the
- * backoff curve itself. Runs in about 15 s: the shortest hold time the
+ * reported up with the broker's code and text, and a malformed message (the
+ * backoff curve itself, lib/util.c's, is test_agent_util's). Runs in about 15 s: the shortest hold time the
  * protocol allows is 3 s.
  */
 #include <errno.h>
@@ -529,29 +529,6 @@ static void test_malformed_message(void **state)
 	bed_free(t);
 }
 
-static void test_backoff_curve(void **state)
-{
-	static const __u32 base[] = { 500, 1000, 2000, 4000, 5000, 5000, 5000 };
-	static const __u32 rnds[] = { 0, 1, 0x40000000u, 0x80000000u, 0xc0000000u, 0xffffffffu };
-	unsigned int attempt;
-	size_t i;
-
-	for (attempt = 0; attempt < 7; attempt++) {
-		__u32 b = base[attempt];
-
-		for (i = 0; i < sizeof(rnds) / sizeof(rnds[0]); i++) {
-			__u32 ms = ns_bclient_backoff_ms(attempt, rnds[i]);
-
-			/* +-25 % around the doubling base, capped at 5 s */
-			assert_true(ms >= b * 3 / 4);
-			assert_true(ms < b * 5 / 4);
-		}
-		assert_int_equal(ns_bclient_backoff_ms(attempt, 0x80000000u), b);
-	}
-	/* huge attempt counts neither overflow nor exceed the cap */
-	assert_int_equal(ns_bclient_backoff_ms(~0u, 0xffffffffu), 6249);
-}
-
 static void test_bad_config(void **state)
 {
 	struct ns_bclient_cfg cfg = { .role = NS_ROLE_AGENT, .name = "", .secret = "x" };
@@ -570,7 +547,6 @@ int main(void)
 		cmocka_unit_test(test_hold_expiry_backoff),
 		cmocka_unit_test(test_bad_login_reported),
 		cmocka_unit_test(test_malformed_message),
-		cmocka_unit_test(test_backoff_curve),
 		cmocka_unit_test(test_bad_config),
 	};
 
