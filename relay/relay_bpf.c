@@ -856,12 +856,6 @@ static int dp_answer(struct relay *r, const struct relay_splice *sp, int side)
 					    relay_send_udp_ok(r, sp, side);
 }
 
-static int dp_counters(struct relay *r, const struct relay_splice *sp, __u64 packets[2],
-		       __u64 bytes[2])
-{
-	return relay_bpf_counters(r, sp, packets, bytes);
-}
-
 const struct relay_dataplane relay_dp_bpf = {
 	/* map reads and writes: distributions forbid unprivileged bpf() */
 	.keep_caps = NS_CAP(CAP_BPF),
@@ -879,7 +873,7 @@ const struct relay_dataplane relay_dp_bpf = {
 	.save = relay_bpf_save,
 	.refresh = relay_bpf_refresh,
 	.entries = relay_bpf_entries,
-	.counters = dp_counters,
+	.counters = relay_bpf_counters,
 	.key_owner = relay_bpf_key_owner,
 	.stats = relay_bpf_stats,
 };

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit/capture.h"
+
 /* The agent's config loader (and the address helpers it uses), built in. */
 #include "../../agent/agent_util.c"
 #include "../../agent/agent_config.c"
@@ -124,23 +126,23 @@ static void test_defaults_and_options(void **state)
 }
 
 /* text loads; what it wrote on stderr (the deprecation notes) into out. */
+struct load_arg {
+	struct agent_cfg *c;
+	const char *text;
+};
+
+static void load_ok_arg(void *arg)
+{
+	struct load_arg *a = arg;
+
+	load_ok(a->c, a->text);
+}
+
 static void load_ok_stderr(struct agent_cfg *c, const char *text, char *out, size_t len)
 {
-	FILE *tmp = tmpfile();
-	int saved = dup(2);
-	size_t n;
+	struct load_arg a = { c, text };
 
-	assert_non_null(tmp);
-	fflush(stderr);
-	dup2(fileno(tmp), 2);
-	load_ok(c, text);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(tmp);
-	n = fread(out, 1, len - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
+	capture_stderr(load_ok_arg, &a, out, len);
 }
 
 /* The underscore spelling of the agent's keys still loads, with one note per

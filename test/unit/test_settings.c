@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include "unit/capture.h"
+
 #include "settings.h"
 #include "yconf.h"
 
@@ -252,26 +254,6 @@ static void test_yaml(void **state)
 	yaml_fails("item: [1, boom]\n", "t.yaml:1:11: item 'boom' explodes");
 	yaml_fails("fast: maybe\n", "t.yaml:1:7: expected true or false, got 'maybe'");
 	yaml_fails("- a\n", "t.yaml:1:1: expected a mapping of settings");
-}
-
-/* What f wrote on stderr while it ran. */
-static void capture_stderr(void (*f)(void *), void *arg, char *out, size_t len)
-{
-	FILE *tmp = tmpfile();
-	int saved = dup(2);
-	size_t n;
-
-	assert_non_null(tmp);
-	fflush(stderr);
-	dup2(fileno(tmp), 2);
-	f(arg);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(tmp);
-	n = fread(out, 1, len - 1, tmp);
-	out[n] = '\0';
-	fclose(tmp);
 }
 
 static void load_old(void *arg)
