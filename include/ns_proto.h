@@ -127,6 +127,7 @@ enum ns_msg_type {
 	NS_MSG_SPLICE_READY,
 	NS_MSG_SPLICE_PEER,
 	NS_MSG_SPLICE_DONE,
+	NS_MSG_FLOW,		/* another flow on an established session */
 	NS_MSG_MAX
 };
 
@@ -167,6 +168,10 @@ enum ns_attr_type {
 	NS_A_BYTES_BA,		/* U64 */
 	NS_A_PACKETS,		/* U64 */
 	NS_A_COMPRESS,		/* U8 1 = zlib stream in the tunnel */
+	NS_A_TOKEN,		/* BIN 16: UDP relay splice token */
+	NS_A_TRANSPORT,		/* U8 17 = datagrams as datagrams, 6 = framed in TCP */
+	NS_A_PARENT,		/* U64: the session a flow belongs to */
+	NS_A_PORT,		/* U16: the flow's port on the far application's host */
 	NS_A_MAX
 };
 

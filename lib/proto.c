@@ -63,6 +63,10 @@ static const struct attr_def {
 	[NS_A_BYTES_BA]		= { K_U64 },
 	[NS_A_PACKETS]		= { K_U64 },
 	[NS_A_COMPRESS]		= { K_U8 },
+	[NS_A_TOKEN]		= { K_BIN },
+	[NS_A_TRANSPORT]	= { K_U8 },
+	[NS_A_PARENT]		= { K_U64 },
+	[NS_A_PORT]		= { K_U16 },
 };
 
 static bool attr_known(unsigned int type)
@@ -482,6 +486,7 @@ const char *ns_msg_type_name(int type)
 		[NS_MSG_SPLICE_READY] = "SPLICE_READY",
 		[NS_MSG_SPLICE_PEER] = "SPLICE_PEER",
 		[NS_MSG_SPLICE_DONE] = "SPLICE_DONE",
+		[NS_MSG_FLOW] = "FLOW",
 	};
 
 	if (type <= 0 || type >= NS_MSG_MAX)
