@@ -82,8 +82,33 @@
  *  8. The relay reports SPLICE_DONE { SESSION, SPLICE_ID, BYTES_AB, BYTES_BA,
  *     PACKETS, TEXT (why) } when the splice is deleted.
  *
- * UDP services ride the same tunnels: each datagram is framed as
- * { be16 length; bytes } on the TCP tunnel.
+ * ## UDP stays UDP (TRANSPORT)
+ *  CONNECT and FLOW of a UDP service carry TRANSPORT 17 (datagrams as
+ *  datagrams) or 6 (each datagram framed as { be16 length; bytes } on a TCP
+ *  tunnel: the fallback where UDP does not get through). Without TRANSPORT:
+ *  6 (older agents). The broker copies TRANSPORT into CONNECT_INFO, asks
+ *  the relay for a UDP splice when it is 17 and records it in the session.
+ *  A UDP relay splice answers SPLICE_READY with TOKEN (16 bytes); the broker
+ *  passes it in CONNECT_INFO. Each agent sends TOKEN to its relay port
+ *  until the relay answers "NSOK" (both sides came); then, and on direct
+ *  and reverse paths at once, the proofs of step 6 travel as one datagram
+ *  each (resent until the peer's proof arrived; a proof received again is
+ *  answered again), and from then on one application datagram is one UDP
+ *  datagram. Datagrams from anywhere else, or before the peer's proof was
+ *  checked, are dropped.
+ *
+ * ## Flows on a session
+ *  FLOW { REQ_ID, PARENT (an established session), PROTO, PORT,
+ *  [TRANSPORT] } from either agent of PARENT asks for one more connection
+ *  (or datagram stream) on it: no OFFER, no ACL check again. The requester
+ *  becomes the flow's "subscriber" (it has the local application end), the
+ *  other agent its "provider": it connects to PORT on the host of its own
+ *  application end of PARENT (the target's host for the provider of PARENT,
+ *  the client's host for its subscriber), never elsewhere. The broker
+ *  routes it like a new session (its own SESSION and key) and sends
+ *  CONNECT_INFO { ..., PARENT, PORT, PROTO } to both (REQ_ID to the
+ *  requester only); ERROR { REQ_ID } when PARENT is unknown, not the
+ *  requester's, or over its flow limit.
  */
 #ifndef NS_PROTO_H
 #define NS_PROTO_H

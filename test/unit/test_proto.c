@@ -37,13 +37,14 @@ static const enum kind kinds[NS_A_MAX] = {
 	[NS_A_KEY] = K_BIN, [NS_A_FROM_A] = K_ADDR, [NS_A_FROM_B] = K_ADDR,
 	[NS_A_TIMEOUT] = K_U32, [NS_A_SPLICE_ID] = K_U32, [NS_A_PORT_A] = K_U16,
 	[NS_A_PORT_B] = K_U16, [NS_A_BYTES_AB] = K_U64, [NS_A_BYTES_BA] = K_U64,
-	[NS_A_PACKETS] = K_U64, [NS_A_COMPRESS] = K_U8,
+	[NS_A_PACKETS] = K_U64, [NS_A_COMPRESS] = K_U8, [NS_A_TOKEN] = K_BIN,
+	[NS_A_TRANSPORT] = K_U8, [NS_A_PARENT] = K_U64, [NS_A_PORT] = K_U16,
 };
 
 /* Every message with the attributes ns_proto.h gives it (optional ones included). */
 static const struct msg_spec {
 	int type;
-	int attrs[10];		/* 0-terminated */
+	int attrs[16];		/* 0-terminated */
 } specs[] = {
 	{ NS_MSG_CHALLENGE, { NS_A_NONCE, NS_A_VERSION_MIN, NS_A_VERSION_MAX } },
 	{ NS_MSG_LOGIN, { NS_A_ROLE, NS_A_NAME, NS_A_VERSION, NS_A_PROOF, NS_A_LOCAL_ADDR,
@@ -56,20 +57,23 @@ static const struct msg_spec {
 	{ NS_MSG_UNPUBLISH, { NS_A_REQ_ID, NS_A_SERVICE } },
 	{ NS_MSG_LIST, { NS_A_REQ_ID } },
 	{ NS_MSG_LIST_REPLY, { NS_A_REQ_ID, NS_A_SERVICE_INFO } },
-	{ NS_MSG_CONNECT, { NS_A_REQ_ID, NS_A_SERVICE, NS_A_PROTO, NS_A_COMPRESS } },
+	{ NS_MSG_CONNECT, { NS_A_REQ_ID, NS_A_SERVICE, NS_A_PROTO, NS_A_COMPRESS,
+			    NS_A_TRANSPORT } },
 	{ NS_MSG_OFFER, { NS_A_SESSION, NS_A_SERVICE, NS_A_PROTO, NS_A_NAME } },
 	{ NS_MSG_ACCEPT, { NS_A_SESSION } },
 	{ NS_MSG_REJECT, { NS_A_SESSION, NS_A_CODE, NS_A_TEXT } },
 	{ NS_MSG_CONNECT_INFO, { NS_A_SESSION, NS_A_REQ_ID, NS_A_PATH, NS_A_DIAL,
 				 NS_A_PEER_ADDR, NS_A_BIND_PORT, NS_A_SPLICE_MODE,
-				 NS_A_KEY } },
+				 NS_A_KEY, NS_A_PROTO, NS_A_COMPRESS, NS_A_TOKEN,
+				 NS_A_TRANSPORT, NS_A_PARENT, NS_A_PORT } },
 	{ NS_MSG_SPLICE_REQUEST, { NS_A_SESSION, NS_A_PROTO, NS_A_SPLICE_MODE, NS_A_FROM_A,
 				   NS_A_FROM_B, NS_A_TIMEOUT } },
 	{ NS_MSG_SPLICE_READY, { NS_A_SESSION, NS_A_SPLICE_ID, NS_A_RELAY_ADDR, NS_A_PORT_A,
-				 NS_A_PORT_B } },
+				 NS_A_PORT_B, NS_A_TOKEN } },
 	{ NS_MSG_SPLICE_PEER, { NS_A_SESSION, NS_A_PORT_B } },
 	{ NS_MSG_SPLICE_DONE, { NS_A_SESSION, NS_A_SPLICE_ID, NS_A_BYTES_AB, NS_A_BYTES_BA,
 				NS_A_PACKETS, NS_A_TEXT } },
+	{ NS_MSG_FLOW, { NS_A_REQ_ID, NS_A_PARENT, NS_A_PROTO, NS_A_PORT, NS_A_TRANSPORT } },
 };
 
 /* Deterministic test values per attribute type; big enough to catch byte-order bugs. */
