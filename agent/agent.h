@@ -34,6 +34,19 @@
 
 /* ---- settings (agent_config.c); read-only once loaded ---- */
 
+#define AGENT_PORTS_MAX		16	/* port ranges in one ports: / reverse: list */
+#define AGENT_ALG_MAX		15	/* longest ALG name */
+
+/* Ports and port ranges of a multi-connection service ("5001", "6000-6010/udp"). */
+struct agent_ports {
+	struct agent_port_range {
+		__u16 lo, hi;
+		__u8 proto;			/* IPPROTO_TCP / IPPROTO_UDP */
+	} r[AGENT_PORTS_MAX];
+	size_t n;
+};
+bool agent_ports_has(const struct agent_ports *p, __u8 proto, __u16 port);
+
 /* publish: one local service offered to others. */
 struct agent_pub {
 	char name[AGENT_NAME_MAX + 1];		/* bare name */
@@ -41,6 +54,9 @@ struct agent_pub {
 	socklen_t target_len;
 	__u8 proto;				/* IPPROTO_TCP / IPPROTO_UDP */
 	bool compress;				/* ask for a zlib tunnel */
+	struct agent_ports ports;		/* more ports of the target host (flows) */
+	struct agent_ports reverse;		/* ports the server connects back to */
+	char alg[AGENT_ALG_MAX + 1];		/* "" = none */
 };
 
 /* subscribe: a remote service made local on a listening port. */
@@ -51,6 +67,8 @@ struct agent_sub {
 	__u8 proto;
 	__u32 pool;				/* TCP: ready tunnels at most, 0 = none */
 	__u32 pool_idle_s;			/* a ready tunnel idle this long is closed */
+	struct agent_ports ports;		/* more local ports, same numbers (flows) */
+	struct agent_ports reverse;		/* the client's ports the server may connect to */
 };
 
 struct agent_cfg {
@@ -135,10 +153,25 @@ struct agent_broker {
 	size_t pub_pending, pub_ok;
 };
 
-/* A subscribe listener (agent_sub.c). */
+struct agent_session;
+
+/*
+ * A listener (agent_sub.c): a subscription's port (cfg set; main == itself
+ * for its listen address, another one for each of its extra ports), or a
+ * port a session opened (sess set: an ALG's alias, a reverse port), whose
+ * clients become flows on that session.
+ */
 struct agent_listener {
 	struct agent *a;
-	const struct agent_sub *cfg;
+	const struct agent_sub *cfg;	/* the subscription, NULL for a session's */
+	struct agent_listener *main;	/* the subscription's main listener */
+	struct agent_session *sess;	/* a session's listener: its session */
+	struct agent_listener *snext;	/* the session's (or subscription's extra) listeners */
+	struct sockaddr_storage addr;	/* where it listens */
+	__u8 proto;
+	__u16 flow_port;		/* FLOW PORT for its clients, 0 = the service's */
+	bool once;			/* a session's TCP listener: closed after one client */
+	__u64 expires_ns;		/* a session's listener unused until then is closed */
 	struct ns_watch w;
 	struct agent_tunnel *udp;	/* UDP: tunnels of this listener, by client */
 	__u64 warned_ns;		/* UDP: last "dropped" warning (one per 10 s) */
@@ -150,6 +183,36 @@ struct agent_listener {
 	__u32 setup_ms;			/* typical set-up time (EWMA), 0 = none yet */
 	__u32 shown[4];			/* ready, starting, target, wanted last logged */
 	struct ns_timer pool_t;		/* the next refill */
+};
+
+#define AGENT_SESSION_LINGER_S	30	/* a session with no tunnel left is kept this long */
+#define AGENT_SESSION_LISTENERS	16	/* listeners one session may hold at once */
+#define AGENT_LISTENER_UNUSED_S	60	/* a session's listener unused this long is closed */
+
+/*
+ * A session (agent_session.c): what the flows of one negotiated session
+ * share. Opened when the session's first tunnel starts forwarding (on the
+ * provider always; on the subscriber for a subscription with more ports or
+ * reverse ports, or an ALG); every tunnel on it holds a reference; one that
+ * has had flows lingers AGENT_SESSION_LINGER_S after the last is gone (a
+ * client reconnecting within that reuses it).
+ */
+struct agent_session {
+	struct agent *a;
+	struct agent_session *next, *prev;
+	__u64 id;				/* the broker's SESSION of its first tunnel */
+	__u8 role;				/* ours in it: TUN_ROLE_* */
+	const struct agent_pub *pub;		/* P */
+	struct agent_listener *lis;		/* S: the subscription's main listener */
+	char label[AGENT_NAME_MAX * 2 + 32];
+	char alg[AGENT_ALG_MAX + 1];
+	struct sockaddr_storage app;		/* our application end: S the client, P the target */
+	struct sockaddr_storage local;		/* our address facing it */
+	unsigned int refs;			/* tunnels on it */
+	unsigned int flows;			/* flows asked for or served */
+	struct agent_listener *listeners;	/* its own (reverse ports, ALG aliases) */
+	unsigned int nlisteners;
+	struct ns_timer timer;			/* linger, listener expiry */
 };
 
 /* A connection to tunnel-listen whose proof has not been matched yet (agent_link.c). */
@@ -217,6 +280,11 @@ struct agent_tunnel {
 	__u64 start_ns;				/* S: CONNECT sent */
 	const struct agent_pub *pub;		/* P */
 	struct agent_listener *lis;		/* S */
+	struct agent_session *sess;		/* the session it is a flow of, or opened */
+	bool flow;				/* asked with FLOW (S) / a FLOW's far end (P) */
+	__u16 flow_port;			/* S, flow: FLOW PORT */
+	struct sockaddr_storage target;		/* P: where OPEN connects */
+	char alg[AGENT_ALG_MAX + 1];		/* the service's ALG (CONNECT_INFO / publish) */
 	char peer_name[AGENT_NAME_MAX + 1];	/* P: the subscriber (OFFER NAME) */
 	__u8 key[NS_KEY_LEN];
 	struct sockaddr_storage peer;		/* PEER_ADDR */
@@ -248,6 +316,7 @@ struct agent {
 	unsigned int nincoming;
 	struct agent_tunnel *tunnels;
 	unsigned int ntunnels;
+	struct agent_session *sessions;
 	__u32 next_req;
 	__u8 *buf;				/* AGENT_IO_BUF bytes of scratch for reads */
 };
@@ -265,6 +334,22 @@ __u32 agent_req_id(struct agent *a);
 int agent_listeners_open(struct agent *a);
 void agent_listeners_close(struct agent *a);
 void agent_listener_unlink(struct agent_tunnel *t);	/* S, UDP */
+int agent_listener_open(struct agent *a, struct agent_listener *lis);
+void agent_listener_close(struct agent_listener *lis);
+const char *agent_listener_name(const struct agent_listener *lis);
+
+/* agent_session.c */
+int agent_session_open(struct agent_tunnel *t);	/* t's first tunnel forwards now */
+struct agent_session *agent_session_find(struct agent *a, __u64 id);
+struct agent_session *agent_session_of_client(struct agent_listener *main,
+					      const struct sockaddr_storage *client);
+void agent_session_get(struct agent_session *s);
+void agent_session_put(struct agent_session *s);
+int agent_session_target(struct agent_session *s, __u8 proto, __u16 port,
+			 struct sockaddr_storage *out);
+int agent_session_listen(struct agent_session *s, __u8 proto, __u16 flow_port, __u16 port,
+			 bool once, struct sockaddr_storage *where);
+void agent_sessions_close_all(struct agent *a);
 
 /* agent_pool.c: ready tunnels per TCP subscription */
 void agent_pool_init(struct agent_listener *lis);

@@ -23,9 +23,11 @@
 
 /* The structured keys; the scalar ones are in settings[] below. */
 static const char *const file_keys[] = { "publish", "subscribe", NULL };
-static const char *const pub_keys[] = { "name", "target", "proto", "compress", NULL };
+static const char *const pub_keys[] = {
+	"name", "target", "proto", "compress", "ports", "reverse", "alg", NULL
+};
 static const char *const sub_keys[] = {
-	"service", "listen", "proto", "pool", "pool-idle", "pool_idle", NULL
+	"service", "listen", "proto", "pool", "pool-idle", "pool_idle", "ports", "reverse", NULL
 };
 
 struct cfg_ctx {
@@ -165,6 +167,93 @@ static int u32_at(const struct yc_node *n, const char *key, __u32 min, __u32 max
 	return 0;
 }
 
+bool agent_ports_has(const struct agent_ports *p, __u8 proto, __u16 port)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->r[i].proto == proto && port >= p->r[i].lo && port <= p->r[i].hi)
+			return true;
+	return false;
+}
+
+/* One "PORT[-PORT][/tcp|/udp]" (proto defaults to the service's). */
+static int port_range_at(const struct yc_node *n, __u8 dflt, struct agent_port_range *r,
+			 struct cfg_ctx *x)
+{
+	unsigned long lo, hi;
+	const char *s;
+	char *end;
+	int ret;
+
+	ret = yc_scalar(n, &s, x->err, x->errlen);
+	if (ret)
+		return ret;
+	lo = strtoul(s, &end, 10);
+	hi = lo;
+	if (end != s && *end == '-') {
+		const char *h = end + 1;
+
+		hi = strtoul(h, &end, 10);
+		if (end == h)
+			goto bad;
+	}
+	r->proto = dflt;
+	if (!strcmp(end, "/udp"))
+		r->proto = IPPROTO_UDP;
+	else if (!strcmp(end, "/tcp"))
+		r->proto = IPPROTO_TCP;
+	else if (*end)
+		goto bad;
+	if (end == s || lo < 1 || hi > 65535 || lo > hi)
+		goto bad;
+	r->lo = lo;
+	r->hi = hi;
+	return 0;
+bad:
+	return yc_error(n, x->err, x->errlen, "a port must be PORT or PORT-PORT, optionally "
+			"followed by /tcp or /udp (e.g. 5001, 6000-6010/udp), not '%s'", s);
+}
+
+/* ports: / reverse: a list of port ranges (or one). */
+static int ports_at(const struct yc_node *map, const char *key, __u8 dflt,
+		    struct agent_ports *p, struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(map, key);
+	size_t i, cnt;
+	int ret;
+
+	if (!n)
+		return 0;
+	cnt = n->kind == YC_SEQ ? n->n : 1;
+	if (n->kind == YC_MAP)
+		return yc_error(n, x->err, x->errlen, "%s must be a list of ports", key);
+	if (cnt > AGENT_PORTS_MAX)
+		return yc_error(n, x->err, x->errlen, "%s: at most %u port ranges", key,
+				AGENT_PORTS_MAX);
+	for (i = 0; i < cnt; i++) {
+		ret = port_range_at(n->kind == YC_SEQ ? n->items[i] : n, dflt, &p->r[i], x);
+		if (ret)
+			return ret;
+	}
+	p->n = cnt;
+	return 0;
+}
+
+/* alg: the name of an application layer gateway for the service. */
+static int alg_at(const struct yc_node *map, struct agent_pub *p, struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(map, "alg");
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = str_into(n, "alg", p->alg, sizeof(p->alg), x);
+	if (!ret && p->compress)
+		ret = yc_error(n, x->err, x->errlen, "a service with an alg cannot be compressed");
+	return ret;
+}
+
 static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_ctx *x)
 {
 	size_t i, j;
@@ -198,6 +287,12 @@ static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 			ret = yc_bool(n, &b, x->err, x->errlen);
 			p->compress = b;
 		}
+		if (!ret)
+			ret = ports_at(it, "ports", p->proto, &p->ports, x);
+		if (!ret)
+			ret = ports_at(it, "reverse", IPPROTO_TCP, &p->reverse, x);
+		if (!ret)
+			ret = alg_at(it, p, x);
 		if (ret)
 			return ret;
 		c->npub++;
@@ -252,6 +347,10 @@ static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 		if (!ret)
 			ret = u32_at(in, "pool-idle", 1, AGENT_POOL_IDLE_MAX_S, " seconds",
 				     &s->pool_idle_s, x);
+		if (!ret)
+			ret = ports_at(it, "ports", s->proto, &s->ports, x);
+		if (!ret)
+			ret = ports_at(it, "reverse", IPPROTO_TCP, &s->reverse, x);
 		for (j = 0; !ret && j < i; j++)
 			if (c->sub[j].proto == s->proto &&
 			    agent_sa_equal(&c->sub[j].listen, &s->listen))

@@ -411,6 +411,9 @@ int agent_fwd_start(struct agent_tunnel *t)
 	struct agent_fwd *f = &t->fwd;
 	int d, err;
 
+	err = agent_session_open(t);
+	if (err)
+		return err;
 	f->spliced = t->proto == IPPROTO_TCP && !t->compress;
 	if (f->spliced) {
 		for (d = 0; d < 2; d++)

@@ -42,20 +42,19 @@ static void proof_io(struct agent_tunnel *t);
 /* P: OPEN arrived: connect to the target (forwarding starts when it answers). */
 static void target_connect(struct agent_tunnel *t)
 {
-	const struct agent_pub *pub = t->pub;
 	char label[LABEL_LEN], ts[AGENT_SA_STRLEN];
 	int fd, type, err;
 
 	agent_tunnel_label(t, label, sizeof(label));
 	ns_timer_arm(t->a->loop, &t->timer, t->a->cfg->connect_timeout_s * 1000);
 	type = t->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	agent_sa_str(&pub->target, ts, sizeof(ts));
-	fd = socket(pub->target.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	agent_sa_str(&t->target, ts, sizeof(ts));
+	fd = socket(t->target.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
 	if (type == SOCK_STREAM)
 		agent_sock_tune(fd);
-	if (connect(fd, (const struct sockaddr *)&pub->target, pub->target_len) &&
+	if (connect(fd, (const struct sockaddr *)&t->target, ns_sockaddr_len(&t->target)) &&
 	    errno != EINPROGRESS)
 		goto fail;
 	t->pw.fd = fd;
@@ -156,7 +155,7 @@ void agent_link_on_target(struct agent_tunnel *t)
 
 	if (getsockopt(t->pw.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
 		log_warn("%s: target %s: %s", agent_tunnel_label(t, label, sizeof(label)),
-			 agent_sa_str(&t->pub->target, ts, sizeof(ts)),
+			 agent_sa_str(&t->target, ts, sizeof(ts)),
 			 strerror(soerr ? soerr : errno));
 		/* The subscriber's client sees the reset, as if it had connected itself. */
 		agent_tunnel_close(t, true, "target unreachable");
@@ -307,7 +306,7 @@ fail:
 	log_warn("%s: connect to %s: %s", label, ps, strerror(errno));
 close:
 	if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
-		log_warn("connect %s: tunnel failed (client closed)", t->lis->cfg->service);
+		log_warn("connect %s: tunnel failed (client closed)", agent_listener_name(t->lis));
 	agent_tunnel_close(t, true, "cannot connect to the peer");
 }
 
@@ -327,7 +326,7 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 				 strerror(soerr ? soerr : errno));
 			if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
 				log_warn("connect %s: tunnel failed (client closed)",
-					 t->lis->cfg->service);
+					 agent_listener_name(t->lis));
 			agent_tunnel_close(t, true, "cannot connect to the peer");
 			return;
 		}

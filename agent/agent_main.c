@@ -60,6 +60,7 @@ static void agent_stop(struct agent *a)
 {
 	/* Tunnels first: subscriber tunnels point at their listener. */
 	agent_tunnels_close_all(a);
+	agent_sessions_close_all(a);
 	agent_listeners_close(a);
 	agent_tunnel_listen_close(a);
 	if (a->loop)

@@ -42,22 +42,28 @@ static void on_tcp_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				log_warn("subscribe %s: accept: %s", lis->cfg->service,
+				log_warn("subscribe %s: accept: %s", agent_listener_name(lis),
 					 strerror(errno));
 			return;
 		}
-		agent_pool_client(lis);
-		if (agent_pool_take(lis, fd, &ss) == 0)
-			continue;
+		if (lis->main == lis && !agent_session_of_client(lis, &ss)) {
+			agent_pool_client(lis);
+			if (agent_pool_take(lis, fd, &ss) == 0)
+				continue;
+		}
 		if (!agent_broker_up(a)) {
 			/* Nobody to ask: the client learns it at once. */
 			log_warn("connect %s: client %s refused: not connected to the broker",
-				 lis->cfg->service, agent_sa_str(&ss, cs, sizeof(cs)));
+				 agent_listener_name(lis), agent_sa_str(&ss, cs, sizeof(cs)));
 			agent_sock_rst(fd);
 			close(fd);
 			continue;
 		}
 		agent_tunnel_subscribe(lis, fd, &ss);
+		if (lis->once) {
+			agent_listener_close(lis);
+			return;
+		}
 	}
 }
 
@@ -97,7 +103,7 @@ static void on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 				if (!lis->warned_ns || now - lis->warned_ns >= WARN_EVERY_NS) {
 					lis->warned_ns = now;
 					log_warn("connect %s: datagrams from %s dropped: not "
-						 "connected to the broker", lis->cfg->service,
+						 "connected to the broker", agent_listener_name(lis),
 						 agent_sa_str(&ss, cs, sizeof(cs)));
 				}
 				continue;
@@ -124,21 +130,31 @@ void agent_listener_unlink(struct agent_tunnel *t)
 	t->lnext = NULL;
 }
 
-static int listen_one(struct agent *a, struct agent_listener *lis)
+const char *agent_listener_name(const struct agent_listener *lis)
 {
-	const struct agent_sub *s = lis->cfg;
-	int type = s->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	return lis->sess ? lis->sess->label : lis->cfg->service;
+}
+
+/* Bind lis (addr, proto set) and watch it: 0 or -errno (logged). */
+int agent_listener_open(struct agent *a, struct agent_listener *lis)
+{
+	int type = lis->proto == IPPROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	struct sockaddr_storage got;
+	socklen_t sl = sizeof(got);
 	char as[AGENT_SA_STRLEN];
 	int fd, one = 1, err;
 
-	agent_sa_str(&s->listen, as, sizeof(as));
-	fd = socket(s->listen.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	lis->a = a;
+	agent_sa_str(&lis->addr, as, sizeof(as));
+	fd = socket(lis->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&s->listen, s->listen_len) ||
-	    (type == SOCK_STREAM && listen(fd, SOMAXCONN)))
+	if (bind(fd, (const struct sockaddr *)&lis->addr, ns_sockaddr_len(&lis->addr)) ||
+	    (type == SOCK_STREAM && listen(fd, SOMAXCONN)) ||
+	    getsockname(fd, (struct sockaddr *)&got, &sl))
 		goto fail;
+	lis->addr = got;		/* port 0: the one the kernel chose */
 	lis->w.fd = fd;
 	lis->w.fn = type == SOCK_STREAM ? on_tcp_accept : on_udp;
 	lis->w.data = lis;
@@ -147,16 +163,67 @@ static int listen_one(struct agent *a, struct agent_listener *lis)
 		errno = -err;
 		goto fail;
 	}
-	log_info("subscribe %s: listening on %s %s", s->service, proto_name(s->proto), as);
+	ns_log(lis->sess ? NS_LOG_DEBUG : NS_LOG_INFO, "%s %s: listening on %s %s",
+	       lis->sess ? "session" : "subscribe", agent_listener_name(lis),
+	       proto_name(lis->proto), agent_sa_str(&lis->addr, as, sizeof(as)));
 	return 0;
 fail:
 	err = -errno;
-	log_err("subscribe %s: cannot listen on %s %s: %s", s->service, proto_name(s->proto),
-		as, strerror(errno));
+	ns_log(lis->sess ? NS_LOG_WARN : NS_LOG_ERR, "%s %s: cannot listen on %s %s: %s",
+	       lis->sess ? "session" : "subscribe", agent_listener_name(lis),
+	       proto_name(lis->proto), as, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	lis->w.fd = -1;
 	return err;
+}
+
+/* Stop listening; UDP tunnels that reply through it go first. */
+void agent_listener_close(struct agent_listener *lis)
+{
+	while (lis->udp)
+		agent_tunnel_close(lis->udp, false, "stopping");
+	if (lis->w.fd >= 0) {
+		ns_loop_del(lis->a->loop, &lis->w);
+		close(lis->w.fd);
+		lis->w.fd = -1;
+	}
+}
+
+/* The subscription's extra ports (ports:), same numbers on the listen address. */
+static int listen_extra(struct agent *a, struct agent_listener *main)
+{
+	const struct agent_ports *ps = &main->cfg->ports;
+	__u16 main_port = ns_sockaddr_port(&main->addr);
+	size_t i;
+	int err;
+
+	for (i = 0; i < ps->n; i++) {
+		unsigned int port;
+
+		for (port = ps->r[i].lo; port <= ps->r[i].hi; port++) {
+			struct agent_listener *x;
+
+			if (port == main_port && ps->r[i].proto == main->proto)
+				continue;	/* the main listener is that port */
+			x = calloc(1, sizeof(*x));
+			if (!x)
+				return -ENOMEM;
+			x->cfg = main->cfg;
+			x->main = main;
+			x->addr = main->addr;
+			ns_sockaddr_set_port(&x->addr, port);
+			x->proto = ps->r[i].proto;
+			x->flow_port = port;
+			x->w.fd = -1;
+			x->snext = main->snext;
+			main->snext = x;
+			err = agent_listener_open(a, x);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
 }
 
 int agent_listeners_open(struct agent *a)
@@ -168,13 +235,20 @@ int agent_listeners_open(struct agent *a)
 	if (!a->lis)
 		return -ENOMEM;
 	for (i = 0; i < a->cfg->nsub; i++) {
-		a->lis[i].a = a;
-		a->lis[i].cfg = &a->cfg->sub[i];
-		a->lis[i].w.fd = -1;
-		agent_pool_init(&a->lis[i]);
+		struct agent_listener *lis = &a->lis[i];
+
+		lis->a = a;
+		lis->cfg = &a->cfg->sub[i];
+		lis->main = lis;
+		lis->addr = lis->cfg->listen;
+		lis->proto = lis->cfg->proto;
+		lis->w.fd = -1;
+		agent_pool_init(lis);
 	}
 	for (i = 0; i < a->cfg->nsub; i++) {
-		err = listen_one(a, &a->lis[i]);
+		err = agent_listener_open(a, &a->lis[i]);
+		if (!err)
+			err = listen_extra(a, &a->lis[i]);
 		if (err)
 			return err;
 	}
@@ -188,17 +262,15 @@ void agent_listeners_close(struct agent *a)
 	if (!a->lis)
 		return;
 	for (i = 0; i < a->cfg->nsub; i++) {
-		struct agent_listener *lis = &a->lis[i];
+		struct agent_listener *lis = &a->lis[i], *x;
 
-		/* UDP tunnels reply through this socket: they go first. */
-		while (lis->udp)
-			agent_tunnel_close(lis->udp, false, "stopping");
-		agent_pool_stop(lis);
-		if (lis->w.fd >= 0) {
-			ns_loop_del(a->loop, &lis->w);
-			close(lis->w.fd);
-			lis->w.fd = -1;
+		while ((x = lis->snext)) {
+			lis->snext = x->snext;
+			agent_listener_close(x);
+			free(x);
 		}
+		agent_listener_close(lis);
+		agent_pool_stop(lis);
 	}
 	free(a->lis);
 	a->lis = NULL;

@@ -36,8 +36,14 @@
 
 const char *agent_tunnel_label(const struct agent_tunnel *t, char *buf, size_t len)
 {
+	if (t->flow) {
+		snprintf(buf, len, "%s flow %s/%u", t->sess->label,
+			 t->proto == IPPROTO_UDP ? "udp" : "tcp", t->role == TUN_ROLE_SUBSCRIBER ?
+			 t->flow_port : ns_sockaddr_port(&t->target));
+		return buf;
+	}
 	if (t->role == TUN_ROLE_SUBSCRIBER)
-		snprintf(buf, len, "%s", t->lis->cfg->service);
+		snprintf(buf, len, "%s", agent_listener_name(t->lis));
 	else
 		snprintf(buf, len, "%s for %s", t->pub->name, t->peer_name);
 	if (t->has_session) {
@@ -95,6 +101,8 @@ void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why)
 	agent_fwd_free(a, &t->fwd);
 	agent_buf_free(&t->pending);
 	memset(t->key, 0, sizeof(t->key));
+	if (t->sess)
+		agent_session_put(t->sess);
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -122,7 +130,7 @@ static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
 		ns_log(t->lis->fails ? NS_LOG_DEBUG : NS_LOG_WARN,
 		       "pool %s: tunnel set-up failed: %s", t->lis->cfg->service, why);
 	else
-		log_warn("connect %s: %s (client %s closed)", t->lis->cfg->service, why,
+		log_warn("connect %s: %s (client %s closed)", agent_listener_name(t->lis), why,
 			 agent_sa_str(&t->client, cs, sizeof(cs)));
 	agent_tunnel_close(t, true, why);
 }
@@ -221,9 +229,17 @@ static int send_connect(struct agent_tunnel *t)
 
 	t->req_id = agent_req_id(a);
 	t->start_ns = ns_now_ns();
-	ns_mb_init(&mb, NS_MSG_CONNECT);
-	ns_mb_u32(&mb, NS_A_REQ_ID, t->req_id);
-	ns_mb_str(&mb, NS_A_SERVICE, t->lis->cfg->service);
+	if (t->flow) {
+		ns_mb_init(&mb, NS_MSG_FLOW);
+		ns_mb_u32(&mb, NS_A_REQ_ID, t->req_id);
+		ns_mb_u64(&mb, NS_A_PARENT, t->sess->id);
+		ns_mb_u16(&mb, NS_A_PORT, t->flow_port);
+		t->sess->flows++;
+	} else {
+		ns_mb_init(&mb, NS_MSG_CONNECT);
+		ns_mb_u32(&mb, NS_A_REQ_ID, t->req_id);
+		ns_mb_str(&mb, NS_A_SERVICE, t->lis->cfg->service);
+	}
 	ns_mb_u8(&mb, NS_A_PROTO, t->proto);
 	if (agent_broker_send(a, &mb))
 		return -ENOTCONN;
@@ -249,13 +265,40 @@ struct agent_tunnel *agent_tunnel_pooled(struct agent_listener *lis)
 	return t;
 }
 
+/*
+ * The session a new client of lis is a flow of: the listener's own, or for a
+ * subscription's ports the session of the same client host; NULL: it needs a
+ * session of its own (CONNECT). -ENOENT: an extra port of the subscription
+ * with no session to join.
+ */
+static int client_session(struct agent_listener *lis, const struct sockaddr_storage *client,
+			  struct agent_session **out)
+{
+	*out = lis->sess;
+	if (!*out && lis->main)
+		*out = agent_session_of_client(lis->main, client);
+	if (!*out && lis->main != lis)
+		return -ENOENT;
+	return 0;
+}
+
 struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 					    const struct sockaddr_storage *client)
 {
 	struct agent *a = lis->a;
-	struct agent_tunnel *t = tunnel_new(a, TUN_ROLE_SUBSCRIBER, lis->cfg->proto);
-	char cs[AGENT_SA_STRLEN];
+	struct agent_session *sess;
+	struct agent_tunnel *t;
+	char cs[AGENT_SA_STRLEN], label[AGENT_NAME_MAX * 2 + 64];
 
+	if (client_session(lis, client, &sess)) {
+		log_warn("connect %s: client %s on port %u refused: it has no session yet (the "
+			 "service's first connection goes to %s)", agent_listener_name(lis),
+			 agent_sa_str(client, cs, sizeof(cs)), ns_sockaddr_port(&lis->addr),
+			 agent_sa_str(&lis->main->addr, cs, sizeof(cs)));
+		t = NULL;
+	} else {
+		t = tunnel_new(a, TUN_ROLE_SUBSCRIBER, lis->proto);
+	}
 	if (!t) {
 		if (fd >= 0) {
 			agent_sock_rst(fd);
@@ -265,6 +308,12 @@ struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 	}
 	t->lis = lis;
 	t->client = *client;
+	if (sess) {
+		t->sess = sess;
+		t->flow = true;
+		t->flow_port = lis->flow_port;
+		agent_session_get(sess);
+	}
 	if (fd >= 0) {
 		t->pw.fd = fd;
 		agent_sock_tune(fd);
@@ -278,16 +327,19 @@ struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 		sub_fail(t, "not connected to the broker");
 		return NULL;
 	}
-	log_debug("connect %s: client %s, request %u", lis->cfg->service,
+	log_debug("connect %s: client %s, request %u", agent_tunnel_label(t, label, sizeof(label)),
 		  agent_sa_str(client, cs, sizeof(cs)), t->req_id);
 	return t;
 }
 
-static void send_reject(struct agent *a, __u64 session, __u32 code, const char *text)
+/* REJECT (an offer) or ERROR { SESSION, CODE, TEXT }: this agent cannot
+ * take its part of a session. */
+static void send_refusal(struct agent *a, __u8 type, __u64 session, __u32 code,
+			 const char *text)
 {
 	struct ns_msg_buf mb = {};
 
-	ns_mb_init(&mb, NS_MSG_REJECT);
+	ns_mb_init(&mb, type);
 	ns_mb_u64(&mb, NS_A_SESSION, session);
 	ns_mb_u32(&mb, NS_A_CODE, code);
 	ns_mb_str(&mb, NS_A_TEXT, text);
@@ -327,17 +379,19 @@ void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m)
 	if (!pub) {
 		log_warn("offer from %s for %s/%s: not published here; rejected", name, service,
 			 proto == IPPROTO_UDP ? "udp" : "tcp");
-		send_reject(a, session, NS_ERR_NOT_FOUND, "no such service");
+		send_refusal(a, NS_MSG_REJECT, session, NS_ERR_NOT_FOUND, "no such service");
 		return;
 	}
 	t = find_session(a, session, TUN_ROLE_PROVIDER);
 	if (!t) {
 		t = tunnel_new(a, TUN_ROLE_PROVIDER, proto);
 		if (!t) {
-			send_reject(a, session, NS_ERR_INTERNAL, "out of memory");
+			send_refusal(a, NS_MSG_REJECT, session, NS_ERR_INTERNAL, "out of memory");
 			return;
 		}
 		t->pub = pub;
+		t->target = pub->target;
+		memcpy(t->alg, pub->alg, sizeof(t->alg));
 		t->session = session;
 		t->has_session = true;
 		snprintf(t->peer_name, sizeof(t->peer_name), "%s", name);
@@ -347,13 +401,57 @@ void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m)
 		  service);
 	ns_mb_init(&mb, NS_MSG_ACCEPT);
 	ns_mb_u64(&mb, NS_A_SESSION, session);
+	if (pub->alg[0])
+		ns_mb_str(&mb, NS_A_ALG, pub->alg);
 	agent_broker_send(a, &mb);
+}
+
+/*
+ * CONNECT_INFO with PARENT for a flow the other agent asked for: its far
+ * end here, a provider tunnel to the session's application host at PORT.
+ * NULL (and ERROR { SESSION } to the broker) when the session is not here
+ * or the port is not one a flow may reach.
+ */
+static struct agent_tunnel *flow_far_end(struct agent *a, const struct ns_msg *m,
+					 __u64 session, __u64 parent)
+{
+	struct agent_session *s = agent_session_find(a, parent);
+	struct sockaddr_storage target;
+	struct agent_tunnel *t;
+	__u8 proto = IPPROTO_TCP;
+	__u16 port = 0;
+	int err;
+
+	ns_msg_u8(m, NS_A_PROTO, &proto);
+	ns_msg_u16(m, NS_A_PORT, &port);
+	err = s ? agent_session_target(s, proto, port, &target) : -ENOENT;
+	if (err) {
+		log_warn("flow #%016" PRIx64 " on session #%016" PRIx64 " (%s/%u) refused: %s",
+			 (uint64_t)session, (uint64_t)parent, proto == IPPROTO_UDP ? "udp" : "tcp",
+			 port, s ? "not a port of the service" : "no such session here");
+		send_refusal(a, NS_MSG_ERROR, session, err == -EPERM ? NS_ERR_DENIED : NS_ERR_NOT_FOUND,
+			   s ? "not a port of the service" : "no such session");
+		return NULL;
+	}
+	t = tunnel_new(a, TUN_ROLE_PROVIDER, proto);
+	if (!t)
+		return NULL;
+	t->sess = s;
+	agent_session_get(s);
+	s->flows++;
+	t->flow = true;
+	t->pub = s->pub;
+	t->target = target;
+	t->session = session;
+	t->has_session = true;
+	return t;
 }
 
 /* CONNECT_INFO -> the tunnel it is for, or NULL. */
 static struct agent_tunnel *info_tunnel(struct agent *a, const struct ns_msg *m, __u64 session)
 {
 	struct agent_tunnel *t;
+	__u64 parent;
 	__u32 req;
 
 	if (ns_msg_u32(m, NS_A_REQ_ID, &req) == 0) {
@@ -366,6 +464,8 @@ static struct agent_tunnel *info_tunnel(struct agent *a, const struct ns_msg *m,
 		return t;
 	}
 	t = find_session(a, session, TUN_ROLE_PROVIDER);
+	if (!t && ns_msg_u64(m, NS_A_PARENT, &parent) == 0)
+		return flow_far_end(a, m, session, parent);
 	if (!t || t->state != TUN_WAIT_INFO) {
 		log_debug("CONNECT_INFO for session #%016" PRIx64 ": not expected",
 			  (uint64_t)session);
@@ -405,6 +505,8 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	}
 	ns_msg_u8(m, NS_A_PATH, &path);
 	ns_msg_u8(m, NS_A_COMPRESS, &compress);
+	if (t->role == TUN_ROLE_SUBSCRIBER && !t->flow)
+		ns_msg_str(m, NS_A_ALG, t->alg, sizeof(t->alg));
 	ns_msg_u16(m, NS_A_BIND_PORT, &t->bind_port);
 	t->path = path;
 	t->compress = compress;

@@ -17,6 +17,7 @@
 #define BROKER_NAME_MAX		255	/* bytes of an agent, relay or service name (a STR) */
 #define BROKER_SERVICES_MAX	256	/* services one agent may publish */
 #define BROKER_NEGOTIATIONS_MAX	65536	/* sessions being negotiated at once */
+#define BROKER_SESSION_FLOWS	4096	/* default session-flows */
 #define BROKER_SESS_BUCKETS	4096	/* session id hash */
 #define BROKER_DRAIN_MS		2000	/* a closed peer gets this long to read our ERROR */
 #define BROKER_RELAY_BUSY_MS	250	/* a relay that answered BUSY gets no request this long */
@@ -63,6 +64,7 @@ struct broker_cfg {
 	__u32 probe_timeout_ms;		/* probe-timeout-ms */
 	__u32 login_timeout_s;		/* login-timeout */
 	__u32 session_history;		/* session-history: finished sessions kept */
+	__u32 session_flows;		/* session-flows: flows one session may ask for */
 	char user[64];			/* user: who the broker becomes after binding */
 };
 
@@ -200,6 +202,10 @@ struct session {
 	char service[BROKER_NAME_MAX + 1];	/* bare */
 	__u32 req_id;				/* S's CONNECT */
 	__u8 proto, compress, path, mode;
+	__u64 parent;				/* a flow: its session, 0 = none */
+	__u16 port;				/* a flow: FLOW PORT */
+	__u32 flows;				/* flows asked for on this session */
+	char alg[BROKER_NAME_MAX + 1];		/* from ACCEPT, "" = none */
 	bool passive_only;			/* a retry after a refused pure splice */
 	bool relays_busy;			/* SESS_RELAY_WAIT: every relay was busy */
 	__u8 key[NS_KEY_LEN];			/* cleared once delivered */
@@ -291,6 +297,7 @@ int sessions_init(struct broker *b);
 void sessions_free(struct broker *b);
 void sess_connect(struct peer *s, const struct ns_msg *m);
 void sess_accept(struct peer *p, const struct ns_msg *m);
+void sess_flow(struct peer *p, const struct ns_msg *m);
 void sess_reject(struct peer *p, const struct ns_msg *m);
 void sess_splice_ready(struct peer *r, const struct ns_msg *m);
 void sess_splice_peer(struct peer *r, const struct ns_msg *m);

@@ -32,6 +32,7 @@ void cfg_defaults(struct broker_cfg *c)
 	c->probe_timeout_ms = 1000;
 	c->login_timeout_s = 10;
 	c->session_history = 1000;
+	c->session_flows = BROKER_SESSION_FLOWS;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 }
 
@@ -328,6 +329,9 @@ static const struct ns_setting settings[] = {
 	  .help = "from connect to LOGIN (default 10)" },
 	{ .name = "session-history", .type = NS_SET_U32, CFG(session_history), .max = 1000000,
 	  .arg = "N", .help = "finished sessions kept for /api/v1/sessions (default 1000)" },
+	{ .name = "session-flows", .type = NS_SET_U32, CFG(session_flows),
+	  .max = 1000000, .arg = "N",
+	  .help = "flows (extra connections) one session may ask for (default 4096)" },
 	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT

@@ -154,6 +154,14 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 		ns_out_str(o, "subscriber", s->sub_name);
 		ns_out_str(o, "provider", s->prov_name);
 		ns_out_str(o, "proto", s->proto == IPPROTO_UDP ? "udp" : "tcp");
+		if (s->parent) {
+			ns_out_fmt(o, "parent", "%016llx", (unsigned long long)s->parent);
+			ns_out_u64(o, "port", s->port);
+		} else {
+			ns_out_null(o, "parent");
+			ns_out_u64(o, "flows", s->flows);
+		}
+		ns_out_str(o, "alg", s->alg[0] ? s->alg : NULL);
 		ns_out_str(o, "path", ns_path_name(s->path));
 		if (relay && s->state != SESS_OFFERED)
 			ns_out_str(o, "mode", mode_name(s->mode));

@@ -397,6 +397,9 @@ static void agent_message(struct peer *p, const struct ns_msg *m)
 	case NS_MSG_CONNECT:
 		sess_connect(p, m);
 		return;
+	case NS_MSG_FLOW:
+		sess_flow(p, m);
+		return;
 	case NS_MSG_ACCEPT:
 		sess_accept(p, m);
 		return;

@@ -318,6 +318,12 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 	ns_mb_bin(&mb, NS_A_KEY, wrapped, sizeof(wrapped));
 	if (s->compress)
 		ns_mb_u8(&mb, NS_A_COMPRESS, s->compress);
+	if (s->parent) {
+		ns_mb_u64(&mb, NS_A_PARENT, s->parent);
+		ns_mb_u16(&mb, NS_A_PORT, s->port);
+	}
+	if (s->alg[0])
+		ns_mb_str(&mb, NS_A_ALG, s->alg);
 	explicit_bzero(wrapped, sizeof(wrapped));
 	return peer_send(to, &mb);
 }
@@ -546,6 +552,104 @@ void sess_accept(struct peer *P, const struct ns_msg *m)
 			    (unsigned long long)id);
 		return;
 	}
+	ns_msg_str(m, NS_A_ALG, s->alg, sizeof(s->alg));
+	sess_route(s);
+}
+
+/* The newest record, so that history_trim() keeps a session in use. */
+static void sess_touch(struct session *s)
+{
+	struct broker *b = s->b;
+
+	if (!s->next)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		b->sess_head = s->next;
+	s->next->prev = s->prev;
+	s->prev = b->sess_tail;
+	s->next = NULL;
+	b->sess_tail->next = s;
+	b->sess_tail = s;
+}
+
+/* The agent of the session at the other end from R, if it is online. */
+static struct peer *sess_other(const struct session *s, const struct peer *R)
+{
+	const char *other = !strcmp(R->name, s->sub_name) ? s->prov_name : s->sub_name;
+	int idx = cfg_agent_index(R->b->cfg, other);
+	struct peer *p = idx >= 0 ? R->b->agents[idx] : NULL;
+
+	return p && !p->doomed ? p : NULL;
+}
+
+/*
+ * FLOW { REQ_ID, PARENT, PROTO, PORT }: one more connection on an
+ * established session, asked by either of its agents. No OFFER and no ACL
+ * check: the session has both already. It is routed like a new session;
+ * the requester is its subscriber.
+ */
+void sess_flow(struct peer *R, const struct ns_msg *m)
+{
+	struct broker *b = R->b;
+	struct session *p, *s;
+	struct peer *other;
+	__u64 pid;
+	__u32 req;
+	__u16 port = 0;
+	__u8 proto;
+
+	if (ns_msg_u32(m, NS_A_REQ_ID, &req) || ns_msg_u64(m, NS_A_PARENT, &pid) ||
+	    ns_msg_u8(m, NS_A_PROTO, &proto) ||
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP)) {
+		sess_count_failure(b, FAIL_MALFORMED);
+		proto_bad_request(R, m, "FLOW needs REQ_ID, PARENT and PROTO (6 or 17)");
+		return;
+	}
+	ns_msg_u16(m, NS_A_PORT, &port);
+	p = sess_find(b, pid);
+	if (p && p->parent)
+		p = sess_find(b, p->parent);
+	if (!p || (p->state != SESS_ESTABLISHED && p->state != SESS_CLOSED) ||
+	    (strcmp(R->name, p->sub_name) && strcmp(R->name, p->prov_name))) {
+		sess_count_failure(b, FAIL_NOT_FOUND);
+		proto_error(R, &req, 0, NS_ERR_NOT_FOUND, "no session %016llx of yours",
+			    (unsigned long long)pid);
+		return;
+	}
+	other = sess_other(p, R);
+	if (!other) {
+		sess_count_failure(b, FAIL_NOT_FOUND);
+		proto_error(R, &req, 0, NS_ERR_NOT_FOUND, "the other agent of session %016llx "
+			    "is offline", (unsigned long long)pid);
+		return;
+	}
+	if (p->flows >= b->cfg->session_flows) {
+		sess_count_failure(b, FAIL_DENIED);
+		proto_error(R, &req, 0, NS_ERR_DENIED, "session %016llx has had its %u flows "
+			    "(session-flows)", (unsigned long long)pid, b->cfg->session_flows);
+		return;
+	}
+	if (b->nactive >= BROKER_NEGOTIATIONS_MAX || !(s = sess_new(b))) {
+		sess_count_failure(b, FAIL_INTERNAL);
+		proto_error(R, &req, 0, NS_ERR_INTERNAL, "too many negotiations in progress");
+		return;
+	}
+	p->flows++;
+	sess_touch(p);
+	s->sub = R;
+	s->prov = other;
+	s->sub_name = R->name;
+	s->prov_name = other->name;
+	snprintf(s->service, sizeof(s->service), "%s", p->service);
+	s->req_id = req;
+	s->proto = proto;
+	s->compress = p->compress;
+	s->parent = p->id;
+	s->port = port;
+	log_debug("session %016llx: flow %016llx from %s, %s port %u", (unsigned long long)p->id,
+		  (unsigned long long)s->id, R->name, proto == IPPROTO_UDP ? "udp" : "tcp", port);
 	sess_route(s);
 }
 

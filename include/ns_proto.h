@@ -108,7 +108,11 @@
  *  routes it like a new session (its own SESSION and key) and sends
  *  CONNECT_INFO { ..., PARENT, PORT, PROTO } to both (REQ_ID to the
  *  requester only); ERROR { REQ_ID } when PARENT is unknown, not the
- *  requester's, or over its flow limit.
+ *  requester's, or over its flow limit (session-flows). A flow's PARENT is
+ *  always the first session (a FLOW naming a flow is taken as naming its
+ *  parent). A provider whose service has an ALG says so in ACCEPT
+ *  { SESSION, ALG }; the broker passes ALG to the subscriber in its
+ *  CONNECT_INFO, so that both agents run it on the service's connection.
  */
 #ifndef NS_PROTO_H
 #define NS_PROTO_H
@@ -197,6 +201,7 @@ enum ns_attr_type {
 	NS_A_TRANSPORT,		/* U8 17 = datagrams as datagrams, 6 = framed in TCP */
 	NS_A_PARENT,		/* U64: the session a flow belongs to */
 	NS_A_PORT,		/* U16: the flow's port on the far application's host */
+	NS_A_ALG,		/* STR: the service's application layer gateway ("ftp") */
 	NS_A_MAX
 };
 

@@ -210,6 +210,25 @@ socklen_t ns_sockaddr_make(__u8 family, const __u32 addr[4], __be16 port,
 	}
 }
 
+socklen_t ns_sockaddr_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
+__u16 ns_sockaddr_port(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port :
+			((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+void ns_sockaddr_set_port(struct sockaddr_storage *ss, __u16 port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
 void ns_sockaddr_split(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4],
 		       __be16 *port)
 {

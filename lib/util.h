@@ -39,6 +39,11 @@ socklen_t ns_sockaddr_make(__u8 family, const __u32 addr[4], __be16 port,
 /* sockaddr (AF_INET/AF_INET6) -> family/addr/port (network order). */
 void ns_sockaddr_split(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4],
 		       __be16 *port);
+/* The length of an AF_INET / AF_INET6 sockaddr. */
+socklen_t ns_sockaddr_len(const struct sockaddr_storage *ss);
+/* Its port in host order / set it (host order). */
+__u16 ns_sockaddr_port(const struct sockaddr_storage *ss);
+void ns_sockaddr_set_port(struct sockaddr_storage *ss, __u16 port);
 /* "IP:PORT" or "[IPv6]:PORT" -> sockaddr; with port_optional a bare address
  * (port 0) is accepted too. 0 or -EINVAL. */
 int ns_parse_sockaddr(const char *s, int port_optional, struct sockaddr_storage *ss,
