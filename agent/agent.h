@@ -16,6 +16,7 @@
 #include "pipe.h"
 #include "loop.h"
 #include "util.h"
+#include "alg.h"
 
 #define AGENT_NAME_MAX		255	/* bytes; a protocol STR */
 #define AGENT_UDP_IDLE_S	60	/* default: UDP tunnel idle timeout */
@@ -258,6 +259,9 @@ struct agent_fwd {
 	bool zdef, zinf;		/* initialised */
 	bool plain_eof, up_shut;	/* plain side said EOF; tunnel shut down for writing */
 	bool tun_eof, down_shut;	/* tunnel said EOF; plain side shut down */
+	const struct ns_alg_ops *alg_ops;	/* the session's first tunnel: its ALG */
+	void *alg;
+	struct ns_alg_buf alg_out;	/* what the ALG made of the last input */
 	__u64 bytes[2];			/* [0] plain -> tunnel, [1] tunnel -> plain (payload) */
 	__u64 last_ns;			/* UDP: last datagram either way */
 };
@@ -349,7 +353,18 @@ int agent_session_target(struct agent_session *s, __u8 proto, __u16 port,
 			 struct sockaddr_storage *out);
 int agent_session_listen(struct agent_session *s, __u8 proto, __u16 flow_port, __u16 port,
 			 bool once, struct sockaddr_storage *where);
+void agent_session_unlisten(struct agent_session *s, const struct sockaddr_storage *where);
 void agent_sessions_close_all(struct agent *a);
+
+/* agent_alg.c */
+bool agent_alg_known(const char *name);
+const char *agent_alg_names(void);
+int agent_alg_open(struct agent_tunnel *t);	/* forwarding starts: its ALG, if any */
+void agent_alg_close(struct agent_fwd *f);
+/* in (len bytes, or one datagram) through the ALG in dir (NS_ALG_*), eof: the
+ * stream ended; *out/*outlen: what to deliver (in itself without an ALG). */
+int agent_alg_run(struct agent_fwd *f, int dir, const __u8 *in, size_t len, bool eof,
+		  const __u8 **out, size_t *outlen);
 
 /* agent_pool.c: ready tunnels per TCP subscription */
 void agent_pool_init(struct agent_listener *lis);

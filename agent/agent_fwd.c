@@ -136,16 +136,31 @@ static int up_put(struct agent_fwd *f, const void *p, size_t n, int flush)
 	}
 }
 
-/* One datagram, framed, towards the tunnel. */
+/* One datagram, through the ALG if any, framed, towards the tunnel. */
 static int up_datagram(struct agent_fwd *f, const __u8 *p, size_t n)
 {
 	__u8 hdr[AGENT_UDP_FRAME_HDR];
 	int err;
 
+	err = agent_alg_run(f, NS_ALG_OUT, p, n, false, &p, &n);
+	if (err)
+		return err;
+	if (f->alg_ops && !n)
+		return 0;	/* the ALG dropped it */
 	if (agent_udp_frame_hdr(hdr, n))
 		return 0;	/* cannot happen for a UDP payload: dropped */
 	err = up_put(f, hdr, sizeof(hdr), Z_NO_FLUSH);
 	if (!err)
+		err = up_put(f, p, n, Z_SYNC_FLUSH);
+	return err;
+}
+
+/* Stream bytes from the plain side through the ALG (if any) towards the tunnel. */
+static int alg_up(struct agent_fwd *f, const __u8 *p, size_t n, bool eof)
+{
+	int err = agent_alg_run(f, NS_ALG_OUT, p, n, eof, &p, &n);
+
+	if (!err && n)
 		err = up_put(f, p, n, Z_SYNC_FLUSH);
 	return err;
 }
@@ -187,9 +202,11 @@ static int pump_up(struct agent_tunnel *t)
 			return -errno;
 		} else if (n == 0) {
 			f->plain_eof = true;
-			err = f->zdef ? up_put(f, NULL, 0, Z_FINISH) : 0;
+			err = alg_up(f, NULL, 0, true);
+			if (!err && f->zdef)
+				err = up_put(f, NULL, 0, Z_FINISH);
 		} else {
-			err = up_put(f, t->a->buf, n, Z_SYNC_FLUSH);
+			err = alg_up(f, t->a->buf, n, false);
 		}
 		if (err)
 			return err;
@@ -206,6 +223,9 @@ static void deliver_frames(struct agent_tunnel *t)
 
 	while ((k = agent_udp_unframe(f->down.data + f->down.off, agent_buf_used(&f->down),
 				      &d, &dl))) {
+		f->down.off += k;
+		if (agent_alg_run(f, NS_ALG_IN, d, dl, false, &d, &dl) || !dl)
+			continue;	/* the ALG dropped it (and said why) */
 		if (t->role == TUN_ROLE_SUBSCRIBER)
 			sendto(t->lis->w.fd, d, dl, MSG_DONTWAIT, (struct sockaddr *)&t->client,
 			       t->client.ss_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -213,7 +233,6 @@ static void deliver_frames(struct agent_tunnel *t)
 		else
 			send(t->pw.fd, d, dl, MSG_DONTWAIT);
 		/* a datagram the socket cannot take now is dropped, as UDP would */
-		f->down.off += k;
 		f->bytes[1] += dl;
 		f->last_ns = ns_now_ns();
 	}
@@ -246,6 +265,29 @@ static int inflate_some(struct agent_fwd *f)
 	return 0;
 }
 
+/* One read from the tunnel through the ALG into f->down: 0 read, 1 nothing
+ * to read now, or -errno. */
+static int alg_down(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	const __u8 *p;
+	size_t len;
+	ssize_t n;
+	int err;
+
+	n = recv(t->tw.fd, t->a->buf, READ_CHUNK, MSG_DONTWAIT);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -errno;
+	if (n == 0)
+		f->tun_eof = true;
+	err = agent_alg_run(f, NS_ALG_IN, t->a->buf, n, n == 0, &p, &len);
+	if (!err && len)
+		err = agent_buf_put(&f->down, p, len);
+	return err;
+}
+
 /* tunnel -> plain: 0 or -errno. */
 static int pump_down(struct agent_tunnel *t)
 {
@@ -274,6 +316,12 @@ static int pump_down(struct agent_tunnel *t)
 				f->down_shut = true;
 			}
 			return 0;
+		}
+		if (f->alg_ops && t->proto == IPPROTO_TCP) {
+			r = alg_down(t);
+			if (r)
+				return r < 0 ? r : 0;
+			continue;
 		}
 		dst = f->zinf ? &f->zin : &f->down;
 		r = buf_reserve(dst, READ_CHUNK);
@@ -406,15 +454,34 @@ void agent_fwd_idle_check(struct agent_tunnel *t)
 	ns_timer_arm(t->a->loop, &t->timer, (idle_ns - since) / 1000000 + 1);
 }
 
+/* UDP datagrams of the client that came before the tunnel, framed. */
+static int up_pending(struct agent_tunnel *t)
+{
+	struct agent_buf *p = &t->pending;
+	const __u8 *d;
+	size_t k, dl;
+	int err = 0;
+
+	while (!err && (k = agent_udp_unframe(p->data + p->off, agent_buf_used(p), &d, &dl))) {
+		p->off += k;
+		err = up_datagram(&t->fwd, d, dl);
+		t->fwd.bytes[0] += dl;
+	}
+	agent_buf_free(p);
+	return err;
+}
+
 int agent_fwd_start(struct agent_tunnel *t)
 {
 	struct agent_fwd *f = &t->fwd;
 	int d, err;
 
 	err = agent_session_open(t);
+	if (!err)
+		err = agent_alg_open(t);
 	if (err)
 		return err;
-	f->spliced = t->proto == IPPROTO_TCP && !t->compress;
+	f->spliced = t->proto == IPPROTO_TCP && !t->compress && !f->alg_ops;
 	if (f->spliced) {
 		for (d = 0; d < 2; d++)
 			ns_pipe_init(&f->pipe[d]);
@@ -432,15 +499,9 @@ int agent_fwd_start(struct agent_tunnel *t)
 			return -ENOMEM;
 		f->zinf = true;
 	}
-	if (agent_buf_used(&t->pending)) {
-		/* UDP datagrams of the client that came before the tunnel */
-		err = up_put(f, t->pending.data + t->pending.off, agent_buf_used(&t->pending),
-			     Z_SYNC_FLUSH);
-		f->bytes[0] += agent_buf_used(&t->pending);	/* headers too: close enough */
-		agent_buf_free(&t->pending);
-		if (err)
-			return err;
-	}
+	err = up_pending(t);
+	if (err)
+		return err;
 	t->state = TUN_FWD;
 	ns_timer_cancel(t->a->loop, &t->timer);
 	f->last_ns = ns_now_ns();
@@ -476,4 +537,5 @@ void agent_fwd_free(struct agent *a, struct agent_fwd *f)
 	agent_buf_free(&f->up);
 	agent_buf_free(&f->zin);
 	agent_buf_free(&f->down);
+	agent_alg_close(f);
 }

@@ -262,6 +262,21 @@ int agent_session_listen(struct agent_session *s, __u8 proto, __u16 flow_port, _
 	return 0;
 }
 
+/* Close the listener of s at where (a pair half that could not be completed). */
+void agent_session_unlisten(struct agent_session *s, const struct sockaddr_storage *where)
+{
+	struct agent_listener **pp, *x;
+
+	for (pp = &s->listeners; (x = *pp); pp = &x->snext)
+		if (agent_sa_equal(&x->addr, where)) {
+			*pp = x->snext;
+			agent_listener_close(x);
+			free(x);
+			s->nlisteners--;
+			return;
+		}
+}
+
 void agent_sessions_close_all(struct agent *a)
 {
 	while (a->sessions)
