@@ -112,6 +112,9 @@ int agent_udp_frame(__u8 *out, size_t cap, const void *data, size_t len);
  * bytes the frame takes (header included) with *data / *dlen set, or 0 when
  * the frame is not complete yet. */
 size_t agent_udp_unframe(const __u8 *buf, size_t len, const __u8 **data, size_t *dlen);
+/* IPv4 or IPv4-mapped IPv6 -> AF_INET + address in addr[0]; else AF_INET6 and
+ * the IPv6 address. Port in network order. */
+void agent_sa_ip(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4], __be16 *port);
 /* "192.0.2.1:80" / "[2001:db8::1]:80"; IPv4-mapped IPv6 shown as IPv4. */
 const char *agent_sa_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 /* Same IP address (ports ignored; IPv4-mapped IPv6 equals IPv4). */

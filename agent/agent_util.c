@@ -49,8 +49,7 @@ size_t agent_udp_unframe(const __u8 *buf, size_t len, const __u8 **data, size_t 
 	return AGENT_UDP_FRAME_HDR + n;
 }
 
-/* IPv4 or IPv4-mapped IPv6 -> family 2 + address; else the IPv6 address. */
-static void sa_ip(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4], __be16 *port)
+void agent_sa_ip(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4], __be16 *port)
 {
 	ns_sockaddr_split(ss, family, addr, port);
 	if (*family == AF_INET6 && addr[0] == 0 && addr[1] == 0 && addr[2] == htonl(0xffff)) {
@@ -71,7 +70,7 @@ const char *agent_sa_str(const struct sockaddr_storage *ss, char *buf, size_t le
 		snprintf(buf, len, "?");
 		return buf;
 	}
-	sa_ip(ss, &family, addr, &port);
+	agent_sa_ip(ss, &family, addr, &port);
 	ns_addr_str(family, addr, ip, sizeof(ip));
 	snprintf(buf, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(port));
 	return buf;
@@ -86,8 +85,8 @@ bool agent_sa_same_ip(const struct sockaddr_storage *a, const struct sockaddr_st
 	if ((a->ss_family != AF_INET && a->ss_family != AF_INET6) ||
 	    (b->ss_family != AF_INET && b->ss_family != AF_INET6))
 		return false;
-	sa_ip(a, &af, aa, &ap);
-	sa_ip(b, &bf, ba, &bp);
+	agent_sa_ip(a, &af, aa, &ap);
+	agent_sa_ip(b, &bf, ba, &bp);
 	return af == bf && !memcmp(aa, ba, sizeof(aa));
 }
 
@@ -99,8 +98,8 @@ bool agent_sa_equal(const struct sockaddr_storage *a, const struct sockaddr_stor
 
 	if (!agent_sa_same_ip(a, b))
 		return false;
-	sa_ip(a, &af, aa, &ap);
-	sa_ip(b, &bf, ba, &bp);
+	agent_sa_ip(a, &af, aa, &ap);
+	agent_sa_ip(b, &bf, ba, &bp);
 	return ap == bp;
 }
 
