@@ -216,6 +216,7 @@ struct agent_session {
 	unsigned int flows;			/* flows asked for or served */
 	struct agent_listener *listeners;	/* its own (reverse ports, ALG aliases) */
 	unsigned int nlisteners;
+	bool full_logged;			/* the listener limit was logged */
 	struct ns_timer timer;			/* linger, listener expiry */
 };
 
@@ -365,7 +366,7 @@ const char *agent_alg_names(void);
 int agent_alg_open(struct agent_tunnel *t);	/* forwarding starts: its ALG, if any */
 void agent_alg_close(struct agent_fwd *f);
 /* in (len bytes, or one datagram) through the ALG in dir (NS_ALG_*), eof: the
- * stream ended; *out/*outlen: what to deliver (in itself without an ALG). */
+ * stream ended; out and outlen: what to deliver (in itself without an ALG). */
 int agent_alg_run(struct agent_fwd *f, int dir, const __u8 *in, size_t len, bool eof,
 		  const __u8 **out, size_t *outlen);
 

@@ -84,14 +84,23 @@ static int on_expect(void *arg, __u8 proto, __u16 remote_port, bool pair,
 	struct agent_tunnel *t = arg;
 	struct agent_session *s = t->sess;
 
+	int err;
+
 	if (!s)
 		return -ENOENT;
 	if (alias_known(s, proto, remote_port, alias))
 		return 0;
 	if (pair)
-		return expect_pair(s, proto, remote_port, alias);
-	/* a TCP alias serves one connection: an FTP data connection */
-	return agent_session_listen(s, proto, remote_port, 0, true, alias);
+		err = expect_pair(s, proto, remote_port, alias);
+	else	/* a TCP alias serves one connection: an FTP data connection */
+		err = agent_session_listen(s, proto, remote_port, 0, true, alias);
+	if (err == -ENOSPC && !s->full_logged) {
+		s->full_logged = true;
+		log_warn("session %s: at its limit of %u listeners for announced flows; "
+			 "further announcements pass unchanged until one closes", s->label,
+			 AGENT_SESSION_LISTENERS);
+	}
+	return err;
 }
 
 int agent_alg_open(struct agent_tunnel *t)
@@ -113,7 +122,7 @@ int agent_alg_open(struct agent_tunnel *t)
 	env.side = t->role == TUN_ROLE_SUBSCRIBER ? NS_ALG_SUBSCRIBER : NS_ALG_PROVIDER;
 	env.local = t->sess->local;
 	env.app = t->sess->app;
-	snprintf(env.label, sizeof(env.label), "%s", t->sess->label);
+	snprintf(env.label, sizeof(env.label), "%.*s", (int)sizeof(env.label) - 1, t->sess->label);
 	env.expect = on_expect;
 	f->alg = f->alg_ops->open(&env, t->proto == IPPROTO_UDP);
 	if (!f->alg) {
