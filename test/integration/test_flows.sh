@@ -17,7 +17,7 @@ need_flows() {
 flows_bed() {
 	need_flows
 	topo_nat
-	start_broker
+	start_broker "${FLOWS_BROKER_YAML:-}"
 	start_sys_relay "$1"
 	start_agent "$HA" home-nas nas-secret "$2"
 	start_agent "$HB" laptop laptop-secret "$3"
@@ -78,6 +78,29 @@ test_ports_share_a_session() {
 		"$TMP/agent-home-nas.log" || fail "the provider did not log the refused port"
 }
 
+# session-flows bounds the flows of one session: the one over it is refused
+# by the broker, and the client of that connection is closed at once.
+test_flow_limit() {
+	local out
+
+	FLOWS_BROKER_YAML='session-flows: 1' flows_bed tc 'publish:
+  - { name: multi, target: 127.0.0.1:7000, ports: ["7001-7002"] }' 'subscribe:
+  - { service: home-nas/multi, listen: 127.0.0.1:7000, ports: ["7001-7002"], pool: 0 }'
+	bg "$HA" "$TMP/srv7000.log" socat "TCP4-LISTEN:7000,bind=127.0.0.1,reuseaddr,fork" \
+		"SYSTEM:echo port-7000; cat"
+	bg "$HA" "$TMP/srv7001.log" socat "TCP4-LISTEN:7001,bind=127.0.0.1,reuseaddr,fork" \
+		"SYSTEM:echo port-7001"
+	wait_until 10 nsx "$HA" sh -c 'ss -ltn | grep -q 127.0.0.1:7001'
+	bg "$HB" "$TMP/hold.log" socat -u TCP4:127.0.0.1:7000 "OPEN:$TMP/hold.out,creat"
+	wait_until 10 grep -q port-7000 "$TMP/hold.out" || fail "the first connection failed"
+	out=$(nsx "$HB" socat -t 5 - TCP4:127.0.0.1:7001 </dev/null)
+	[ "$out" = port-7001 ] || fail "the first flow said '$out'"
+	out=$(nsx "$HB" socat -t 5 - TCP4:127.0.0.1:7001 </dev/null 2>&1) &&
+		[ "$out" = port-7001 ] && fail "a flow over session-flows went through"
+	wait_until 10 grep -q "has had its 1 flows (session-flows)" "$TMP/agent-laptop.log" ||
+		fail "the subscriber did not log the broker's refusal"
+}
+
 # iperf3 -P 4: the control connection and four streams, one session.
 test_iperf3_streams() {
 	local id out
@@ -95,6 +118,32 @@ test_iperf3_streams() {
 	[ "$(first_sessions)" = 1 ] || fail "$(first_sessions) sessions negotiated, not 1"
 	id=$(sessions | jq -r '[.[] | select(.parent == null)][0].id')
 	[ "$(flows_of "$id")" = 4 ] || fail "session $id has $(flows_of "$id") flows, not 4"
+}
+
+# The same on the direct path: the provider is public (PUB, tunnel-listen),
+# so the session and its flows all connect straight to it.
+test_iperf3_streams_direct() {
+	local id out
+
+	need iperf3
+	need_flows
+	topo_nat
+	start_broker
+	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
+publish:
+  - { name: iperf3, target: 127.0.0.1:5201 }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/iperf3, listen: 127.0.0.1:5201, ports: ["5201"], pool: 0 }'
+	bg "$PUB" "$TMP/iperf3-s.log" iperf3 -s -B 127.0.0.1 -p 5201
+	wait_until 10 nsx "$PUB" sh -c 'ss -ltn | grep -q 127.0.0.1:5201'
+	out=$(nsx "$HB" timeout 60 iperf3 -c 127.0.0.1 -p 5201 -P 2 -t 1 -J) ||
+		fail "iperf3 -P 2 failed: $(tail -n 5 "$TMP/agent-laptop.log")"
+	[ "$(jq '.end.sum_received.bytes > 0' <<<"$out")" = true ] || fail "iperf3 moved nothing"
+	[ "$(first_sessions)" = 1 ] || fail "$(first_sessions) sessions negotiated, not 1"
+	id=$(sessions | jq -r '[.[] | select(.parent == null)][0].id')
+	[ "$(flows_of "$id")" = 2 ] || fail "session $id has $(flows_of "$id") flows, not 2"
+	[ "$(sessions | jq '[.[] | select(.path != "direct")] | length')" = 0 ] ||
+		fail "not every flow took the direct path: $(sessions)"
 }
 
 # iperf2's dual test: the server connects back to the client (-L port),
