@@ -44,17 +44,24 @@ static bool sess_multi(const struct agent_tunnel *t)
 	return t->lis->cfg->ports.n || t->lis->cfg->reverse.n;
 }
 
+/* Close and free the listener at *pp, a link of s->listeners. */
+static void listener_drop(struct agent_session *s, struct agent_listener **pp)
+{
+	struct agent_listener *x = *pp;
+
+	*pp = x->snext;
+	agent_listener_close(x);
+	free(x);
+	s->nlisteners--;
+}
+
 static void sess_free(struct agent_session *s)
 {
 	struct agent *a = s->a;
-	struct agent_listener *l;
 
 	log_debug("session %s: closed (%u flows)", s->label, s->flows);
-	while ((l = s->listeners)) {
-		s->listeners = l->snext;
-		agent_listener_close(l);
-		free(l);
-	}
+	while (s->listeners)
+		listener_drop(s, &s->listeners);
 	ns_timer_cancel(a->loop, &s->timer);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -78,10 +85,7 @@ static void on_timer(struct ns_loop *l, struct ns_timer *tm)
 	}
 	for (pp = &s->listeners; (x = *pp);) {
 		if (x->expires_ns && now >= x->expires_ns && !x->udp) {
-			*pp = x->snext;
-			agent_listener_close(x);
-			free(x);
-			s->nlisteners--;
+			listener_drop(s, pp);
 			continue;
 		}
 		pp = &x->snext;
@@ -265,14 +269,11 @@ int agent_session_listen(struct agent_session *s, __u8 proto, __u16 flow_port, _
 /* Close the listener of s at where (a pair half that could not be completed). */
 void agent_session_unlisten(struct agent_session *s, const struct sockaddr_storage *where)
 {
-	struct agent_listener **pp, *x;
+	struct agent_listener **pp;
 
-	for (pp = &s->listeners; (x = *pp); pp = &x->snext)
-		if (agent_sa_equal(&x->addr, where)) {
-			*pp = x->snext;
-			agent_listener_close(x);
-			free(x);
-			s->nlisteners--;
+	for (pp = &s->listeners; *pp; pp = &(*pp)->snext)
+		if (agent_sa_equal(&(*pp)->addr, where)) {
+			listener_drop(s, pp);
 			return;
 		}
 }

@@ -24,6 +24,13 @@ HB4=10.0.2.2
 BROKER_PORT=7700
 BROKER_HTTP=127.0.0.1:9770
 
+# need_system: what every test of the whole system needs, or skip.
+need_system() {
+	need jq curl socat nft
+	[ -x "$BROKER_BIN" ] || skip "natsplice-broker is not built"
+	[ -x "$AGENT_BIN" ] || skip "natsplice-agent is not built"
+}
+
 # inet_host NS SHORT IPV4: NS's eth0 on br0 as port vSHORT, default route via nothing.
 inet_host() {
 	link_ns "$1" "$INET" eth0 "v$2"

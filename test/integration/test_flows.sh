@@ -6,16 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sys.sh"
 
-need_flows() {
-	need jq curl socat nft
-	[ -x "$BROKER_BIN" ] || skip "natsplice-broker is not built"
-	[ -x "$AGENT_BIN" ] || skip "natsplice-agent is not built"
-}
-
 # flows_bed MODE PUBLISH SUBSCRIBE: two NATs, broker, relay; provider on HA,
 # subscriber on HB.
 flows_bed() {
-	need_flows
+	need_system
 	topo_nat
 	start_broker "${FLOWS_BROKER_YAML:-}"
 	start_sys_relay "$1"
@@ -126,7 +120,7 @@ test_iperf3_streams_direct() {
 	local id out
 
 	need iperf3
-	need_flows
+	need_system
 	topo_nat
 	start_broker
 	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701

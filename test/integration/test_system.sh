@@ -10,12 +10,6 @@ PUBLISH_WEB='publish:
 SUBSCRIBE_WEB='subscribe:
   - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }'
 
-need_system() {
-	need jq curl socat nft
-	[ -x "$BROKER_BIN" ] || skip "natsplice-broker is not built"
-	[ -x "$AGENT_BIN" ] || skip "natsplice-agent is not built"
-}
-
 # The standard bed: broker, relay (MODE), web server + provider on HA.
 system_bed() {
 	need_system
