@@ -1,0 +1,123 @@
+#!/bin/bash
+# ALGs (issue 11): FTP and SIP through natsplice between two NATs, with real
+# servers and clients (vsftpd with curl and lftp; baresip and sipsak). The
+# control connection goes through each agent's ALG, which rewrites the
+# addresses in it and opens the data and media flows on the session.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sys.sh"
+. "$(dirname "$0")/apps.sh"
+
+FTP_SIZE=$((50 << 20))
+
+# ftp_bed MODE: vsftpd on HA's LAN address (10.0.1.2:2121, passive
+# 30000-30099) published with alg: ftp; the subscriber on HB listens on HB's
+# LAN address (10.0.2.2:2121): the two address spaces differ, so a reply or
+# command the ALGs did not rewrite sends the data connection nowhere.
+ftp_bed() {
+	need_system
+	topo_nat
+	start_broker
+	start_sys_relay "${1:-tc}"
+	mkdir -p "$TMP/ftproot"
+	random_file "$TMP/ftproot/big.bin" "$FTP_SIZE"
+	chmod 0644 "$TMP/ftproot/big.bin"
+	ftp_server "$HA" "$HA4" 2121 "$TMP/ftproot"
+	start_agent "$HA" home-nas nas-secret "publish:
+  - { name: ftp, target: $HA4:2121, alg: ftp }"
+	start_agent "$HB" laptop laptop-secret "subscribe:
+  - { service: home-nas/ftp, listen: $HB4:2121, pool: 0 }"
+	FTP_URL=ftp://$HB4:2121
+}
+
+# ftp_round_trip MODE: list, 50 MiB down and up with matching sha256, in MODE.
+ftp_round_trip() {
+	local mode=$1 sum
+
+	sum=$(sha256sum <"$TMP/ftproot/big.bin")
+	ftp_list "$HB" $FTP_URL/ "$mode" >"$TMP/list.$mode" ||
+		fail "$mode: listing failed: $(tail -n 3 "$TMP/agent-laptop.log")"
+	grep -q big.bin "$TMP/list.$mode" || fail "$mode: big.bin is not in the listing"
+	ftp_get "$HB" $FTP_URL/big.bin "$TMP/got.$mode" "$mode" ||
+		fail "$mode: download failed"
+	[ "$(sha256sum <"$TMP/got.$mode")" = "$sum" ] || fail "$mode: the download differs"
+	log_info_line "ftp $mode download: $(ftp_rate_mbit) Mbit/s"
+	ftp_put "$HB" "$TMP/got.$mode" "$FTP_URL/upload/up.$mode" "$mode" ||
+		fail "$mode: upload failed"
+	[ "$(sha256sum <"$TMP/ftproot/upload/up.$mode")" = "$sum" ] ||
+		fail "$mode: the upload differs"
+	log_info_line "ftp $mode upload: $(ftp_rate_mbit) Mbit/s"
+}
+
+log_info_line() {
+	echo "    $*" >&2
+}
+
+test_ftp_passive_epsv() {
+	ftp_bed tc
+	ftp_round_trip epsv
+	ftp_round_trip pasv-ip
+}
+
+test_ftp_active() {
+	ftp_bed tc
+	ftp_round_trip active
+	ftp_round_trip port
+}
+
+test_ftp_lftp() {
+	need lftp
+	ftp_bed xdp
+	lftp_list "$HB" $FTP_URL/ passive | grep -q big.bin ||
+		fail "lftp passive listing failed"
+	lftp_get "$HB" $FTP_URL/big.bin "$TMP/lftp.bin" active ||
+		fail "lftp active download failed"
+	cmp -s "$TMP/lftp.bin" "$TMP/ftproot/big.bin" || fail "lftp's download differs"
+}
+
+# A server that floods PASV replies, sends malformed ones and an over-long
+# line: the subscriber's ALG rewrites what it can up to its per-session
+# listener limit, passes the rest unchanged, logs why, and the connection and
+# the agent carry on.
+test_ftp_bad_input() {
+	local out rewritten
+
+	need_system
+	topo_nat
+	start_broker
+	start_sys_relay tc
+	{
+		printf '220 fake\r\n'
+		for i in $(seq 1 40); do
+			printf '227 Entering Passive Mode (10,0,1,2,%d,%d)\r\n' $((100 + i)) 7
+		done
+		printf '227 Entering Passive Mode (999,0,1,2,1,1)\r\n'
+		printf '227 Entering Passive Mode (10,0,1,2,1\r\n'
+		printf '229 Entering Extended Passive Mode (|||99999|)\r\n'
+		printf '200 %s\r\n' "$(head -c 3000 /dev/zero | tr '\0' x)"
+		printf '221 bye\r\n'
+	} >"$TMP/fake.txt"
+	bg "$HA" "$TMP/fake.log" socat "TCP4-LISTEN:2121,bind=$HA4,reuseaddr,fork" \
+		"SYSTEM:cat $TMP/fake.txt; cat"
+	start_agent "$HA" home-nas nas-secret "publish:
+  - { name: ftp, target: $HA4:2121, alg: ftp }"
+	start_agent "$HB" laptop laptop-secret "subscribe:
+  - { service: home-nas/ftp, listen: $HB4:2121, pool: 0 }"
+	out=$(nsx "$HB" socat -T 10 - "TCP4:$HB4:2121" </dev/null | tr -d '\r') ||
+		fail "the control connection failed"
+	grep -q '^221 bye$' <<<"$out" || fail "the last line did not come through: $(tail -n 2 <<<"$out")"
+	[ "$(wc -l <<<"$out")" = 46 ] || fail "$(wc -l <<<"$out") lines came, not 46"
+	rewritten=$(grep -c '^227 Entering Passive Mode (10,0,2,2,' <<<"$out")
+	[ "$rewritten" = 16 ] || fail "$rewritten replies rewritten, not the limit of 16"
+	grep -q '^227 Entering Passive Mode (10,0,1,2,140,7)$' <<<"$out" ||
+		fail "a reply over the limit was not passed unchanged"
+	grep -q '(999,0,1,2,1,1)' <<<"$out" || fail "the malformed reply was not passed unchanged"
+	grep -q "^200 x\{3000\}$" <<<"$out" || fail "the over-long line was not passed whole"
+	grep -q "at its limit of 16 listeners" "$TMP/agent-laptop.log" ||
+		fail "the agent did not log the refused announcements"
+	kill -0 "$AGENT_PID" || fail "the subscriber agent died"
+	# and it still serves: a second connection works
+	out=$(nsx "$HB" socat -T 10 - "TCP4:$HB4:2121" </dev/null | head -n 1 | tr -d '\r')
+	[ "$out" = "220 fake" ] || fail "a second connection said '$out'"
+}
+
+run_tests "$@"
