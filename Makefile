@@ -62,6 +62,7 @@ help:
 	@echo "make demo-relay the relay alone: two namespaces talking through a splice"
 	@echo "make bench      benchmarks (make bench-quick: under 3 minutes); results in bench/results/"
 	@echo "make bench-tunnels  only tunnel vs port forward vs ssh -R (PROFILE=full: 30 s runs)"
+	@echo "make bench-apps     FTP and UDP through natsplice vs a port forward (bench/apps.sh)"
 	@echo "make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (60)"
 	@echo "make install    install into PREFIX (/usr/local) under DESTDIR"
 	@echo "V=1 verbose, SAN=1 sanitizers"
@@ -75,7 +76,7 @@ help:
 # and one-stream throughput (test/bench/run). bench-tunnels: only the
 # tunnels section (a client behind one NAT, a server behind another: tunnel
 # vs port forward vs haproxy vs ssh -R; PROFILE=full for the long runs).
-.PHONY: bench bench-quick bench-relay bench-tunnels
+.PHONY: bench bench-quick bench-relay bench-tunnels bench-apps
 bench bench-quick: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@$(MAKE) --no-print-directory -C test/bench
@@ -89,6 +90,12 @@ bench-relay: deps-test all
 bench-tunnels: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@PATHS=tunnels NO_CONTROL=1 bench/run $(or $(PROFILE),quick)
+
+# bench-apps: real applications of multi-connection services and ALGs (FTP,
+# UDP) through natsplice against a port forward through the same NATs.
+bench-apps: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@bench/apps.sh
 
 # make fuzz: libFuzzer on the control protocol codec and framing
 # (test/fuzz/), seeded with valid messages, for FUZZ_SECONDS (default 60).
