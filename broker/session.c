@@ -584,6 +584,34 @@ static struct peer *sess_other(const struct session *s, const struct peer *R)
 	return p && !p->doomed ? p : NULL;
 }
 
+/* A flow of p from S (its subscriber) to P, routed like a new session. */
+static void flow_route(const struct session *p, struct peer *S, struct peer *P, __u32 req,
+		       __u8 proto, __u16 port, bool passive_only)
+{
+	struct broker *b = S->b;
+	struct session *s;
+
+	if (b->nactive >= BROKER_NEGOTIATIONS_MAX || !(s = sess_new(b))) {
+		sess_count_failure(b, FAIL_INTERNAL);
+		proto_error(S, &req, 0, NS_ERR_INTERNAL, "too many negotiations in progress");
+		return;
+	}
+	s->sub = S;
+	s->prov = P;
+	s->sub_name = S->name;
+	s->prov_name = P->name;
+	snprintf(s->service, sizeof(s->service), "%s", p->service);
+	s->req_id = req;
+	s->proto = proto;
+	s->compress = p->compress;
+	s->parent = p->id;
+	s->port = port;
+	s->passive_only = passive_only;
+	log_debug("session %016llx: flow %016llx from %s, %s port %u", (unsigned long long)p->id,
+		  (unsigned long long)s->id, S->name, proto == IPPROTO_UDP ? "udp" : "tcp", port);
+	sess_route(s);
+}
+
 /*
  * FLOW { REQ_ID, PARENT, PROTO, PORT }: one more connection on an
  * established session, asked by either of its agents. No OFFER and no ACL
@@ -593,7 +621,7 @@ static struct peer *sess_other(const struct session *s, const struct peer *R)
 void sess_flow(struct peer *R, const struct ns_msg *m)
 {
 	struct broker *b = R->b;
-	struct session *p, *s;
+	struct session *p;
 	struct peer *other;
 	__u64 pid;
 	__u32 req;
@@ -631,26 +659,9 @@ void sess_flow(struct peer *R, const struct ns_msg *m)
 			    "(session-flows)", (unsigned long long)pid, b->cfg->session_flows);
 		return;
 	}
-	if (b->nactive >= BROKER_NEGOTIATIONS_MAX || !(s = sess_new(b))) {
-		sess_count_failure(b, FAIL_INTERNAL);
-		proto_error(R, &req, 0, NS_ERR_INTERNAL, "too many negotiations in progress");
-		return;
-	}
 	p->flows++;
 	sess_touch(p);
-	s->sub = R;
-	s->prov = other;
-	s->sub_name = R->name;
-	s->prov_name = other->name;
-	snprintf(s->service, sizeof(s->service), "%s", p->service);
-	s->req_id = req;
-	s->proto = proto;
-	s->compress = p->compress;
-	s->parent = p->id;
-	s->port = port;
-	log_debug("session %016llx: flow %016llx from %s, %s port %u", (unsigned long long)p->id,
-		  (unsigned long long)s->id, R->name, proto == IPPROTO_UDP ? "udp" : "tcp", port);
-	sess_route(s);
+	flow_route(p, R, other, req, proto, port, false);
 }
 
 void sess_reject(struct peer *P, const struct ns_msg *m)
@@ -811,6 +822,20 @@ static bool sess_retry_passive(struct session *s, const char *why)
 	proto_error(P, NULL, s->id, NS_ERR_RETRY, "%s", s->why);
 	log_info("session %016llx: %s", (unsigned long long)s->id, s->why);
 	s->b->st.retried++;
+	if (s->parent) {
+		/* a flow: again as a flow of its session, no OFFER */
+		const struct session *parent;
+		__u64 pid = s->parent;
+		__u16 port = s->port;
+
+		sess_finish(s, SESS_RETRIED);	/* may free s (session-history 0) */
+		parent = sess_find(S->b, pid);
+		if (parent)
+			flow_route(parent, S, P, req, proto, port, true);
+		else
+			proto_error(S, &req, 0, NS_ERR_NOT_FOUND, "the session is gone");
+		return true;
+	}
 	sess_finish(s, SESS_RETRIED);
 	if (!sess_offer(S, P, service, req, proto, compress, true)) {
 		sess_count_failure(S->b, FAIL_INTERNAL);
