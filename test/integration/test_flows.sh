@@ -40,8 +40,9 @@ test_ports_share_a_session() {
 	local id port
 
 	flows_bed xdp 'publish:
-  - { name: multi, target: 127.0.0.1:7000, ports: ["7001-7002"] }' 'subscribe:
-  - { service: home-nas/multi, listen: 127.0.0.1:7000, ports: ["7001-7003"], pool: 0 }'
+  - { name: multi, target: 127.0.0.1:7000, ports: ["7001-7002", "7005/udp"] }' 'subscribe:
+  - { service: home-nas/multi, listen: 127.0.0.1:7000, ports: ["7001-7003", "7005/udp"], pool: 0 }'
+	bg "$HA" "$TMP/udp7005.log" socat UDP4-RECVFROM:7005,bind=127.0.0.1,fork PIPE
 	# 7000 holds its connection (cat) until the client goes
 	bg "$HA" "$TMP/srv7000.log" socat "TCP4-LISTEN:7000,bind=127.0.0.1,reuseaddr,fork" \
 		"SYSTEM:echo port-7000; cat"
@@ -61,11 +62,13 @@ test_ports_share_a_session() {
 		out=$(nsx "$HB" socat -t 5 - TCP4:127.0.0.1:$port </dev/null)
 		[ "$out" = "port-$port" ] || fail "port $port through the session said '$out'"
 	done
+	out=$(echo "udp through the session" | nsx "$HB" socat -t 5 - UDP4:127.0.0.1:7005)
+	[ "$out" = "udp through the session" ] || fail "the UDP port through the session said '$out'"
 	[ "$(first_sessions)" = 1 ] || fail "$(first_sessions) sessions negotiated, not 1"
 	id=$(sessions | jq -r '[.[] | select(.parent == null)][0].id')
-	[ "$(flows_of "$id")" = 2 ] || fail "session $id has $(flows_of "$id") flows, not 2"
-	[ "$(sessions | jq '[.[] | select(.path == "relay" and .splice_id != null)] | length')" = 3 ] ||
-		fail "not three relay splices: $(sessions)"
+	[ "$(flows_of "$id")" = 3 ] || fail "session $id has $(flows_of "$id") flows, not 3"
+	[ "$(sessions | jq '[.[] | select(.path == "relay" and .splice_id != null)] | length')" = 4 ] ||
+		fail "not four relay splices: $(sessions)"
 	# 7003 is a port of the subscription, not of the service
 	out=$(nsx "$HB" socat -t 5 - TCP4:127.0.0.1:7003 </dev/null 2>&1) &&
 		[ "$out" = port-7003 ] && fail "the provider let a flow reach port 7003"
