@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "ns_proto.h"
+#include "natsplice_abi.h"
 #include "conn.h"
 #include "pipe.h"
 #include "loop.h"
@@ -24,6 +25,9 @@
 #define AGENT_BACKOFF_MIN_MS	500	/* pool refill delay after failures: first ... */
 #define AGENT_BACKOFF_MAX_MS	5000	/* ... and largest, before jitter */
 #define AGENT_UDP_FRAME_HDR	2	/* be16 length in front of each datagram */
+#define AGENT_UDP_FALLBACK_S	3	/* default: UDP tunnel set-up before falling back to TCP */
+#define AGENT_UDP_FAILED_S	60	/* after a fallback, a subscription's clients go TCP */
+#define AGENT_UDP_RESEND_MS	200	/* tokens and proofs resent until answered */
 #define AGENT_UDP_MAX		65535	/* largest datagram a frame can carry */
 #define AGENT_POOL_DEFAULT	4	/* default: ready tunnels at most per TCP subscription */
 #define AGENT_POOL_MAX		64	/* largest pool: setting */
@@ -86,6 +90,7 @@ struct agent_cfg {
 	size_t nsub;
 	__u32 udp_idle_s;			/* udp-idle */
 	__u32 connect_timeout_s;		/* connect-timeout */
+	__u32 udp_fallback_s;			/* udp-fallback */
 };
 
 struct ns_cmdline;
@@ -179,6 +184,7 @@ struct agent_listener {
 	struct ns_watch w;
 	struct agent_tunnel *udp;	/* UDP: tunnels of this listener, by client */
 	__u64 warned_ns;		/* UDP: last "dropped" warning (one per 10 s) */
+	__u64 udp_failed_until_ns;	/* UDP as UDP failed: framed in TCP until then */
 	/* TCP pool (agent_pool.c) */
 	TAILQ_HEAD(, agent_tunnel) ready;	/* TUN_READY tunnels, oldest first */
 	unsigned int nready, nstarting;	/* ready; pooled ones being set up */
@@ -254,6 +260,7 @@ struct agent_buf {
 /* Forwarding state (agent_fwd.c). */
 struct agent_fwd {
 	bool spliced;			/* TCP without compression: splice(2) */
+	bool dgram;			/* UDP as UDP: one datagram each way per datagram */
 	struct ns_pipe pipe[2];	/* spliced: [0] plain -> tunnel, [1] tunnel -> plain */
 	/* buffered (compression or UDP): */
 	struct agent_buf up;		/* to the tunnel: framed, compressed */
@@ -278,6 +285,11 @@ struct agent_tunnel {
 	enum tun_state state;
 	__u8 role;				/* TUN_ROLE_* */
 	__u8 proto;
+	__u8 transport;				/* IPPROTO_UDP: datagrams as datagrams */
+	__u8 token[NS_TOKEN_BYTES];		/* UDP relay splice */
+	bool relay_ok;				/* UDP relay splice: NSOK came */
+	bool opened;				/* P, UDP: the subscriber's proof said OPEN */
+	struct ns_timer rtx;			/* UDP: resend the token or the proof */
 	__u8 path;
 	bool compress;
 	bool has_session;
@@ -320,6 +332,7 @@ struct agent {
 	struct agent_broker br;
 	struct agent_listener *lis;		/* cfg->nsub */
 	struct ns_watch tl_w;			/* tunnel-listen, fd -1 without */
+	struct ns_watch tlu_w;			/* tunnel-listen's UDP port, fd -1 without */
 	struct agent_incoming *incoming;
 	unsigned int nincoming;
 	struct agent_tunnel *tunnels;
@@ -388,6 +401,7 @@ struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 struct agent_tunnel *agent_tunnel_pooled(struct agent_listener *lis);
 int agent_tunnel_watch(struct agent_tunnel *t, struct ns_watch *w, __u32 events);
 void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why);
+void agent_tunnel_resend(struct agent_tunnel *t);	/* S: ask the broker again */
 void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m);
 void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m);
 void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m);
@@ -400,15 +414,26 @@ void agent_link_dial(struct agent_tunnel *t);
 void agent_link_expect(struct agent_tunnel *t);
 void agent_link_on_event(struct agent_tunnel *t, __u32 events);
 void agent_link_on_target(struct agent_tunnel *t);
+void agent_link_target(struct agent_tunnel *t);		/* P: OPEN came: connect the target */
 int agent_link_open(struct agent_tunnel *t);		/* S: send OPEN on a ready tunnel */
 void agent_link_close_incoming(struct agent *a);
 int agent_tunnel_listen_open(struct agent *a);
 void agent_tunnel_listen_close(struct agent *a);
 
+/* agent_udp.c: UDP as UDP */
+void agent_udp_link(struct agent_tunnel *t, bool dial);	/* CONNECT_INFO with TRANSPORT 17 */
+void agent_udp_on_event(struct agent_tunnel *t);	/* the tunnel socket, any state */
+void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len);	/* towards the peer */
+void agent_udp_fallback(struct agent_tunnel *t);	/* S: not up in time: framed in TCP */
+int agent_udp_listen_open(struct agent *a);
+void agent_udp_listen_close(struct agent *a);
+__u8 agent_udp_transport(const struct agent_listener *lis);	/* what to ask for */
+
 /* agent_fwd.c */
 int agent_fwd_start(struct agent_tunnel *t);
 void agent_fwd_free(struct agent *a, struct agent_fwd *f);
 void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len);
+void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len);
 void agent_fwd_on_event(struct agent_tunnel *t);
 void agent_fwd_idle_check(struct agent_tunnel *t);
 int agent_buf_put(struct agent_buf *b, const void *p, size_t len);

@@ -438,6 +438,11 @@ static const struct ns_setting settings[] = {
 	  .max = 600, .old_name = "connect_timeout", .arg = "SEC",
 	  .help = "a tunnel must be up (connected, proven, target reached) this long after "
 		  "the broker's CONNECT_INFO (default 10)" },
+	{ .name = "udp-fallback", .type = NS_SET_SECONDS, CFG(udp_fallback_s), .min = 1,
+	  .max = 60, .arg = "SEC",
+	  .help = "a UDP service's datagrams travel as UDP; if that tunnel is not up this "
+		  "long after the broker's CONNECT_INFO, they go framed in a TCP tunnel "
+		  "instead, and so do that subscription's next clients for 60 s (default 3)" },
 	{ .name = NULL },
 };
 
@@ -476,6 +481,7 @@ static void cfg_defaults(struct agent_cfg *c)
 	memset(c, 0, sizeof(*c));
 	c->udp_idle_s = AGENT_UDP_IDLE_S;
 	c->connect_timeout_s = AGENT_CONNECT_TIMEOUT_S;
+	c->udp_fallback_s = AGENT_UDP_FALLBACK_S;
 }
 
 int agent_cfg_parse(struct agent_cfg *c, struct ns_cmdline *cl, int argc, char **argv,

@@ -214,6 +214,17 @@ static int pump_up(struct agent_tunnel *t)
 	}
 }
 
+/* A datagram to the client (through the listener's socket) or the target; one
+ * the socket cannot take now is dropped, as UDP would drop it. */
+static void deliver(struct agent_tunnel *t, const __u8 *d, size_t len)
+{
+	if (t->role == TUN_ROLE_SUBSCRIBER)
+		sendto(t->lis->w.fd, d, len, MSG_DONTWAIT, (struct sockaddr *)&t->client,
+		       ns_sockaddr_len(&t->client));
+	else
+		send(t->pw.fd, d, len, MSG_DONTWAIT);
+}
+
 /* Decoded UDP frames -> datagrams to the client or the target. */
 static void deliver_frames(struct agent_tunnel *t)
 {
@@ -224,15 +235,9 @@ static void deliver_frames(struct agent_tunnel *t)
 	while ((k = agent_udp_unframe(f->down.data + f->down.off, agent_buf_used(&f->down),
 				      &d, &dl))) {
 		f->down.off += k;
-		if (agent_alg_run(f, NS_ALG_IN, d, dl, false, &d, &dl) || !dl)
+		if (agent_alg_run(f, NS_ALG_IN, d, dl, false, &d, &dl) || (f->alg_ops && !dl))
 			continue;	/* the ALG dropped it (and said why) */
-		if (t->role == TUN_ROLE_SUBSCRIBER)
-			sendto(t->lis->w.fd, d, dl, MSG_DONTWAIT, (struct sockaddr *)&t->client,
-			       t->client.ss_family == AF_INET ? sizeof(struct sockaddr_in)
-							      : sizeof(struct sockaddr_in6));
-		else
-			send(t->pw.fd, d, dl, MSG_DONTWAIT);
-		/* a datagram the socket cannot take now is dropped, as UDP would */
+		deliver(t, d, dl);
 		f->bytes[1] += dl;
 		f->last_ns = ns_now_ns();
 	}
@@ -381,9 +386,50 @@ static void pump(struct agent_tunnel *t, unsigned int dirs)
 		agent_tunnel_close(t, false, "closed");
 }
 
+/* UDP as UDP, the provider: datagrams from the target, through the ALG, to the peer. */
+static void dgram_from_target(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	const __u8 *d;
+	size_t dl;
+	int i;
+
+	for (i = 0; i < 64 && t->pw.fd >= 0; i++) {
+		ssize_t n = recv(t->pw.fd, t->a->buf, AGENT_IO_BUF, MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0)
+			continue;	/* ICMP errors of the connected socket */
+		f->last_ns = ns_now_ns();
+		if (agent_alg_run(f, NS_ALG_OUT, t->a->buf, n, false, &d, &dl) || (!dl && n))
+			continue;	/* the ALG dropped it (and said why) */
+		agent_udp_send(t, d, dl);
+		f->bytes[0] += dl;
+	}
+}
+
 void agent_fwd_on_event(struct agent_tunnel *t)
 {
+	if (t->fwd.dgram) {
+		agent_udp_on_event(t);
+		if (t->state == TUN_FWD && t->role == TUN_ROLE_PROVIDER)
+			dgram_from_target(t);
+		return;
+	}
 	pump(t, PUMP_BOTH);
+}
+
+/* UDP as UDP: a datagram from the peer, through the ALG, to the client or target. */
+void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len)
+{
+	struct agent_fwd *f = &t->fwd;
+
+	f->last_ns = ns_now_ns();
+	if (agent_alg_run(f, NS_ALG_IN, data, len, false, &data, &len) || (f->alg_ops && !len))
+		return;		/* the ALG dropped it (and said why) */
+	deliver(t, data, len);
+	f->bytes[1] += len;
 }
 
 /*
@@ -431,6 +477,15 @@ void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len)
 			agent_buf_put(&t->pending, data, len);
 		return;
 	}
+	if (f->dgram) {
+		f->last_ns = ns_now_ns();
+		if (agent_alg_run(f, NS_ALG_OUT, data, len, false, &data, &len) ||
+		    (f->alg_ops && !len))
+			return;		/* the ALG dropped it (and said why) */
+		agent_udp_send(t, data, len);
+		f->bytes[0] += len;
+		return;
+	}
 	if (agent_buf_used(&f->up) >= BUF_HIGH)
 		return;				/* the tunnel is behind: dropped */
 	if (up_datagram(f, data, len)) {
@@ -464,6 +519,10 @@ static int up_pending(struct agent_tunnel *t)
 
 	while (!err && (k = agent_udp_unframe(p->data + p->off, agent_buf_used(p), &d, &dl))) {
 		p->off += k;
+		if (t->fwd.dgram) {
+			agent_fwd_udp_in(t, d, dl);
+			continue;
+		}
 		err = up_datagram(&t->fwd, d, dl);
 		t->fwd.bytes[0] += dl;
 	}
@@ -481,6 +540,7 @@ int agent_fwd_start(struct agent_tunnel *t)
 		err = agent_alg_open(t);
 	if (err)
 		return err;
+	f->dgram = t->transport == IPPROTO_UDP;
 	f->spliced = t->proto == IPPROTO_TCP && !t->compress && !f->alg_ops;
 	if (f->spliced) {
 		for (d = 0; d < 2; d++)
@@ -491,7 +551,7 @@ int agent_fwd_start(struct agent_tunnel *t)
 			if (err)
 				return err;
 		}
-	} else if (t->compress) {
+	} else if (t->compress && !f->dgram) {
 		if (deflateInit(&f->def, Z_DEFAULT_COMPRESSION) != Z_OK)
 			return -ENOMEM;
 		f->zdef = true;
@@ -499,10 +559,10 @@ int agent_fwd_start(struct agent_tunnel *t)
 			return -ENOMEM;
 		f->zinf = true;
 	}
+	t->state = TUN_FWD;	/* datagrams go straight out from here on */
 	err = up_pending(t);
 	if (err)
 		return err;
-	t->state = TUN_FWD;
 	ns_timer_cancel(t->a->loop, &t->timer);
 	f->last_ns = ns_now_ns();
 	if (t->proto == IPPROTO_UDP)
@@ -511,6 +571,13 @@ int agent_fwd_start(struct agent_tunnel *t)
 		/* forwarding is the tunnel's last state: its events are ours now */
 		t->pw.fn = on_spliced_pw;
 		t->tw.fn = on_spliced_tw;
+	}
+	if (f->dgram) {
+		/* level-triggered: each wake-up reads a bounded burst */
+		err = agent_tunnel_watch(t, &t->tw, EPOLLIN);
+		if (!err && t->pw.fd >= 0)
+			err = agent_tunnel_watch(t, &t->pw, EPOLLIN);
+		return err;
 	}
 	err = agent_tunnel_watch(t, &t->tw, FWD_EVENTS);
 	if (!err && t->pw.fd >= 0)

@@ -40,7 +40,7 @@
 static void proof_io(struct agent_tunnel *t);
 
 /* P: OPEN arrived: connect to the target (forwarding starts when it answers). */
-static void target_connect(struct agent_tunnel *t)
+void agent_link_target(struct agent_tunnel *t)
 {
 	char label[LABEL_LEN], ts[AGENT_SA_STRLEN];
 	int fd, type, err;
@@ -104,7 +104,7 @@ static void open_read(struct agent_tunnel *t)
 		return;
 	}
 	log_debug("%s: opened by the subscriber", label);
-	target_connect(t);
+	agent_link_target(t);
 }
 
 /* Both proofs done: the subscriber forwards (or pools the tunnel), the

@@ -41,6 +41,8 @@ static int agent_start(struct agent *a)
 	}
 	err = agent_tunnel_listen_open(a);
 	if (!err)
+		err = agent_udp_listen_open(a);
+	if (!err)
 		err = agent_listeners_open(a);
 	return err;
 }
@@ -63,6 +65,7 @@ static void agent_stop(struct agent *a)
 	agent_sessions_close_all(a);
 	agent_listeners_close(a);
 	agent_tunnel_listen_close(a);
+	agent_udp_listen_close(a);
 	if (a->loop)
 		agent_broker_stop(a);
 	ns_loop_free(a->loop);
@@ -71,7 +74,7 @@ static void agent_stop(struct agent *a)
 
 int main(int argc, char **argv)
 {
-	struct agent a = { .tl_w.fd = -1, .next_req = 1, .ready_fd = -1 };
+	struct agent a = { .tl_w.fd = -1, .tlu_w.fd = -1, .next_req = 1, .ready_fd = -1 };
 	struct ns_cmdline cl = {};
 	struct agent_cfg cfg;
 	int err, status;

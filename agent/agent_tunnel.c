@@ -93,6 +93,7 @@ void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why)
 		log_debug("%s: closed (%s)", label, why);
 	if (t->role == TUN_ROLE_SUBSCRIBER && t->proto == IPPROTO_UDP)
 		agent_listener_unlink(t);
+	ns_timer_cancel(a->loop, &t->rtx);
 	if (t->pooled)
 		agent_pool_gone(t);
 	ns_timer_cancel(a->loop, &t->timer);
@@ -135,11 +136,22 @@ static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
 	agent_tunnel_close(t, true, why);
 }
 
+static void set_up_timeout(struct agent_tunnel *t)
+{
+	char label[AGENT_NAME_MAX * 2 + 64];
+
+	log_warn("%s: tunnel not up within %u s (%s); closed",
+		 agent_tunnel_label(t, label, sizeof(label)), t->a->cfg->connect_timeout_s,
+		 t->state == TUN_DIALING ? "connecting to the peer" :
+		 t->state == TUN_WAIT_PEER ? "waiting for the peer" :
+		 t->state == TUN_PROOF ? "exchanging proofs" : "connecting to the target");
+	agent_tunnel_close(t, true, "set-up timed out");
+}
+
 static void on_timer(struct ns_loop *l, struct ns_timer *tm)
 {
 	struct agent_tunnel *t = tm->data;
 	char label[AGENT_NAME_MAX * 2 + 64];
-	__u32 s = t->a->cfg->connect_timeout_s;
 
 	switch (t->state) {
 	case TUN_WAIT_INFO:
@@ -155,18 +167,22 @@ static void on_timer(struct ns_loop *l, struct ns_timer *tm)
 	case TUN_READY:
 		agent_pool_expire(t);
 		break;
+	case TUN_DIALING:
+	case TUN_WAIT_PEER:
+	case TUN_PROOF:
+		if (t->transport == IPPROTO_UDP && t->role == TUN_ROLE_SUBSCRIBER) {
+			agent_udp_fallback(t);
+			break;
+		}
+		set_up_timeout(t);
+		break;
 	case TUN_OPEN:
 		log_debug("%s: no OPEN from the subscriber within %u s; closed",
 			  agent_tunnel_label(t, label, sizeof(label)), AGENT_OPEN_WAIT_S);
 		agent_tunnel_close(t, false, "never opened");
 		break;
 	default:
-		log_warn("%s: tunnel not up within %u s (%s); closed",
-			 agent_tunnel_label(t, label, sizeof(label)), s,
-			 t->state == TUN_DIALING ? "connecting to the peer" :
-			 t->state == TUN_WAIT_PEER ? "waiting for the peer" :
-			 t->state == TUN_PROOF ? "exchanging proofs" : "connecting to the target");
-		agent_tunnel_close(t, true, "set-up timed out");
+		set_up_timeout(t);
 		break;
 	}
 }
@@ -177,6 +193,8 @@ static void on_tw(struct ns_loop *l, struct ns_watch *w, __u32 events)
 
 	if (t->state == TUN_FWD)
 		agent_fwd_on_event(t);
+	else if (t->transport == IPPROTO_UDP)
+		agent_udp_on_event(t);
 	else if (t->state == TUN_READY)
 		agent_pool_on_event(t);
 	else
@@ -213,6 +231,7 @@ static struct agent_tunnel *tunnel_new(struct agent *a, __u8 role, __u8 proto)
 	t->pw.fn = on_pw;
 	t->tw.data = t->pw.data = t;
 	ns_timer_init(&t->timer, on_timer, t);
+	ns_timer_init(&t->rtx, NULL, t);	/* agent_udp_link sets it up */
 	t->next = a->tunnels;
 	if (t->next)
 		t->next->prev = t;
@@ -241,10 +260,18 @@ static int send_connect(struct agent_tunnel *t)
 		ns_mb_str(&mb, NS_A_SERVICE, t->lis->cfg->service);
 	}
 	ns_mb_u8(&mb, NS_A_PROTO, t->proto);
+	if (t->proto == IPPROTO_UDP)
+		ns_mb_u8(&mb, NS_A_TRANSPORT, t->transport);
 	if (agent_broker_send(a, &mb))
 		return -ENOTCONN;
 	ns_timer_arm(a->loop, &t->timer, 2 * NS_NEGOTIATE_TIMEOUT_S * 1000);
 	return 0;
+}
+
+void agent_tunnel_resend(struct agent_tunnel *t)
+{
+	if (send_connect(t))
+		sub_fail(t, "not connected to the broker");
 }
 
 /* S: a tunnel for the pool of lis, with no client yet; NULL if it failed. */
@@ -299,6 +326,8 @@ struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 	} else {
 		t = tunnel_new(a, TUN_ROLE_SUBSCRIBER, lis->proto);
 	}
+	if (t && lis->proto == IPPROTO_UDP)
+		t->transport = agent_udp_transport(lis);
 	if (!t) {
 		if (fd >= 0) {
 			agent_sock_rst(fd);
@@ -474,6 +503,28 @@ static struct agent_tunnel *info_tunnel(struct agent *a, const struct ns_msg *m,
 	return t;
 }
 
+/* S: the client's request failed; P: drop the tunnel. */
+static void sub_or_close(struct agent_tunnel *t, const char *why)
+{
+	if (t->role == TUN_ROLE_SUBSCRIBER)
+		sub_fail(t, "%s", why);
+	else
+		agent_tunnel_close(t, true, why);
+}
+
+/* CONNECT_INFO's TRANSPORT and TOKEN: 0, or -EINVAL (UDP relay without TOKEN). */
+static int udp_info(struct agent_tunnel *t, const struct ns_msg *m)
+{
+	__u8 transport = IPPROTO_TCP;
+
+	ns_msg_u8(m, NS_A_TRANSPORT, &transport);
+	t->transport = t->proto == IPPROTO_UDP && transport == IPPROTO_UDP ? IPPROTO_UDP :
+		       IPPROTO_TCP;
+	if (t->transport != IPPROTO_UDP || t->path != NS_PATH_RELAY)
+		return 0;
+	return ns_msg_bin(m, NS_A_TOKEN, t->token, sizeof(t->token)) ? -EINVAL : 0;
+}
+
 void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 {
 	char label[AGENT_NAME_MAX * 2 + 64], ps[AGENT_SA_STRLEN];
@@ -497,28 +548,36 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	    ns_msg_addr(m, NS_A_PEER_ADDR, &family, addr, &port) ||
 	    ns_msg_bin(m, NS_A_KEY, wrapped, sizeof(wrapped)) || (dial && !port)) {
 		log_err("%s: broker sent an incomplete CONNECT_INFO", label);
-		if (t->role == TUN_ROLE_SUBSCRIBER)
-			sub_fail(t, "bad CONNECT_INFO from the broker");
-		else
-			agent_tunnel_close(t, true, "bad CONNECT_INFO");
+		sub_or_close(t, "bad CONNECT_INFO from the broker");
 		return;
 	}
 	ns_msg_u8(m, NS_A_PATH, &path);
 	ns_msg_u8(m, NS_A_COMPRESS, &compress);
+	t->path = path;
+	if (udp_info(t, m)) {
+		log_err("%s: broker sent a UDP relay CONNECT_INFO without TOKEN", label);
+		sub_or_close(t, "bad CONNECT_INFO from the broker");
+		return;
+	}
 	if (t->role == TUN_ROLE_SUBSCRIBER && !t->flow)
 		ns_msg_str(m, NS_A_ALG, t->alg, sizeof(t->alg));
 	ns_msg_u16(m, NS_A_BIND_PORT, &t->bind_port);
-	t->path = path;
 	t->compress = compress;
 	ns_sockaddr_make(family, addr, htons(port), &t->peer);
 	if (ns_key_wrap(a->cfg->secret, session, wrapped, t->key)) {
 		agent_tunnel_close(t, true, "cannot unwrap the session key");
 		return;
 	}
-	ns_timer_arm(a->loop, &t->timer, a->cfg->connect_timeout_s * 1000);
-	log_debug("%s: %s path, %s %s%s", label, ns_path_name(path),
+	ns_timer_arm(a->loop, &t->timer, (t->transport == IPPROTO_UDP &&
+					  t->role == TUN_ROLE_SUBSCRIBER ?
+					  a->cfg->udp_fallback_s : a->cfg->connect_timeout_s) * 1000);
+	log_debug("%s: %s path, %s %s%s%s", label, ns_path_name(path),
 		  dial ? "connecting to" : "waiting for", agent_sa_str(&t->peer, ps, sizeof(ps)),
-		  compress ? ", compressed" : "");
+		  compress ? ", compressed" : "", t->transport == IPPROTO_UDP ? ", udp" : "");
+	if (t->transport == IPPROTO_UDP) {
+		agent_udp_link(t, dial);
+		return;
+	}
 	if (dial) {
 		agent_link_dial(t);
 		return;
@@ -526,10 +585,7 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	if (a->tl_w.fd < 0) {
 		log_err("%s: the broker wants this agent to accept the tunnel, but "
 			"tunnel-listen is not configured", label);
-		if (t->role == TUN_ROLE_SUBSCRIBER)
-			sub_fail(t, "cannot accept the tunnel (no tunnel-listen)");
-		else
-			agent_tunnel_close(t, true, "no tunnel-listen");
+		sub_or_close(t, "cannot accept the tunnel (no tunnel-listen)");
 		return;
 	}
 	t->state = TUN_WAIT_PEER;

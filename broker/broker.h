@@ -202,6 +202,8 @@ struct session {
 	char service[BROKER_NAME_MAX + 1];	/* bare */
 	__u32 req_id;				/* S's CONNECT */
 	__u8 proto, compress, path, mode;
+	__u8 transport;				/* IPPROTO_UDP: datagrams as datagrams */
+	__u8 token[NS_TOKEN_BYTES];		/* UDP relay splice: SPLICE_READY TOKEN */
 	__u64 parent;				/* a flow: its session, 0 = none */
 	__u16 port;				/* a flow: FLOW PORT */
 	__u32 flows;				/* flows asked for on this session */

@@ -315,6 +315,11 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 	if (s->path == NS_PATH_RELAY)
 		ns_mb_u8(&mb, NS_A_SPLICE_MODE, s->mode);
 	ns_mb_u8(&mb, NS_A_PROTO, s->proto);
+	if (s->transport == IPPROTO_UDP) {
+		ns_mb_u8(&mb, NS_A_TRANSPORT, IPPROTO_UDP);
+		if (s->path == NS_PATH_RELAY)
+			ns_mb_bin(&mb, NS_A_TOKEN, s->token, sizeof(s->token));
+	}
 	ns_mb_bin(&mb, NS_A_KEY, wrapped, sizeof(wrapped));
 	if (s->compress)
 		ns_mb_u8(&mb, NS_A_COMPRESS, s->compress);
@@ -418,7 +423,7 @@ static void sess_route(struct session *s)
 		sess_established(s);
 		return;
 	}
-	s->mode = s->passive_only ? NS_MODE_PASSIVE :
+	s->mode = s->passive_only || s->transport == IPPROTO_UDP ? NS_MODE_PASSIVE :
 		  mode_choose(S->reachable, S->has_local ? &S->local : NULL, &S->observed);
 	s->relay = b->relays[ridx];
 	s->relay_name = s->relay->name;
@@ -426,8 +431,8 @@ static void sess_route(struct session *s)
 	s->state = SESS_SPLICE_WAIT;
 	ns_mb_init(&mb, NS_MSG_SPLICE_REQUEST);
 	ns_mb_u64(&mb, NS_A_SESSION, s->id);
-	/* The tunnel is TCP whatever the service: UDP rides it framed. */
-	ns_mb_u8(&mb, NS_A_PROTO, IPPROTO_TCP);
+	/* A UDP service's datagrams ride a UDP splice, or framed a TCP one. */
+	ns_mb_u8(&mb, NS_A_PROTO, s->transport == IPPROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP);
 	ns_mb_u8(&mb, NS_A_SPLICE_MODE, s->mode);
 	ns_mb_addr(&mb, NS_A_FROM_A, P->observed.family, P->observed.addr, 0);
 	ns_mb_addr(&mb, NS_A_FROM_B, S->observed.family, S->observed.addr, 0);
@@ -469,6 +474,19 @@ static struct session *sess_offer(struct peer *S, struct peer *P, const char *se
 
 /* ---- from the agents ---- */
 
+/* TRANSPORT of a CONNECT or FLOW: UDP as UDP only for a UDP service
+ * (6 without it, as older agents mean). 0 or -EINVAL. */
+static int msg_transport(const struct ns_msg *m, __u8 proto, __u8 *out)
+{
+	__u8 t = IPPROTO_TCP;
+	int err = ns_msg_u8(m, NS_A_TRANSPORT, &t);
+
+	if ((err && err != -ENOENT) || (t != IPPROTO_TCP && t != IPPROTO_UDP))
+		return -EINVAL;
+	*out = proto == IPPROTO_UDP ? t : IPPROTO_TCP;
+	return 0;
+}
+
 void sess_connect(struct peer *S, const struct ns_msg *m)
 {
 	struct broker *b = S->b;
@@ -476,7 +494,8 @@ void sess_connect(struct peer *S, const struct ns_msg *m)
 	const char *bare;
 	const struct service *sv;
 	struct peer *P;
-	__u8 proto = 0;
+	struct session *s;
+	__u8 proto = 0, transport;
 	__u32 req;
 	int err, pidx;
 
@@ -486,9 +505,10 @@ void sess_connect(struct peer *S, const struct ns_msg *m)
 	}
 	err = ns_msg_u8(m, NS_A_PROTO, &proto);
 	if ((err && err != -ENOENT) ||
-	    (!err && proto != IPPROTO_TCP && proto != IPPROTO_UDP)) {
+	    (!err && proto != IPPROTO_TCP && proto != IPPROTO_UDP) ||
+	    msg_transport(m, proto, &transport)) {
 		sess_count_failure(b, FAIL_MALFORMED);
-		proto_bad_request(S, m, "PROTO must be 6 (TCP) or 17 (UDP)");
+		proto_bad_request(S, m, "PROTO and TRANSPORT must be 6 (TCP) or 17 (UDP)");
 		return;
 	}
 	bare = strchr(svc, '/');
@@ -523,10 +543,13 @@ void sess_connect(struct peer *S, const struct ns_msg *m)
 			    "an agent cannot subscribe to its own service");
 		return;
 	}
-	if (!sess_offer(S, P, bare, req, sv->proto, sv->compress, false)) {
+	s = sess_offer(S, P, bare, req, sv->proto, sv->compress, false);
+	if (!s) {
 		sess_count_failure(b, FAIL_INTERNAL);
 		proto_error(S, &req, 0, NS_ERR_INTERNAL, "too many negotiations in progress");
+		return;
 	}
+	s->transport = sv->proto == IPPROTO_UDP ? transport : IPPROTO_TCP;
 }
 
 /* SESSION of a message that is about one; the peer is closed without it. */
@@ -586,7 +609,7 @@ static struct peer *sess_other(const struct session *s, const struct peer *R)
 
 /* A flow of p from S (its subscriber) to P, routed like a new session. */
 static void flow_route(const struct session *p, struct peer *S, struct peer *P, __u32 req,
-		       __u8 proto, __u16 port, bool passive_only)
+		       __u8 proto, __u8 transport, __u16 port, bool passive_only)
 {
 	struct broker *b = S->b;
 	struct session *s;
@@ -603,6 +626,7 @@ static void flow_route(const struct session *p, struct peer *S, struct peer *P, 
 	snprintf(s->service, sizeof(s->service), "%s", p->service);
 	s->req_id = req;
 	s->proto = proto;
+	s->transport = transport;
 	s->compress = p->compress;
 	s->parent = p->id;
 	s->port = port;
@@ -626,13 +650,15 @@ void sess_flow(struct peer *R, const struct ns_msg *m)
 	__u64 pid;
 	__u32 req;
 	__u16 port = 0;
-	__u8 proto;
+	__u8 proto, transport;
 
 	if (ns_msg_u32(m, NS_A_REQ_ID, &req) || ns_msg_u64(m, NS_A_PARENT, &pid) ||
 	    ns_msg_u8(m, NS_A_PROTO, &proto) ||
-	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP)) {
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP) ||
+	    msg_transport(m, proto, &transport)) {
 		sess_count_failure(b, FAIL_MALFORMED);
-		proto_bad_request(R, m, "FLOW needs REQ_ID, PARENT and PROTO (6 or 17)");
+		proto_bad_request(R, m, "FLOW needs REQ_ID, PARENT and PROTO (6 or 17), and "
+				  "TRANSPORT 6 or 17 if any");
 		return;
 	}
 	ns_msg_u16(m, NS_A_PORT, &port);
@@ -661,7 +687,7 @@ void sess_flow(struct peer *R, const struct ns_msg *m)
 	}
 	p->flows++;
 	sess_touch(p);
-	flow_route(p, R, other, req, proto, port, false);
+	flow_route(p, R, other, req, proto, transport, port, false);
 }
 
 void sess_reject(struct peer *P, const struct ns_msg *m)
@@ -746,7 +772,9 @@ void sess_splice_ready(struct peer *R, const struct ns_msg *m)
 	    ns_msg_addr(m, NS_A_RELAY_ADDR, &s->relay_ep.family, s->relay_ep.addr, &e.port) ||
 	    ns_msg_u16(m, NS_A_PORT_A, &s->port_a) || !s->port_a ||
 	    ns_msg_u16(m, NS_A_PORT_B, &s->port_b) ||
-	    (s->mode == NS_MODE_PASSIVE && !s->port_b)) {
+	    (s->mode == NS_MODE_PASSIVE && !s->port_b) ||
+	    (s->transport == IPPROTO_UDP &&
+	     ns_msg_bin(m, NS_A_TOKEN, s->token, sizeof(s->token)))) {
 		sess_fail(s, R, NS_ERR_NO_RELAY, FAIL_RELAY_ERROR,
 			  "relay %s sent an incomplete SPLICE_READY", R->name);
 		return;
@@ -827,11 +855,12 @@ static bool sess_retry_passive(struct session *s, const char *why)
 		const struct session *parent;
 		__u64 pid = s->parent;
 		__u16 port = s->port;
+		__u8 transport = s->transport;
 
 		sess_finish(s, SESS_RETRIED);	/* may free s (session-history 0) */
 		parent = sess_find(S->b, pid);
 		if (parent)
-			flow_route(parent, S, P, req, proto, port, true);
+			flow_route(parent, S, P, req, proto, transport, port, true);
 		else
 			proto_error(S, &req, 0, NS_ERR_NOT_FOUND, "the session is gone");
 		return true;

@@ -90,12 +90,18 @@
  *  the relay for a UDP splice when it is 17 and records it in the session.
  *  A UDP relay splice answers SPLICE_READY with TOKEN (16 bytes); the broker
  *  passes it in CONNECT_INFO. Each agent sends TOKEN to its relay port
- *  until the relay answers "NSOK" (both sides came); then, and on direct
- *  and reverse paths at once, the proofs of step 6 travel as one datagram
- *  each (resent until the peer's proof arrived; a proof received again is
- *  answered again), and from then on one application datagram is one UDP
- *  datagram. Datagrams from anywhere else, or before the peer's proof was
- *  checked, are dropped.
+ *  every 200 ms until the relay answers "NSOK" (both sides came); then, and
+ *  on direct and reverse paths at once (the accepting agent receives on
+ *  tunnel-listen's port number in UDP), each sends the 61-byte proof of
+ *  step 6 plus one byte as one datagram: 'O' from S (OPEN: P connects its
+ *  target UDP socket once the proof checks), 'R' from P, resent every
+ *  200 ms until the peer's proof checked; every such request is answered
+ *  with our proof and 'A' (an answer is not answered). From then on one
+ *  application datagram is one UDP datagram. Datagrams from anywhere else,
+ *  or before the peer's proof was checked, are dropped; a late TOKEN, NSOK
+ *  or proof is never application data. S falls back to TRANSPORT 6 (a new
+ *  CONNECT or FLOW) when the UDP tunnel is not up udp-fallback seconds after
+ *  CONNECT_INFO.
  *
  * ## Flows on a session
  *  FLOW { REQ_ID, PARENT (an established session), PROTO, PORT,

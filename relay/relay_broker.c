@@ -90,6 +90,8 @@ static void on_splice_request(struct relay *r, const struct ns_msg *m)
 	ns_mb_addr(&mb, NS_A_RELAY_ADDR, sp->s.family, sp->s.relay, 0);
 	ns_mb_u16(&mb, NS_A_PORT_A, ntohs(sp->s.port[0]));
 	ns_mb_u16(&mb, NS_A_PORT_B, ntohs(sp->s.port[1]));
+	if (sp->s.proto == IPPROTO_UDP)
+		ns_mb_bin(&mb, NS_A_TOKEN, sp->s.token, sizeof(sp->s.token));
 	ns_bclient_send(r->broker, &mb);
 	log_info("splice %u: for broker session %016llx", sp->s.id, (unsigned long long)session);
 }
@@ -131,6 +133,8 @@ void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp)
 	ns_mb_init(&mb, NS_MSG_SPLICE_PEER);
 	ns_mb_u64(&mb, NS_A_SESSION, sp->s.session);
 	ns_mb_u16(&mb, NS_A_PORT_B, ntohs(sp->s.port[1]));
+	if (sp->s.proto == IPPROTO_UDP)
+		ns_mb_bin(&mb, NS_A_TOKEN, sp->s.token, sizeof(sp->s.token));
 	ns_bclient_send(r->broker, &mb);
 }
 

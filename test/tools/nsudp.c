@@ -11,7 +11,11 @@
  *  - --echo: sends every datagram it receives back to where it came from;
  *    prints "echoed M". Stops after N datagrams (with --send N) or when idle.
  * A datagram equal to the token (a late retransmission the relay forwarded)
- * and repeated "NSOK"s are ignored.
+ * and repeated "NSOK"s are ignored. Without --token it talks to a plain UDP
+ * port (a subscriber agent's): no token, no NSOK.
+ * --size MIN-MAX varies the size with the sequence number (each reply must
+ * still be the exact datagram: none merged or split); --rtt sends one
+ * datagram at a time and prints the round trips' p50/p99 in microseconds.
  *
  * Exit status: 0 success, 1 usage or local error, 4 timeout (no NSOK, or
  * nothing to echo), 6 datagrams lost or corrupted.
@@ -52,8 +56,9 @@ struct opts {
 	unsigned char token[TOKEN_BYTES];
 	int have_token;
 	unsigned long n;
-	unsigned long size;
+	unsigned long size, size_max;	/* size_max > size: sizes vary */
 	unsigned long window;
+	int rtt;
 	int echo;
 	int timeout_s;		/* to get NSOK; echo: to get the first datagram */
 	int idle_s;		/* echo: stop after this much silence */
@@ -91,6 +96,14 @@ static int is_nsok(const unsigned char *buf, ssize_t n)
 	return n == 4 && !memcmp(buf, "NSOK", 4);
 }
 
+/* The size of datagram seq: fixed, or spread over size..size_max. */
+static unsigned long dgram_size(const struct opts *o, uint64_t seq)
+{
+	if (o->size_max <= o->size)
+		return o->size;
+	return o->size + (seq * 7919) % (o->size_max - o->size + 1);
+}
+
 static void fill_dgram(unsigned char *buf, unsigned long size, uint64_t seq)
 {
 	memcpy(buf, magic, 4);
@@ -109,6 +122,9 @@ static int wait_established(const struct opts *o, int fd, unsigned char *buf, ss
 	long long deadline = now_ms() + o->timeout_s * 1000LL, next = 0;
 	unsigned long tokens = 0;
 
+	*len = 0;
+	if (!o->have_token)
+		return 0;	/* a plain UDP port: nothing to wait for */
 	for (;;) {
 		long long t = now_ms();
 		struct pollfd pfd = { fd, POLLIN, 0 };
@@ -175,7 +191,7 @@ static int run_echo(const struct opts *o, int fd)
 		socklen_t flen = sizeof(from);
 
 		n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
-		if (n < 0 || !from_relay(o, &from))
+		if (n < 0 || (o->have_token && !from_relay(o, &from)))
 			n = 0;
 	}
 	printf("echoed %lu\n", echoed);
@@ -186,17 +202,43 @@ static int run_echo(const struct opts *o, int fd)
 	return 0;
 }
 
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* "rtt_us p50 P p99 P n N" over the round trips measured. */
+static void print_rtt(long long *us, unsigned long n)
+{
+	if (!n)
+		return;
+	qsort(us, n, sizeof(*us), cmp_ll);
+	printf("rtt_us p50 %lld p99 %lld n %lu\n", us[(n - 1) / 2], us[(n - 1) * 99 / 100], n);
+}
+
 static int run_sender(const struct opts *o, int fd)
 {
 	static unsigned char buf[MAX_SIZE], rbuf[MAX_SIZE];
 	struct sockaddr_storage from;
 	unsigned long sent = 0, recvd = 0, bad = 0, dup = 0;
 	unsigned char *seen = calloc(o->n + 1, 1);
-	unsigned long written_off = 0;
+	long long *sent_ns = o->rtt ? calloc(o->n + 1, sizeof(*sent_ns)) : NULL;
+	long long *rtt_us = o->rtt ? calloc(o->n + 1, sizeof(*rtt_us)) : NULL;
+	unsigned long written_off = 0, nrtt = 0;
 	long long last_reply, last_writeoff = 0;
 	ssize_t n;
 
-	if (!seen)
+	if (!seen || (o->rtt && (!sent_ns || !rtt_us)))
 		die(EXIT_USAGE, "out of memory");
 	wait_established(o, fd, rbuf, &n, &from);
 	last_reply = now_ms();
@@ -214,8 +256,12 @@ static int run_sender(const struct opts *o, int fd)
 			last_writeoff = t;
 		}
 		while (sent < o->n && outstanding < (long)o->window) {
-			fill_dgram(buf, o->size, sent);
-			if (sendto(fd, buf, o->size, 0, (const struct sockaddr *)&o->relay,
+			unsigned long size = dgram_size(o, sent);
+
+			fill_dgram(buf, size, sent);
+			if (o->rtt)
+				sent_ns[sent] = now_ns();
+			if (sendto(fd, buf, size, 0, (const struct sockaddr *)&o->relay,
 				   o->relay_len) < 0) {
 				if (errno == ENOBUFS || errno == EAGAIN)
 					break;
@@ -235,7 +281,8 @@ static int run_sender(const struct opts *o, int fd)
 		socklen_t flen = sizeof(from);
 
 		n = recvfrom(fd, rbuf, sizeof(rbuf), 0, (struct sockaddr *)&from, &flen);
-		if (n < 0 || !from_relay(o, &from) || is_token(o, rbuf, n) || is_nsok(rbuf, n))
+		if (n < 0 || (o->have_token && (!from_relay(o, &from) || is_token(o, rbuf, n) ||
+						is_nsok(rbuf, n))))
 			continue;
 
 		uint64_t seq;
@@ -245,8 +292,9 @@ static int run_sender(const struct opts *o, int fd)
 			continue;
 		}
 		memcpy(&seq, rbuf + 4, 8);
-		fill_dgram(buf, o->size, seq);
-		if (seq >= sent || (unsigned long)n != o->size || memcmp(buf, rbuf, n)) {
+		if (seq < sent)
+			fill_dgram(buf, dgram_size(o, seq), seq);
+		if (seq >= sent || (unsigned long)n != dgram_size(o, seq) || memcmp(buf, rbuf, n)) {
 			bad++;
 			continue;
 		}
@@ -255,10 +303,16 @@ static int run_sender(const struct opts *o, int fd)
 			continue;
 		}
 		seen[seq] = 1;
+		if (o->rtt)
+			rtt_us[nrtt++] = (now_ns() - sent_ns[seq]) / 1000;
 		recvd++;
 		last_reply = now_ms();
 	}
 	free(seen);
+	if (o->rtt)
+		print_rtt(rtt_us, nrtt);
+	free(sent_ns);
+	free(rtt_us);
 	printf("sent %lu recv %lu lost %lu bad %lu dup %lu\n", sent, recvd, o->n - recvd, bad,
 	       dup);
 	if (bad || (double)(o->n - recvd) > o->max_loss * o->n)
@@ -269,10 +323,14 @@ static int run_sender(const struct opts *o, int fd)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: nsudp --relay IP:PORT --token HEX32 [--bind IP:PORT] [--send N] [--size S]\n"
-"             [--echo] [--window W] [--timeout SEC] [--idle SEC] [--max-loss PCT]\n"
-"Sends the token to the relay every 200 ms until \"NSOK\", then sends N\n"
-"datagrams of S bytes and checks their echoes, or (--echo) echoes what arrives.\n");
+"usage: nsudp --relay IP:PORT [--token HEX32] [--bind IP:PORT] [--send N]\n"
+"       nsudp --echo --bind IP:PORT   (a plain UDP echo server)\n"
+"             [--size S|MIN-MAX] [--echo] [--window W] [--rtt] [--timeout SEC]\n"
+"             [--idle SEC] [--max-loss PCT]\n"
+"Sends the token to the relay every 200 ms until \"NSOK\" (without --token:\n"
+"a plain UDP port, at once), then sends N datagrams of S bytes (or of sizes\n"
+"from MIN to MAX) and checks their echoes, or (--echo) echoes what arrives.\n"
+"--rtt: one at a time, and the round trips' p50/p99 in microseconds.\n");
 }
 
 int main(int argc, char **argv)
@@ -288,13 +346,14 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "idle", required_argument, NULL, 'i' },
 		{ "max-loss", required_argument, NULL, 'l' },
+		{ "rtt", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct opts o = { .n = ~0UL, .size = 512, .window = 32, .timeout_s = 30, .idle_s = 5 };
 	int c, fd;
 
-	while ((c = getopt_long(argc, argv, "r:T:b:n:s:ew:t:i:l:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:T:b:n:s:ew:t:i:l:Rh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			o.relay_str = optarg;
@@ -311,7 +370,14 @@ int main(int argc, char **argv)
 				die(EXIT_USAGE, "bad --bind address '%s'", optarg);
 			break;
 		case 'n': o.n = strtoul(optarg, NULL, 10); break;
-		case 's': o.size = strtoul(optarg, NULL, 10); break;
+		case 's': {
+			char *end;
+
+			o.size = strtoul(optarg, &end, 10);
+			o.size_max = *end == '-' ? strtoul(end + 1, NULL, 10) : o.size;
+			break;
+		}
+		case 'R': o.rtt = 1; o.window = 1; break;
 		case 'e': o.echo = 1; break;
 		case 'w': o.window = strtoul(optarg, NULL, 10); break;
 		case 't': o.timeout_s = atoi(optarg); break;
@@ -321,22 +387,30 @@ int main(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !o.relay_str || !o.have_token) {
+	if (optind != argc || (!o.relay_str && !(o.echo && !o.have_token && o.src_len))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (o.n == ~0UL)	/* no --send: 100 datagrams, or echo until idle */
 		o.n = o.echo ? 0 : 100;
-	if (o.size < HDR_BYTES || o.size > MAX_SIZE)
-		die(EXIT_USAGE, "--size must be %d..%d", HDR_BYTES, MAX_SIZE);
+	if (!o.size_max)
+		o.size_max = o.size;	/* no --size: the default, fixed */
+	if (o.size < HDR_BYTES || o.size > MAX_SIZE || o.size_max < o.size || o.size_max > MAX_SIZE)
+		die(EXIT_USAGE, "--size must be %d..%d, or MIN-MAX in that range", HDR_BYTES,
+		    MAX_SIZE);
 	if (o.timeout_s <= 0 || o.idle_s <= 0 || o.window == 0)
 		die(EXIT_USAGE, "--timeout, --idle and --window must be positive");
-	if (o.src_len && o.src.ss_family != o.relay.ss_family)
+	if (o.src_len && o.relay_str && o.src.ss_family != o.relay.ss_family)
 		die(EXIT_USAGE, "--bind and --relay are of different address families");
 
-	fd = socket(o.relay.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	fd = socket(o.relay_str ? o.relay.ss_family : o.src.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die(EXIT_USAGE, "socket: %s", strerror(errno));
+	/* room for a burst (a tunnel that was set up while datagrams waited) */
+	int rcvbuf = 4 << 20;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (o.src_len && bind(fd, (struct sockaddr *)&o.src, o.src_len) < 0)
 		die(EXIT_USAGE, "bind: %s", strerror(errno));
 	return o.echo ? run_echo(&o, fd) : run_sender(&o, fd);

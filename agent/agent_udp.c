@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * UDP as UDP (include/ns_proto.h, "UDP stays UDP"): a UDP service's tunnel is
+ * a UDP socket per tunnel, one application datagram per datagram, so a lost
+ * packet delays nothing else.
+ *
+ *   relay path:  connect() to RELAY:port, the TOKEN every 200 ms until the
+ *                relay answers "NSOK" (both sides came, the kernel splices);
+ *   dialling:    connect() to PEER_ADDR;
+ *   accepting:   the peer's proof arrives on tunnel-listen's UDP port, from
+ *                the address the broker announced; a socket of the tunnel's
+ *                own is bound to that port and connect()ed to the sender.
+ * Then both send their proof datagram, the TCP link's 61-byte proof and one
+ * byte: 'O' (the subscriber's: it opens the tunnel at once) or 'R' (the
+ * provider's), every 200 ms until the peer's proof is checked; each such
+ * request is answered with our proof ending in 'A' (answers are not
+ * answered), so a side whose proof was lost gets it again. Before the peer's
+ * proof is checked no datagram is forwarded. From then on, datagrams from the peer
+ * go to the client or the target and back, through the ALG if the service
+ * has one; repeated tokens, NSOKs and proofs are not application data.
+ *
+ * The subscriber falls back to the framed TCP tunnel when the UDP one is not
+ * up udp-fallback seconds after CONNECT_INFO (a firewall that passes only
+ * TCP): it asks again with TRANSPORT 6, keeping the client's datagrams, and
+ * that subscription's next clients go straight to TCP for AGENT_UDP_FAILED_S.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "agent.h"
+#include "auth.h"
+#include "log.h"
+#include "util.h"
+
+#define UDP_OK		"NSOK"
+#define UDP_OK_LEN	4
+#define PROOF_DGRAM	(NS_PROOF_LEN + 1)	/* the proof and what it is: */
+#define PROOF_PROVIDER	'R'			/* the provider's request */
+#define PROOF_ANSWER	'A'			/* an answer, not answered */
+#define PROOF_SESSION	4	/* offsets in the proof */
+#define PROOF_ROLE	12
+#define LABEL_LEN	(AGENT_NAME_MAX * 2 + 64)
+#define BURST		64	/* datagrams per wake-up */
+
+__u8 agent_udp_transport(const struct agent_listener *lis)
+{
+	return ns_now_ns() < lis->main->udp_failed_until_ns ? IPPROTO_TCP : IPPROTO_UDP;
+}
+
+static void send_raw(struct agent_tunnel *t, const void *p, size_t len)
+{
+	/* a datagram the socket cannot take now is lost, as UDP would lose it */
+	send(t->tw.fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* What the resend timer sends now: the token until NSOK, then our proof. */
+static void resend(struct agent_tunnel *t)
+{
+	if (t->path == NS_PATH_RELAY && !t->relay_ok)
+		send_raw(t, t->token, sizeof(t->token));
+	else
+		send_raw(t, t->proof_out, t->proof_len);
+}
+
+static void on_rtx(struct ns_loop *l, struct ns_timer *tm)
+{
+	struct agent_tunnel *t = tm->data;
+
+	if (t->proof_ok && (t->path != NS_PATH_RELAY || t->relay_ok))
+		return;		/* up: proofs are only answered now */
+	resend(t);
+	ns_timer_arm(l, &t->rtx, AGENT_UDP_RESEND_MS);
+}
+
+/* The TCP link's proof, computed the same way, and our request byte. */
+static int proof_make(struct agent_tunnel *t)
+{
+	int err = ns_tunnel_proof(t->key, t->session, t->role, t->proof_out);
+
+	if (err)
+		return err;
+	t->proof_out[NS_PROOF_LEN] = t->role == TUN_ROLE_SUBSCRIBER ? NS_TUNNEL_OPEN :
+				     PROOF_PROVIDER;
+	t->proof_len = PROOF_DGRAM;
+	return 0;
+}
+
+/* Our proof as an answer to the peer's request. */
+static void send_answer(struct agent_tunnel *t)
+{
+	__u8 d[PROOF_DGRAM];
+
+	memcpy(d, t->proof_out, NS_PROOF_LEN);
+	d[NS_PROOF_LEN] = PROOF_ANSWER;
+	send_raw(t, d, sizeof(d));
+}
+
+/* Is this datagram the peer's proof (checked)? The subscriber's opens. */
+static bool is_peer_proof(struct agent_tunnel *t, const __u8 *d, size_t n)
+{
+	if (n != PROOF_DGRAM || memcmp(d, "NSP1", 4) ||
+	    ns_tunnel_proof_check(t->key, t->session, !t->role, d))
+		return false;
+	if (t->role == TUN_ROLE_PROVIDER)
+		t->opened = true;
+	return true;
+}
+
+/* Both proofs are through: forward (S), or connect the target once opened (P). */
+static void udp_up(struct agent_tunnel *t)
+{
+	char label[LABEL_LEN];
+
+	if (t->state == TUN_FWD || t->state == TUN_TARGET)
+		return;
+	if (t->role == TUN_ROLE_PROVIDER && !t->opened)
+		return;		/* the subscriber's proof without OPEN: cannot happen */
+	log_info("%s: tunnel up (%s path, udp)", agent_tunnel_label(t, label, sizeof(label)),
+		 ns_path_name(t->path));
+	if (t->role == TUN_ROLE_SUBSCRIBER) {
+		agent_pool_setup_done(t);
+		if (agent_fwd_start(t))
+			agent_tunnel_close(t, true, "cannot start forwarding");
+		return;
+	}
+	agent_link_target(t);
+}
+
+/* A datagram from the peer; forwarding or not yet. */
+static void on_datagram(struct agent_tunnel *t, const __u8 *d, size_t n)
+{
+	if (n == sizeof(t->token) && !memcmp(d, t->token, n))
+		return;		/* the peer's late token, forwarded by the relay */
+	if (t->path == NS_PATH_RELAY && n == UDP_OK_LEN && !memcmp(d, UDP_OK, n)) {
+		if (!t->relay_ok) {
+			t->relay_ok = true;
+			send_raw(t, t->proof_out, t->proof_len);
+		}
+		return;
+	}
+	if (is_peer_proof(t, d, n)) {
+		if (d[NS_PROOF_LEN] != PROOF_ANSWER)
+			send_answer(t);		/* it may not have ours */
+		t->proof_ok = true;
+		t->relay_ok = true;	/* the peer's datagram came through the relay */
+		udp_up(t);
+		return;
+	}
+	if (t->state != TUN_FWD)
+		return;		/* nothing before the peer's proof */
+	agent_fwd_dgram_in(t, d, n);
+}
+
+void agent_udp_on_event(struct agent_tunnel *t)
+{
+	struct agent *a = t->a;
+	int i;
+
+	for (i = 0; i < BURST && t->tw.fd >= 0; i++) {
+		ssize_t n = recv(t->tw.fd, a->buf, AGENT_IO_BUF, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0)
+			continue;	/* ICMP errors of the connected socket */
+		on_datagram(t, a->buf, n);
+		if (t->state == TUN_WAIT_INFO)
+			return;		/* closed or fallen back meanwhile */
+	}
+}
+
+void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len)
+{
+	send_raw(t, data, len);
+}
+
+/* A UDP socket of the tunnel: bound to local (or not), connected to peer. */
+static int udp_socket(struct agent_tunnel *t, const struct sockaddr_storage *local,
+		      const struct sockaddr_storage *peer)
+{
+	int fd, one = 1, err;
+
+	fd = socket(peer->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (local) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)local, ns_sockaddr_len(local)))
+			goto fail;
+	}
+	if (connect(fd, (const struct sockaddr *)peer, ns_sockaddr_len(peer)))
+		goto fail;
+	t->tw.fd = fd;
+	err = agent_tunnel_watch(t, &t->tw, EPOLLIN);
+	if (err) {
+		t->tw.fd = -1;
+		close(fd);
+		return err;
+	}
+	return 0;
+fail:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+void agent_udp_link(struct agent_tunnel *t, bool dial)
+{
+	char label[LABEL_LEN], ps[AGENT_SA_STRLEN];
+	int err;
+
+	agent_tunnel_label(t, label, sizeof(label));
+	ns_timer_init(&t->rtx, on_rtx, t);
+	if (proof_make(t)) {
+		agent_tunnel_close(t, true, "cannot compute the tunnel proof");
+		return;
+	}
+	if (!dial) {
+		if (t->a->tlu_w.fd < 0) {
+			log_err("%s: the broker wants this agent to accept a UDP tunnel, but "
+				"tunnel-listen is not configured", label);
+			agent_tunnel_close(t, true, "no tunnel-listen");
+			return;
+		}
+		t->state = TUN_WAIT_PEER;	/* until its proof comes (agent_udp_listen) */
+		return;
+	}
+	err = udp_socket(t, NULL, &t->peer);
+	if (err) {
+		log_warn("%s: udp to %s: %s", label, agent_sa_str(&t->peer, ps, sizeof(ps)),
+			 strerror(-err));
+		agent_tunnel_close(t, true, "cannot reach the peer");
+		return;
+	}
+	t->state = t->path == NS_PATH_RELAY ? TUN_DIALING : TUN_PROOF;
+	resend(t);
+	ns_timer_arm(t->a->loop, &t->rtx, AGENT_UDP_RESEND_MS);
+}
+
+void agent_udp_fallback(struct agent_tunnel *t)
+{
+	struct agent_listener *main = t->lis->main;
+	char label[LABEL_LEN];
+
+	agent_tunnel_label(t, label, sizeof(label));
+	if (!main->udp_failed_until_ns || ns_now_ns() >= main->udp_failed_until_ns)
+		log_warn("%s: no UDP tunnel within %u s: falling back to a TCP tunnel (and for "
+			 "this subscription's clients for %u s)", label,
+			 t->a->cfg->udp_fallback_s, AGENT_UDP_FAILED_S);
+	main->udp_failed_until_ns = ns_now_ns() + AGENT_UDP_FAILED_S * 1000000000ull;
+	ns_timer_cancel(t->a->loop, &t->rtx);
+	if (t->tw_reg)
+		ns_loop_del(t->a->loop, &t->tw);
+	t->tw_reg = false;
+	if (t->tw.fd >= 0)
+		close(t->tw.fd);
+	t->tw.fd = -1;
+	t->has_session = false;
+	t->proof_ok = t->relay_ok = false;
+	memset(t->key, 0, sizeof(t->key));
+	t->transport = IPPROTO_TCP;
+	t->state = TUN_WAIT_INFO;
+	agent_tunnel_resend(t);
+}
+
+/* ---- tunnel-listen's UDP port: the accepting side's first datagram ---- */
+
+static __u64 proof_session(const __u8 *d)
+{
+	__u64 be;
+
+	memcpy(&be, d + PROOF_SESSION, sizeof(be));
+	return be64toh(be);
+}
+
+/* The tunnel waiting for this proof from this address, or NULL. */
+static struct agent_tunnel *waiting_for(struct agent *a, const __u8 *d,
+					const struct sockaddr_storage *from)
+{
+	__u32 zero[4] = {}, addr[4];
+	struct agent_tunnel *t;
+	__be16 port;
+	__u8 family;
+
+	for (t = a->tunnels; t; t = t->next) {
+		if (t->state != TUN_WAIT_PEER || t->transport != IPPROTO_UDP || !t->has_session ||
+		    t->session != proof_session(d) || t->role == d[PROOF_ROLE])
+			continue;
+		ns_sockaddr_split(&t->peer, &family, addr, &port);
+		if (memcmp(addr, zero, sizeof(zero)) && !agent_sa_same_ip(from, &t->peer))
+			return NULL;
+		return t;
+	}
+	return NULL;
+}
+
+static void on_listen_datagram(struct agent *a, const __u8 *d, size_t n,
+			       const struct sockaddr_storage *from)
+{
+	char label[LABEL_LEN], fs[AGENT_SA_STRLEN];
+	struct agent_tunnel *t;
+	int err;
+
+	if (n != PROOF_DGRAM || memcmp(d, "NSP1", 4) || d[PROOF_ROLE] > 1)
+		return;		/* not a proof: a stranger gets nothing */
+	t = waiting_for(a, d, from);
+	if (!t || !is_peer_proof(t, d, n))
+		return;		/* not (yet) ours, or forged: the dialler resends */
+	agent_tunnel_label(t, label, sizeof(label));
+	err = udp_socket(t, &a->cfg->tunnel_listen, from);
+	if (err) {
+		log_warn("%s: udp socket for %s: %s", label, agent_sa_str(from, fs, sizeof(fs)),
+			 strerror(-err));
+		agent_tunnel_close(t, true, "cannot answer the peer");
+		return;
+	}
+	t->peer = *from;
+	t->proof_ok = true;
+	t->state = TUN_PROOF;
+	send_answer(t);
+	log_debug("%s: peer's UDP proof from %s", label, agent_sa_str(from, fs, sizeof(fs)));
+	udp_up(t);
+}
+
+static void on_listen(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct agent *a = w->data;
+	int i;
+
+	for (i = 0; i < BURST; i++) {
+		struct sockaddr_storage from = {};
+		socklen_t sl = sizeof(from);
+		ssize_t n = recvfrom(w->fd, a->buf, AGENT_IO_BUF, MSG_DONTWAIT,
+				     (struct sockaddr *)&from, &sl);
+
+		if (n < 0)
+			return;
+		on_listen_datagram(a, a->buf, n, &from);
+	}
+}
+
+int agent_udp_listen_open(struct agent *a)
+{
+	const struct agent_cfg *c = a->cfg;
+	char as[AGENT_SA_STRLEN];
+	int fd, one = 1, err;
+
+	a->tlu_w.fd = -1;
+	if (!c->has_tunnel_listen)
+		return 0;
+	agent_sa_str(&c->tunnel_listen, as, sizeof(as));
+	fd = socket(c->tunnel_listen.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/* the tunnels' own sockets share the port, each connected to its peer */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&c->tunnel_listen, c->tunnel_listen_len))
+		goto fail;
+	a->tlu_w.fd = fd;
+	a->tlu_w.fn = on_listen;
+	a->tlu_w.data = a;
+	err = ns_loop_add(a->loop, &a->tlu_w, EPOLLIN);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	return 0;
+fail:
+	err = -errno;
+	log_err("tunnel-listen: cannot bind udp %s: %s", as, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	a->tlu_w.fd = -1;
+	return err;
+}
+
+void agent_udp_listen_close(struct agent *a)
+{
+	if (a->tlu_w.fd < 0)
+		return;
+	ns_loop_del(a->loop, &a->tlu_w);
+	close(a->tlu_w.fd);
+	a->tlu_w.fd = -1;
+}
