@@ -61,7 +61,9 @@ struct ns_alg_env {
 
 struct ns_alg_ops {
 	const char *name;			/* "ftp", "sip" */
-	/* Per-connection state (env copied); NULL on ENOMEM. */
+	/* Per-connection state (env copied); NULL with errno: ENOMEM, EINVAL (env
+	 * without expect, SIP: local or app not IPv4/IPv6), EPROTONOSUPPORT (FTP
+	 * over datagrams). */
 	void *(*open)(const struct ns_alg_env *env, bool datagram);
 	/*
 	 * Bytes (stream) or one whole datagram (datagram mode) in direction dir;

@@ -832,7 +832,7 @@ static void *sip_open(const struct ns_alg_env *env, bool datagram)
 {
 	struct sip *s;
 
-	if (!sa_ok(&env->local) || !sa_ok(&env->app)) {
+	if (!env->expect || !sa_ok(&env->local) || !sa_ok(&env->app)) {
 		errno = EINVAL;
 		return NULL;
 	}

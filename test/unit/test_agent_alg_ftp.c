@@ -454,6 +454,9 @@ static void test_no_datagram(void **state)
 	struct ns_alg_env env = { 0 };
 
 	errno = 0;
+	assert_null(ns_alg_ftp.open(&env, false));
+	assert_int_equal(errno, EINVAL);
+	env.expect = fake_expect;
 	assert_null(ns_alg_ftp.open(&env, true));
 	assert_int_equal(errno, EPROTONOSUPPORT);
 	ns_alg_ftp.close(NULL);

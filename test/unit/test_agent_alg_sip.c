@@ -589,6 +589,15 @@ static void test_open_needs_addresses(void **state)
 	errno = 0;
 	assert_null(ns_alg_sip.open(&env, true));
 	assert_int_equal(errno, EINVAL);
+	/* addresses but no expect() */
+	assert_int_equal(ns_parse_sockaddr("192.0.2.1:5060", 0, &env.local, &(socklen_t){ 0 }), 0);
+	assert_int_equal(ns_parse_sockaddr("192.0.2.9:5060", 0, &env.app, &(socklen_t){ 0 }), 0);
+	env.expect = NULL;
+	errno = 0;
+	assert_null(ns_alg_sip.open(&env, false));
+	assert_int_equal(errno, EINVAL);
+	env.expect = fake_expect;
+	ns_alg_sip.close(ns_alg_sip.open(&env, false));
 	ns_alg_sip.close(NULL);
 }
 
