@@ -3,7 +3,7 @@
  * The ALG registry and what the ALGs share: the output buffer, a log with a
  * per-connection budget, address formatting, span parsing and a line
  * splitter that never holds more than NS_ALG_LINE_MAX bytes. The ALGs are
- * alg_ftp.c; tests in test/unit/test_agent_alg_*.c.
+ * alg_ftp.c and alg_sip.c; tests in test/unit/test_agent_alg_*.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -22,7 +22,7 @@
 #define ALG_BUF_MIN		256	/* bytes: first allocation of a buffer */
 #define ALG_EXCERPT_LEN		40	/* bytes of a peer's text quoted in a log line */
 
-static const struct ns_alg_ops *const algs[] = { &ns_alg_ftp };
+static const struct ns_alg_ops *const algs[] = { &ns_alg_ftp, &ns_alg_sip };
 
 const struct ns_alg_ops *ns_alg_find(const char *name)
 {
@@ -37,7 +37,7 @@ const struct ns_alg_ops *ns_alg_find(const char *name)
 /* Kept in step with algs[] by test_agent_alg_ftp.c. */
 const char *ns_alg_names(void)
 {
-	return "ftp";
+	return "ftp, sip";
 }
 
 /* ---- output buffer ---- */

@@ -61,7 +61,9 @@ struct ns_alg_env {
 
 struct ns_alg_ops {
 	const char *name;			/* "ftp", "sip" */
-	/* Per-connection state (env copied); NULL on ENOMEM. */
+	/* Per-connection state (env copied); NULL with errno: ENOMEM, EINVAL (env
+	 * without expect, SIP: local or app not IPv4/IPv6), EPROTONOSUPPORT (FTP
+	 * over datagrams). */
 	void *(*open)(const struct ns_alg_env *env, bool datagram);
 	/*
 	 * Bytes (stream) or one whole datagram (datagram mode) in direction dir;
@@ -78,9 +80,10 @@ struct ns_alg_ops {
 };
 
 const struct ns_alg_ops *ns_alg_find(const char *name);	/* NULL: unknown */
-const char *ns_alg_names(void);				/* "ftp" */
+const char *ns_alg_names(void);				/* "ftp, sip" */
 
 extern const struct ns_alg_ops ns_alg_ftp;
+extern const struct ns_alg_ops ns_alg_sip;
 
 /* ---- helpers shared by the ALGs (alg.c) ---- */
 
@@ -113,6 +116,15 @@ size_t ns_alg_hostport_len(const char *p, size_t len);
 int ns_alg_num(const char *p, size_t len, __u32 max, __u32 *v);
 /* Case-insensitive: do the len bytes at p start with the NUL-terminated s? */
 bool ns_alg_prefix(const char *p, size_t len, const char *s);
+
+/*
+ * An SDP body (alg_sdp.c) as the local app must see it: each media stream
+ * gets an alias from env->expect (UDP; RTP with RTCP as a pair), c= lines the
+ * aliases' address, m= and a=rtcp lines their ports; a stream without an
+ * alias gets port 0. 0 or -ENOMEM.
+ */
+int ns_alg_sdp_rewrite(const struct ns_alg_env *env, struct ns_alg_log *log,
+		       const char *sdp, size_t len, struct ns_alg_buf *out);
 
 /*
  * Stream line splitting with a bounded hold: whole lines (LF included) go to

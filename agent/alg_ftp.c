@@ -322,8 +322,8 @@ static void *ftp_open(const struct ns_alg_env *env, bool datagram)
 {
 	struct ftp *f;
 
-	if (datagram) {
-		errno = EPROTONOSUPPORT;
+	if (datagram || !env->expect) {
+		errno = datagram ? EPROTONOSUPPORT : EINVAL;
 		return NULL;
 	}
 	f = calloc(1, sizeof(*f));

@@ -12,40 +12,10 @@
 #include "../../agent/agent_util.c"
 #include "../../agent/alg.c"
 #include "../../agent/alg_ftp.c"
+#include "../../agent/alg_sdp.c"
+#include "../../agent/alg_sip.c"
 #include "unit/capture.h"
-
-/* expect() for the tests: records calls; the n-th alias (n from 0) is
- * 198.51.100.7 (or 2001:db8::7) port 40000 + 2n; fails after `allow`. */
-#define FAKE_MAX 256
-struct fake {
-	int calls, allow, family;
-	__u8 proto[FAKE_MAX];
-	__u16 port[FAKE_MAX];
-	bool pair[FAKE_MAX];
-};
-
-static int fake_expect(void *arg, __u8 proto, __u16 port, bool pair,
-		       struct sockaddr_storage *alias)
-{
-	struct fake *f = arg;
-	int n = f->calls++;
-	__u32 a[4] = { 0 };
-
-	if (n < FAKE_MAX) {
-		f->proto[n] = proto;
-		f->port[n] = port;
-		f->pair[n] = pair;
-	}
-	if (n >= f->allow)
-		return -ENOSPC;
-	if (f->family == AF_INET6)
-		inet_pton(AF_INET6, "2001:db8::7", a);
-	else
-		inet_pton(AF_INET, "198.51.100.7", a);
-	ns_sockaddr_make(f->family == AF_INET6 ? AF_INET6 : AF_INET, a, htons(40000 + 2 * n),
-			 alias);
-	return 0;
-}
+#include "unit/alg_fake.h"
 
 struct t {
 	struct fake fake;
@@ -58,8 +28,7 @@ struct t {
 static void t_open(struct t *t, enum ns_alg_side side, int alias_family)
 {
 	memset(t, 0, sizeof(*t));
-	t->fake.allow = 1000;
-	t->fake.family = alias_family;
+	fake_init(&t->fake, alias_family);
 	t->env.arg = &t->fake;
 	t->env.side = side;
 	t->env.expect = fake_expect;
@@ -88,7 +57,8 @@ static const char *t_feed(struct t *t, enum ns_alg_dir dir, const char *in, size
 		assert_int_equal(ns_alg_ftp.feed(t->st, dir, (const __u8 *)in + i, n, &t->out), 0);
 	}
 	assert_true(t->out.len < sizeof(t->s));
-	memcpy(t->s, t->out.data, t->out.len);
+	if (t->out.len)
+		memcpy(t->s, t->out.data, t->out.len);
 	t->s[t->out.len] = '\0';
 	return t->s;
 }
@@ -108,6 +78,7 @@ static void test_registry(void **state)
 	size_t i;
 
 	assert_ptr_equal(ns_alg_find("ftp"), &ns_alg_ftp);
+	assert_ptr_equal(ns_alg_find("sip"), &ns_alg_sip);
 	assert_null(ns_alg_find("FTP"));
 	assert_null(ns_alg_find("h323"));
 	assert_null(ns_alg_find(NULL));
@@ -483,6 +454,9 @@ static void test_no_datagram(void **state)
 	struct ns_alg_env env = { 0 };
 
 	errno = 0;
+	assert_null(ns_alg_ftp.open(&env, false));
+	assert_int_equal(errno, EINVAL);
+	env.expect = fake_expect;
 	assert_null(ns_alg_ftp.open(&env, true));
 	assert_int_equal(errno, EPROTONOSUPPORT);
 	ns_alg_ftp.close(NULL);
