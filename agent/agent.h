@@ -374,8 +374,6 @@ void agent_session_unlisten(struct agent_session *s, const struct sockaddr_stora
 void agent_sessions_close_all(struct agent *a);
 
 /* agent_alg.c */
-bool agent_alg_known(const char *name);
-const char *agent_alg_names(void);
 int agent_alg_open(struct agent_tunnel *t);	/* forwarding starts: its ALG, if any */
 void agent_alg_close(struct agent_fwd *f);
 /* in (len bytes, or one datagram) through the ALG in dir (NS_ALG_*), eof: the

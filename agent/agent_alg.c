@@ -21,16 +21,6 @@
 #define PAIR_LO		20000	/* where they are tried */
 #define PAIR_HI		60000
 
-bool agent_alg_known(const char *name)
-{
-	return ns_alg_find(name) != NULL;
-}
-
-const char *agent_alg_names(void)
-{
-	return ns_alg_names();
-}
-
 /* An alias the session already has for (proto, remote_port): SIP repeats its SDP. */
 static bool alias_known(struct agent_session *s, __u8 proto, __u16 remote_port,
 			struct sockaddr_storage *alias)

@@ -249,9 +249,9 @@ static int alg_at(const struct yc_node *map, struct agent_pub *p, struct cfg_ctx
 	if (!n)
 		return 0;
 	ret = str_into(n, "alg", p->alg, sizeof(p->alg), x);
-	if (!ret && !agent_alg_known(p->alg))
+	if (!ret && !ns_alg_find(p->alg))
 		ret = yc_error(n, x->err, x->errlen, "unknown alg '%s' (there are: %s)", p->alg,
-			       agent_alg_names());
+			       ns_alg_names());
 	if (!ret && p->compress)
 		ret = yc_error(n, x->err, x->errlen, "a service with an alg cannot be compressed");
 	return ret;

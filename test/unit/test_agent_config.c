@@ -11,8 +11,13 @@
 
 #include "unit/capture.h"
 
-/* The agent's config loader (and the address helpers it uses), built in. */
+/* The agent's config loader (and the address helpers and ALG names it
+ * uses), built in. */
 #include "../../agent/agent_util.c"
+#include "../../agent/alg.c"
+#include "../../agent/alg_ftp.c"
+#include "../../agent/alg_sip.c"
+#include "../../agent/alg_sdp.c"
 #include "../../agent/agent_config.c"
 
 static const char contract[] =
@@ -282,6 +287,59 @@ static void test_lists(void **state)
 		   "t.yaml:6:29: tcp 127.0.0.1:1 is already used by subscribe 1 (a/b)");
 }
 
+/* Multi-connection services: ports and reverse ports, an ALG. */
+static void test_ports_and_alg(void **state)
+{
+	struct agent_cfg c;
+
+	load_ok(&c, "broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		    "  - { name: lab, target: 127.0.0.1:7000, ports: [\"7001-7010\", "
+		    "\"7000/udp\", 9000], reverse: [\"5002\"] }\n"
+		    "  - { name: ftp, target: 127.0.0.1:21, alg: ftp }\n"
+		    "  - { name: sip, target: 127.0.0.1:5060, proto: udp, alg: sip, "
+		    "ports: \"5062\" }\n"
+		    "subscribe:\n"
+		    "  - { service: b/lab, listen: 127.0.0.1:7000, ports: [\"7001-7010\"], "
+		    "reverse: [\"5002/tcp\"] }\n");
+	assert_int_equal(c.pub[0].ports.n, 3);
+	assert_true(agent_ports_has(&c.pub[0].ports, IPPROTO_TCP, 7001));
+	assert_true(agent_ports_has(&c.pub[0].ports, IPPROTO_TCP, 7010));
+	assert_false(agent_ports_has(&c.pub[0].ports, IPPROTO_TCP, 7011));
+	assert_true(agent_ports_has(&c.pub[0].ports, IPPROTO_UDP, 7000));
+	assert_false(agent_ports_has(&c.pub[0].ports, IPPROTO_TCP, 7000));
+	assert_true(agent_ports_has(&c.pub[0].ports, IPPROTO_TCP, 9000));
+	assert_true(agent_ports_has(&c.pub[0].reverse, IPPROTO_TCP, 5002));
+	assert_string_equal(c.pub[1].alg, "ftp");
+	assert_string_equal(c.pub[2].alg, "sip");
+	/* a scalar is one entry, with the service's proto */
+	assert_true(agent_ports_has(&c.pub[2].ports, IPPROTO_UDP, 5062));
+	assert_true(agent_ports_has(&c.sub[0].ports, IPPROTO_TCP, 7005));
+	assert_true(agent_ports_has(&c.sub[0].reverse, IPPROTO_TCP, 5002));
+	agent_cfg_free(&c);
+
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: x, target: 127.0.0.1:1, ports: [\"70-60\"] }\n",
+		   "t.yaml:5:45: a port must be PORT or PORT-PORT, optionally followed by "
+		   "/tcp or /udp (e.g. 5001, 6000-6010/udp), not '70-60'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: x, target: 127.0.0.1:1, ports: [\"0\"] }\n",
+		   "t.yaml:5:45: a port must be PORT or PORT-PORT, optionally followed by "
+		   "/tcp or /udp (e.g. 5001, 6000-6010/udp), not '0'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: x, target: 127.0.0.1:1, ports: [\"80/sctp\"] }\n",
+		   "t.yaml:5:45: a port must be PORT or PORT-PORT, optionally followed by "
+		   "/tcp or /udp (e.g. 5001, 6000-6010/udp), not '80/sctp'");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: x, target: 127.0.0.1:1, ports: { a: 1 } }\n",
+		   "t.yaml:5:44: ports must be a list of ports");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: x, target: 127.0.0.1:1, alg: gopher }\n",
+		   "t.yaml:5:42: unknown alg 'gopher' (there are: ftp, sip)");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n"
+		   "  - { name: x, target: 127.0.0.1:1, compress: true, alg: ftp }\n",
+		   "t.yaml:5:58: a service with an alg cannot be compressed");
+}
+
 /* The same port for TCP and UDP is two different sockets: allowed. */
 static void test_same_port_both_protos(void **state)
 {
@@ -318,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_same_port_both_protos),
+		cmocka_unit_test(test_ports_and_alg),
 		cmocka_unit_test(test_syntax_error_position),
 	};
 
