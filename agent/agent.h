@@ -425,7 +425,7 @@ void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len);	/* to
 void agent_udp_fallback(struct agent_tunnel *t);	/* S: not up in time: framed in TCP */
 int agent_udp_listen_open(struct agent *a);
 void agent_udp_listen_close(struct agent *a);
-__u8 agent_udp_transport(const struct agent_listener *lis);	/* what to ask for */
+__u8 agent_udp_transport(struct agent_listener *lis);	/* what to ask for */
 
 /* agent_fwd.c */
 int agent_fwd_start(struct agent_tunnel *t);

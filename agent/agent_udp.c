@@ -48,9 +48,17 @@
 #define LABEL_LEN	(AGENT_NAME_MAX * 2 + 64)
 #define BURST		64	/* datagrams per wake-up */
 
-__u8 agent_udp_transport(const struct agent_listener *lis)
+/* Where a failed UDP attempt is remembered: the subscription, or a
+ * session's own listener (it has no subscription on the provider). */
+static struct agent_listener *fallback_owner(struct agent_listener *lis)
 {
-	return ns_now_ns() < lis->main->udp_failed_until_ns ? IPPROTO_TCP : IPPROTO_UDP;
+	return lis->main ? lis->main : lis;
+}
+
+__u8 agent_udp_transport(struct agent_listener *lis)
+{
+	return ns_now_ns() < fallback_owner(lis)->udp_failed_until_ns ? IPPROTO_TCP :
+									 IPPROTO_UDP;
 }
 
 static void send_raw(struct agent_tunnel *t, const void *p, size_t len)
@@ -248,7 +256,7 @@ void agent_udp_link(struct agent_tunnel *t, bool dial)
 
 void agent_udp_fallback(struct agent_tunnel *t)
 {
-	struct agent_listener *main = t->lis->main;
+	struct agent_listener *main = fallback_owner(t->lis);
 	char label[LABEL_LEN];
 
 	agent_tunnel_label(t, label, sizeof(label));

@@ -120,4 +120,69 @@ test_ftp_bad_input() {
 	[ "$out" = "220 fake" ] || fail "a second connection said '$out'"
 }
 
+# sip_bed PROTO: baresip "bob" on HA (HA4:5060, RTP 32000-32099), published
+# with alg: sip; the caller "alice" on HB (HB4:5070, RTP 34000-34099), whose
+# subscriber agent listens on HB4:5060. Two NATs, the relay path (TC).
+sip_bed() {
+	local proto=${1:-udp}
+
+	need_system
+	topo_nat
+	start_broker
+	start_sys_relay tc
+	SIP_EXTRA_CONF=${SIP_CONF_EXTRA:-} sip_ua "$HA" bob "$HA4" 5060 32000-32099
+	SIP_EXTRA_CONF=${SIP_CONF_EXTRA:-} sip_ua "$HB" alice "$HB4" 5070 34000-34099
+	start_agent "$HA" home-nas nas-secret "publish:
+  - { name: sip, target: $HA4:5060, proto: $proto, alg: sip }"
+	start_agent "$HB" laptop laptop-secret "subscribe:
+  - { service: home-nas/sip, listen: $HB4:5060, proto: $proto }"
+}
+
+# sip_call_both_ways URI: alice calls URI, bob answers, RTP flows both ways
+# (50 packets each way counted on both hosts), alice hangs up, both end.
+sip_call_both_ways() {
+	sip_call alice "$1" || fail "the call was not established: $(tail -n 5 "$TMP/sip-alice.log")"
+	sip_wait bob "Call established" 1 || fail "bob never saw the ACK"
+	wait_until 60 rtp_both_at_least alice 50 ||
+		fail "alice: RTP tx $(rtp_count alice tx) rx $(rtp_count alice rx)"
+	wait_until 60 rtp_both_at_least bob 50 ||
+		fail "bob: RTP tx $(rtp_count bob tx) rx $(rtp_count bob rx)"
+	sip_hangup alice || fail "alice's hang-up did not end the call"
+	sip_wait bob "terminated" 1 || fail "bob did not see the BYE"
+}
+
+# Two unmodified SIP user agents behind two NATs: the call is set up through
+# the SIP ALGs and RTP flows both ways through two UDP flows of the session
+# (the three-splice case: signalling, one media flow each way).
+test_sip_call_udp() {
+	local id
+
+	sip_bed udp
+	sip_call_both_ways "sip:bob@$HB4:5060"
+	id=$(broker_api /api/v1/sessions | jq -r '[.[] | select(.parent == null)][0].id')
+	[ "$(broker_api /api/v1/sessions | jq --arg p "$id" \
+		'[.[] | select(.parent == $p and .proto == "udp")] | length')" -ge 2 ] ||
+		fail "fewer than two media flows: $(broker_api /api/v1/sessions)"
+}
+
+# The same over SIP's TCP transport: the ALG holds a message until its
+# Content-Length is complete, rewrites it and fixes the length.
+test_sip_call_tcp() {
+	sip_bed tcp
+	sip_call_both_ways "sip:bob@$HB4:5060;transport=tcp"
+}
+
+# sipsak's OPTIONS and MESSAGE through the service are answered (200).
+test_sip_options_message() {
+	local out
+
+	sip_bed udp
+	out=$(sip_options "$HB" "sip:bob@$HB4:5060" "$HB4" 2>&1) ||
+		fail "OPTIONS not answered: $out"
+	grep -q "SIP/2.0 200" <<<"$out" || fail "OPTIONS: no 200: $out"
+	out=$(sip_message "$HB" "sip:bob@$HB4:5060" "$HB4" "hello bob" 2>&1) ||
+		fail "MESSAGE not answered: $out"
+	grep -q "SIP/2.0 200" <<<"$out" || fail "MESSAGE: no 200: $out"
+}
+
 run_tests "$@"
