@@ -429,8 +429,9 @@ static const struct ns_setting settings[] = {
 	{ .name = "tunnel-listen", .type = NS_SET_SOCKADDR, CFG(tunnel_listen),
 	  .len_off = offsetof(struct agent_cfg, tunnel_listen_len), .old_name = "tunnel_listen",
 	  .arg = "IP:PORT",
-	  .help = "accept tunnels from other agents here (the direct and reverse paths); "
-		  "default: none, tunnels go through a relay unless the other side accepts" },
+	  .help = "accept tunnels from other agents here, TCP and UDP on this port (the "
+		  "direct and reverse paths); default: none, tunnels go through a relay "
+		  "unless the other side accepts" },
 	{ .name = "udp-idle", .type = NS_SET_SECONDS, CFG(udp_idle_s), .min = 1,
 	  .max = 7 * 24 * 3600, .old_name = "udp_idle", .arg = "SEC",
 	  .help = "close a UDP tunnel after this long without a datagram (default 60)" },
@@ -461,7 +462,10 @@ static const struct ns_settings agent_settings = {
 "exit 0. A broker refusing the login (wrong name or secret) ends it with\n"
 "status 1.\n",
 	.footer =
-"publish and subscribe are lists in the file (examples/agent.yaml documents it).\n"
+"publish and subscribe are lists in the file (examples/agent.yaml documents\n"
+"them): a service's target, proto, compress, its more ports, the ports its\n"
+"server connects back to (reverse) and its ALG (alg: ftp or sip); a\n"
+"subscription's listen address, pool, ports and reverse ports.\n"
 "\n"
 "Changed: -d used to mean \"stay in the foreground\". The agent now stays in the\n"
 "foreground unless given -d, like the broker and the relay, and -d detaches\n"
