@@ -185,4 +185,57 @@ test_sip_options_message() {
 	grep -q "SIP/2.0 200" <<<"$out" || fail "MESSAGE: no 200: $out"
 }
 
+# Bad SIP through the ALGs: truncated and malformed datagrams are dropped
+# (and logged), an SDP announcing 100 media streams gets what the session's
+# 16 listeners hold: 8 RTP/RTCP pairs (the rest port 0), and a good message afterwards still goes through,
+# rewritten. The provider's "server" records what reaches it.
+test_sip_bad_input() {
+	local got body m
+
+	need_system
+	topo_nat
+	start_broker
+	start_sys_relay tc
+	bg "$HA" "$TMP/sipsink.log" socat -u "UDP4-RECV:5060,bind=$HA4" "OPEN:$TMP/got.sip,creat,append"
+	start_agent "$HA" home-nas nas-secret "publish:
+  - { name: sip, target: $HA4:5060, proto: udp, alg: sip }"
+	start_agent "$HB" laptop laptop-secret "subscribe:
+  - { service: home-nas/sip, listen: $HB4:5060, proto: udp }"
+	sip_head() {	# METHOD CALLID [CONTENT-LENGTH]
+		printf '%s sip:bob@%s:5060 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bK%s\r\n' \
+			"$1" "$HB4" "$HB4" "$2"
+		printf 'From: <sip:alice@%s>;tag=1\r\nTo: <sip:bob@%s>\r\nCall-ID: %s\r\n' \
+			"$HB4" "$HB4" "$2"
+		printf 'CSeq: 1 %s\r\nContact: <sip:alice@%s:5070>\r\n' "$1" "$HB4"
+	}
+	send_sip() {
+		nsx "$HB" socat -u - "UDP4-SENDTO:$HB4:5060,bind=$HB4:5070"
+	}
+	{ sip_head INVITE truncated; printf 'Content-Length: 0\r\n'; } | send_sip
+	{ sip_head INVITE shortbody; printf 'Content-Length: 500\r\n\r\nv=0\r\n'; } | send_sip
+	body=$(printf 'v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n' "$HB4" "$HB4"
+	       for m in $(seq 0 99); do printf 'm=audio %d RTP/AVP 0\r\n' $((40000 + 2 * m)); done)
+	{ sip_head INVITE flood; printf 'Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
+		"${#body}" "$body"; } | send_sip
+	{ sip_head OPTIONS good; printf 'Content-Length: 0\r\n\r\n'; } | send_sip
+	wait_until 20 grep -q "Call-ID: good" "$TMP/got.sip" ||
+		fail "the good OPTIONS did not reach the server: $(tail -n 5 "$TMP/agent-laptop.log")"
+	got=$(tr -d '\r' <"$TMP/got.sip")
+	grep -q "Call-ID: truncated" <<<"$got" && fail "the truncated INVITE got through"
+	grep -q "Call-ID: shortbody" <<<"$got" && fail "the INVITE with a short body got through"
+	grep -q "Call-ID: flood" <<<"$got" || fail "the flooding INVITE did not arrive"
+	[ "$(grep -c '^m=audio [1-9]' <<<"$got")" = 8 ] ||
+		fail "$(grep -c '^m=audio [1-9]' <<<"$got") streams kept a port, not 8"
+	[ "$(grep -c '^m=audio 0 ' <<<"$got")" = 92 ] || fail "the other 92 streams are not port 0"
+	grep -q "OPTIONS sip:bob@$HA4:5060 SIP/2.0" <<<"$got" ||
+		fail "the good OPTIONS' Request-URI was not rewritten: $(grep ^OPTIONS <<<"$got")"
+	grep -q "no blank line after the headers" "$TMP/agent-home-nas.log" "$TMP/agent-laptop.log" ||
+		fail "the dropped truncated INVITE was not logged"
+	grep -q "body shorter than Content-Length" "$TMP/agent-home-nas.log" "$TMP/agent-laptop.log" ||
+		fail "the dropped short body was not logged"
+	for pid in $(pgrep -f "$TMP/agent-"); do
+		kill -0 "$pid" || fail "an agent died"
+	done
+}
+
 run_tests "$@"
