@@ -109,7 +109,11 @@ listening() {
 	local flag=-ltn filter="sport = :$4"
 
 	[ "$2" = udp ] && flag=-lun
-	[ -z "$3" ] || filter="src $3 and $filter"
+	case "$3" in
+	"") ;;
+	*:*) filter="src [$3] and $filter" ;;	# ss wants IPv6 in brackets
+	*) filter="src $3 and $filter" ;;
+	esac
 	nsx "$1" ss -H "$flag" "$filter" | grep -q .
 }
 
@@ -139,7 +143,7 @@ _apps_wait_listen() {
 # more vsftpd.conf lines.
 ftp_server() {
 	local ns=$1 ip=$2 port=$3 root=$4 pmin=${5:-30000} pmax=${6:-30099}
-	local conf=$TMP/vsftpd-$port.conf empty=$TMP/vsftpd-empty
+	local conf=$TMP/vsftpd-$port.conf empty=$TMP/vsftpd-empty listen
 
 	need vsftpd
 	id ftp >/dev/null 2>&1 || skip "needs the ftp user (Debian's vsftpd package makes it)"
@@ -149,11 +153,14 @@ ftp_server() {
 	chown ftp:ftp "$root/upload"
 	chmod 0755 "$root/upload"
 	FTP_LOG=$TMP/vsftpd-$port.log
+	# an IPv6 LISTEN_IP: vsftpd's IPv6 listener (one family per vsftpd)
+	case "$ip" in
+	*:*) listen=$(printf 'listen=NO\nlisten_ipv6=YES\nlisten_address6=%s' "$ip") ;;
+	*) listen=$(printf 'listen=YES\nlisten_ipv6=NO\nlisten_address=%s' "$ip") ;;
+	esac
 	cat >"$conf" <<-CONF
-	listen=YES
-	listen_ipv6=NO
+	$listen
 	background=NO
-	listen_address=$ip
 	listen_port=$port
 	anonymous_enable=YES
 	local_enable=NO

@@ -9,23 +9,43 @@
 
 FTP_SIZE=$((50 << 20))
 
+# provider PATH: where the provider (server and agent) lives. relay: on HA
+# behind NATA, the broker picks the relay (TC); direct: on PUB, public,
+# with tunnel-listen, so the subscriber connects straight to it. Sets PNS,
+# PIP, PNAME, PSECRET and PEXTRA (its extra agent.yaml lines).
+provider() {
+	need_system
+	topo_nat
+	start_broker
+	if [ "$1" = direct ]; then
+		PNS=$PUB PIP=$PUB4 PNAME=pub PSECRET=pub-secret
+		PEXTRA='tunnel-listen: 0.0.0.0:7701'
+	else
+		start_sys_relay "${2:-tc}"
+		PNS=$HA PIP=$HA4 PNAME=home-nas PSECRET=nas-secret PEXTRA=
+	fi
+}
+
+path_is() {
+	[ "$(broker_api /api/v1/sessions | jq -r '[.[] | select(.parent == null)][0].path')" = "$1" ] ||
+		fail "the session's path is not $1: $(broker_api /api/v1/sessions)"
+}
+
 # ftp_bed MODE: vsftpd on HA's LAN address (10.0.1.2:2121, passive
 # 30000-30099) published with alg: ftp; the subscriber on HB listens on HB's
 # LAN address (10.0.2.2:2121): the two address spaces differ, so a reply or
 # command the ALGs did not rewrite sends the data connection nowhere.
 ftp_bed() {
-	need_system
-	topo_nat
-	start_broker
-	start_sys_relay "${1:-tc}"
+	provider "${2:-relay}" "${1:-tc}"
 	mkdir -p "$TMP/ftproot"
 	random_file "$TMP/ftproot/big.bin" "$FTP_SIZE"
 	chmod 0644 "$TMP/ftproot/big.bin"
-	ftp_server "$HA" "$HA4" 2121 "$TMP/ftproot"
-	start_agent "$HA" home-nas nas-secret "publish:
-  - { name: ftp, target: $HA4:2121, alg: ftp }"
+	ftp_server "$PNS" "$PIP" 2121 "$TMP/ftproot"
+	start_agent "$PNS" "$PNAME" "$PSECRET" "$PEXTRA
+publish:
+  - { name: ftp, target: $PIP:2121, alg: ftp }"
 	start_agent "$HB" laptop laptop-secret "subscribe:
-  - { service: home-nas/ftp, listen: $HB4:2121, pool: 0 }"
+  - { service: $PNAME/ftp, listen: $HB4:2121, pool: 0 }"
 	FTP_URL=ftp://$HB4:2121
 }
 
@@ -56,12 +76,44 @@ test_ftp_passive_epsv() {
 	ftp_bed tc
 	ftp_round_trip epsv
 	ftp_round_trip pasv-ip
+	path_is relay
 }
 
 test_ftp_active() {
 	ftp_bed tc
 	ftp_round_trip active
 	ftp_round_trip port
+}
+
+# IPv6 command forms end to end: vsftpd on HA's ::1 and a client on HB's
+# ::1 (the tunnel between the agents is IPv4): EPSV's 229 and EPRT |2|
+# rewritten to IPv6 aliases, passive and active.
+test_ftp_ipv6_commands() {
+	local mode
+
+	provider relay tc
+	mkdir -p "$TMP/ftproot"
+	random_file "$TMP/ftproot/big.bin" $((4 << 20))
+	chmod 0644 "$TMP/ftproot/big.bin"
+	ftp_server "$HA" ::1 2121 "$TMP/ftproot"
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: ftp, target: "[::1]:2121", alg: ftp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/ftp, listen: "[::1]:2121", pool: 0 }'
+	for mode in epsv active; do
+		ftp_get "$HB" "ftp://[::1]:2121/big.bin" "$TMP/got6.$mode" "$mode" ||
+			fail "IPv6 $mode download failed: $(tail -n 3 "$TMP/agent-laptop.log")"
+		cmp -s "$TMP/got6.$mode" "$TMP/ftproot/big.bin" || fail "IPv6 $mode: differs"
+	done
+	grep -q 'EPRT |2|::1|' "$FTP_LOG" || fail "vsftpd saw no IPv6 EPRT: $(grep EPRT "$FTP_LOG")"
+}
+
+# The direct path: vsftpd and its agent on a public host.
+test_ftp_direct() {
+	ftp_bed tc direct
+	ftp_round_trip epsv
+	ftp_round_trip active
+	path_is direct
 }
 
 test_ftp_lftp() {
@@ -126,16 +178,14 @@ test_ftp_bad_input() {
 sip_bed() {
 	local proto=${1:-udp}
 
-	need_system
-	topo_nat
-	start_broker
-	start_sys_relay tc
-	SIP_EXTRA_CONF=${SIP_CONF_EXTRA:-} sip_ua "$HA" bob "$HA4" 5060 32000-32099
-	SIP_EXTRA_CONF=${SIP_CONF_EXTRA:-} sip_ua "$HB" alice "$HB4" 5070 34000-34099
-	start_agent "$HA" home-nas nas-secret "publish:
-  - { name: sip, target: $HA4:5060, proto: $proto, alg: sip }"
+	provider "${2:-relay}"
+	sip_ua "$PNS" bob "$PIP" 5060 32000-32099
+	sip_ua "$HB" alice "$HB4" 5070 34000-34099
+	start_agent "$PNS" "$PNAME" "$PSECRET" "$PEXTRA
+publish:
+  - { name: sip, target: $PIP:5060, proto: $proto, alg: sip }"
 	start_agent "$HB" laptop laptop-secret "subscribe:
-  - { service: home-nas/sip, listen: $HB4:5060, proto: $proto }"
+  - { service: $PNAME/sip, listen: $HB4:5060, proto: $proto }"
 }
 
 # sip_call_both_ways URI: alice calls URI, bob answers, RTP flows both ways
@@ -163,6 +213,13 @@ test_sip_call_udp() {
 	[ "$(broker_api /api/v1/sessions | jq --arg p "$id" \
 		'[.[] | select(.parent == $p and .proto == "udp")] | length')" -ge 2 ] ||
 		fail "fewer than two media flows: $(broker_api /api/v1/sessions)"
+}
+
+# The direct path: bob and his agent on a public host.
+test_sip_call_direct() {
+	sip_bed udp direct
+	sip_call_both_ways "sip:bob@$HB4:5060"
+	path_is direct
 }
 
 # The same over SIP's TCP transport: the ALG holds a message until its
