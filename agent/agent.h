@@ -444,5 +444,9 @@ static inline size_t agent_buf_used(const struct agent_buf *b)
 /* agent_main.c: socket helpers */
 void agent_sock_rst(int fd);		/* SO_LINGER 0: the next close() sends an RST */
 void agent_sock_tune(int fd);		/* TCP_NODELAY on a tunnel, client or target socket */
+/* A non-blocking socket of type bound to addr with SO_REUSEADDR (share: and
+ * SO_REUSEPORT, for sockets sharing tunnel-listen's UDP port), listening if
+ * SOCK_STREAM: the fd, or -errno. */
+int agent_sock_bound(const struct sockaddr_storage *addr, int type, bool share);
 
 #endif

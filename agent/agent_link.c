@@ -536,35 +536,28 @@ int agent_tunnel_listen_open(struct agent *a)
 {
 	const struct agent_cfg *c = a->cfg;
 	char as[AGENT_SA_STRLEN];
-	int fd, one = 1, err;
+	int fd, err;
 
 	if (!c->has_tunnel_listen)
 		return 0;
 	agent_sa_str(&c->tunnel_listen, as, sizeof(as));
-	fd = socket(c->tunnel_listen.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&c->tunnel_listen, c->tunnel_listen_len) ||
-	    listen(fd, SOMAXCONN))
-		goto fail;
-	a->tl_w.fd = fd;
-	a->tl_w.fn = on_tunnel_accept;
-	a->tl_w.data = a;
-	err = ns_loop_add(a->loop, &a->tl_w, EPOLLIN);
+	fd = agent_sock_bound(&c->tunnel_listen, SOCK_STREAM, false);
+	err = fd < 0 ? fd : 0;
+	if (!err) {
+		a->tl_w.fd = fd;
+		a->tl_w.fn = on_tunnel_accept;
+		a->tl_w.data = a;
+		err = ns_loop_add(a->loop, &a->tl_w, EPOLLIN);
+	}
 	if (err) {
-		errno = -err;
-		goto fail;
+		log_err("tunnel-listen: cannot listen on %s: %s", as, strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		a->tl_w.fd = -1;
+		return err;
 	}
 	log_info("tunnel-listen: accepting tunnels on %s", as);
 	return 0;
-fail:
-	err = -errno;
-	log_err("tunnel-listen: cannot listen on %s: %s", as, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	a->tl_w.fd = -1;
-	return err;
 }
 
 void agent_link_close_incoming(struct agent *a)

@@ -29,6 +29,25 @@ void agent_sock_tune(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+int agent_sock_bound(const struct sockaddr_storage *addr, int type, bool share)
+{
+	int fd, one = 1, err;
+
+	fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (share)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)addr, ns_sockaddr_len(addr)) ||
+	    (type == SOCK_STREAM && listen(fd, SOMAXCONN))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 static int agent_start(struct agent *a)
 {
 	int err;

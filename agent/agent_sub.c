@@ -142,40 +142,34 @@ int agent_listener_open(struct agent *a, struct agent_listener *lis)
 	struct sockaddr_storage got;
 	socklen_t sl = sizeof(got);
 	char as[AGENT_SA_STRLEN];
-	int fd, one = 1, err;
+	int fd, err;
 
 	lis->a = a;
 	agent_sa_str(&lis->addr, as, sizeof(as));
-	fd = socket(lis->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&lis->addr, ns_sockaddr_len(&lis->addr)) ||
-	    (type == SOCK_STREAM && listen(fd, SOMAXCONN)) ||
-	    getsockname(fd, (struct sockaddr *)&got, &sl))
-		goto fail;
-	lis->addr = got;		/* port 0: the one the kernel chose */
-	lis->w.fd = fd;
-	lis->w.fn = type == SOCK_STREAM ? on_tcp_accept : on_udp;
-	lis->w.data = lis;
-	err = ns_loop_add(a->loop, &lis->w, EPOLLIN);
+	fd = agent_sock_bound(&lis->addr, type, false);
+	err = fd < 0 ? fd : 0;
+	if (!err && getsockname(fd, (struct sockaddr *)&got, &sl))
+		err = -errno;
+	if (!err) {
+		lis->addr = got;	/* port 0: the one the kernel chose */
+		lis->w.fd = fd;
+		lis->w.fn = type == SOCK_STREAM ? on_tcp_accept : on_udp;
+		lis->w.data = lis;
+		err = ns_loop_add(a->loop, &lis->w, EPOLLIN);
+	}
 	if (err) {
-		errno = -err;
-		goto fail;
+		ns_log(lis->sess ? NS_LOG_WARN : NS_LOG_ERR, "%s %s: cannot listen on %s %s: %s",
+		       lis->sess ? "session" : "subscribe", agent_listener_name(lis),
+		       proto_name(lis->proto), as, strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		lis->w.fd = -1;
+		return err;
 	}
 	ns_log(lis->sess ? NS_LOG_DEBUG : NS_LOG_INFO, "%s %s: listening on %s %s",
 	       lis->sess ? "session" : "subscribe", agent_listener_name(lis),
 	       proto_name(lis->proto), agent_sa_str(&lis->addr, as, sizeof(as)));
 	return 0;
-fail:
-	err = -errno;
-	ns_log(lis->sess ? NS_LOG_WARN : NS_LOG_ERR, "%s %s: cannot listen on %s %s: %s",
-	       lis->sess ? "session" : "subscribe", agent_listener_name(lis),
-	       proto_name(lis->proto), as, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	lis->w.fd = -1;
-	return err;
 }
 
 /* Stop listening; UDP tunnels that reply through it go first. */

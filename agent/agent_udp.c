@@ -190,34 +190,30 @@ void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len)
 	send_raw(t, data, len);
 }
 
-/* A UDP socket of the tunnel: bound to local (or not), connected to peer. */
+/* A UDP socket of the tunnel: bound to local (sharing its port) or not,
+ * connected to peer. */
 static int udp_socket(struct agent_tunnel *t, const struct sockaddr_storage *local,
 		      const struct sockaddr_storage *peer)
 {
-	int fd, one = 1, err;
+	int fd, err;
 
-	fd = socket(peer->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (local)
+		fd = agent_sock_bound(local, SOCK_DGRAM, true);
+	else
+		fd = socket(peer->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (local) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-		if (bind(fd, (const struct sockaddr *)local, ns_sockaddr_len(local)))
-			goto fail;
+		return local ? fd : -errno;
+	if (connect(fd, (const struct sockaddr *)peer, ns_sockaddr_len(peer))) {
+		err = -errno;
+		close(fd);
+		return err;
 	}
-	if (connect(fd, (const struct sockaddr *)peer, ns_sockaddr_len(peer)))
-		goto fail;
 	t->tw.fd = fd;
 	err = agent_tunnel_watch(t, &t->tw, EPOLLIN);
 	if (err) {
 		t->tw.fd = -1;
 		close(fd);
-		return err;
 	}
-	return 0;
-fail:
-	err = -errno;
-	close(fd);
 	return err;
 }
 
@@ -360,35 +356,27 @@ int agent_udp_listen_open(struct agent *a)
 {
 	const struct agent_cfg *c = a->cfg;
 	char as[AGENT_SA_STRLEN];
-	int fd, one = 1, err;
+	int fd, err;
 
 	a->tlu_w.fd = -1;
 	if (!c->has_tunnel_listen)
 		return 0;
-	agent_sa_str(&c->tunnel_listen, as, sizeof(as));
-	fd = socket(c->tunnel_listen.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
 	/* the tunnels' own sockets share the port, each connected to its peer */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&c->tunnel_listen, c->tunnel_listen_len))
-		goto fail;
-	a->tlu_w.fd = fd;
-	a->tlu_w.fn = on_listen;
-	a->tlu_w.data = a;
-	err = ns_loop_add(a->loop, &a->tlu_w, EPOLLIN);
-	if (err) {
-		errno = -err;
-		goto fail;
+	fd = agent_sock_bound(&c->tunnel_listen, SOCK_DGRAM, true);
+	err = fd < 0 ? fd : 0;
+	if (!err) {
+		a->tlu_w.fd = fd;
+		a->tlu_w.fn = on_listen;
+		a->tlu_w.data = a;
+		err = ns_loop_add(a->loop, &a->tlu_w, EPOLLIN);
 	}
-	return 0;
-fail:
-	err = -errno;
-	log_err("tunnel-listen: cannot bind udp %s: %s", as, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	a->tlu_w.fd = -1;
+	if (err) {
+		log_err("tunnel-listen: cannot bind udp %s: %s",
+			agent_sa_str(&c->tunnel_listen, as, sizeof(as)), strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		a->tlu_w.fd = -1;
+	}
 	return err;
 }
 
