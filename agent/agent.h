@@ -28,6 +28,7 @@
 #define AGENT_UDP_FALLBACK_S	3	/* default: UDP tunnel set-up before falling back to TCP */
 #define AGENT_UDP_FAILED_S	60	/* after a fallback, a subscription's clients go TCP */
 #define AGENT_UDP_RESEND_MS	200	/* tokens and proofs resent until answered */
+#define AGENT_UDP_SOCKBUF	(4 << 20)	/* bytes of buffer each way per UDP socket */
 #define AGENT_UDP_MAX		65535	/* largest datagram a frame can carry */
 #define AGENT_POOL_DEFAULT	4	/* default: ready tunnels at most per TCP subscription */
 #define AGENT_POOL_MAX		64	/* largest pool: setting */
@@ -323,6 +324,26 @@ struct agent_tunnel {
 	struct agent_fwd fwd;
 };
 
+#define AGENT_IO_BUF		(AGENT_UDP_MAX + 1)
+#define AGENT_MMSG		16	/* datagrams per recvmmsg / sendmmsg */
+
+/* One recvmmsg batch (agent_udp.c): datagram i is iov[i] with m[i].msg_len
+ * bytes, from from[i]. One per agent, valid until the next batch. */
+struct agent_dgrams {
+	struct mmsghdr m[AGENT_MMSG];
+	struct iovec iov[AGENT_MMSG];
+	struct sockaddr_storage from[AGENT_MMSG];
+	__u8 *buf;				/* AGENT_MMSG slots of AGENT_IO_BUF */
+};
+
+/* Datagrams queued for one sendmmsg on one socket (agent_udp.c). */
+struct agent_dgram_out {
+	struct mmsghdr m[AGENT_MMSG];
+	struct iovec iov[AGENT_MMSG];
+	int fd;
+	unsigned int n;
+};
+
 struct agent {
 	const struct agent_cfg *cfg;
 	struct ns_loop *loop;
@@ -340,9 +361,9 @@ struct agent {
 	struct agent_session *sessions;
 	__u32 next_req;
 	__u8 *buf;				/* AGENT_IO_BUF bytes of scratch for reads */
+	struct agent_dgrams dg;			/* UDP: one batch of datagrams read */
 };
 
-#define AGENT_IO_BUF		(AGENT_UDP_MAX + 1)
 
 /* agent_broker.c */
 void agent_broker_start(struct agent *a);
@@ -422,6 +443,16 @@ void agent_tunnel_listen_close(struct agent *a);
 void agent_udp_link(struct agent_tunnel *t, bool dial);	/* CONNECT_INFO with TRANSPORT 17 */
 void agent_udp_on_event(struct agent_tunnel *t);	/* the tunnel socket, any state */
 void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len);	/* towards the peer */
+int agent_dgrams_open(struct agent *a);
+void agent_dgrams_free(struct agent *a);
+/* Up to AGENT_MMSG datagrams from fd into a->dg: how many, 0 for none. */
+int agent_dgrams_recv(struct agent *a, int fd);
+/* Queue len bytes at p for fd (to: its destination, NULL if connected); p
+ * must stay as it is until the flush, which a full queue or another fd
+ * does first. */
+void agent_dgram_queue(struct agent_dgram_out *o, int fd, const void *p, size_t len,
+		       const struct sockaddr_storage *to);
+void agent_dgram_flush(struct agent_dgram_out *o);
 void agent_udp_fallback(struct agent_tunnel *t);	/* S: not up in time: framed in TCP */
 int agent_udp_listen_open(struct agent *a);
 void agent_udp_listen_close(struct agent *a);
@@ -430,8 +461,12 @@ __u8 agent_udp_transport(struct agent_listener *lis);	/* what to ask for */
 /* agent_fwd.c */
 int agent_fwd_start(struct agent_tunnel *t);
 void agent_fwd_free(struct agent *a, struct agent_fwd *f);
-void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len);
-void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len);
+/* A client's datagram towards the tunnel; o: queue it there (NULL: send now). */
+void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len,
+		      struct agent_dgram_out *o);
+/* UDP as UDP: a datagram from the peer to the client or target, queued in o. */
+void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len,
+			struct agent_dgram_out *o);
 void agent_fwd_on_event(struct agent_tunnel *t);
 void agent_fwd_idle_check(struct agent_tunnel *t);
 int agent_buf_put(struct agent_buf *b, const void *p, size_t len);
@@ -444,6 +479,9 @@ static inline size_t agent_buf_used(const struct agent_buf *b)
 /* agent_main.c: socket helpers */
 void agent_sock_rst(int fd);		/* SO_LINGER 0: the next close() sends an RST */
 void agent_sock_tune(int fd);		/* TCP_NODELAY on a tunnel, client or target socket */
+/* Socket buffers of AGENT_UDP_SOCKBUF on a UDP socket: a burst at line rate
+ * waits there rather than being dropped while the agent is busy. */
+void agent_sock_udp_bufs(int fd);
 /* A non-blocking socket of type bound to addr with SO_REUSEADDR (share: and
  * SO_REUSEPORT, for sockets sharing tunnel-listen's UDP port), listening if
  * SOCK_STREAM: the fd, or -errno. */

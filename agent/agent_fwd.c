@@ -386,26 +386,19 @@ static void pump(struct agent_tunnel *t, unsigned int dirs)
 		agent_tunnel_close(t, false, "closed");
 }
 
-/* UDP as UDP, the provider: datagrams from the target, through the ALG, to the peer. */
+/* UDP as UDP, the provider: datagrams from the target, through the ALG, to
+ * the peer, a batch read and a batch sent at a time. */
 static void dgram_from_target(struct agent_tunnel *t)
 {
-	struct agent_fwd *f = &t->fwd;
-	const __u8 *d;
-	size_t dl;
-	int i;
+	struct agent_dgrams *dg = &t->a->dg;
+	struct agent_dgram_out out = { .fd = -1 };
+	int i, j, n = AGENT_MMSG;
 
-	for (i = 0; i < 64 && t->pw.fd >= 0; i++) {
-		ssize_t n = recv(t->pw.fd, t->a->buf, AGENT_IO_BUF, MSG_DONTWAIT);
-
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n < 0)
-			continue;	/* ICMP errors of the connected socket */
-		f->last_ns = ns_now_ns();
-		if (agent_alg_run(f, NS_ALG_OUT, t->a->buf, n, false, &d, &dl) || (!dl && n))
-			continue;	/* the ALG dropped it (and said why) */
-		agent_udp_send(t, d, dl);
-		f->bytes[0] += dl;
+	for (i = 0; i < 64 && n == AGENT_MMSG && t->pw.fd >= 0; i += n) {
+		n = agent_dgrams_recv(t->a, t->pw.fd);
+		for (j = 0; j < n; j++)
+			agent_fwd_udp_in(t, dg->iov[j].iov_base, dg->m[j].msg_len, &out);
+		agent_dgram_flush(&out);
 	}
 }
 
@@ -420,15 +413,30 @@ void agent_fwd_on_event(struct agent_tunnel *t)
 	pump(t, PUMP_BOTH);
 }
 
-/* UDP as UDP: a datagram from the peer, through the ALG, to the client or target. */
-void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len)
+/* Queue a datagram for the client (through the listener's socket) or the
+ * target; what the ALG made of it is sent at once (its buffer is reused). */
+static void deliver_queued(struct agent_tunnel *t, const __u8 *d, size_t len,
+			   struct agent_dgram_out *o)
+{
+	if (t->fwd.alg_ops) {
+		deliver(t, d, len);
+		return;
+	}
+	if (t->role == TUN_ROLE_SUBSCRIBER)
+		agent_dgram_queue(o, t->lis->w.fd, d, len, &t->client);
+	else
+		agent_dgram_queue(o, t->pw.fd, d, len, NULL);
+}
+
+void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len,
+			struct agent_dgram_out *o)
 {
 	struct agent_fwd *f = &t->fwd;
 
 	f->last_ns = ns_now_ns();
 	if (agent_alg_run(f, NS_ALG_IN, data, len, false, &data, &len) || (f->alg_ops && !len))
 		return;		/* the ALG dropped it (and said why) */
-	deliver(t, data, len);
+	deliver_queued(t, data, len, o);
 	f->bytes[1] += len;
 }
 
@@ -463,7 +471,8 @@ static void on_spliced_tw(struct ns_loop *l, struct ns_watch *w, __u32 events)
 	spliced_event(w->data, 1, events);
 }
 
-void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len)
+void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len,
+		      struct agent_dgram_out *o)
 {
 	struct agent_fwd *f = &t->fwd;
 	__u8 hdr[AGENT_UDP_FRAME_HDR];
@@ -482,7 +491,10 @@ void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len)
 		if (agent_alg_run(f, NS_ALG_OUT, data, len, false, &data, &len) ||
 		    (f->alg_ops && !len))
 			return;		/* the ALG dropped it (and said why) */
-		agent_udp_send(t, data, len);
+		if (o && !f->alg_ops)
+			agent_dgram_queue(o, t->tw.fd, data, len, NULL);
+		else
+			agent_udp_send(t, data, len);
 		f->bytes[0] += len;
 		return;
 	}
@@ -520,7 +532,7 @@ static int up_pending(struct agent_tunnel *t)
 	while (!err && (k = agent_udp_unframe(p->data + p->off, agent_buf_used(p), &d, &dl))) {
 		p->off += k;
 		if (t->fwd.dgram) {
-			agent_fwd_udp_in(t, d, dl);
+			agent_fwd_udp_in(t, d, dl, NULL);
 			continue;
 		}
 		err = up_datagram(&t->fwd, d, dl);

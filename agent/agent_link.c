@@ -54,6 +54,8 @@ void agent_link_target(struct agent_tunnel *t)
 		goto fail;
 	if (type == SOCK_STREAM)
 		agent_sock_tune(fd);
+	else
+		agent_sock_udp_bufs(fd);
 	if (connect(fd, (const struct sockaddr *)&t->target, ns_sockaddr_len(&t->target)) &&
 	    errno != EINPROGRESS)
 		goto fail;

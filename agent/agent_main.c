@@ -29,6 +29,17 @@ void agent_sock_tune(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+void agent_sock_udp_bufs(int fd)
+{
+	int bytes = AGENT_UDP_SOCKBUF;
+
+	/* above net.core.[rw]mem_max needs CAP_NET_ADMIN: the most we may, else */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)))
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
 int agent_sock_bound(const struct sockaddr_storage *addr, int type, bool share)
 {
 	int fd, one = 1, err;
@@ -37,6 +48,8 @@ int agent_sock_bound(const struct sockaddr_storage *addr, int type, bool share)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (type == SOCK_DGRAM)
+		agent_sock_udp_bufs(fd);
 	if (share)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)addr, ns_sockaddr_len(addr)) ||
@@ -54,6 +67,11 @@ static int agent_start(struct agent *a)
 
 	a->loop = ns_loop_new();
 	a->buf = malloc(AGENT_IO_BUF);
+	if (a->buf && agent_dgrams_open(a)) {
+		free(a->buf);
+	agent_dgrams_free(a);
+		a->buf = NULL;
+	}
 	if (!a->loop || !a->buf) {
 		log_err("out of memory");
 		return -ENOMEM;

@@ -78,43 +78,50 @@ static struct agent_tunnel *udp_find(struct agent_listener *lis,
 	return NULL;
 }
 
+/* A datagram from a client of lis: to its tunnel (or a new one), queued in out. */
+static void udp_client(struct agent_listener *lis, const struct sockaddr_storage *from,
+		       const __u8 *data, size_t len, struct agent_dgram_out *out)
+{
+	struct agent *a = lis->a;
+	char cs[AGENT_SA_STRLEN];
+	struct agent_tunnel *t;
+
+	t = udp_find(lis, from);
+	if (!t) {
+		if (!agent_broker_up(a)) {
+			__u64 now = ns_now_ns();
+
+			if (!lis->warned_ns || now - lis->warned_ns >= WARN_EVERY_NS) {
+				lis->warned_ns = now;
+				log_warn("connect %s: datagrams from %s dropped: not connected to "
+					 "the broker", agent_listener_name(lis),
+					 agent_sa_str(from, cs, sizeof(cs)));
+			}
+			return;
+		}
+		t = agent_tunnel_subscribe(lis, -1, from);
+		if (!t)
+			return;
+		t->lnext = lis->udp;
+		lis->udp = t;
+	}
+	agent_fwd_udp_in(t, data, len, out);
+}
+
 static void on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct agent_listener *lis = w->data;
 	struct agent *a = lis->a;
-	char cs[AGENT_SA_STRLEN];
-	int i;
+	struct agent_dgram_out out = { .fd = -1 };
+	int i, j, n = AGENT_MMSG;
 
-	for (i = 0; i < ACCEPT_BURST; i++) {
-		struct sockaddr_storage ss = {};
-		socklen_t sl = sizeof(ss);
-		struct agent_tunnel *t;
-		ssize_t n;
-
-		n = recvfrom(w->fd, a->buf, AGENT_UDP_MAX, MSG_DONTWAIT, (struct sockaddr *)&ss,
-			     &sl);
-		if (n < 0)
-			return;
-		t = udp_find(lis, &ss);
-		if (!t) {
-			if (!agent_broker_up(a)) {
-				__u64 now = ns_now_ns();
-
-				if (!lis->warned_ns || now - lis->warned_ns >= WARN_EVERY_NS) {
-					lis->warned_ns = now;
-					log_warn("connect %s: datagrams from %s dropped: not "
-						 "connected to the broker", agent_listener_name(lis),
-						 agent_sa_str(&ss, cs, sizeof(cs)));
-				}
-				continue;
-			}
-			t = agent_tunnel_subscribe(lis, -1, &ss);
-			if (!t)
-				continue;
-			t->lnext = lis->udp;
-			lis->udp = t;
-		}
-		agent_fwd_udp_in(t, a->buf, n);
+	/* a batch read, a batch sent: one client's datagrams share a tunnel */
+	for (i = 0; i < ACCEPT_BURST && n == AGENT_MMSG; i += n) {
+		n = agent_dgrams_recv(a, w->fd);
+		for (j = 0; j < n; j++)
+			udp_client(lis, &a->dg.from[j], a->dg.iov[j].iov_base, a->dg.m[j].msg_len,
+				   &out);
+		agent_dgram_flush(&out);
 	}
 }
 

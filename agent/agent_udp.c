@@ -27,6 +27,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -140,8 +141,9 @@ static void udp_up(struct agent_tunnel *t)
 	agent_link_target(t);
 }
 
-/* A datagram from the peer; forwarding or not yet. */
-static void on_datagram(struct agent_tunnel *t, const __u8 *d, size_t n)
+/* A datagram from the peer; forwarding (queued in out) or not yet. */
+static void on_datagram(struct agent_tunnel *t, const __u8 *d, size_t n,
+			struct agent_dgram_out *out)
 {
 	if (n == sizeof(t->token) && !memcmp(d, t->token, n))
 		return;		/* the peer's late token, forwarded by the relay */
@@ -162,27 +164,89 @@ static void on_datagram(struct agent_tunnel *t, const __u8 *d, size_t n)
 	}
 	if (t->state != TUN_FWD)
 		return;		/* nothing before the peer's proof */
-	agent_fwd_dgram_in(t, d, n);
+	agent_fwd_dgram_in(t, d, n, out);
 }
 
 void agent_udp_on_event(struct agent_tunnel *t)
 {
-	struct agent *a = t->a;
-	int i;
+	struct agent_dgrams *dg = &t->a->dg;
+	struct agent_dgram_out out = { .fd = -1 };
+	int i, j, n = AGENT_MMSG;
 
-	for (i = 0; i < BURST && t->tw.fd >= 0; i++) {
-		ssize_t n = recv(t->tw.fd, a->buf, AGENT_IO_BUF, MSG_DONTWAIT);
+	for (i = 0; i < BURST && n == AGENT_MMSG && t->tw.fd >= 0; i += n) {
+		n = agent_dgrams_recv(t->a, t->tw.fd);
+		for (j = 0; j < n && t->state != TUN_WAIT_INFO; j++)
+			on_datagram(t, dg->iov[j].iov_base, dg->m[j].msg_len, &out);
+		agent_dgram_flush(&out);
+		if (t->state == TUN_WAIT_INFO)
+			return;		/* fallen back meanwhile */
+	}
+}
 
+int agent_dgrams_open(struct agent *a)
+{
+	a->dg.buf = malloc((size_t)AGENT_MMSG * AGENT_IO_BUF);
+	return a->dg.buf ? 0 : -ENOMEM;
+}
+
+void agent_dgrams_free(struct agent *a)
+{
+	free(a->dg.buf);
+	a->dg.buf = NULL;
+}
+
+int agent_dgrams_recv(struct agent *a, int fd)
+{
+	struct agent_dgrams *dg = &a->dg;
+	int i, n;
+
+	for (i = 0; i < AGENT_MMSG; i++) {
+		dg->iov[i].iov_base = dg->buf + (size_t)i * AGENT_IO_BUF;
+		dg->iov[i].iov_len = AGENT_IO_BUF;
+		dg->m[i].msg_hdr = (struct msghdr){
+			.msg_name = &dg->from[i], .msg_namelen = sizeof(dg->from[i]),
+			.msg_iov = &dg->iov[i], .msg_iovlen = 1,
+		};
+	}
+	do
+		n = recvmmsg(fd, dg->m, AGENT_MMSG, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN, or an ICMP error of a connected socket: none now */
+	return n < 0 ? 0 : n;
+}
+
+void agent_dgram_queue(struct agent_dgram_out *o, int fd, const void *p, size_t len,
+		       const struct sockaddr_storage *to)
+{
+	unsigned int i;
+
+	if (o->n && (o->fd != fd || o->n == AGENT_MMSG))
+		agent_dgram_flush(o);
+	i = o->n++;
+	o->fd = fd;
+	o->iov[i] = (struct iovec){ .iov_base = (void *)p, .iov_len = len };
+	o->m[i].msg_hdr = (struct msghdr){
+		.msg_name = (void *)to, .msg_namelen = to ? ns_sockaddr_len(to) : 0,
+		.msg_iov = &o->iov[i], .msg_iovlen = 1,
+	};
+}
+
+void agent_dgram_flush(struct agent_dgram_out *o)
+{
+	unsigned int done = 0;
+	int n;
+
+	/* a datagram the socket cannot take now is lost, as UDP would lose it */
+	while (done < o->n) {
+		n = sendmmsg(o->fd, o->m + done, o->n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n < 0)
-			continue;	/* ICMP errors of the connected socket */
-		on_datagram(t, a->buf, n);
-		if (t->state == TUN_WAIT_INFO)
-			return;		/* closed or fallen back meanwhile */
+		if (n <= 0)
+			done++;		/* skip the one that failed */
+		else
+			done += n;
 	}
+	o->n = 0;
 }
 
 void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len)
@@ -203,6 +267,7 @@ static int udp_socket(struct agent_tunnel *t, const struct sockaddr_storage *loc
 		fd = socket(peer->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return local ? fd : -errno;
+	agent_sock_udp_bufs(fd);
 	if (connect(fd, (const struct sockaddr *)peer, ns_sockaddr_len(peer))) {
 		err = -errno;
 		close(fd);

@@ -6,7 +6,7 @@
 #   ftp   vsftpd on HA's LAN address, curl on HB; RUNS downloads and uploads
 #         of SIZE_MB each way, EPSV. natsplice: alg: ftp on the relay path;
 #         portfwd: DNAT of 2121 and the passive range on NATA.
-#   udp   iperf3 -u at UDP_RATE with 1 KiB datagrams for UDP_T seconds: the
+#   udp   iperf3 -u at each of UDP_RATES with 1 KiB datagrams for UDP_T seconds: the
 #         loss the server saw (natsplice: a multi-connection service, TCP
 #         5201 for iperf3's control connection and 5201/udp, a UDP flow of
 #         the session, as UDP, on the relay path); and UDP round trips
@@ -21,7 +21,7 @@ BENCH=$(cd "$(dirname "$0")" && pwd)
 
 RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-50}
-UDP_RATE=${UDP_RATE:-1G}
+UDP_RATES=${UDP_RATES:-200M 1G}
 UDP_T=${UDP_T:-5}
 RTT_N=${RTT_N:-2000}
 
@@ -47,16 +47,20 @@ ftp_figures() {
 	echo "ftp-upload $path $(printf '%s\n' "${up[@]}" | median) Mbit/s"
 }
 
-# udp_figures PATH HOST ECHO_PORT: loss at UDP_RATE, round trips.
+# udp_figures PATH HOST ECHO_PORT: loss at each of UDP_RATES, round trips.
 udp_figures() {
-	local path=$1 host=$2 i loss=() out
+	local path=$1 host=$2 i rate loss out
 
-	for i in $(seq 1 "$RUNS"); do
-		out=$(nsx "$HB" timeout $((UDP_T + 60)) iperf3 -c "$host" -p 5201 -u -b "$UDP_RATE" \
-			-l 1024 -t "$UDP_T" -J 2>&1) || fail "$path: iperf3 -u failed: $out"
-		loss+=("$(jq -r '.end.sum.lost_percent' <<<"$out")")
+	for rate in $UDP_RATES; do
+		loss=()
+		for i in $(seq 1 "$RUNS"); do
+			out=$(nsx "$HB" timeout $((UDP_T + 60)) iperf3 -c "$host" -p 5201 -u \
+				-b "$rate" -l 1024 -t "$UDP_T" -J 2>&1) ||
+				fail "$path: iperf3 -u failed: $out"
+			loss+=("$(jq -r '.end.sum.lost_percent' <<<"$out")")
+		done
+		echo "udp-loss-$rate $path $(printf '%s\n' "${loss[@]}" | median) %"
 	done
-	echo "udp-loss-$UDP_RATE $path $(printf '%s\n' "${loss[@]}" | median) %"
 	out=$(nsx "$HB" "$NSUDP" --relay "$host:$3" --rtt --send "$RTT_N" --size 64 \
 		--max-loss 5 2>&1) || fail "$path: nsudp --rtt failed: $out"
 	echo "udp-rtt-p50 $path $(awk '/^rtt_us/ { print $3 }' <<<"$out") us"
