@@ -158,6 +158,17 @@ test_compressed_service() {
 	[ "$(last_session_path)" = relay ] || fail "path is $(last_session_path), not relay"
 }
 
+# The example configurations load as they are (they document every key).
+test_example_configs() {
+	local out
+
+	need_system
+	out=$("$AGENT_BIN" -n -f "$TOP/examples/agent.yaml" 2>&1) ||
+		fail "examples/agent.yaml rejected: $out"
+	out=$("$BROKER_BIN" -n -f "$TOP/examples/broker.yaml" 2>&1) ||
+		fail "examples/broker.yaml rejected: $out"
+}
+
 test_wrong_secret() {
 	local rc=0 conf=$TMP/bad.yaml
 
