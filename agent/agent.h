@@ -75,6 +75,7 @@ struct agent_sub {
 	__u32 pool_idle_s;			/* a ready tunnel idle this long is closed */
 	struct agent_ports ports;		/* more local ports, same numbers (flows) */
 	struct agent_ports reverse;		/* the client's ports the server may connect to */
+	char alg[AGENT_ALG_MAX + 1];		/* the ALG it agrees to run, "" = none */
 };
 
 struct agent_cfg {
@@ -224,6 +225,7 @@ struct agent_session {
 	struct agent_listener *listeners;	/* its own (reverse ports, ALG aliases) */
 	unsigned int nlisteners;
 	bool full_logged;			/* the listener limit was logged */
+	bool dead;				/* a FLOW failed: new clients negotiate anew */
 	struct ns_timer timer;			/* linger, listener expiry */
 };
 
@@ -427,13 +429,14 @@ void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m);
 void agent_tunnel_broker_down(struct agent *a);
 void agent_tunnels_close_all(struct agent *a);
 const char *agent_tunnel_label(const struct agent_tunnel *t, char *buf, size_t len);
+const char *agent_tunnel_service(const struct agent_tunnel *t);	/* S */
 
 /* agent_link.c: the tunnel's TCP connection, proofs, the target */
 void agent_link_dial(struct agent_tunnel *t);
 void agent_link_expect(struct agent_tunnel *t);
 void agent_link_on_event(struct agent_tunnel *t, __u32 events);
 void agent_link_on_target(struct agent_tunnel *t);
-void agent_link_target(struct agent_tunnel *t);		/* P: OPEN came: connect the target */
+int agent_link_target(struct agent_tunnel *t);	/* P: OPEN came: connect the target */
 int agent_link_open(struct agent_tunnel *t);		/* S: send OPEN on a ready tunnel */
 void agent_link_close_incoming(struct agent *a);
 int agent_tunnel_listen_open(struct agent *a);
@@ -482,9 +485,9 @@ void agent_sock_tune(int fd);		/* TCP_NODELAY on a tunnel, client or target sock
 /* Socket buffers of AGENT_UDP_SOCKBUF on a UDP socket: a burst at line rate
  * waits there rather than being dropped while the agent is busy. */
 void agent_sock_udp_bufs(int fd);
-/* A non-blocking socket of type bound to addr with SO_REUSEADDR (share: and
- * SO_REUSEPORT, for sockets sharing tunnel-listen's UDP port), listening if
- * SOCK_STREAM: the fd, or -errno. */
+/* A non-blocking socket of type bound to addr, listening if SOCK_STREAM, with
+ * SO_REUSEADDR for TCP (share: SO_REUSEADDR and SO_REUSEPORT, for the UDP
+ * sockets sharing tunnel-listen's port): the fd, or -errno. */
 int agent_sock_bound(const struct sockaddr_storage *addr, int type, bool share);
 
 #endif

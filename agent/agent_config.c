@@ -27,7 +27,8 @@ static const char *const pub_keys[] = {
 	"name", "target", "proto", "compress", "ports", "reverse", "alg", NULL
 };
 static const char *const sub_keys[] = {
-	"service", "listen", "proto", "pool", "pool-idle", "pool_idle", "ports", "reverse", NULL
+	"service", "listen", "proto", "pool", "pool-idle", "pool_idle", "ports", "reverse", "alg",
+	NULL
 };
 
 struct cfg_ctx {
@@ -240,19 +241,20 @@ static int ports_at(const struct yc_node *map, const char *key, __u8 dflt,
 	return 0;
 }
 
-/* alg: the name of an application layer gateway for the service. */
-static int alg_at(const struct yc_node *map, struct agent_pub *p, struct cfg_ctx *x)
+/* alg: the name of an application layer gateway (publish and subscribe). */
+static int alg_at(const struct yc_node *map, char alg[AGENT_ALG_MAX + 1], bool compress,
+		  struct cfg_ctx *x)
 {
 	const struct yc_node *n = yc_get(map, "alg");
 	int ret;
 
 	if (!n)
 		return 0;
-	ret = str_into(n, "alg", p->alg, sizeof(p->alg), x);
-	if (!ret && !ns_alg_find(p->alg))
-		ret = yc_error(n, x->err, x->errlen, "unknown alg '%s' (there are: %s)", p->alg,
+	ret = str_into(n, "alg", alg, AGENT_ALG_MAX + 1, x);
+	if (!ret && !ns_alg_find(alg))
+		ret = yc_error(n, x->err, x->errlen, "unknown alg '%s' (there are: %s)", alg,
 			       ns_alg_names());
-	if (!ret && p->compress)
+	if (!ret && compress)
 		ret = yc_error(n, x->err, x->errlen, "a service with an alg cannot be compressed");
 	return ret;
 }
@@ -295,7 +297,7 @@ static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 		if (!ret)
 			ret = ports_at(it, "reverse", IPPROTO_TCP, &p->reverse, x);
 		if (!ret)
-			ret = alg_at(it, p, x);
+			ret = alg_at(it, p->alg, p->compress, x);
 		if (ret)
 			return ret;
 		c->npub++;
@@ -354,6 +356,8 @@ static int load_sub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 			ret = ports_at(it, "ports", s->proto, &s->ports, x);
 		if (!ret)
 			ret = ports_at(it, "reverse", IPPROTO_TCP, &s->reverse, x);
+		if (!ret)
+			ret = alg_at(it, s->alg, false, x);
 		for (j = 0; !ret && j < i; j++)
 			if (c->sub[j].proto == s->proto &&
 			    agent_sa_equal(&c->sub[j].listen, &s->listen))
@@ -465,7 +469,7 @@ static const struct ns_settings agent_settings = {
 "publish and subscribe are lists in the file (examples/agent.yaml documents\n"
 "them): a service's target, proto, compress, its more ports, the ports its\n"
 "server connects back to (reverse) and its ALG (alg: ftp or sip); a\n"
-"subscription's listen address, pool, ports and reverse ports.\n"
+"subscription's listen address, pool, ports, reverse ports and ALG.\n"
 "\n"
 "Changed: -d used to mean \"stay in the foreground\". The agent now stays in the\n"
 "foreground unless given -d, like the broker and the relay, and -d detaches\n"

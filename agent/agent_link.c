@@ -39,8 +39,9 @@
 
 static void proof_io(struct agent_tunnel *t);
 
-/* P: OPEN arrived: connect to the target (forwarding starts when it answers). */
-void agent_link_target(struct agent_tunnel *t)
+/* P: OPEN arrived: connect to the target (forwarding starts when it answers).
+ * 0, or -errno when t was closed. */
+int agent_link_target(struct agent_tunnel *t)
 {
 	char label[LABEL_LEN], ts[AGENT_SA_STRLEN];
 	int fd, type, err;
@@ -61,9 +62,11 @@ void agent_link_target(struct agent_tunnel *t)
 		goto fail;
 	t->pw.fd = fd;
 	if (type == SOCK_DGRAM) {
-		if (agent_fwd_start(t))
+		if (agent_fwd_start(t)) {
 			agent_tunnel_close(t, true, "cannot start forwarding");
-		return;
+			return -EIO;
+		}
+		return 0;
 	}
 	/* Nothing read from the tunnel until the target is there. */
 	t->state = TUN_TARGET;
@@ -74,12 +77,13 @@ void agent_link_target(struct agent_tunnel *t)
 		errno = -err;
 		goto fail;
 	}
-	return;
+	return 0;
 fail:
 	log_warn("%s: target %s: %s", label, ts, strerror(errno));
 	if (fd >= 0 && t->pw.fd != fd)
 		close(fd);
 	agent_tunnel_close(t, true, "target unreachable");
+	return -EHOSTUNREACH;
 }
 
 /* P: read the OPEN marker; nothing else may come before it. */
@@ -308,7 +312,7 @@ fail:
 	log_warn("%s: connect to %s: %s", label, ps, strerror(errno));
 close:
 	if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
-		log_warn("connect %s: tunnel failed (client closed)", agent_listener_name(t->lis));
+		log_warn("connect %s: tunnel failed (client closed)", agent_tunnel_service(t));
 	agent_tunnel_close(t, true, "cannot connect to the peer");
 }
 
@@ -328,7 +332,7 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 				 strerror(soerr ? soerr : errno));
 			if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
 				log_warn("connect %s: tunnel failed (client closed)",
-					 agent_listener_name(t->lis));
+					 agent_tunnel_service(t));
 			agent_tunnel_close(t, true, "cannot connect to the peer");
 			return;
 		}

@@ -47,7 +47,9 @@ int agent_sock_bound(const struct sockaddr_storage *addr, int type, bool share)
 	fd = socket(addr->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* not for a UDP port of its own: a second bind would steal its datagrams */
+	if (type == SOCK_STREAM || share)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (type == SOCK_DGRAM)
 		agent_sock_udp_bufs(fd);
 	if (share)

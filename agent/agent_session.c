@@ -171,7 +171,7 @@ struct agent_session *agent_session_of_client(struct agent_listener *main,
 	if (!main->cfg->ports.n && !main->cfg->reverse.n)
 		return NULL;		/* one connection per session: the pool's way */
 	for (s = main->a->sessions; s; s = s->next)
-		if (s->role == TUN_ROLE_SUBSCRIBER && s->lis == main &&
+		if (s->role == TUN_ROLE_SUBSCRIBER && s->lis == main && !s->dead &&
 		    agent_sa_same_ip(&s->app, client))
 			return s;
 	return NULL;

@@ -26,6 +26,28 @@ static const char *proto_name(__u8 proto)
 	return proto == IPPROTO_UDP ? "udp" : "tcp";
 }
 
+/*
+ * A session's listener serves the session's own application host only (the
+ * client's host on the subscriber, the target's on the provider): another
+ * host cannot take an FTP data connection or inject into a media flow.
+ */
+static bool stranger(struct agent_listener *lis, const struct sockaddr_storage *from)
+{
+	char cs[AGENT_SA_STRLEN];
+	__u64 now;
+
+	if (!lis->sess || agent_sa_same_ip(from, &lis->sess->app))
+		return false;
+	now = ns_now_ns();
+	if (!lis->warned_ns || now - lis->warned_ns >= WARN_EVERY_NS) {
+		lis->warned_ns = now;
+		log_warn("session %s: %s from %s refused: not the session's host",
+			 lis->sess->label, lis->proto == IPPROTO_UDP ? "datagrams" : "a connection",
+			 agent_sa_str(from, cs, sizeof(cs)));
+	}
+	return true;
+}
+
 static void on_tcp_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct agent_listener *lis = w->data;
@@ -45,6 +67,11 @@ static void on_tcp_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
 				log_warn("subscribe %s: accept: %s", agent_listener_name(lis),
 					 strerror(errno));
 			return;
+		}
+		if (stranger(lis, &ss)) {
+			agent_sock_rst(fd);
+			close(fd);
+			continue;
 		}
 		if (lis->main == lis && !agent_session_of_client(lis, &ss)) {
 			agent_pool_client(lis);
@@ -86,6 +113,8 @@ static void udp_client(struct agent_listener *lis, const struct sockaddr_storage
 	char cs[AGENT_SA_STRLEN];
 	struct agent_tunnel *t;
 
+	if (stranger(lis, from))
+		return;
 	t = udp_find(lis, from);
 	if (!t) {
 		if (!agent_broker_up(a)) {

@@ -34,6 +34,13 @@
 #include "proto.h"
 #include "util.h"
 
+/* S: what the client asked for; a flow names its session, not its listener
+ * (an alias may be closed by now). */
+const char *agent_tunnel_service(const struct agent_tunnel *t)
+{
+	return t->flow ? t->sess->label : agent_listener_name(t->lis);
+}
+
 const char *agent_tunnel_label(const struct agent_tunnel *t, char *buf, size_t len)
 {
 	if (t->flow) {
@@ -131,7 +138,7 @@ static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
 		ns_log(t->lis->fails ? NS_LOG_DEBUG : NS_LOG_WARN,
 		       "pool %s: tunnel set-up failed: %s", t->lis->cfg->service, why);
 	else
-		log_warn("connect %s: %s (client %s closed)", agent_listener_name(t->lis), why,
+		log_warn("connect %s: %s (client %s closed)", agent_tunnel_service(t), why,
 			 agent_sa_str(&t->client, cs, sizeof(cs)));
 	agent_tunnel_close(t, true, why);
 }
@@ -512,6 +519,25 @@ static void sub_or_close(struct agent_tunnel *t, const char *why)
 		agent_tunnel_close(t, true, why);
 }
 
+/*
+ * S: the provider's ALG (CONNECT_INFO ALG) runs here only if the
+ * subscription names the same one: an ALG lets flows reach the client's
+ * host, which only the subscriber may allow.
+ */
+static void sub_alg(struct agent_tunnel *t, const struct ns_msg *m, const char *label)
+{
+	char alg[AGENT_ALG_MAX + 1] = "";
+	const char *mine = t->lis->cfg->alg;
+
+	ns_msg_str(m, NS_A_ALG, alg, sizeof(alg));
+	if (strcmp(alg, mine))
+		log_warn("%s: the provider runs %s%s, this subscription %s%s: no ALG here", label,
+			 alg[0] ? "alg " : "no alg", alg, mine[0] ? "alg " : "no alg", mine);
+	t->alg[0] = '\0';
+	if (alg[0] && !strcmp(alg, mine))
+		memcpy(t->alg, mine, sizeof(t->alg));
+}
+
 /* CONNECT_INFO's TRANSPORT and TOKEN: 0, or -EINVAL (UDP relay without TOKEN). */
 static int udp_info(struct agent_tunnel *t, const struct ns_msg *m)
 {
@@ -560,7 +586,7 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 		return;
 	}
 	if (t->role == TUN_ROLE_SUBSCRIBER && !t->flow)
-		ns_msg_str(m, NS_A_ALG, t->alg, sizeof(t->alg));
+		sub_alg(t, m, label);
 	ns_msg_u16(m, NS_A_BIND_PORT, &t->bind_port);
 	t->compress = compress;
 	ns_sockaddr_make(family, addr, htons(port), &t->peer);
@@ -613,6 +639,8 @@ void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m)
 		return;
 	}
 	if (t->role == TUN_ROLE_SUBSCRIBER) {
+		if (t->flow)	/* the broker or the provider lost the session */
+			t->sess->dead = true;
 		sub_fail(t, "%s%s%s", agent_err_text(code), *text ? ": " : "", text);
 		return;
 	}

@@ -121,50 +121,52 @@ static bool is_peer_proof(struct agent_tunnel *t, const __u8 *d, size_t n)
 	return true;
 }
 
-/* Both proofs are through: forward (S), or connect the target once opened (P). */
-static void udp_up(struct agent_tunnel *t)
+/* Both proofs are through: forward (S), or connect the target once opened
+ * (P). true when t was closed. */
+static bool udp_up(struct agent_tunnel *t)
 {
 	char label[LABEL_LEN];
 
 	if (t->state == TUN_FWD || t->state == TUN_TARGET)
-		return;
+		return false;
 	if (t->role == TUN_ROLE_PROVIDER && !t->opened)
-		return;		/* the subscriber's proof without OPEN: cannot happen */
+		return false;	/* the subscriber's proof without OPEN: cannot happen */
 	log_info("%s: tunnel up (%s path, udp)", agent_tunnel_label(t, label, sizeof(label)),
 		 ns_path_name(t->path));
 	if (t->role == TUN_ROLE_SUBSCRIBER) {
 		agent_pool_setup_done(t);
-		if (agent_fwd_start(t))
-			agent_tunnel_close(t, true, "cannot start forwarding");
-		return;
+		if (!agent_fwd_start(t))
+			return false;
+		agent_tunnel_close(t, true, "cannot start forwarding");
+		return true;
 	}
-	agent_link_target(t);
+	return agent_link_target(t) != 0;
 }
 
-/* A datagram from the peer; forwarding (queued in out) or not yet. */
-static void on_datagram(struct agent_tunnel *t, const __u8 *d, size_t n,
+/* A datagram from the peer; forwarding (queued in out) or not yet. true
+ * when t was closed. */
+static bool on_datagram(struct agent_tunnel *t, const __u8 *d, size_t n,
 			struct agent_dgram_out *out)
 {
-	if (n == sizeof(t->token) && !memcmp(d, t->token, n))
-		return;		/* the peer's late token, forwarded by the relay */
+	if (t->path == NS_PATH_RELAY && n == sizeof(t->token) && !memcmp(d, t->token, n))
+		return false;	/* the peer's late token, forwarded by the relay */
 	if (t->path == NS_PATH_RELAY && n == UDP_OK_LEN && !memcmp(d, UDP_OK, n)) {
 		if (!t->relay_ok) {
 			t->relay_ok = true;
 			send_raw(t, t->proof_out, t->proof_len);
 		}
-		return;
+		return false;
 	}
 	if (is_peer_proof(t, d, n)) {
 		if (d[NS_PROOF_LEN] != PROOF_ANSWER)
 			send_answer(t);		/* it may not have ours */
 		t->proof_ok = true;
 		t->relay_ok = true;	/* the peer's datagram came through the relay */
-		udp_up(t);
-		return;
+		return udp_up(t);
 	}
-	if (t->state != TUN_FWD)
-		return;		/* nothing before the peer's proof */
-	agent_fwd_dgram_in(t, d, n, out);
+	if (t->state == TUN_FWD)	/* nothing before the peer's proof */
+		agent_fwd_dgram_in(t, d, n, out);
+	return false;
 }
 
 void agent_udp_on_event(struct agent_tunnel *t)
@@ -176,7 +178,10 @@ void agent_udp_on_event(struct agent_tunnel *t)
 	for (i = 0; i < BURST && n == AGENT_MMSG && t->tw.fd >= 0; i += n) {
 		n = agent_dgrams_recv(t->a, t->tw.fd);
 		for (j = 0; j < n && t->state != TUN_WAIT_INFO; j++)
-			on_datagram(t, dg->iov[j].iov_base, dg->m[j].msg_len, &out);
+			if (on_datagram(t, dg->iov[j].iov_base, dg->m[j].msg_len, &out)) {
+				agent_dgram_flush(&out);
+				return;		/* t is gone */
+			}
 		agent_dgram_flush(&out);
 		if (t->state == TUN_WAIT_INFO)
 			return;		/* fallen back meanwhile */
@@ -397,7 +402,7 @@ static void on_listen_datagram(struct agent *a, const __u8 *d, size_t n,
 	t->state = TUN_PROOF;
 	send_answer(t);
 	log_debug("%s: peer's UDP proof from %s", label, agent_sa_str(from, fs, sizeof(fs)));
-	udp_up(t);
+	udp_up(t);	/* (t may be gone now) */
 }
 
 static void on_listen(struct ns_loop *l, struct ns_watch *w, __u32 events)

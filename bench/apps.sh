@@ -82,7 +82,7 @@ start_agent "$HA" home-nas nas-secret "publish:
   - { name: iperf3, target: 127.0.0.1:5201, ports: [\"5201/udp\"] }
   - { name: echo, target: 127.0.0.1:9000, proto: udp }"
 start_agent "$HB" laptop laptop-secret "subscribe:
-  - { service: home-nas/ftp, listen: $HB4:2121, pool: 0 }
+  - { service: home-nas/ftp, listen: $HB4:2121, pool: 0, alg: ftp }
   - { service: home-nas/iperf3, listen: 127.0.0.1:5201, ports: [\"5201/udp\"], pool: 0 }
   - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }"
 port_forward "$NATA" tcp 2121 "$HA4"

@@ -18,6 +18,9 @@
 #define BROKER_SERVICES_MAX	256	/* services one agent may publish */
 #define BROKER_NEGOTIATIONS_MAX	65536	/* sessions being negotiated at once */
 #define BROKER_SESSION_FLOWS	4096	/* default session-flows */
+#define BROKER_FLOW_KEEP_S	120	/* an established session's record is kept at least
+					 * this long after it or its last flow began (the
+					 * agents keep theirs 30 s after their last tunnel) */
 #define BROKER_SESS_BUCKETS	4096	/* session id hash */
 #define BROKER_DRAIN_MS		2000	/* a closed peer gets this long to read our ERROR */
 #define BROKER_RELAY_BUSY_MS	250	/* a relay that answered BUSY gets no request this long */
@@ -207,6 +210,7 @@ struct session {
 	__u64 parent;				/* a flow: its session, 0 = none */
 	__u16 port;				/* a flow: FLOW PORT */
 	__u32 flows;				/* flows asked for on this session */
+	__u64 keep_until_ns;			/* a session that may get flows: not trimmed */
 	char alg[BROKER_NAME_MAX + 1];		/* from ACCEPT, "" = none */
 	bool passive_only;			/* a retry after a refused pure splice */
 	bool relays_busy;			/* SESS_RELAY_WAIT: every relay was busy */

@@ -129,14 +129,16 @@ void sessions_free(struct broker *b)
 	b->sess_hash = NULL;
 }
 
-/* Drop the oldest finished records beyond session-history. */
+/* Drop the oldest finished records beyond session-history (not a session
+ * that may still get flows: BROKER_FLOW_KEEP_S). */
 static void history_trim(struct broker *b)
 {
 	struct session *s = b->sess_head, *next;
+	__u64 now = ns_now_ns();
 
 	while (s && b->ndone > b->cfg->session_history) {
 		next = s->next;
-		if (!sess_active(s)) {
+		if (!sess_active(s) && now >= s->keep_until_ns) {
 			sess_free(s);
 			b->ndone--;
 		}
@@ -276,6 +278,8 @@ static void sess_established(struct session *s)
 	char label[3 * BROKER_NAME_MAX + 40];
 
 	s->setup_ms = (ns_now_ns() - s->start_ns) / NS_PER_MS;
+	if (!s->parent)		/* its flows find it, whatever session-history says */
+		s->keep_until_ns = ns_now_ns() + BROKER_FLOW_KEEP_S * 1000000000ULL;
 	b->st.sessions[s->path]++;
 	b->st.setup_ms_sum += s->setup_ms;
 	b->st.setup_count++;
@@ -686,6 +690,7 @@ void sess_flow(struct peer *R, const struct ns_msg *m)
 		return;
 	}
 	p->flows++;
+	p->keep_until_ns = ns_now_ns() + BROKER_FLOW_KEEP_S * 1000000000ULL;
 	sess_touch(p);
 	flow_route(p, R, other, req, proto, transport, port, false);
 }

@@ -45,7 +45,7 @@ ftp_bed() {
 publish:
   - { name: ftp, target: $PIP:2121, alg: ftp }"
 	start_agent "$HB" laptop laptop-secret "subscribe:
-  - { service: $PNAME/ftp, listen: $HB4:2121, pool: 0 }"
+  - { service: $PNAME/ftp, listen: $HB4:2121, pool: 0${FTP_SUB_ALG-, alg: ftp} }"
 	FTP_URL=ftp://$HB4:2121
 }
 
@@ -99,7 +99,7 @@ test_ftp_ipv6_commands() {
 	start_agent "$HA" home-nas nas-secret 'publish:
   - { name: ftp, target: "[::1]:2121", alg: ftp }'
 	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: home-nas/ftp, listen: "[::1]:2121", pool: 0 }'
+  - { service: home-nas/ftp, listen: "[::1]:2121", pool: 0, alg: ftp }'
 	for mode in epsv active; do
 		ftp_get "$HB" "ftp://[::1]:2121/big.bin" "$TMP/got6.$mode" "$mode" ||
 			fail "IPv6 $mode download failed: $(tail -n 3 "$TMP/agent-laptop.log")"
@@ -114,6 +114,48 @@ test_ftp_direct() {
 	ftp_round_trip epsv
 	ftp_round_trip active
 	path_is direct
+}
+
+# The subscriber agrees to the provider's ALG (alg: in its subscription) or
+# none runs on its side: then the provider cannot make flows reach the
+# client's host, and an active transfer fails instead of connecting back.
+test_ftp_subscriber_must_agree() {
+	local rc=0
+
+	FTP_SUB_ALG= ftp_bed tc
+	FTP_MAX_TIME=20 ftp_get "$HB" "$FTP_URL/big.bin" "$TMP/got.active" active || rc=$?
+	[ "$rc" != 0 ] || fail "an active transfer worked without the subscriber's ALG"
+	grep -q "the provider runs alg ftp, this subscription no alg: no ALG here" \
+		"$TMP/agent-laptop.log" ||
+		fail "the subscriber did not say it runs no ALG: $(grep -i alg "$TMP/agent-laptop.log")"
+	wait_until 20 grep -Eq "\\) refused: (not a port of the service|no such session here)" \
+		"$TMP/agent-laptop.log" ||
+		fail "the subscriber did not refuse the provider's flow to the client's host"
+}
+
+# An alias serves the session's own host only: with a PASV reply (the
+# subscriber's alias on HB) held open, NATB, another host of the LAN,
+# connecting to that alias is refused; the client itself then gets through.
+test_ftp_alias_refuses_strangers() {
+	local port reply
+
+	ftp_bed tc
+	coproc FTPC { nsx "$HB" socat - "TCP4:$HB4:2121"; }
+	printf 'USER anonymous\r\nPASS x\r\nPASV\r\n' >&"${FTPC[1]}"
+	while read -r -t 20 reply <&"${FTPC[0]}"; do
+		case "$reply" in 227*) break ;; esac
+	done
+	[[ $reply == "227 "*"(10,0,2,2,"* ]] || fail "no rewritten 227 from the session: '$reply'"
+	port=$(sed -E 's/.*\(([0-9]+,){4}([0-9]+),([0-9]+)\).*/\2 \3/' <<<"$reply" |
+	       awk '{ print $1 * 256 + $2 }')
+	nsx "$NATB" socat -T 3 - "TCP4:$HB4:$port" </dev/null >"$TMP/stranger.out" 2>&1 || true
+	wait_until 10 grep -q "a connection from 10.0.2.1:.* refused: not the session's host" \
+		"$TMP/agent-laptop.log" || fail "the alias did not refuse NATB"
+	printf 'LIST\r\n' >&"${FTPC[1]}"
+	nsx "$HB" socat -T 10 -u "TCP4:$HB4:$port" - >"$TMP/list.out" ||
+		fail "the session's own host could not use the alias after the stranger"
+	grep -q big.bin "$TMP/list.out" || fail "the listing through the alias lacks big.bin"
+	printf 'QUIT\r\n' >&"${FTPC[1]}"
 }
 
 test_ftp_lftp() {
@@ -153,7 +195,7 @@ test_ftp_bad_input() {
 	start_agent "$HA" home-nas nas-secret "publish:
   - { name: ftp, target: $HA4:2121, alg: ftp }"
 	start_agent "$HB" laptop laptop-secret "subscribe:
-  - { service: home-nas/ftp, listen: $HB4:2121, pool: 0 }"
+  - { service: home-nas/ftp, listen: $HB4:2121, pool: 0, alg: ftp }"
 	out=$(nsx "$HB" socat -T 10 - "TCP4:$HB4:2121" </dev/null | tr -d '\r') ||
 		fail "the control connection failed"
 	grep -q '^221 bye$' <<<"$out" || fail "the last line did not come through: $(tail -n 2 <<<"$out")"
@@ -185,7 +227,7 @@ sip_bed() {
 publish:
   - { name: sip, target: $PIP:5060, proto: $proto, alg: sip }"
 	start_agent "$HB" laptop laptop-secret "subscribe:
-  - { service: $PNAME/sip, listen: $HB4:5060, proto: $proto }"
+  - { service: $PNAME/sip, listen: $HB4:5060, proto: $proto, alg: sip }"
 }
 
 # sip_call_both_ways URI: alice calls URI, bob answers, RTP flows both ways
@@ -257,7 +299,7 @@ test_sip_bad_input() {
 	start_agent "$HA" home-nas nas-secret "publish:
   - { name: sip, target: $HA4:5060, proto: udp, alg: sip }"
 	start_agent "$HB" laptop laptop-secret "subscribe:
-  - { service: home-nas/sip, listen: $HB4:5060, proto: udp }"
+  - { service: home-nas/sip, listen: $HB4:5060, proto: udp, alg: sip }"
 	sip_head() {	# METHOD CALLID [CONTENT-LENGTH]
 		printf '%s sip:bob@%s:5060 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bK%s\r\n' \
 			"$1" "$HB4" "$HB4" "$2"
