@@ -264,6 +264,7 @@ struct agent_buf {
 struct agent_fwd {
 	bool spliced;			/* TCP without compression: splice(2) */
 	bool dgram;			/* UDP as UDP: one datagram each way per datagram */
+	bool heard;			/* UDP as UDP: a datagram came from the peer */
 	struct ns_pipe pipe[2];	/* spliced: [0] plain -> tunnel, [1] tunnel -> plain */
 	/* buffered (compression or UDP): */
 	struct agent_buf up;		/* to the tunnel: framed, compressed */

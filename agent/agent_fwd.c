@@ -434,6 +434,7 @@ void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len,
 	struct agent_fwd *f = &t->fwd;
 
 	f->last_ns = ns_now_ns();
+	f->heard = true;
 	if (agent_alg_run(f, NS_ALG_IN, data, len, false, &data, &len) || (f->alg_ops && !len))
 		return;		/* the ALG dropped it (and said why) */
 	deliver_queued(t, data, len, o);
@@ -514,6 +515,11 @@ void agent_fwd_idle_check(struct agent_tunnel *t)
 	__u64 idle_ns = (__u64)t->a->cfg->udp_idle_s * 1000000000ull;
 	__u64 now = ns_now_ns(), since = now - t->fwd.last_ns;
 
+	if (t->fwd.dgram && t->role == TUN_ROLE_PROVIDER && !t->fwd.heard) {
+		/* the subscriber's client sent first: it fell back to TCP */
+		agent_tunnel_close(t, false, "no datagram from the subscriber");
+		return;
+	}
 	if (since >= idle_ns) {
 		agent_tunnel_close(t, false, "idle");
 		return;
@@ -577,8 +583,12 @@ int agent_fwd_start(struct agent_tunnel *t)
 		return err;
 	ns_timer_cancel(t->a->loop, &t->timer);
 	f->last_ns = ns_now_ns();
+	/* UDP as UDP, the provider: the subscriber's datagrams are due at once
+	 * (its client sent first); none within connect-timeout and it fell back */
 	if (t->proto == IPPROTO_UDP)
-		ns_timer_arm(t->a->loop, &t->timer, (__u64)t->a->cfg->udp_idle_s * 1000);
+		ns_timer_arm(t->a->loop, &t->timer, (__u64)(f->dgram && t->role ==
+			     TUN_ROLE_PROVIDER ? t->a->cfg->connect_timeout_s :
+			     t->a->cfg->udp_idle_s) * 1000);
 	if (f->spliced) {
 		/* forwarding is the tunnel's last state: its events are ours now */
 		t->pw.fn = on_spliced_pw;
