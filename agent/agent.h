@@ -402,6 +402,9 @@ int agent_alg_open(struct agent_tunnel *t);	/* forwarding starts: its ALG, if an
 void agent_alg_close(struct agent_fwd *f);
 /* in (len bytes, or one datagram) through the ALG in dir (NS_ALG_*), eof: the
  * stream ended; out and outlen: what to deliver (in itself without an ALG). */
+/* One datagram through the ALG (if any) in dir: true with *p and *len what to
+ * deliver, false when it is dropped (the ALG said why, or out of memory). */
+bool agent_alg_datagram(struct agent_fwd *f, int dir, const __u8 **p, size_t *len);
 int agent_alg_run(struct agent_fwd *f, int dir, const __u8 *in, size_t len, bool eof,
 		  const __u8 **out, size_t *outlen);
 

@@ -131,6 +131,13 @@ void agent_alg_close(struct agent_fwd *f)
 	ns_alg_buf_free(&f->alg_out);
 }
 
+bool agent_alg_datagram(struct agent_fwd *f, int dir, const __u8 **p, size_t *len)
+{
+	if (!f->alg_ops)
+		return true;
+	return !agent_alg_run(f, dir, *p, *len, false, p, len) && *len;
+}
+
 int agent_alg_run(struct agent_fwd *f, int dir, const __u8 *in, size_t len, bool eof,
 		  const __u8 **out, size_t *outlen)
 {

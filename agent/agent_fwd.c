@@ -235,8 +235,8 @@ static void deliver_frames(struct agent_tunnel *t)
 	while ((k = agent_udp_unframe(f->down.data + f->down.off, agent_buf_used(&f->down),
 				      &d, &dl))) {
 		f->down.off += k;
-		if (agent_alg_run(f, NS_ALG_IN, d, dl, false, &d, &dl) || (f->alg_ops && !dl))
-			continue;	/* the ALG dropped it (and said why) */
+		if (!agent_alg_datagram(f, NS_ALG_IN, &d, &dl))
+			continue;
 		deliver(t, d, dl);
 		f->bytes[1] += dl;
 		f->last_ns = ns_now_ns();
@@ -435,8 +435,8 @@ void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len,
 
 	f->last_ns = ns_now_ns();
 	f->heard = true;
-	if (agent_alg_run(f, NS_ALG_IN, data, len, false, &data, &len) || (f->alg_ops && !len))
-		return;		/* the ALG dropped it (and said why) */
+	if (!agent_alg_datagram(f, NS_ALG_IN, &data, &len))
+		return;
 	deliver_queued(t, data, len, o);
 	f->bytes[1] += len;
 }
@@ -489,9 +489,8 @@ void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len,
 	}
 	if (f->dgram) {
 		f->last_ns = ns_now_ns();
-		if (agent_alg_run(f, NS_ALG_OUT, data, len, false, &data, &len) ||
-		    (f->alg_ops && !len))
-			return;		/* the ALG dropped it (and said why) */
+		if (!agent_alg_datagram(f, NS_ALG_OUT, &data, &len))
+			return;
 		if (o && !f->alg_ops)
 			agent_dgram_queue(o, t->tw.fd, data, len, NULL);
 		else

@@ -30,8 +30,6 @@
 #include "util.h"
 
 #define INCOMING_MAX	256	/* unproven connections on tunnel-listen at once */
-#define PROOF_SESSION	4	/* offsets in the proof */
-#define PROOF_ROLE	12
 
 #define LABEL_LEN	(AGENT_NAME_MAX * 2 + 64)
 
@@ -376,10 +374,11 @@ static void incoming_free(struct agent_incoming *in, bool rst)
 
 static __u64 incoming_session(const struct agent_incoming *in)
 {
-	__u64 be;
+	__u64 session = 0;
+	__u8 role;
 
-	memcpy(&be, in->proof + PROOF_SESSION, sizeof(be));
-	return be64toh(be);
+	ns_tunnel_proof_peek(in->proof, &session, &role);
+	return session;
 }
 
 enum { IN_OTHER, IN_REFUSED, IN_TAKEN };
@@ -394,11 +393,12 @@ static int incoming_offer(struct agent_incoming *in, struct agent_tunnel *t)
 {
 	char label[LABEL_LEN], fs[AGENT_SA_STRLEN], ps[AGENT_SA_STRLEN];
 	__u32 zero[4] = {}, addr[4];
+	__u64 session;
 	__be16 port;
-	__u8 family;
+	__u8 family, role;
 
-	if (t->state != TUN_WAIT_PEER || !t->has_session || t->session != incoming_session(in) ||
-	    t->role != !in->proof[PROOF_ROLE])
+	if (ns_tunnel_proof_peek(in->proof, &session, &role) || t->state != TUN_WAIT_PEER ||
+	    !t->has_session || t->session != session || t->role != !role)
 		return IN_OTHER;
 	agent_tunnel_label(t, label, sizeof(label));
 	agent_sa_str(&in->from, fs, sizeof(fs));
@@ -456,6 +456,8 @@ static void on_incoming(struct ns_loop *l, struct ns_watch *w, __u32 events)
 	struct agent_incoming *in = w->data;
 	struct agent_tunnel *t;
 	char fs[AGENT_SA_STRLEN];
+	__u64 session;
+	__u8 role;
 	ssize_t n;
 
 	agent_sa_str(&in->from, fs, sizeof(fs));
@@ -482,7 +484,7 @@ static void on_incoming(struct ns_loop *l, struct ns_watch *w, __u32 events)
 		}
 		in->got += n;
 	}
-	if (memcmp(in->proof, "NSP1", 4) || in->proof[PROOF_ROLE] > 1) {
+	if (ns_tunnel_proof_peek(in->proof, &session, &role)) {
 		log_warn("tunnel from %s: tunnel proof failed (not a natsplice proof); closed", fs);
 		incoming_free(in, true);
 		return;
@@ -492,7 +494,7 @@ static void on_incoming(struct ns_loop *l, struct ns_watch *w, __u32 events)
 			return;
 	/* CONNECT_INFO not here yet: park it, not reading a byte more. */
 	log_debug("tunnel from %s: session #%016" PRIx64 " not known yet; waiting", fs,
-		  (uint64_t)incoming_session(in));
+		  (uint64_t)session);
 	ns_loop_mod(in->a->loop, w, 0);
 }
 

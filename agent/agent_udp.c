@@ -44,8 +44,6 @@
 #define PROOF_DGRAM	(NS_PROOF_LEN + 1)	/* the proof and what it is: */
 #define PROOF_PROVIDER	'R'			/* the provider's request */
 #define PROOF_ANSWER	'A'			/* an answer, not answered */
-#define PROOF_SESSION	4	/* offsets in the proof */
-#define PROOF_ROLE	12
 #define LABEL_LEN	(AGENT_NAME_MAX * 2 + 64)
 #define BURST		64	/* datagrams per wake-up */
 
@@ -348,16 +346,8 @@ void agent_udp_fallback(struct agent_tunnel *t)
 
 /* ---- tunnel-listen's UDP port: the accepting side's first datagram ---- */
 
-static __u64 proof_session(const __u8 *d)
-{
-	__u64 be;
-
-	memcpy(&be, d + PROOF_SESSION, sizeof(be));
-	return be64toh(be);
-}
-
 /* The tunnel waiting for this proof from this address, or NULL. */
-static struct agent_tunnel *waiting_for(struct agent *a, const __u8 *d,
+static struct agent_tunnel *waiting_for(struct agent *a, __u64 session, __u8 role,
 					const struct sockaddr_storage *from)
 {
 	__u32 zero[4] = {}, addr[4];
@@ -367,7 +357,7 @@ static struct agent_tunnel *waiting_for(struct agent *a, const __u8 *d,
 
 	for (t = a->tunnels; t; t = t->next) {
 		if (t->state != TUN_WAIT_PEER || t->transport != IPPROTO_UDP || !t->has_session ||
-		    t->session != proof_session(d) || t->role == d[PROOF_ROLE])
+		    t->session != session || t->role == role)
 			continue;
 		ns_sockaddr_split(&t->peer, &family, addr, &port);
 		if (memcmp(addr, zero, sizeof(zero)) && !agent_sa_same_ip(from, &t->peer))
@@ -382,11 +372,13 @@ static void on_listen_datagram(struct agent *a, const __u8 *d, size_t n,
 {
 	char label[LABEL_LEN], fs[AGENT_SA_STRLEN];
 	struct agent_tunnel *t;
+	__u64 session;
+	__u8 role;
 	int err;
 
-	if (n != PROOF_DGRAM || memcmp(d, "NSP1", 4) || d[PROOF_ROLE] > 1)
+	if (n != PROOF_DGRAM || ns_tunnel_proof_peek(d, &session, &role))
 		return;		/* not a proof: a stranger gets nothing */
-	t = waiting_for(a, d, from);
+	t = waiting_for(a, session, role, from);
 	if (!t || !is_peer_proof(t, d, n))
 		return;		/* not (yet) ours, or forged: the dialler resends */
 	agent_tunnel_label(t, label, sizeof(label));

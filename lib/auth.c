@@ -112,6 +112,18 @@ int ns_tunnel_proof(const __u8 key[NS_KEY_LEN], __u64 session, __u8 role,
 	return proof_hmac(key, out, out + P_HMAC);
 }
 
+int ns_tunnel_proof_peek(const __u8 in[NS_PROOF_LEN], __u64 *session, __u8 *role)
+{
+	__u64 be;
+
+	if (memcmp(in, PROOF_MAGIC, MAGIC_LEN) || in[P_ROLE] > 1)
+		return -EINVAL;
+	memcpy(&be, in + P_SESSION, sizeof(be));
+	*session = be64toh(be);
+	*role = in[P_ROLE];
+	return 0;
+}
+
 int ns_tunnel_proof_check(const __u8 key[NS_KEY_LEN], __u64 session, __u8 expect_role,
 			  const __u8 in[NS_PROOF_LEN])
 {

@@ -21,6 +21,9 @@ int ns_key_wrap(const char *secret, __u64 session, const __u8 in[NS_KEY_LEN],
 /* The 61-byte tunnel proof (random nonce) for role 0 provider / 1 subscriber. */
 int ns_tunnel_proof(const __u8 key[NS_KEY_LEN], __u64 session, __u8 role,
 		    __u8 out[NS_PROOF_LEN]);
+/* What a proof not checked yet claims (to find its session): 0 with its
+ * SESSION and role, or -EINVAL when it is no natsplice proof. */
+int ns_tunnel_proof_peek(const __u8 in[NS_PROOF_LEN], __u64 *session, __u8 *role);
 /* Check the peer's proof: magic, session, role == expect_role, HMAC. 0 or -EACCES. */
 int ns_tunnel_proof_check(const __u8 key[NS_KEY_LEN], __u64 session, __u8 expect_role,
 			  const __u8 in[NS_PROOF_LEN]);

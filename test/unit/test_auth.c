@@ -143,6 +143,24 @@ static void test_tunnel_proof_layout(void **state)
 	assert_int_equal(ns_tunnel_proof(key, 1, 2, p2), -EINVAL);
 }
 
+/* What an unchecked proof claims: its session and role, or not a proof. */
+static void test_tunnel_proof_peek(void **state)
+{
+	__u8 key[NS_KEY_LEN], p[NS_PROOF_LEN], role = 9;
+	__u64 session = 0;
+
+	memset(key, 0x5a, sizeof(key));
+	assert_int_equal(ns_tunnel_proof(key, 0x1122334455667788ull, 1, p), 0);
+	assert_int_equal(ns_tunnel_proof_peek(p, &session, &role), 0);
+	assert_true(session == 0x1122334455667788ull);
+	assert_int_equal(role, 1);
+	p[12] = 2;		/* roles are 0 and 1 */
+	assert_int_equal(ns_tunnel_proof_peek(p, &session, &role), -EINVAL);
+	p[12] = 0;
+	p[0] = 'X';		/* not the magic */
+	assert_int_equal(ns_tunnel_proof_peek(p, &session, &role), -EINVAL);
+}
+
 static void test_tunnel_proof_check(void **state)
 {
 	const __u64 session = 0xfeedfacecafebeefull;
@@ -190,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_login_proof),
 		cmocka_unit_test(test_key_wrap),
 		cmocka_unit_test(test_tunnel_proof_layout),
+		cmocka_unit_test(test_tunnel_proof_peek),
 		cmocka_unit_test(test_tunnel_proof_check),
 	};
 
