@@ -15,6 +15,7 @@
 #include "natsplice_abi.h"
 #include "conn.h"
 #include "pipe.h"
+#include "seal.h"
 #include "loop.h"
 #include "util.h"
 #include "alg.h"
@@ -60,6 +61,7 @@ struct agent_pub {
 	socklen_t target_len;
 	__u8 proto;				/* IPPROTO_TCP / IPPROTO_UDP */
 	bool compress;				/* ask for a zlib tunnel */
+	bool plain;				/* encrypt: false (tunnels not sealed) */
 	struct agent_ports ports;		/* more ports of the target host (flows) */
 	struct agent_ports reverse;		/* ports the server connects back to */
 	char alg[AGENT_ALG_MAX + 1];		/* "" = none */
@@ -93,6 +95,7 @@ struct agent_cfg {
 	__u32 udp_idle_s;			/* udp-idle */
 	__u32 connect_timeout_s;		/* connect-timeout */
 	__u32 udp_fallback_s;			/* udp-fallback */
+	bool no_ktls;				/* ktls: off (seal in user space) */
 };
 
 struct ns_cmdline;
@@ -279,6 +282,13 @@ struct agent_fwd {
 	struct ns_alg_buf alg_out;	/* what the ALG made of the last input */
 	__u64 bytes[2];			/* [0] plain -> tunnel, [1] tunnel -> plain (payload) */
 	__u64 last_ns;			/* UDP: last datagram either way */
+	/* sealed (encrypted end to end, lib/seal.h) unless the service said encrypt: false */
+	bool ktls;			/* by the kernel: the socket reads and writes plaintext */
+	bool useal;			/* by us: records (TCP) or sealed datagrams (UDP) */
+	struct ns_seal tx, rx;		/* useal */
+	struct agent_buf wire;		/* useal, TCP: sealed records towards the tunnel */
+	struct agent_buf rin;		/* useal, TCP: records from the tunnel, not yet opened */
+	__u64 forged;			/* useal, UDP: datagrams dropped (forged, replayed) */
 };
 
 /* One tunnel: one client connection (or UDP client) end to end (agent_tunnel.c). */
@@ -296,6 +306,7 @@ struct agent_tunnel {
 	struct ns_timer rtx;			/* UDP: resend the token or the proof */
 	__u8 path;
 	bool compress;
+	bool plain;				/* not sealed: the service's encrypt: false */
 	bool has_session;
 	__u64 session;
 	__u32 req_id;				/* S: REQ_ID of the CONNECT */
@@ -329,6 +340,7 @@ struct agent_tunnel {
 
 #define AGENT_IO_BUF		(AGENT_UDP_MAX + 1)
 #define AGENT_MMSG		16	/* datagrams per recvmmsg / sendmmsg */
+#define AGENT_SEALED_BUF	(AGENT_IO_BUF + NS_SEAL_DGRAM_OVERHEAD)
 
 /* One recvmmsg batch (agent_udp.c): datagram i is iov[i] with m[i].msg_len
  * bytes, from from[i]. One per agent, valid until the next batch. */
@@ -337,6 +349,8 @@ struct agent_dgrams {
 	struct iovec iov[AGENT_MMSG];
 	struct sockaddr_storage from[AGENT_MMSG];
 	__u8 *buf;				/* AGENT_MMSG slots of AGENT_IO_BUF */
+	__u8 *sbuf;				/* AGENT_MMSG + 1 of AGENT_SEALED_BUF: sealed
+						 * datagrams queued, and one sent at once */
 };
 
 /* Datagrams queued for one sendmmsg on one socket (agent_udp.c). */
@@ -449,7 +463,10 @@ void agent_tunnel_listen_close(struct agent *a);
 /* agent_udp.c: UDP as UDP */
 void agent_udp_link(struct agent_tunnel *t, bool dial);	/* CONNECT_INFO with TRANSPORT 17 */
 void agent_udp_on_event(struct agent_tunnel *t);	/* the tunnel socket, any state */
-void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len);	/* towards the peer */
+/* One application datagram towards the peer, sealed unless the tunnel is
+ * plain: queued in o, or sent at once (o NULL). */
+void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len,
+		    struct agent_dgram_out *o);
 int agent_dgrams_open(struct agent *a);
 void agent_dgrams_free(struct agent *a);
 /* Up to AGENT_MMSG datagrams from fd into a->dg: how many, 0 for none. */

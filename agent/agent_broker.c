@@ -74,6 +74,8 @@ static void send_publish(struct agent *a)
 		ns_mb_u8(&mb, NS_A_PROTO, c->pub[i].proto);
 		if (c->pub[i].compress)
 			ns_mb_u8(&mb, NS_A_COMPRESS, 1);
+		if (c->pub[i].plain)
+			ns_mb_u8(&mb, NS_A_PLAIN, 1);
 		b->pub_pending++;
 		agent_broker_send(a, &mb);
 	}

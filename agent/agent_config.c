@@ -24,7 +24,7 @@
 /* The structured keys; the scalar ones are in settings[] below. */
 static const char *const file_keys[] = { "publish", "subscribe", NULL };
 static const char *const pub_keys[] = {
-	"name", "target", "proto", "compress", "ports", "reverse", "alg", NULL
+	"name", "target", "proto", "compress", "ports", "reverse", "alg", "encrypt", NULL
 };
 static const char *const sub_keys[] = {
 	"service", "listen", "proto", "pool", "pool-idle", "pool_idle", "ports", "reverse", "alg",
@@ -292,6 +292,12 @@ static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 			ret = yc_bool(n, &b, x->err, x->errlen);
 			p->compress = b;
 		}
+		p->plain = false;	/* sealed end to end unless encrypt: false */
+		n = yc_get(it, "encrypt");
+		if (!ret && n) {
+			ret = yc_bool(n, &b, x->err, x->errlen);
+			p->plain = !b;
+		}
 		if (!ret)
 			ret = ports_at(it, "ports", p->proto, &p->ports, x);
 		if (!ret)
@@ -418,6 +424,8 @@ static int cfg_check(void *cfg, char *err, size_t len)
 
 #define CFG(f) NS_FIELD(struct agent_cfg, f)
 
+static const char *const ktls_names[] = { "auto", "off", NULL };
+
 static const struct ns_setting settings[] = {
 	{ .name = "broker", .type = NS_SET_SOCKADDR, CFG(broker),
 	  .len_off = offsetof(struct agent_cfg, broker_len), .port = NS_PROTO_PORT,
@@ -448,6 +456,12 @@ static const struct ns_setting settings[] = {
 	  .help = "a UDP service's datagrams travel as UDP; if that tunnel is not up this "
 		  "long after the broker's CONNECT_INFO, they go framed in a TCP tunnel "
 		  "instead, and so do that subscription's next clients for 60 s (default 3)" },
+	{ .name = "ktls", .type = NS_SET_ENUM, CFG(no_ktls), .names = ktls_names,
+	  .arg = "auto|off",
+	  .help = "sealed (encrypted) TCP tunnels: auto (default) = hand the keys to the "
+		  "kernel's TLS (kTLS, the `tls` module) where it has it, so that splice(2) "
+		  "stays zero-copy, else encrypt in this daemon; off = always in this daemon. "
+		  "Each tunnel's log line says which" },
 	{ .name = NULL },
 };
 
@@ -467,7 +481,8 @@ static const struct ns_settings agent_settings = {
 "status 1.\n",
 	.footer =
 "publish and subscribe are lists in the file (examples/agent.yaml documents\n"
-"them): a service's target, proto, compress, its more ports, the ports its\n"
+"them): a service's target, proto, compress, encrypt (tunnels are encrypted\n"
+"end to end unless encrypt: false), its more ports, the ports its\n"
 "server connects back to (reverse) and its ALG (alg: ftp or sip); a\n"
 "subscription's listen address, pool, ports, reverse ports and ALG.\n"
 "\n"

@@ -7,6 +7,12 @@
  *    EOF on one side -> shutdown(SHUT_WR) on the other (half-close); a reset
  *    or error on either -> both closed with an RST (SO_LINGER 0), so each
  *    end sees what it would have seen on a direct connection.
+ *  - sealed (encrypted end to end, lib/seal.h; every tunnel unless its
+ *    service says encrypt: false): the kernel's kTLS on the tunnel's socket
+ *    where it has it (the socket then reads and writes plaintext, and TCP is
+ *    spliced as above), else TLS 1.3 records sealed and opened here in user
+ *    space (the tunnel's bytes then pass through the buffers below; UDP as
+ *    UDP: each datagram sealed, a forged or replayed one dropped).
  *  - compressed (COMPRESS=1) or UDP: user-space buffers. Compression is one
  *    zlib deflate stream each way, Z_SYNC_FLUSH after every read so that
  *    interactive traffic is not held back; EOF ends the stream (Z_FINISH)
@@ -110,6 +116,117 @@ static int buf_send(int fd, struct agent_buf *b, __u64 *sent)
 	return 0;
 }
 
+/* ---- the tunnel's bytes, sealed in user space (f->useal) or not ---- */
+
+/* Send what f->up holds to the tunnel, sealed into records first when we
+ * seal: 0 all sent, 1 blocked, < 0 error. */
+static int tun_send(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	size_t n;
+	int r;
+
+	if (!f->useal)
+		return buf_send(t->tw.fd, &f->up, NULL);
+	for (;;) {
+		r = buf_send(t->tw.fd, &f->wire, NULL);
+		if (r || !agent_buf_used(&f->up))
+			return r;
+		while (agent_buf_used(&f->up) && agent_buf_used(&f->wire) < READ_CHUNK) {
+			n = agent_buf_used(&f->up);
+			if (n > NS_SEAL_RECORD_MAX)
+				n = NS_SEAL_RECORD_MAX;
+			r = buf_reserve(&f->wire, n + NS_SEAL_RECORD_OVERHEAD);
+			if (!r)
+				r = ns_seal_record(&f->tx, f->up.data + f->up.off, n,
+						   f->wire.data + f->wire.len);
+			if (r < 0)
+				return r;
+			f->wire.len += r;
+			f->up.off += n;
+		}
+	}
+}
+
+/* Bytes queued towards the tunnel, sealed or not yet. */
+static size_t tun_queued(const struct agent_fwd *f)
+{
+	return agent_buf_used(&f->up) + agent_buf_used(&f->wire);
+}
+
+/* Up to cap (>= NS_SEAL_RECORD_MAX) bytes of plaintext from the tunnel into
+ * buf: how many, 0 at its end, -EAGAIN none now, -EBADMSG a record that
+ * fails (forged, damaged, not ours), -EPIPE a record cut by the end. */
+static ssize_t tun_read(struct agent_tunnel *t, __u8 *buf, size_t cap)
+{
+	struct agent_fwd *f = &t->fwd;
+	size_t plen, need, used;
+	const __u8 *plain;
+	ssize_t n;
+	long rl;
+	int err;
+
+	for (;;) {
+		if (!f->useal) {
+			n = recv(t->tw.fd, buf, cap, MSG_DONTWAIT);
+		} else {
+			used = agent_buf_used(&f->rin);
+			rl = ns_seal_record_len(f->rin.data + f->rin.off, used, &need);
+			if (rl < 0)
+				return -EBADMSG;
+			if (rl > 0) {
+				err = ns_open_record(&f->rx, f->rin.data + f->rin.off, rl,
+						     &plain, &plen);
+				if (err)
+					return -EBADMSG;
+				f->rin.off += rl;
+				memcpy(buf, plain, plen);
+				if (plen)
+					return plen;
+				continue;	/* an empty record */
+			}
+			err = buf_reserve(&f->rin, need - used > READ_CHUNK ? need - used
+									  : READ_CHUNK);
+			if (err)
+				return err;
+			n = recv(t->tw.fd, f->rin.data + f->rin.len, f->rin.cap - f->rin.len,
+				 MSG_DONTWAIT);
+			if (n > 0) {
+				f->rin.len += n;
+				continue;
+			}
+			if (n == 0 && used)
+				return -EPIPE;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		return n;
+	}
+}
+
+/* Why forwarding ended, in words. */
+static const char *fwd_error(const struct agent_fwd *f, int err)
+{
+	switch (err) {
+	case -EPROTO:
+		return "corrupt compressed stream";
+	case -ECONNRESET:
+		return "reset";
+	case -EBADMSG:
+		return "a sealed record failed authentication (forged or damaged in transit)";
+	case -EPIPE:
+		return "the tunnel ended inside a sealed record";
+	case -EIO:
+		if (f->ktls)
+			return "kTLS: a record that is not application data";
+		/* fall through */
+	default:
+		return strerror(-err);
+	}
+}
+
 /* ---- the stream towards the tunnel (deflated when compressing) ---- */
 
 static int up_put(struct agent_fwd *f, const void *p, size_t n, int flush)
@@ -173,10 +290,10 @@ static int pump_up(struct agent_tunnel *t)
 	ssize_t n;
 
 	for (;;) {
-		r = buf_send(t->tw.fd, &f->up, NULL);
+		r = tun_send(t);
 		if (r < 0)
 			return r;
-		if (agent_buf_used(&f->up) >= BUF_HIGH)
+		if (tun_queued(f) >= BUF_HIGH)
 			return 0;		/* on with the tunnel's EPOLLOUT */
 		if (f->plain_eof) {
 			if (!r && !f->up_shut) {
@@ -280,11 +397,9 @@ static int alg_down(struct agent_tunnel *t)
 	ssize_t n;
 	int err;
 
-	n = recv(t->tw.fd, t->a->buf, READ_CHUNK, MSG_DONTWAIT);
-	if (n < 0 && errno == EINTR)
-		return 0;
+	n = tun_read(t, t->a->buf, READ_CHUNK);
 	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -errno;
+		return n == -EAGAIN ? 1 : n;
 	if (n == 0)
 		f->tun_eof = true;
 	err = agent_alg_run(f, NS_ALG_IN, t->a->buf, n, n == 0, &p, &len);
@@ -332,11 +447,9 @@ static int pump_down(struct agent_tunnel *t)
 		r = buf_reserve(dst, READ_CHUNK);
 		if (r)
 			return r;
-		n = recv(t->tw.fd, dst->data + dst->len, READ_CHUNK, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = tun_read(t, dst->data + dst->len, READ_CHUNK);
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+			return n == -EAGAIN ? 0 : n;
 		if (n == 0)
 			f->tun_eof = true;
 		dst->len += n;
@@ -377,8 +490,7 @@ static void pump(struct agent_tunnel *t, unsigned int dirs)
 	}
 	if (err) {
 		/* A reset on one side resets the other. */
-		snprintf(why, sizeof(why), "%s", err == -EPROTO ? "corrupt compressed stream" :
-			 err == -ECONNRESET ? "reset" : strerror(-err));
+		snprintf(why, sizeof(why), "%s", fwd_error(f, err));
 		agent_tunnel_close(t, true, why);
 		return;
 	}
@@ -433,6 +545,17 @@ void agent_fwd_dgram_in(struct agent_tunnel *t, const __u8 *data, size_t len,
 {
 	struct agent_fwd *f = &t->fwd;
 
+	if (f->useal && ns_open_dgram(&f->rx, (__u8 *)data, len, &data, &len)) {
+		/* forged, damaged or replayed: dropped, as the network might have */
+		if (!f->forged++) {
+			char label[AGENT_NAME_MAX * 2 + 64];
+
+			log_warn("%s: a datagram failed authentication or was replayed: dropped "
+				 "(and so will be any more, counted in the tunnel's close line)",
+				 agent_tunnel_label(t, label, sizeof(label)));
+		}
+		return;
+	}
 	f->last_ns = ns_now_ns();
 	f->heard = true;
 	if (!agent_alg_datagram(f, NS_ALG_IN, &data, &len))
@@ -491,10 +614,7 @@ void agent_fwd_udp_in(struct agent_tunnel *t, const __u8 *data, size_t len,
 		f->last_ns = ns_now_ns();
 		if (!agent_alg_datagram(f, NS_ALG_OUT, &data, &len))
 			return;
-		if (o && !f->alg_ops)
-			agent_dgram_queue(o, t->tw.fd, data, len, NULL);
-		else
-			agent_udp_send(t, data, len);
+		agent_udp_send(t, data, len, f->alg_ops ? NULL : o);
 		f->bytes[0] += len;
 		return;
 	}
@@ -547,6 +667,46 @@ static int up_pending(struct agent_tunnel *t)
 	return err;
 }
 
+/* Seal the tunnel (lib/seal.h): the keys from the session key and both
+ * proofs; then the kernel's kTLS takes a TCP tunnel where it can. */
+static int seal_start(struct agent_tunnel *t)
+{
+	struct agent_fwd *f = &t->fwd;
+	bool sub = t->role == TUN_ROLE_SUBSCRIBER;
+	char label[AGENT_NAME_MAX * 2 + 64];
+	const char *how;
+	int err;
+
+	if (t->plain)
+		return 0;
+	err = ns_seal_init(t->key, sub ? t->proof_out : t->proof_in,
+			   sub ? t->proof_in : t->proof_out, sub, f->dgram, &f->tx, &f->rx);
+	if (err)
+		return err;
+	if (f->dgram) {
+		how = "each datagram sealed";
+	} else if (t->a->cfg->no_ktls) {
+		how = "in user space (ktls: off)";
+	} else {
+		err = ns_seal_ktls(t->tw.fd, &f->tx, &f->rx);
+		if (err && err != -ENOPROTOOPT) {
+			ns_seal_free(&f->tx);
+			ns_seal_free(&f->rx);
+			return err;
+		}
+		f->ktls = !err;
+		how = f->ktls ? "by the kernel (kTLS)" : "in user space (this kernel has no kTLS)";
+	}
+	if (f->ktls) {
+		ns_seal_free(&f->tx);	/* the kernel has them */
+		ns_seal_free(&f->rx);
+	} else {
+		f->useal = true;
+	}
+	log_info("%s: encrypted end to end, %s", agent_tunnel_label(t, label, sizeof(label)), how);
+	return 0;
+}
+
 int agent_fwd_start(struct agent_tunnel *t)
 {
 	struct agent_fwd *f = &t->fwd;
@@ -558,7 +718,10 @@ int agent_fwd_start(struct agent_tunnel *t)
 	if (err)
 		return err;
 	f->dgram = t->transport == IPPROTO_UDP;
-	f->spliced = t->proto == IPPROTO_TCP && !t->compress && !f->alg_ops;
+	err = seal_start(t);
+	if (err)
+		return err;
+	f->spliced = t->proto == IPPROTO_TCP && !t->compress && !f->alg_ops && !f->useal;
 	if (f->spliced) {
 		for (d = 0; d < 2; d++)
 			ns_pipe_init(&f->pipe[d]);
@@ -568,7 +731,8 @@ int agent_fwd_start(struct agent_tunnel *t)
 			if (err)
 				return err;
 		}
-	} else if (t->compress && !f->dgram) {
+	}
+	if (t->compress && !f->dgram) {
 		if (deflateInit(&f->def, Z_DEFAULT_COMPRESSION) != Z_OK)
 			return -ENOMEM;
 		f->zdef = true;
@@ -625,5 +789,12 @@ void agent_fwd_free(struct agent *a, struct agent_fwd *f)
 	agent_buf_free(&f->up);
 	agent_buf_free(&f->zin);
 	agent_buf_free(&f->down);
+	agent_buf_free(&f->wire);
+	agent_buf_free(&f->rin);
+	if (f->useal) {
+		ns_seal_free(&f->tx);
+		ns_seal_free(&f->rx);
+	}
+	f->useal = f->ktls = false;
 	agent_alg_close(f);
 }

@@ -94,8 +94,9 @@ void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why)
 
 	agent_tunnel_label(t, label, sizeof(label));
 	if (t->state == TUN_FWD)
-		log_info("%s: tunnel closed (%s): %" PRIu64 " bytes sent, %" PRIu64 " received",
-			 label, why, (uint64_t)t->fwd.bytes[0], (uint64_t)t->fwd.bytes[1]);
+		log_info("%s: tunnel closed (%s): %" PRIu64 " bytes sent, %" PRIu64 " received%s",
+			 label, why, (uint64_t)t->fwd.bytes[0], (uint64_t)t->fwd.bytes[1],
+			 t->fwd.forged ? ", forged or replayed datagrams dropped" : "");
 	else
 		log_debug("%s: closed (%s)", label, why);
 	if (t->role == TUN_ROLE_SUBSCRIBER && t->proto == IPPROTO_UDP)
@@ -554,7 +555,7 @@ static int udp_info(struct agent_tunnel *t, const struct ns_msg *m)
 void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 {
 	char label[AGENT_NAME_MAX * 2 + 64], ps[AGENT_SA_STRLEN];
-	__u8 wrapped[NS_KEY_LEN], family, dial, compress = 0, path = 0;
+	__u8 wrapped[NS_KEY_LEN], family, dial, compress = 0, path = 0, plain = 0;
 	struct agent_tunnel *t;
 	__u32 addr[4];
 	__u64 session;
@@ -579,6 +580,8 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	}
 	ns_msg_u8(m, NS_A_PATH, &path);
 	ns_msg_u8(m, NS_A_COMPRESS, &compress);
+	ns_msg_u8(m, NS_A_PLAIN, &plain);
+	t->plain = plain == 1;
 	t->path = path;
 	if (udp_info(t, m)) {
 		log_err("%s: broker sent a UDP relay CONNECT_INFO without TOKEN", label);
@@ -597,9 +600,10 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	ns_timer_arm(a->loop, &t->timer, (t->transport == IPPROTO_UDP &&
 					  t->role == TUN_ROLE_SUBSCRIBER ?
 					  a->cfg->udp_fallback_s : a->cfg->connect_timeout_s) * 1000);
-	log_debug("%s: %s path, %s %s%s%s", label, ns_path_name(path),
+	log_debug("%s: %s path, %s %s%s%s%s", label, ns_path_name(path),
 		  dial ? "connecting to" : "waiting for", agent_sa_str(&t->peer, ps, sizeof(ps)),
-		  compress ? ", compressed" : "", t->transport == IPPROTO_UDP ? ", udp" : "");
+		  compress ? ", compressed" : "", t->transport == IPPROTO_UDP ? ", udp" : "",
+		  t->plain ? ", not encrypted" : "");
 	if (t->transport == IPPROTO_UDP) {
 		agent_udp_link(t, dial);
 		return;

@@ -114,6 +114,8 @@ static bool is_peer_proof(struct agent_tunnel *t, const __u8 *d, size_t n)
 	if (n != PROOF_DGRAM || memcmp(d, "NSP1", 4) ||
 	    ns_tunnel_proof_check(t->key, t->session, !t->role, d))
 		return false;
+	if (!t->proof_ok)
+		memcpy(t->proof_in, d, NS_PROOF_LEN);	/* for the tunnel's keys */
 	if (t->role == TUN_ROLE_PROVIDER)
 		t->opened = true;
 	return true;
@@ -189,13 +191,15 @@ void agent_udp_on_event(struct agent_tunnel *t)
 int agent_dgrams_open(struct agent *a)
 {
 	a->dg.buf = malloc((size_t)AGENT_MMSG * AGENT_IO_BUF);
-	return a->dg.buf ? 0 : -ENOMEM;
+	a->dg.sbuf = malloc((size_t)(AGENT_MMSG + 1) * AGENT_SEALED_BUF);
+	return a->dg.buf && a->dg.sbuf ? 0 : -ENOMEM;
 }
 
 void agent_dgrams_free(struct agent *a)
 {
 	free(a->dg.buf);
-	a->dg.buf = NULL;
+	free(a->dg.sbuf);
+	a->dg.buf = a->dg.sbuf = NULL;
 }
 
 int agent_dgrams_recv(struct agent *a, int fd)
@@ -252,9 +256,30 @@ void agent_dgram_flush(struct agent_dgram_out *o)
 	o->n = 0;
 }
 
-void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len)
+void agent_udp_send(struct agent_tunnel *t, const __u8 *data, size_t len,
+		    struct agent_dgram_out *o)
 {
-	send_raw(t, data, len);
+	__u8 *slot;
+	int n;
+
+	if (!t->fwd.useal) {
+		if (o)
+			agent_dgram_queue(o, t->tw.fd, data, len, NULL);
+		else
+			send_raw(t, data, len);
+		return;
+	}
+	/* sealed into a slot of its own: o's slot, or the last one for at once */
+	if (o && o->n && (o->fd != t->tw.fd || o->n == AGENT_MMSG))
+		agent_dgram_flush(o);
+	slot = t->a->dg.sbuf + (size_t)(o ? o->n : AGENT_MMSG) * AGENT_SEALED_BUF;
+	n = ns_seal_dgram(&t->fwd.tx, data, len, slot);
+	if (n < 0)
+		return;		/* larger than a sealed datagram can be: lost */
+	if (o)
+		agent_dgram_queue(o, t->tw.fd, slot, n, NULL);
+	else
+		send_raw(t, slot, n);
 }
 
 /* A UDP socket of the tunnel: bound to local (sharing its port) or not,

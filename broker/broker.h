@@ -135,6 +135,7 @@ struct service {
 	char name[BROKER_NAME_MAX + 1];	/* bare name */
 	__u8 proto;			/* IPPROTO_TCP / IPPROTO_UDP */
 	__u8 compress;			/* NS_A_COMPRESS as published, 0 if absent */
+	__u8 plain;			/* NS_A_PLAIN as published: tunnels not sealed */
 };
 
 /* The reachability probe of an agent's LISTEN_PORT (probe.c). */
@@ -205,6 +206,7 @@ struct session {
 	char service[BROKER_NAME_MAX + 1];	/* bare */
 	__u32 req_id;				/* S's CONNECT */
 	__u8 proto, compress, path, mode;
+	__u8 plain;				/* tunnels not sealed (NS_A_PLAIN) */
 	__u8 transport;				/* IPPROTO_UDP: datagrams as datagrams */
 	__u8 token[NS_TOKEN_BYTES];		/* UDP relay splice: SPLICE_READY TOKEN */
 	__u64 parent;				/* a flow: its session, 0 = none */

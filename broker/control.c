@@ -134,6 +134,7 @@ static void api_services(struct broker *b, struct ns_out *o)
 			ns_out_fmt(o, "service", "%s/%s", p->name, s->name);
 			ns_out_str(o, "proto", s->proto == IPPROTO_UDP ? "udp" : "tcp");
 			ns_out_bool(o, "compress", s->compress);
+			ns_out_bool(o, "encrypt", !s->plain);
 			ns_out_obj_end(o);
 		}
 	}

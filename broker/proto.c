@@ -231,7 +231,7 @@ static const char *proto_name(__u8 proto)
 static void on_publish(struct peer *p, const struct ns_msg *m)
 {
 	char name[BROKER_NAME_MAX + 1];
-	__u8 proto = IPPROTO_TCP, compress = 0;
+	__u8 proto = IPPROTO_TCP, compress = 0, plain = 0;
 	struct service *s;
 	__u32 req;
 	int err;
@@ -248,6 +248,11 @@ static void on_publish(struct peer *p, const struct ns_msg *m)
 	err = ns_msg_u8(m, NS_A_COMPRESS, &compress);
 	if (err && err != -ENOENT) {
 		proto_bad_request(p, m, "bad COMPRESS");
+		return;
+	}
+	err = ns_msg_u8(m, NS_A_PLAIN, &plain);
+	if ((err && err != -ENOENT) || plain > 1) {
+		proto_bad_request(p, m, "bad PLAIN");
 		return;
 	}
 	if (!name_valid(name)) {
@@ -275,8 +280,9 @@ static void on_publish(struct peer *p, const struct ns_msg *m)
 	}
 	s->proto = proto;
 	s->compress = compress;
-	log_info("agent %s published %s (%s%s)", p->name, name, proto_name(proto),
-		 compress ? ", compressed" : "");
+	s->plain = plain;
+	log_info("agent %s published %s (%s%s%s)", p->name, name, proto_name(proto),
+		 compress ? ", compressed" : "", plain ? ", not encrypted" : "");
 	proto_ok(p, req);
 }
 

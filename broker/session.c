@@ -327,6 +327,8 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 	ns_mb_bin(&mb, NS_A_KEY, wrapped, sizeof(wrapped));
 	if (s->compress)
 		ns_mb_u8(&mb, NS_A_COMPRESS, s->compress);
+	if (s->plain)
+		ns_mb_u8(&mb, NS_A_PLAIN, 1);
 	if (s->parent) {
 		ns_mb_u64(&mb, NS_A_PARENT, s->parent);
 		ns_mb_u16(&mb, NS_A_PORT, s->port);
@@ -448,7 +450,8 @@ static void sess_route(struct session *s)
 
 /* A new session: OFFER { SESSION, SERVICE, PROTO, NAME (S) } to P. NULL when full. */
 static struct session *sess_offer(struct peer *S, struct peer *P, const char *service,
-				  __u32 req, __u8 proto, __u8 compress, bool passive_only)
+				  __u32 req, __u8 proto, __u8 compress, __u8 plain,
+				  bool passive_only)
 {
 	struct broker *b = S->b;
 	struct ns_msg_buf mb;
@@ -464,6 +467,7 @@ static struct session *sess_offer(struct peer *S, struct peer *P, const char *se
 	s->req_id = req;
 	s->proto = proto;
 	s->compress = compress;
+	s->plain = plain;
 	s->passive_only = passive_only;
 	ns_mb_init(&mb, NS_MSG_OFFER);
 	ns_mb_u64(&mb, NS_A_SESSION, s->id);
@@ -547,7 +551,7 @@ void sess_connect(struct peer *S, const struct ns_msg *m)
 			    "an agent cannot subscribe to its own service");
 		return;
 	}
-	s = sess_offer(S, P, bare, req, sv->proto, sv->compress, false);
+	s = sess_offer(S, P, bare, req, sv->proto, sv->compress, sv->plain, false);
 	if (!s) {
 		sess_count_failure(b, FAIL_INTERNAL);
 		proto_error(S, &req, 0, NS_ERR_INTERNAL, "too many negotiations in progress");
@@ -632,6 +636,7 @@ static void flow_route(const struct session *p, struct peer *S, struct peer *P, 
 	s->proto = proto;
 	s->transport = transport;
 	s->compress = p->compress;
+	s->plain = p->plain;
 	s->parent = p->id;
 	s->port = port;
 	s->passive_only = passive_only;
@@ -841,7 +846,7 @@ static bool sess_retry_passive(struct session *s, const char *why)
 {
 	struct peer *S = s->sub, *P = s->prov;
 	char service[BROKER_NAME_MAX + 1];
-	__u8 proto = s->proto, compress = s->compress;
+	__u8 proto = s->proto, compress = s->compress, plain = s->plain;
 	__u32 req = s->req_id;
 
 	if (s->state != SESS_PEER_WAIT || s->mode != NS_MODE_PURE || s->passive_only ||
@@ -871,7 +876,7 @@ static bool sess_retry_passive(struct session *s, const char *why)
 		return true;
 	}
 	sess_finish(s, SESS_RETRIED);
-	if (!sess_offer(S, P, service, req, proto, compress, true)) {
+	if (!sess_offer(S, P, service, req, proto, compress, plain, true)) {
 		sess_count_failure(S->b, FAIL_INTERNAL);
 		proto_error(S, &req, 0, NS_ERR_INTERNAL, "out of memory");
 	}

@@ -34,7 +34,7 @@
  *  the specific reply) carries the same REQ_ID.
  *
  * ## Directory
- *  PUBLISH { REQ_ID, SERVICE (bare name), PROTO } -> OK | ERROR
+ *  PUBLISH { REQ_ID, SERVICE (bare name), PROTO, [COMPRESS], [PLAIN] } -> OK | ERROR
  *  UNPUBLISH { REQ_ID, SERVICE } -> OK | ERROR
  *  LIST { REQ_ID } -> LIST_REPLY { REQ_ID, SERVICE_INFO... } where each
  *     SERVICE_INFO is a nested attribute list { SERVICE ("agent/name"), PROTO }.
@@ -119,6 +119,26 @@
  *  parent). A provider whose service has an ALG says so in ACCEPT
  *  { SESSION, ALG }; the broker passes ALG to the subscriber in its
  *  CONNECT_INFO, so that both agents run it on the service's connection.
+ *
+ * ## Sealed tunnels (lib/seal.h)
+ *  Every tunnel is encrypted end to end unless the service was published
+ *  with PLAIN 1 (encrypt: false), which the broker passes on in both
+ *  CONNECT_INFOs. Keys: HKDF-SHA256(ikm = the session key, salt = S's
+ *  61-byte proof | P's 61-byte proof, info = "natsplice-seal-tcp" or, for
+ *  TRANSPORT 17, "natsplice-seal-udp") -> 56 bytes: S->P key (16) and IV
+ *  (12), then P->S key and IV; AES-128-GCM. Every tunnel (and every flow)
+ *  has fresh proofs, so keys of its own. After the proofs (and OPEN) the
+ *  TCP byte stream is a sequence of TLS 1.3 records (RFC 8446 5.2) exactly:
+ *  { 23, 3, 3, be16 length } then AES-GCM(payload | 23) with the header as
+ *  additional data and nonce = IV XOR the record's 64-bit sequence number
+ *  (from 0 each way); at most 16384 payload bytes a record. A record that
+ *  fails authentication, or of another content type, closes the tunnel.
+ *  Either end may hand its keys to the kernel's kTLS. UDP as UDP: each
+ *  application datagram is { be64 sequence number; AES-GCM(datagram) }
+ *  with the sequence number as additional data and the same nonce rule; a
+ *  datagram that fails, or repeats a number among the last 960, is dropped.
+ *  Compressed tunnels compress first, then seal; framed UDP is sealed as a
+ *  stream.
  */
 #ifndef NS_PROTO_H
 #define NS_PROTO_H
@@ -208,6 +228,7 @@ enum ns_attr_type {
 	NS_A_PARENT,		/* U64: the session a flow belongs to */
 	NS_A_PORT,		/* U16: the flow's port on the far application's host */
 	NS_A_ALG,		/* STR: the service's application layer gateway ("ftp") */
+	NS_A_PLAIN,		/* U8 1 = the tunnel is not sealed (the service's encrypt: false) */
 	NS_A_MAX
 };
 

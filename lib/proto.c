@@ -68,6 +68,7 @@ static const struct attr_def {
 	[NS_A_PARENT]		= { K_U64 },
 	[NS_A_PORT]		= { K_U16 },
 	[NS_A_ALG]		= { K_STR, STR_MAX },
+	[NS_A_PLAIN]		= { K_U8 },
 };
 
 static bool attr_known(unsigned int type)
