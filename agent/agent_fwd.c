@@ -160,7 +160,7 @@ static size_t tun_queued(const struct agent_fwd *f)
 static ssize_t tun_read(struct agent_tunnel *t, __u8 *buf, size_t cap)
 {
 	struct agent_fwd *f = &t->fwd;
-	size_t plen, need, used;
+	size_t plen, need, used, got = 0;
 	const __u8 *plain;
 	ssize_t n;
 	long rl;
@@ -180,11 +180,14 @@ static ssize_t tun_read(struct agent_tunnel *t, __u8 *buf, size_t cap)
 				if (err)
 					return -EBADMSG;
 				f->rin.off += rl;
-				memcpy(buf, plain, plen);
-				if (plen)
-					return plen;
-				continue;	/* an empty record */
+				memcpy(buf + got, plain, plen);
+				got += plen;
+				if (cap - got >= NS_SEAL_RECORD_MAX)
+					continue;	/* room for the next one */
+				return got;
 			}
+			if (got)
+				return got;
 			err = buf_reserve(&f->rin, need - used > READ_CHUNK ? need - used
 									  : READ_CHUNK);
 			if (err)
