@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "util.h"
 #include "alg.h"
+#include "tls.h"
 
 #define AGENT_NAME_MAX		255	/* bytes; a protocol STR */
 #define AGENT_UDP_IDLE_S	60	/* default: UDP tunnel idle timeout */
@@ -93,6 +94,7 @@ struct agent_cfg {
 	__u32 udp_idle_s;			/* udp-idle */
 	__u32 connect_timeout_s;		/* connect-timeout */
 	__u32 udp_fallback_s;			/* udp-fallback */
+	struct ns_tls_client_cfg tls;		/* broker-fingerprint, -ca, -name, insecure */
 };
 
 struct ns_cmdline;

@@ -387,6 +387,14 @@ fail:
 	return -EINVAL;
 }
 
+int ns_tls_client_set_pin(struct ns_tls_client_cfg *c, const char *val)
+{
+	if (ns_tls_fp_parse(val, c->pin))
+		return -EINVAL;
+	c->has_pin = true;
+	return 0;
+}
+
 int ns_tls_client_cfg_check(const struct ns_tls_client_cfg *c, char *err, size_t len)
 {
 	if (c->insecure && (c->has_pin || c->ca[0])) {

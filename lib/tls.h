@@ -64,6 +64,28 @@ struct ns_tls_client_cfg {
 	char host[NS_TLS_PATH_MAX];		/* broker-name: DNS name or IP in the cert */
 	bool insecure;				/* insecure: plain text */
 };
+/* broker-fingerprint's value into c: 0 or -EINVAL. */
+int ns_tls_client_set_pin(struct ns_tls_client_cfg *c, const char *val);
+/*
+ * The four client settings (lib/settings.h) of a daemon whose config struct
+ * ctype has a struct ns_tls_client_cfg member tls; set_pin is its NS_SET_FUNC
+ * parser calling ns_tls_client_set_pin(&cfg->tls, val).
+ */
+#define NS_TLS_CLIENT_SETTINGS(ctype, set_pin)						\
+	{ .name = "broker-fingerprint", .type = NS_SET_FUNC, .parse = set_pin,		\
+	  .what = "sha256: and 64 hex digits", .arg = "sha256:HEX",			\
+	  .help = "pin the broker's TLS certificate: its SHA-256 fingerprint, as "	\
+		  "`natsplice-broker --fingerprint -f broker.yaml` prints it" },	\
+	{ .name = "broker-ca", .type = NS_SET_STR, NS_FIELD(ctype, tls.ca), .arg = "FILE",	\
+	  .help = "or verify the broker's certificate chain against this CA (PEM)" },	\
+	{ .name = "broker-name", .type = NS_SET_STR, NS_FIELD(ctype, tls.host),		\
+	  .arg = "NAME", .help = "with broker-ca: the DNS name or IP address the "	\
+	  "broker's certificate must carry" },						\
+	{ .name = "insecure", .type = NS_SET_FLAG, NS_FIELD(ctype, tls.insecure),	\
+	  .help = "no TLS: plain text to a broker that has insecure: true too "	\
+		  "(anyone on the path can read and change the control messages). One of "	\
+		  "broker-fingerprint, broker-ca or insecure is required" }
+
 /* The configured choice is complete and consistent: 0, or -EINVAL with err
  * saying what to add ("... `natsplice-broker --fingerprint` prints it"). */
 int ns_tls_client_cfg_check(const struct ns_tls_client_cfg *c, char *err, size_t len);
