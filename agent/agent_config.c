@@ -461,7 +461,8 @@ static const struct ns_settings agent_settings = {
 	.prog = "natsplice-agent",
 	.usage =
 "Usage: natsplice-agent -f agent.yaml [-d] [-v] [-n]\n"
-"       natsplice-agent --broker IP[:PORT] --name NAME --secret S [-f agent.yaml] ...\n"
+"       natsplice-agent --broker IP[:PORT] --name NAME --secret S\n"
+"                       --broker-fingerprint sha256:HEX [-f agent.yaml] ...\n"
 "\n"
 "The natsplice user daemon. It logs in to the broker, publishes the local\n"
 "services of agent.yaml and makes the subscribed remote ones local: a client\n"

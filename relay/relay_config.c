@@ -118,8 +118,9 @@ static const struct ns_setting settings[] = {
 		  "make kmod), else this daemon; daemon = always this daemon. The log says "
 		  "which at start." },
 	{ .name = "broker", .type = NS_SET_STR, CFG(broker), .arg = "IP:PORT",
-	  .help = "register with this broker and serve its splice requests (needs --name and "
-		  "--secret; put the secret in relay.yaml to keep it out of `ps`)" },
+	  .help = "register with this broker and serve its splice requests (needs --name, "
+		  "--secret, and --broker-fingerprint, --broker-ca or --insecure; put the secret "
+		  "in relay.yaml to keep it out of `ps`)" },
 	{ .name = "name", .type = NS_SET_STR, CFG(name), .arg = "NAME",
 	  .help = "the relay's name in broker.yaml" },
 	{ .name = "secret", .type = NS_SET_STR, CFG(secret), .arg = "S",

@@ -234,6 +234,40 @@ static void test_wrong_pin(void **state)
 	pair_close(&p);
 }
 
+/* A KeyUpdate storm: the reader closes after NS_TLS_KEY_UPDATES_MAX. */
+static void test_key_update_bound(void **state)
+{
+	struct ns_msg_buf mb = {};
+	struct ns_msg m;
+	struct pair p;
+	int i, r = 0;
+
+	pair_open(&p, true);
+	pair_handshake(&p);
+	for (i = 0; i < NS_TLS_KEY_UPDATES_MAX + 8; i++) {
+		assert_int_equal(SSL_key_update(p.c.ssl, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+		ns_mb_init(&mb, NS_MSG_HEARTBEAT);
+		assert_int_equal(ns_mb_finish(&mb), 0);
+		assert_int_equal(ns_conn_send(&p.c, &mb), 0);
+		ns_mb_free(&mb);
+		if (i == NS_TLS_KEY_UPDATES_MAX - 1) {
+			/* up to the bound: read as usual */
+			assert_int_equal(ns_conn_read(&p.s), 0);
+			while (ns_conn_next(&p.s, &m) > 0)
+				;
+			assert_int_equal(ns_tls_key_updates(p.s.ssl), NS_TLS_KEY_UPDATES_MAX);
+		}
+	}
+	for (i = 0; i < 10 && r == 0; i++) {
+		r = ns_conn_read(&p.s);
+		while (ns_conn_next(&p.s, &m) > 0)
+			;
+	}
+	assert_int_equal(r, -EPROTO);
+	assert_non_null(strstr(ns_conn_strerror(&p.s, r), "KeyUpdates"));
+	pair_close(&p);
+}
+
 /* Garbage instead of a ClientHello: a TLS error with OpenSSL's reason. */
 static void test_handshake_garbage(void **state)
 {
@@ -278,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_self_signed),
 		cmocka_unit_test(test_handshake_pin_exporter),
 		cmocka_unit_test(test_wrong_pin),
+		cmocka_unit_test(test_key_update_bound),
 		cmocka_unit_test(test_handshake_garbage),
 		cmocka_unit_test(test_client_cfg_check),
 	};
