@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "util.h"
 #include "alg.h"
+#include "tls.h"
 
 #define AGENT_NAME_MAX		255	/* bytes; a protocol STR */
 #define AGENT_UDP_IDLE_S	60	/* default: UDP tunnel idle timeout */
@@ -96,6 +97,7 @@ struct agent_cfg {
 	__u32 connect_timeout_s;		/* connect-timeout */
 	__u32 udp_fallback_s;			/* udp-fallback */
 	bool no_ktls;				/* ktls: off (seal in user space) */
+	struct ns_tls_client_cfg tls;		/* broker-fingerprint, -ca, -name, insecure */
 };
 
 struct ns_cmdline;

@@ -226,7 +226,7 @@ void agent_broker_start(struct agent *a)
 	const struct agent_cfg *c = a->cfg;
 	struct ns_bclient_cfg bc = {
 		.addr = c->broker, .addrlen = c->broker_len, .role = NS_ROLE_AGENT,
-		.name = c->name, .secret = c->secret,
+		.name = c->name, .secret = c->secret, .tls = &c->tls,
 	};
 	struct agent_broker *b = &a->br;
 	int err = -ENOMEM;

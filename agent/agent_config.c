@@ -414,12 +414,17 @@ static int set_name(void *cfg, const char *val, char *msg, size_t len)
 	return 0;
 }
 
+static int set_pin(void *cfg, const char *val, char *msg, size_t len)
+{
+	return ns_tls_client_set_pin(&((struct agent_cfg *)cfg)->tls, val);
+}
+
 static int cfg_check(void *cfg, char *err, size_t len)
 {
 	struct agent_cfg *c = cfg;
 
 	c->has_tunnel_listen = c->tunnel_listen_len != 0;
-	return 0;
+	return ns_tls_client_cfg_check(&c->tls, err, len);
 }
 
 #define CFG(f) NS_FIELD(struct agent_cfg, f)
@@ -431,6 +436,7 @@ static const struct ns_setting settings[] = {
 	  .len_off = offsetof(struct agent_cfg, broker_len), .port = NS_PROTO_PORT,
 	  .flags = NS_SET_REQUIRED, .arg = "IP[:PORT]",
 	  .help = "the broker (the port defaults to 7700)" },
+	NS_TLS_CLIENT_SETTINGS(struct agent_cfg, set_pin),
 	{ .name = "name", .type = NS_SET_FUNC, .parse = set_name, CFG(name),
 	  .flags = NS_SET_REQUIRED, .what = "1-255 bytes, no '/', blanks or control characters",
 	  .arg = "NAME", .help = "this agent's name at the broker" },
@@ -469,7 +475,8 @@ static const struct ns_settings agent_settings = {
 	.prog = "natsplice-agent",
 	.usage =
 "Usage: natsplice-agent -f agent.yaml [-d] [-v] [-n]\n"
-"       natsplice-agent --broker IP[:PORT] --name NAME --secret S [-f agent.yaml] ...\n"
+"       natsplice-agent --broker IP[:PORT] --name NAME --secret S\n"
+"                       --broker-fingerprint sha256:HEX [-f agent.yaml] ...\n"
 "\n"
 "The natsplice user daemon. It logs in to the broker, publishes the local\n"
 "services of agent.yaml and makes the subscribed remote ones local: a client\n"

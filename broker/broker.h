@@ -69,11 +69,17 @@ struct broker_cfg {
 	__u32 session_history;		/* session-history: finished sessions kept */
 	__u32 session_flows;		/* session-flows: flows one session may ask for */
 	char user[64];			/* user: who the broker becomes after binding */
+	char tls_cert[256];		/* tls-cert: PEM, made with tls-key if neither exists */
+	char tls_key[256];		/* tls-key */
+	bool insecure;			/* insecure: plain-text peers accepted too */
+	bool print_fingerprint;		/* --fingerprint: print it and exit */
 };
 
 void cfg_defaults(struct broker_cfg *c);
 /* 0 or -errno with "file:line:col: message" in err. */
 #define BROKER_CONFIG_DEFAULT "/etc/natsplice/broker.yaml"
+#define BROKER_TLS_CERT_DEFAULT "/var/lib/natsplice/broker.crt"
+#define BROKER_TLS_KEY_DEFAULT "/var/lib/natsplice/broker.key"
 
 struct ns_cmdline;
 /* Defaults, broker.yaml (-f, or BROKER_CONFIG_DEFAULT), the command line:
@@ -146,6 +152,13 @@ struct probe {
 	__u64 start_ns;
 };
 
+/* A PEER_LOGIN connection's transport, before CHALLENGE (conn.c). */
+enum peer_transport {
+	PT_SNIFF,		/* waiting for the first byte: 0x16 = TLS, else plain */
+	PT_HANDSHAKE,		/* TLS handshake in progress */
+	PT_READY,		/* TLS established, or plain text (insecure) */
+};
+
 /* One control connection: an agent or a relay, or not logged in yet. */
 struct peer {
 	struct ns_watch w;
@@ -153,6 +166,9 @@ struct peer {
 	struct broker *b;
 	struct peer *prev, *next;	/* b->peers */
 	enum peer_state state;
+	enum peer_transport transport;
+	bool has_ekm;			/* TLS: ekm is the login binding */
+	__u8 ekm[NS_TLS_EXPORTER_LEN];
 	__u32 events;			/* what w is registered for */
 	bool doomed;			/* a send failed: closed at the next reap */
 	struct peer *reap_next;		/* b->reap while doomed */
@@ -238,14 +254,20 @@ struct broker_stats {
 	__u64 setup_ms_sum, setup_count;
 	__u64 accepted;
 	__u64 retried;			/* pure splices retried in passive mode */
+	__u64 logins_insecure;		/* logins over plain text (insecure: true) */
+	__u64 plain_refused;		/* plain-text connections refused (no insecure) */
+	__u64 tls_failed;		/* TLS handshakes failed or stalled */
 };
 
 struct broker_http;
 
 /* Everything the daemon owns; passed around, never global. */
+struct ssl_ctx_st;
+
 struct broker {
 	const struct broker_cfg *cfg;
 	struct ns_loop *loop;
+	struct ssl_ctx_st *tls;		/* the server context (tls-cert, tls-key) */
 	volatile bool stop;
 	int lfd;
 	struct ns_watch listen_w;
@@ -281,6 +303,10 @@ void peer_close_error(struct peer *p, int code, const char *fmt, ...)
 void peers_close_all(struct broker *b);
 const char *ep_str(const struct ns_ep *ep, char *buf, size_t len);	/* "ip:port" */
 #define EP_STRLEN (NS_ADDRSTRLEN + 8)
+
+/* main.c: tls-cert and tls-key there (made if neither exists), their
+ * fingerprint "sha256:..." in fp: 0 or -errno, logged. */
+int broker_tls_cert(const struct broker_cfg *c, char *fp, size_t fplen);
 
 /* proto.c: login, directory, dispatch */
 int proto_challenge(struct peer *p);

@@ -34,6 +34,8 @@ void cfg_defaults(struct broker_cfg *c)
 	c->session_history = 1000;
 	c->session_flows = BROKER_SESSION_FLOWS;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
+	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
+	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
 }
 
 static void creds_free(struct broker_cred *v, size_t n)
@@ -336,6 +338,22 @@ static const struct ns_setting settings[] = {
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT
 		  ") with no capabilities and no_new_privs; root: stay root" },
+	{ .name = "tls-cert", .type = NS_SET_STR, CFG(tls_cert), .arg = "FILE",
+	  .help = "the broker's certificate (PEM; a chain: the broker's first). If neither it "
+		  "nor tls-key exists, a P-256 key and a self-signed certificate are made there "
+		  "at start (default " BROKER_TLS_CERT_DEFAULT ")" },
+	{ .name = "tls-key", .type = NS_SET_STR, CFG(tls_key), .arg = "FILE",
+	  .help = "its private key (PEM; made with mode 0600; default " BROKER_TLS_KEY_DEFAULT
+		  ")" },
+	{ .name = "insecure", .type = NS_SET_FLAG, CFG(insecure),
+	  .help = "also accept agents and relays in plain text (their insecure: true): "
+		  "each such login is logged as a warning and counted in /metrics. Without "
+		  "it every control connection is TLS 1.3" },
+	{ .name = "fingerprint", .type = NS_SET_FLAG, CFG(print_fingerprint),
+	  .flags = NS_SET_CMDLINE,
+	  .help = "command line only: print the certificate's fingerprint (sha256:...) for "
+		  "the agents' and relays' broker-fingerprint, making key and certificate "
+		  "first if neither exists, and exit" },
 	{ .name = NULL },
 };
 
@@ -343,12 +361,15 @@ const struct ns_settings broker_settings = {
 	.prog = "natsplice-broker",
 	.usage =
 "Usage: natsplice-broker [-f broker.yaml] [-d] [-v]... [-n] [OPTIONS]\n"
+"       natsplice-broker --fingerprint [-f broker.yaml]\n"
 "\n"
 "The natsplice broker: agents and relays log in to it; it keeps the directory\n"
 "of published services, checks the ACL, negotiates each tunnel, picks the path\n"
 "(direct, reverse or through the least-loaded relay) and instructs the relay.\n"
 "It stays in the foreground (unless -d), logs to stderr and prints a line\n"
-"containing \"ready\" once it listens. SIGTERM or SIGINT stop it cleanly.\n",
+"containing \"ready\" once it listens. SIGTERM or SIGINT stop it cleanly.\n"
+"Control connections are TLS 1.3; agents and relays pin the certificate by\n"
+"the fingerprint that --fingerprint prints (and the log shows at start).\n",
 	.footer =
 "agents, relays and services (the ACL) are lists in the file\n"
 "(examples/broker.yaml documents it). -d used to be accepted and ignored; it\n"

@@ -4,6 +4,13 @@
  * connection, framed reads and queued writes, the login deadline, heartbeats
  * and the hold timer, and closing.
  *
+ * Transport: a new connection is sniffed first. Its first byte 0x16 (a TLS
+ * handshake record) starts the TLS 1.3 handshake, and CHALLENGE follows
+ * once it is done; any other first byte is a plain-text client (which
+ * speaks first, see lib/bclient.h): served only with insecure: true, else
+ * refused with an ERROR in plain text. The login deadline covers sniffing
+ * and the handshake, so a connection that stalls in either is closed.
+ *
  * Closing never recurses: a failed send only marks the peer doomed (it is
  * closed from a zero-delay timer), so failing the sessions of one closing
  * peer cannot close another one underneath. A closed peer's memory is freed
@@ -21,14 +28,18 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "broker.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #define NS_PER_MS		1000000ULL
 #define ACCEPT_BATCH		64	/* connections accepted per wake-up */
 #define ACCEPT_PAUSE_MS		100	/* after EMFILE/ENFILE */
 #define LISTEN_BACKLOG		4096
+#define TLS_RECORD_HANDSHAKE	0x16	/* the first byte of a ClientHello (RFC 8446 5.1) */
 
 static void peer_end(struct peer *p, const char *why, bool linger);
 
@@ -154,6 +165,15 @@ static void on_peer_timer(struct ns_loop *l, struct ns_timer *t)
 		peer_free(p);
 		return;
 	case PEER_LOGIN:
+		if (p->transport != PT_READY) {
+			char a[EP_STRLEN];
+
+			b->st.tls_failed++;
+			log_warn("connection from %s closed: no TLS handshake within %u s",
+				 ep_str(&p->observed, a, sizeof(a)), b->cfg->login_timeout_s);
+			peer_kill(p, "login deadline during the TLS handshake");
+			return;
+		}
 		peer_close_error(p, NS_ERR_AUTH, "no LOGIN within %u s", b->cfg->login_timeout_s);
 		return;
 	default:
@@ -200,7 +220,7 @@ static void on_drain(struct peer *p, __u32 events)
 		if (err < 0)
 			goto gone;
 		if (err == 0) {
-			shutdown(p->conn.fd, SHUT_WR);
+			ns_conn_shutdown(&p->conn);
 			ns_loop_mod(p->b->loop, &p->w, EPOLLIN);
 		}
 	}
@@ -241,6 +261,8 @@ static void peer_end(struct peer *p, const char *why, bool linger)
 		reap_unlink(p);
 		linger = false;
 	}
+	if (p->transport == PT_HANDSHAKE)
+		linger = false;		/* nothing can be sent before the handshake is done */
 	probe_cancel(p);
 	if (p->state == PEER_AGENT && b->agents[p->idx] == p) {
 		b->agents[p->idx] = NULL;
@@ -257,7 +279,7 @@ static void peer_end(struct peer *p, const char *why, bool linger)
 		int err = ns_conn_flush(&p->conn);
 
 		if (err == 0)
-			shutdown(p->conn.fd, SHUT_WR);
+			ns_conn_shutdown(&p->conn);
 		if (err >= 0) {
 			p->events = EPOLLIN | (err ? EPOLLOUT : 0);
 			ns_loop_mod(b->loop, &p->w, p->events);
@@ -306,6 +328,99 @@ static const char *read_error_text(int err)
 	}
 }
 
+/* ---- the transport: plain text or TLS, before CHALLENGE ---- */
+
+/* The first byte decides; it stays in the socket for the reader. 0 or -errno. */
+static int peer_sniff(struct peer *p)
+{
+	struct broker *b = p->b;
+	char a[EP_STRLEN];
+	struct ssl_st *ssl;
+	ssize_t n;
+	__u8 first;
+	int err;
+
+	n = recv(p->conn.fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return -EAGAIN;
+	if (n <= 0)
+		return n == 0 ? -ECONNRESET : -errno;
+	ep_str(&p->observed, a, sizeof(a));
+	if (first == TLS_RECORD_HANDSHAKE) {
+		err = ns_tls_server_ssl(b->tls, p->conn.fd, &ssl);
+		if (!err)
+			err = ns_conn_set_tls(&p->conn, ssl);
+		if (err)
+			return err;
+		p->transport = PT_HANDSHAKE;
+		return 0;
+	}
+	p->transport = PT_READY;
+	if (!b->cfg->insecure) {
+		b->st.plain_refused++;
+		log_warn("plain-text control connection from %s refused (set insecure: true to "
+			 "allow)", a);
+		peer_close_error(p, NS_ERR_UNSUPPORTED, "this broker speaks TLS only: give the "
+				 "client broker-fingerprint (natsplice-broker --fingerprint prints "
+				 "it) or broker-ca");
+		return -EPERM;
+	}
+	log_debug("connection from %s: plain text (insecure)", a);
+	return proto_challenge(p) ? -EIO : 0;
+}
+
+/* Sniff, then the TLS handshake, then CHALLENGE: true once the connection
+ * carries messages, false while it does not yet or when it was closed. */
+static bool peer_transport(struct peer *p)
+{
+	struct broker *b = p->b;
+	char a[EP_STRLEN];
+	int err;
+
+	if (p->transport == PT_SNIFF) {
+		err = peer_sniff(p);
+		if (err == -EAGAIN)
+			return false;
+		if (err == -EPERM)
+			return false;		/* refused and closed */
+		if (err) {
+			peer_kill(p, err == -ECONNRESET ? "closed before the TLS handshake"
+						       : strerror(-err));
+			return false;
+		}
+		if (p->transport == PT_READY)
+			return true;		/* plain: its HEARTBEAT is there to read */
+	}
+	err = ns_conn_handshake(&p->conn);
+	if (err == 1) {
+		peer_events(p);
+		return false;
+	}
+	ep_str(&p->observed, a, sizeof(a));
+	if (err < 0) {
+		b->st.tls_failed++;
+		if (err == -EPROTO)
+			log_warn("TLS handshake with %s failed: %s", a,
+				 ns_conn_strerror(&p->conn, err));
+		peer_kill(p, err == -EPROTO ? "TLS handshake failed"
+					    : "closed during the TLS handshake");
+		return false;
+	}
+	if (ns_tls_exporter(p->conn.ssl, p->ekm, sizeof(p->ekm))) {
+		peer_kill(p, "no TLS exporter");
+		return false;
+	}
+	p->has_ekm = true;
+	p->transport = PT_READY;
+	log_debug("connection from %s: TLS 1.3 (%s)", a, SSL_get_cipher_name(p->conn.ssl));
+	if (proto_challenge(p)) {
+		peer_kill(p, "cannot send CHALLENGE");
+		return false;
+	}
+	peer_events(p);
+	return false;			/* the client speaks after CHALLENGE */
+}
+
 static void on_peer(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct peer *p = w->data;
@@ -318,14 +433,18 @@ static void on_peer(struct ns_loop *l, struct ns_watch *w, __u32 events)
 	}
 	if (p->doomed)
 		return;		/* closed by the reap timer after this batch */
+	if (p->transport != PT_READY && !peer_transport(p))
+		return;
 	if (events & EPOLLOUT) {
 		n = ns_conn_flush(&p->conn);
 		if (n < 0) {
-			peer_kill(p, strerror(-n));
+			peer_kill(p, ns_conn_strerror(&p->conn, n));
 			return;
 		}
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	/* (TLS: a read may wait for EPOLLOUT, and may leave bytes in the SSL) */
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || p->conn.ssl) {
+again:
 		rerr = ns_conn_read(&p->conn);
 		while ((n = ns_conn_next(&p->conn, &m)) > 0) {
 			p->last_rx_ns = ns_now_ns();
@@ -344,10 +463,15 @@ static void on_peer(struct ns_loop *l, struct ns_watch *w, __u32 events)
 			return;
 		}
 		if (rerr < 0) {
+			if (rerr == -EPROTO)
+				log_warn("%s: %s", p->name ? p->name : "connection",
+					 ns_conn_strerror(&p->conn, rerr));
 			peer_kill(p, rerr == -ECONNRESET || rerr == -EPIPE ? "connection closed"
-									   : strerror(-rerr));
+						: ns_conn_strerror(&p->conn, rerr));
 			return;
 		}
+		if (ns_conn_rpending(&p->conn))
+			goto again;
 	}
 	peer_events(p);
 }
@@ -399,9 +523,9 @@ static void peer_new(struct broker *b, int fd, const struct sockaddr_storage *ss
 	b->peers = p;
 	b->npeers++;
 	b->st.accepted++;
+	/* the deadline for sniffing, the TLS handshake and LOGIN together */
 	ns_timer_arm(b->loop, &p->timer, (__u64)b->cfg->login_timeout_s * 1000);
-	if (proto_challenge(p))
-		peer_kill(p, "cannot send CHALLENGE");
+	p->transport = PT_SNIFF;
 }
 
 static void on_accept_resume(struct ns_loop *l, struct ns_timer *t)

@@ -248,6 +248,14 @@ static void metrics(struct broker *b, FILE *f)
 	metric(f, "natsplice_logins_total", "counter", "Successful logins.", st->logins);
 	metric(f, "natsplice_login_failures_total", "counter", "Refused logins.",
 	       st->login_failures);
+	metric(f, "natsplice_broker_logins_insecure_total", "counter",
+	       "Logins over plain text (insecure: true).", st->logins_insecure);
+	metric(f, "natsplice_broker_plain_refused_total", "counter",
+	       "Plain-text control connections refused (no insecure: true).",
+	       st->plain_refused);
+	metric(f, "natsplice_broker_tls_failed_total", "counter",
+	       "TLS handshakes that failed or did not finish within login-timeout.",
+	       st->tls_failed);
 	metric(f, "natsplice_malformed_total", "counter",
 	       "Peers closed or answered for a malformed message.", st->malformed);
 	metric(f, "natsplice_connections_accepted_total", "counter",

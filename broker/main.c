@@ -9,11 +9,14 @@
 
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "broker.h"
 #include "daemon.h"
 #include "log.h"
 #include "privs.h"
 #include "settings.h"
+#include "tls.h"
 #include "util.h"
 
 /* Thousands of agents: one descriptor each. */
@@ -49,6 +52,59 @@ static int drop_root(const char *user)
 	return 0;
 }
 
+int broker_tls_cert(const struct broker_cfg *c, char *fp, size_t fplen)
+{
+	char err[NS_TLS_ERR_LEN + 2 * NS_TLS_PATH_MAX];
+	__u8 d[NS_TLS_FP_LEN];
+	bool created;
+	int e;
+
+	e = ns_tls_ensure_cert(c->tls_cert, c->tls_key, &created, err, sizeof(err));
+	if (!e && created)
+		log_info("made a P-256 key %s and a self-signed certificate %s", c->tls_key,
+			 c->tls_cert);
+	if (!e)
+		e = ns_tls_fp_file(c->tls_cert, d, err, sizeof(err));
+	if (e) {
+		log_err("tls: %s", err);
+		return e;
+	}
+	ns_tls_fp_str(d, fp, fplen);
+	return 0;
+}
+
+/* --fingerprint: the one line agents and relays pin. */
+static int print_fingerprint(const struct broker_cfg *c)
+{
+	char fp[NS_TLS_FP_STRLEN];
+
+	if (broker_tls_cert(c, fp, sizeof(fp)))
+		return 1;
+	printf("%s\n", fp);
+	return 0;
+}
+
+/* The server context, loaded while still root (the key is 0600). */
+static int tls_start(struct broker *b)
+{
+	const struct broker_cfg *c = b->cfg;
+	char fp[NS_TLS_FP_STRLEN], err[NS_TLS_ERR_LEN + NS_TLS_PATH_MAX];
+	int e;
+
+	e = broker_tls_cert(c, fp, sizeof(fp));
+	if (e)
+		return e;
+	e = ns_tls_server_ctx(c->tls_cert, c->tls_key, &b->tls, err, sizeof(err));
+	if (e) {
+		log_err("tls: %s", err);
+		return e;
+	}
+	log_info("TLS 1.3 certificate %s, fingerprint %s", c->tls_cert, fp);
+	if (c->insecure)
+		log_warn("insecure: true: plain-text agents and relays are accepted too");
+	return 0;
+}
+
 static int broker_start(struct broker *b)
 {
 	const struct broker_cfg *c = b->cfg;
@@ -64,6 +120,9 @@ static int broker_start(struct broker *b)
 	if (!b->loop || !b->agents || !b->relays || sessions_init(b))
 		return -ENOMEM;
 	err = ns_loop_signals(b->loop, &b->stop, NULL);
+	if (err)
+		return err;
+	err = tls_start(b);
 	if (err)
 		return err;
 	err = broker_listen(b);
@@ -104,6 +163,7 @@ static void broker_stop(struct broker *b)
 		peers_close_all(b);
 	free(b->agents);
 	free(b->relays);
+	SSL_CTX_free(b->tls);
 	ns_loop_free(b->loop);
 }
 
@@ -117,6 +177,11 @@ int main(int argc, char **argv)
 	if (cfg_parse(&cfg, &cl, argc, argv, &status))
 		return status;
 	ns_log_init("natsplice-broker", NS_LOG_INFO + cl.verbose);
+	if (cfg.print_fingerprint) {
+		status = print_fingerprint(&cfg);
+		cfg_free(&cfg);
+		return status;
+	}
 	raise_nofile();
 	b.cfg = &cfg;
 	/* -d: fork before any socket, loop or signalfd exists */

@@ -139,7 +139,8 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		return;
 	}
 	/* The HMAC is computed for unknown names too: no timing hint about which names exist. */
-	if (ns_login_proof(cred ? cred->secret : "\x01unknown", p->nonce, name, want) ||
+	if (ns_login_proof(cred ? cred->secret : "\x01unknown", p->nonce, name,
+			   p->has_ekm ? p->ekm : NULL, p->has_ekm ? sizeof(p->ekm) : 0, want) ||
 	    ns_hmac_check(proof, want) || !cred) {
 		login_failed(p, NS_ERR_AUTH, who, "unknown name or bad proof");
 		return;
@@ -174,6 +175,12 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		b->relays_online++;
 	}
 	b->st.logins++;
+	if (!p->conn.ssl) {
+		b->st.logins_insecure++;
+		log_warn("%s %s logged in over plain text from %s (insecure: true)",
+			 role == NS_ROLE_AGENT ? "agent" : "relay", name,
+			 ep_str(&p->observed, a, sizeof(a)));
+	}
 	explicit_bzero(p->nonce, sizeof(p->nonce));
 
 	ns_mb_init(&mb, NS_MSG_LOGIN_OK);
@@ -449,6 +456,8 @@ void proto_message(struct peer *p, const struct ns_msg *m)
 {
 	switch (p->state) {
 	case PEER_LOGIN:
+		if (m->type == NS_MSG_HEARTBEAT && !p->conn.ssl)
+			return;		/* a plain-text client's first words */
 		if (m->type == NS_MSG_LOGIN)
 			on_login(p, m);
 		else

@@ -18,12 +18,30 @@
  * the length given; ADDR is { u8 family (2 = IPv4, 10 = IPv6); u8 pad;
  * be16 port; u8 addr[16] (IPv4 in the first 4 bytes) } = 20 bytes.
  *
+ * ## Transport: TLS 1.3
+ *  The control connection is TLS 1.3 (nothing older) from its first byte:
+ *  the client sends its ClientHello, the broker presents its certificate and
+ *  asks for none. The client authenticates the broker by a pin (SHA-256 of
+ *  the DER certificate, "sha256:<64 hex>", `natsplice-broker --fingerprint`)
+ *  or a CA (and optionally the name or IP in the certificate). No session
+ *  tickets; more than NS_TLS_KEY_UPDATES_MAX KeyUpdates on one connection
+ *  close it. A record that fails authentication closes that connection.
+ *  Plain text only where both sides say `insecure: true`: the plain client
+ *  speaks first, a HEARTBEAT (its first byte, the version 1, tells it from
+ *  a ClientHello's 0x16); a broker without insecure answers it with ERROR
+ *  { CODE = UNSUPPORTED } and closes. Everything below runs over either.
+ *
  * ## Login (both roles)
- *  1. On connect the broker sends CHALLENGE { NONCE, VERSION_MIN, VERSION_MAX }.
+ *  1. On connect (after the TLS handshake) the broker sends CHALLENGE
+ *     { NONCE, VERSION_MIN, VERSION_MAX }.
  *  2. The peer answers LOGIN { ROLE, NAME, VERSION, PROOF, LOCAL_ADDR,
  *     [LISTEN_PORT] (agents that accept direct tunnels), [RELAY_ADDR] (relays) }
- *     with PROOF = HMAC-SHA256(secret, "natsplice-login" | NONCE | NAME).
- *     Secrets never cross the wire.
+ *     with PROOF = HMAC-SHA256(secret, "natsplice-login" | NONCE | NAME |
+ *     EXPORTER), EXPORTER = the TLS exporter (RFC 8446 7.5) of this
+ *     connection, label NS_TLS_EXPORTER_LABEL, empty context,
+ *     NS_TLS_EXPORTER_LEN bytes; empty on a plain-text connection. So a
+ *     LOGIN relayed by a man in the middle onto another TLS connection
+ *     fails. Secrets never cross the wire.
  *  3. The broker replies LOGIN_OK { VERSION, OBSERVED_ADDR (the peer's address
  *     and port as the broker sees them), HOLD_TIME } or ERROR { CODE = AUTH,
  *     TEXT } and closes. Anything before LOGIN_OK other than LOGIN closes.
@@ -154,6 +172,9 @@
 #define NS_NONCE_LEN		32
 #define NS_HMAC_LEN		32
 #define NS_KEY_LEN		32
+#define NS_TLS_EXPORTER_LABEL	"EXPORTER-natsplice-login"
+#define NS_TLS_EXPORTER_LEN	32
+#define NS_TLS_KEY_UPDATES_MAX	32		/* KeyUpdates a peer may send on one connection */
 #define NS_PROOF_LEN		61		/* "NSP1" + 8 + 1 + 16 + 32 */
 #define NS_PROOF_NONCE_LEN	16
 #define NS_TUNNEL_OPEN		0x4f		/* 'O': S -> P after the proofs, step 6 */

@@ -58,12 +58,13 @@ out:
 }
 
 int ns_login_proof(const char *secret, const __u8 nonce[NS_NONCE_LEN], const char *name,
-		   __u8 out[NS_HMAC_LEN])
+		   const __u8 *binding, size_t binding_len, __u8 out[NS_HMAC_LEN])
 {
-	const void *parts[] = { LABEL_LOGIN, nonce, name };
-	const size_t lens[] = { strlen(LABEL_LOGIN), NS_NONCE_LEN, strlen(name) };
+	const void *parts[] = { LABEL_LOGIN, nonce, name, binding };
+	const size_t lens[] = { strlen(LABEL_LOGIN), NS_NONCE_LEN, strlen(name),
+				binding ? binding_len : 0 };
 
-	return ns_hmac(secret, strlen(secret), parts, lens, 3, out);
+	return ns_hmac(secret, strlen(secret), parts, lens, 4, out);
 }
 
 int ns_hmac_check(const __u8 *a, const __u8 *b)

@@ -10,9 +10,11 @@
 /* HMAC-SHA256 over the concatenation of n parts. 0 or -EIO. */
 int ns_hmac(const void *key, size_t keylen, const void *const *parts, const size_t *lens,
 	    int n, __u8 out[NS_HMAC_LEN]);
-/* HMAC-SHA256(secret, "natsplice-login" | nonce | name) */
+/* HMAC-SHA256(secret, "natsplice-login" | nonce | name | binding): binding is
+ * the control connection's TLS exporter (NS_TLS_EXPORTER_LEN bytes), or
+ * NULL / 0 bytes on a plain-text connection (insecure: true). */
 int ns_login_proof(const char *secret, const __u8 nonce[NS_NONCE_LEN], const char *name,
-		   __u8 out[NS_HMAC_LEN]);
+		   const __u8 *binding, size_t binding_len, __u8 out[NS_HMAC_LEN]);
 /* Constant-time compare of two HMACs: 0 equal, -EACCES otherwise. */
 int ns_hmac_check(const __u8 *a, const __u8 *b);
 /* key XOR HMAC-SHA256(secret, "natsplice-wrap" | session (u64 big-endian)); its own inverse. */

@@ -2,9 +2,15 @@
 /*
  * The broker client (bclient.h). States:
  *
- *   IDLE --timer--> CONNECTING --writable--> LOGIN --LOGIN_OK--> UP
- *     ^                                                          |
- *     +------------- lose(): log, close, down, backoff ----------+
+ *   IDLE --timer--> CONNECTING --writable--> [TLS] --> LOGIN --LOGIN_OK--> UP
+ *     ^                                                                  |
+ *     +----------------- lose(): log, close, down, backoff --------------+
+ *
+ * TLS: the handshake, then the broker's certificate checked against the pin
+ * (a CA and name are checked inside the handshake), then LOGIN with the
+ * exporter in the proof. A plain-text (insecure) client says HEARTBEAT
+ * first, see ns_bclient_cfg. The same TLS failure again (a wrong pin at
+ * every retry) is logged once at warning level, then at debug level.
  *
  * plus STOPPED, where only ns_bclient_start() leads out. One timer does two
  * jobs: while IDLE it is the next attempt, from CONNECTING to LOGIN_OK it is
@@ -29,12 +35,13 @@
 #include "auth.h"
 #include "conn.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #define BC_ADDRSTRLEN	(NS_ADDRSTRLEN + 8)	/* "[v6]:port" */
 #define BC_WHY_LEN	512
 
-enum bc_state { BC_STOPPED, BC_IDLE, BC_CONNECTING, BC_LOGIN, BC_UP };
+enum bc_state { BC_STOPPED, BC_IDLE, BC_CONNECTING, BC_TLS, BC_LOGIN, BC_UP };
 
 struct ns_bclient {
 	struct ns_loop *loop;
@@ -46,6 +53,9 @@ struct ns_bclient {
 	__u8 role;
 	char name[NS_BCLIENT_STR_MAX + 1];
 	char secret[NS_BCLIENT_STR_MAX + 1];
+	struct ns_tls_client *tls;	/* NULL: plain text */
+	__u8 ekm[NS_TLS_EXPORTER_LEN];	/* this connection's exporter (TLS) */
+	char last_tls_err[BC_WHY_LEN];	/* the last TLS failure logged as a warning */
 
 	enum bc_state state;
 	struct ns_conn conn;		/* owns the socket from CONNECTING on */
@@ -146,9 +156,14 @@ static void lose(struct ns_bclient *b, enum ns_bclient_why why, __u32 code, cons
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	loss.msg = msg;
-	if (why == NS_BCLIENT_REFUSED)
+	if (why == NS_BCLIENT_REFUSED) {
 		log_err("broker %s refused the login as %s: %s", b->addr_str, b->name, msg);
-	else if (loss.was_up)
+	} else if (why == NS_BCLIENT_TLS && !strcmp(msg, b->last_tls_err)) {
+		log_debug("broker: %s (again)", msg);
+	} else if (why == NS_BCLIENT_TLS) {
+		log_warn("broker: %s", msg);
+		snprintf(b->last_tls_err, sizeof(b->last_tls_err), "%s", msg);
+	} else if (loss.was_up)
 		log_warn("broker connection lost: %s", msg);
 	else
 		log_warn("broker: %s", msg);
@@ -240,7 +255,8 @@ static void send_login(struct ns_bclient *b, const __u8 nonce[NS_NONCE_LEN])
 	__u32 addr[4];
 	__be16 port;
 
-	if (ns_login_proof(b->secret, nonce, b->name, proof)) {
+	if (ns_login_proof(b->secret, nonce, b->name, b->tls ? b->ekm : NULL,
+			   b->tls ? sizeof(b->ekm) : 0, proof)) {
 		lose(b, NS_BCLIENT_PROTOCOL, 0, NULL, "cannot compute the login proof");
 		return;
 	}
@@ -304,12 +320,13 @@ static void on_login_ok(struct ns_bclient *b, const struct ns_msg *m)
 	}
 	b->state = BC_UP;
 	b->attempt = 0;
+	b->last_tls_err[0] = '\0';
 	ns_timer_cancel(b->loop, &b->retry_t);
 	set_user_timeout(b->conn.fd, b->hold_s);
 	ns_timer_arm(b->loop, &b->hold_t, (__u64)b->hold_s * 1000);
 	ns_timer_arm(b->loop, &b->beat_t, (__u64)b->hold_s * 1000 / 3);
-	log_info("broker: logged in to %s as %s (seen as %s, hold time %u s)", b->addr_str,
-		 b->name, seen, b->hold_s);
+	log_info("broker: logged in to %s as %s (seen as %s, hold time %u s, %s)", b->addr_str,
+		 b->name, seen, b->hold_s, b->tls ? "TLS 1.3" : "plain text: insecure");
 	if (b->ops->up)
 		b->ops->up(b->arg, &li);
 }
@@ -367,6 +384,7 @@ static void on_readable(struct ns_bclient *b)
 	struct ns_msg m;
 	int rd, n;
 
+again:
 	rd = ns_conn_read(&b->conn);
 	/* Messages already read come first: an ERROR may come with the close. */
 	while (connected(b)) {
@@ -381,14 +399,54 @@ static void on_readable(struct ns_bclient *b)
 		}
 		dispatch(b, &m);
 	}
-	if (rd < 0 && connected(b))
+	if (rd < 0 && connected(b)) {
 		lose(b, NS_BCLIENT_CLOSED, 0, NULL, "%s",
-		     rd == -ECONNRESET || rd == -EPIPE ? "closed by the broker" : strerror(-rd));
+		     rd == -ECONNRESET || rd == -EPIPE ? "closed by the broker"
+						       : ns_conn_strerror(&b->conn, rd));
+		return;
+	}
+	/* TLS: bytes left inside the SSL that no EPOLLIN will announce */
+	if (connected(b) && ns_conn_rpending(&b->conn))
+		goto again;
+	if (connected(b))
+		watch(b, EPOLLIN | (ns_conn_want_write(&b->conn) ? EPOLLOUT : 0));
+}
+
+/* One step of the TLS handshake; once done, the broker's certificate and
+ * the login binding, then LOGIN. */
+static void tls_step(struct ns_bclient *b)
+{
+	char why[BC_WHY_LEN];
+	int err;
+
+	err = ns_conn_handshake(&b->conn);
+	if (err == 1) {
+		watch(b, EPOLLIN | (ns_conn_want_write(&b->conn) ? EPOLLOUT : 0));
+		return;
+	}
+	if (err < 0) {
+		lose(b, err == -EPROTO ? NS_BCLIENT_TLS : NS_BCLIENT_CLOSED, 0, NULL,
+		     "%s: %s", b->addr_str, err == -EPROTO ? ns_conn_strerror(&b->conn, err) :
+		     "closed by the broker during the TLS handshake");
+		return;
+	}
+	if (ns_tls_client_check(b->tls, b->conn.ssl, why, sizeof(why))) {
+		lose(b, NS_BCLIENT_TLS, 0, NULL, "%s: %s; not logging in", b->addr_str, why);
+		return;
+	}
+	if (ns_tls_exporter(b->conn.ssl, b->ekm, sizeof(b->ekm))) {
+		lose(b, NS_BCLIENT_TLS, 0, NULL, "%s: no TLS exporter", b->addr_str);
+		return;
+	}
+	b->state = BC_LOGIN;
+	log_debug("broker: TLS 1.3 with %s, waiting for the challenge", b->addr_str);
+	on_readable(b);		/* the CHALLENGE may have come with the handshake */
 }
 
 static void on_connected(struct ns_bclient *b)
 {
-	int soerr = 0;
+	struct ns_msg_buf mb = {};
+	int soerr = 0, err;
 	socklen_t sl = sizeof(soerr);
 
 	if (getsockopt(b->conn.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
@@ -396,9 +454,28 @@ static void on_connected(struct ns_bclient *b)
 		     strerror(soerr ? soerr : errno));
 		return;
 	}
+	if (b->tls) {
+		struct ssl_st *ssl;
+
+		err = ns_tls_client_ssl(b->tls, b->conn.fd, &ssl);
+		if (!err)
+			err = ns_conn_set_tls(&b->conn, ssl);
+		if (err) {
+			lose(b, NS_BCLIENT_CONNECT, 0, NULL, "TLS: %s", strerror(-err));
+			return;
+		}
+		b->state = BC_TLS;
+		log_debug("broker: connected to %s, TLS handshake", b->addr_str);
+		tls_step(b);
+		return;
+	}
 	b->state = BC_LOGIN;
 	watch(b, EPOLLIN);
-	log_debug("broker: connected to %s, waiting for the challenge", b->addr_str);
+	log_debug("broker: connected to %s (plain text: insecure), waiting for the challenge",
+		  b->addr_str);
+	/* Speak first: the broker tells plain text from a ClientHello by the first byte. */
+	ns_mb_init(&mb, NS_MSG_HEARTBEAT);
+	bc_send(b, &mb);
 }
 
 static void on_event(struct ns_loop *l, struct ns_watch *w, __u32 events)
@@ -410,12 +487,18 @@ static void on_event(struct ns_loop *l, struct ns_watch *w, __u32 events)
 		on_connected(b);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (b->state == BC_TLS) {
+		tls_step(b);
+		return;
+	}
+	/* (TLS: a read may wait for EPOLLOUT) */
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || (b->conn.ssl && (events & EPOLLOUT)))
 		on_readable(b);
 	if (connected(b) && (events & EPOLLOUT)) {
 		err = ns_conn_flush(&b->conn);
 		if (err < 0)
-			lose(b, NS_BCLIENT_CLOSED, 0, NULL, "send: %s", strerror(-err));
+			lose(b, NS_BCLIENT_CLOSED, 0, NULL, "send: %s",
+			     ns_conn_strerror(&b->conn, err));
 		else
 			watch(b, EPOLLIN | (err ? EPOLLOUT : 0));
 	}
@@ -479,6 +562,16 @@ int ns_bclient_new(struct ns_loop *l, const struct ns_bclient_cfg *cfg,
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	if (cfg->tls) {
+		char err[NS_TLS_ERR_LEN];
+		int e = ns_tls_client_new(cfg->tls, &b->tls, err, sizeof(err));
+
+		if (e) {
+			log_err("broker: %s", err);
+			free(b);
+			return e == -ENOMEM ? e : -EINVAL;
+		}
+	}
 	b->loop = l;
 	b->ops = ops;
 	b->arg = arg;
@@ -521,7 +614,7 @@ void ns_bclient_drop(struct ns_bclient *b, const char *fmt, ...)
 	char msg[BC_WHY_LEN];
 	va_list ap;
 
-	if (!connected(b) && b->state != BC_CONNECTING)
+	if (!connected(b) && b->state != BC_CONNECTING && b->state != BC_TLS)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -541,5 +634,6 @@ void ns_bclient_free(struct ns_bclient *b)
 	ns_bclient_stop(b);
 	/* The secret is not left behind in freed memory. */
 	explicit_bzero(b->secret, sizeof(b->secret));
+	ns_tls_client_free(b->tls);
 	free(b);
 }

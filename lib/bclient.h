@@ -6,6 +6,9 @@
  * LOGIN with the HMAC proof, heartbeats, the hold timer, reconnection with
  * jittered exponential backoff and a fresh login after every loss. It logs
  * the connection's events itself, so every daemon's log reads the same.
+ * The connection is TLS 1.3 (lib/tls.h) unless configured insecure: the
+ * broker's certificate is checked against a pin or a CA before LOGIN, and
+ * the login proof covers the connection's TLS exporter.
  *
  * What the connection is for stays with the owner, told through callbacks:
  * logged in (with the broker's LOGIN_OK), a message that is not the client's
@@ -39,6 +42,7 @@ enum ns_bclient_why {
 	NS_BCLIENT_HOLD,	/* logged in, then nothing from the broker for the hold time */
 	NS_BCLIENT_PROTOCOL,	/* malformed or unexpected message, no common version */
 	NS_BCLIENT_DROPPED,	/* the owner called ns_bclient_drop() */
+	NS_BCLIENT_TLS,		/* TLS handshake failed, or not the broker's certificate */
 };
 
 struct ns_bclient_loss {
@@ -76,14 +80,21 @@ struct ns_bclient_ops {
 	void (*down)(void *arg, const struct ns_bclient_loss *loss);
 };
 
+struct ns_tls_client_cfg;
+
 struct ns_bclient_cfg {
 	struct sockaddr_storage addr;	/* the broker */
 	socklen_t addrlen;
 	__u8 role;			/* NS_ROLE_* */
 	const char *name, *secret;	/* copied; at most NS_BCLIENT_STR_MAX bytes */
+	/* How to authenticate the broker (lib/tls.h); NULL or insecure: plain
+	 * text, and the client speaks first (a HEARTBEAT) so that the broker
+	 * tells it from a TLS ClientHello. */
+	const struct ns_tls_client_cfg *tls;
 };
 
-/* A client on loop l, not connecting yet: 0, -EINVAL, -ENOMEM. */
+/* A client on loop l, not connecting yet: 0, -EINVAL (logged: a broker-ca
+ * that does not load), -ENOMEM. */
 int ns_bclient_new(struct ns_loop *l, const struct ns_bclient_cfg *cfg,
 		   const struct ns_bclient_ops *ops, void *arg, struct ns_bclient **out);
 /* Close without callbacks and free; safe on NULL; not from a callback. */

@@ -9,6 +9,12 @@
  * full (drain it with ns_conn_next()) and, when a read brought data and end
  * of file together, returns the data first and the end of file on the next
  * call.
+ *
+ * Over TLS the same buffers hold plain text: reads go through ns_tls_read()
+ * until it says -EAGAIN, writes through ns_tls_write(), which accepts the
+ * retry of a write with the buffer moved or grown (tls.c sets
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER): the unsent bytes stay at wbuf + woff
+ * until a write takes them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +23,10 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "conn.h"
+#include "tls.h"
 
 #define RBUF_MIN	4096
 #define RBUF_MAX	(NS_PROTO_HDR_LEN + NS_PROTO_MAX_BODY)
@@ -49,12 +58,89 @@ fail:
 
 void ns_conn_free(struct ns_conn *c)
 {
+	SSL_free(c->ssl);
 	if (c->rbuf && c->fd >= 0)
 		close(c->fd);
 	free(c->rbuf);
 	free(c->wbuf);
+	free(c->tls_err);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+}
+
+int ns_conn_set_tls(struct ns_conn *c, struct ssl_st *ssl)
+{
+	c->tls_err = calloc(1, NS_TLS_ERR_LEN);
+	if (!c->tls_err) {
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
+	c->ssl = ssl;
+	c->tls_hs_done = false;
+	return 0;
+}
+
+int ns_conn_handshake(struct ns_conn *c)
+{
+	int err;
+
+	if (!c->ssl || c->tls_hs_done)
+		return 0;
+	err = ns_tls_handshake(c->ssl, c->tls_err, NS_TLS_ERR_LEN);
+	c->tls_rd_wants_write = err == -EAGAIN && ns_tls_want_write(c->ssl);
+	if (err == -EAGAIN)
+		return 1;
+	if (!err)
+		c->tls_hs_done = true;
+	return err;
+}
+
+bool ns_conn_rpending(const struct ns_conn *c)
+{
+	return c->ssl && c->tls_hs_done && ns_tls_pending(c->ssl);
+}
+
+const char *ns_conn_strerror(const struct ns_conn *c, int err)
+{
+	if (err == -EPROTO && c->tls_err && c->tls_err[0])
+		return c->tls_err;
+	return strerror(-err);
+}
+
+void ns_conn_shutdown(struct ns_conn *c)
+{
+	if (c->fd < 0)
+		return;
+	if (c->ssl)
+		ns_tls_close_notify(c->ssl);
+	shutdown(c->fd, SHUT_WR);
+}
+
+/* One read from the socket or the TLS layer: bytes, 0 at end of file,
+ * -EAGAIN, or -errno. */
+static ssize_t conn_recv(struct ns_conn *c, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!c->ssl) {
+		n = recv(c->fd, buf, len, MSG_DONTWAIT);
+		return n >= 0 ? n : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+	n = ns_tls_read(c->ssl, buf, len, c->tls_err, NS_TLS_ERR_LEN);
+	if (n == -EAGAIN)
+		c->tls_rd_wants_write = ns_tls_want_write(c->ssl);
+	return n == -ECONNRESET ? 0 : n;
+}
+
+static ssize_t conn_send(struct ns_conn *c, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!c->ssl) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return n >= 0 ? n : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+	return ns_tls_write(c->ssl, buf, len, c->tls_err, NS_TLS_ERR_LEN);
 }
 
 /* Does the buffer start with a header the peer may not send? */
@@ -89,6 +175,9 @@ int ns_conn_read(struct ns_conn *c)
 	ssize_t n;
 	int err;
 
+	if (c->ssl && !c->tls_hs_done)
+		return 0;
+	c->tls_rd_wants_write = false;
 	if (c->rconsumed) {
 		memmove(c->rbuf, c->rbuf + c->rconsumed, c->rlen - c->rconsumed);
 		c->rlen -= c->rconsumed;
@@ -105,7 +194,7 @@ int ns_conn_read(struct ns_conn *c)
 			if (err)
 				return err;
 		}
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		n = conn_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen);
 		if (n > 0) {
 			c->rlen += n;
 			got += n;
@@ -113,11 +202,11 @@ int ns_conn_read(struct ns_conn *c)
 		}
 		if (n == 0)
 			return got ? 0 : -ECONNRESET;
-		if (errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (n == -EAGAIN)
 			return 0;
-		return errno == EPIPE ? -EPIPE : -errno;
+		return n;
 	}
 }
 
@@ -183,18 +272,20 @@ int ns_conn_flush(struct ns_conn *c)
 {
 	ssize_t n;
 
+	/* Queued during the handshake: sent once it is done. */
+	if (c->ssl && !c->tls_hs_done)
+		return c->woff < c->wlen;
 	while (c->woff < c->wlen) {
-		n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = conn_send(c, c->wbuf + c->woff, c->wlen - c->woff);
 		if (n >= 0) {
 			c->woff += n;
 			continue;
 		}
-		if (errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (n == -EAGAIN)
 			return 1;
-		return -errno;
+		return n;
 	}
 	c->woff = c->wlen = 0;
 	if (c->wcap > WBUF_KEEP) {
@@ -207,5 +298,7 @@ int ns_conn_flush(struct ns_conn *c)
 
 bool ns_conn_want_write(const struct ns_conn *c)
 {
-	return c->woff < c->wlen;
+	if (c->ssl && !c->tls_hs_done)
+		return c->tls_rd_wants_write;
+	return c->woff < c->wlen || c->tls_rd_wants_write;
 }

@@ -287,7 +287,8 @@ static bool file_key(const struct ns_settings *s, const char *key)
 	const char *const *k;
 
 	for (st = s->set; st->name; st++)
-		if (!strcmp(st->name, key) || (st->old_name && !strcmp(st->old_name, key)))
+		if (!(st->flags & NS_SET_CMDLINE) &&
+		    (!strcmp(st->name, key) || (st->old_name && !strcmp(st->old_name, key))))
 			return true;
 	for (k = s->file_keys; k && *k; k++)
 		if (!strcmp(*k, key))
@@ -331,6 +332,8 @@ int ns_settings_yaml(const struct ns_settings *s, void *cfg, const struct yc_nod
 					root->keys[i]);
 	ret = 0;
 	for (st = s->set; !ret && st->name; st++) {
+		if (st->flags & NS_SET_CMDLINE)
+			continue;
 		ret = ns_settings_key(root, st->name, st->old_name, &n, err, len);
 		if (ret || !n)
 			continue;

@@ -31,6 +31,7 @@ enum ns_set_type {
 #define NS_SET_REQUIRED	0x1	/* -n and start-up fail while the field is unset
 				   (STR, FUNC with a string field: empty; SOCKADDR: no length) */
 #define NS_SET_REPEAT	0x2	/* FUNC: the option may repeat; in YAML a value or a list */
+#define NS_SET_CMDLINE	0x4	/* an action on the command line only, not a YAML key */
 
 struct ns_setting {
 	const char *name;	/* long option and YAML key */

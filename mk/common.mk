@@ -14,7 +14,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	   -std=gnu11 -D_GNU_SOURCE -I$(TOP)/include -I$(TOP)/lib
 LDLIBS  += $(shell pkg-config --libs libbpf libxdp 2>/dev/null || echo -lbpf -lxdp) \
-	   -lelf -lz -lyaml -lcrypto
+	   -lelf -lz -lyaml -lssl -lcrypto
 
 # make SAN=1: AddressSanitizer + UndefinedBehaviorSanitizer, used by the tests.
 ifeq ($(SAN),1)

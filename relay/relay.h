@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <net/if.h>
 
+#include "tls.h"
 #include "natsplice_abi.h"
 #include "ctlproto.h"
 #include "loop.h"
@@ -51,6 +52,7 @@ struct relay_cfg {
 	char broker[128];
 	char name[64];
 	char secret[128];
+	struct ns_tls_client_cfg tls;	/* broker-fingerprint, -ca, -name, insecure */
 	__u32 half_open_s;	/* default half-open deadline */
 	__u32 close_grace_s;	/* after FIN both ways (TIME_WAIT-like) */
 	__u32 rst_grace_s;	/* after an RST */

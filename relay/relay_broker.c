@@ -159,6 +159,7 @@ int relay_broker_open(struct relay *r)
 {
 	struct ns_bclient_cfg cfg = {
 		.role = NS_ROLE_RELAY, .name = r->cfg.name, .secret = r->cfg.secret,
+		.tls = &r->cfg.tls,
 	};
 	int err;
 

@@ -66,6 +66,11 @@ static int set_pin_dir(void *cfg, const char *val, char *msg, size_t len)
 	return 0;
 }
 
+static int set_pin(void *cfg, const char *val, char *msg, size_t len)
+{
+	return ns_tls_client_set_pin(&((struct relay_cfg *)cfg)->tls, val);
+}
+
 static const char *const handshake_names[] = { "auto", "daemon", NULL };
 
 #define CFG(f) NS_FIELD(struct relay_cfg, f)
@@ -113,12 +118,14 @@ static const struct ns_setting settings[] = {
 		  "make kmod), else this daemon; daemon = always this daemon. The log says "
 		  "which at start." },
 	{ .name = "broker", .type = NS_SET_STR, CFG(broker), .arg = "IP:PORT",
-	  .help = "register with this broker and serve its splice requests (needs --name and "
-		  "--secret; put the secret in relay.yaml to keep it out of `ps`)" },
+	  .help = "register with this broker and serve its splice requests (needs --name, "
+		  "--secret, and --broker-fingerprint, --broker-ca or --insecure; put the secret "
+		  "in relay.yaml to keep it out of `ps`)" },
 	{ .name = "name", .type = NS_SET_STR, CFG(name), .arg = "NAME",
 	  .help = "the relay's name in broker.yaml" },
 	{ .name = "secret", .type = NS_SET_STR, CFG(secret), .arg = "S",
 	  .help = "the relay's secret in broker.yaml" },
+	NS_TLS_CLIENT_SETTINGS(struct relay_cfg, set_pin),
 	{ .name = "user", .type = NS_SET_STR, CFG(user), .arg = "NAME",
 	  .help = "once started, run as this user (default " NS_USER_DEFAULT ") with CAP_BPF "
 		  "only (no capability in userspace mode) and no_new_privs; root: stay root" },
@@ -143,6 +150,8 @@ static int cfg_check(void *cfg, char *err, size_t len)
 		snprintf(err, len, "the device name is too long for the default paths");
 		return -EINVAL;
 	}
+	if (c->broker[0])
+		return ns_tls_client_cfg_check(&c->tls, err, len);
 	return 0;
 }
 
@@ -150,6 +159,8 @@ static const struct ns_settings relay_settings = {
 	.prog = "natsplice relay run",
 	.usage =
 "Usage: natsplice relay run --dev DEV --address IP [OPTIONS]\n"
+"       natsplice relay run ... --broker IP:PORT --name N --secret S\n"
+"                           --broker-fingerprint sha256:HEX\n"
 "       natsplice relay run -f relay.yaml [OPTIONS]\n"
 "       natsplice relay help\n"
 "\n"

@@ -58,6 +58,8 @@ say "Starting the broker and the relay"
 start_broker
 start_sys_relay xdp
 sed -n 's/^/    /p' "$BROKER_LOG" | grep -m1 ready || true
+echo "    control connections: TLS 1.3; agents and relay pin $BROKER_FP"
+echo "    (natsplice-broker --fingerprint -f broker.yaml)"
 grep -m1 "registered" "$RELAY_LOG" | sed 's/^/    /'
 
 say "HA (behind NATA) runs a web server on 127.0.0.1:8080 and publishes it as 'web'"

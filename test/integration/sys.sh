@@ -79,13 +79,30 @@ topo_nat() {
 	nsx "$INET" "$NATSPLICE" dev pass vrelay
 }
 
+# broker_tls_yaml: the broker.yaml lines of its certificate under $TMP
+# (made by the broker at its first start, kept across restarts).
+broker_tls_yaml() {
+	printf 'tls-cert: %s\ntls-key: %s\n' "$TMP/broker.crt" "$TMP/broker.key"
+}
+
+# broker_fingerprint CONF: BROKER_FP, the pin of CONF's certificate
+# (`natsplice-broker --fingerprint`, which makes the certificate if need be).
+broker_fingerprint() {
+	BROKER_FP=$("$BROKER_BIN" --fingerprint -f "$1" 2>"$TMP/fingerprint.err") ||
+		fail "natsplice-broker --fingerprint failed: $(cat "$TMP/fingerprint.err")"
+	[[ $BROKER_FP == sha256:* ]] || fail "--fingerprint printed '$BROKER_FP'"
+}
+
 # start_broker [extra yaml]: broker.yaml with agents home-nas, laptop, pub,
-# relay relay1, plus extra lines; waits for "ready". Sets BROKER_PID/LOG/CONF.
+# relay relay1, its TLS certificate under $TMP, plus extra lines; waits for
+# "ready". Sets BROKER_PID/LOG/CONF and BROKER_FP (the agents' and relay's pin).
 start_broker() {
 	BROKER_CONF=$TMP/broker.yaml
 	cat >"$BROKER_CONF" <<-YAML
 	listen: $BROKER4:$BROKER_PORT
 	http: $BROKER_HTTP
+	$(broker_tls_yaml | sed -n 1p)
+	$(broker_tls_yaml | sed -n 2p)
 	agents:
 	  - { name: home-nas, secret: nas-secret }
 	  - { name: laptop, secret: laptop-secret }
@@ -95,6 +112,7 @@ start_broker() {
 	  - { name: relay1, secret: relay-secret }
 	${1:-}
 	YAML
+	broker_fingerprint "$BROKER_CONF"
 	BROKER_STARTS=$((${BROKER_STARTS:-0} + 1))
 	BROKER_LOG=$TMP/broker.$BROKER_STARTS.log
 	bg "$BROKER" "$BROKER_LOG" "$BROKER_BIN" -f "$BROKER_CONF" -v
@@ -104,22 +122,32 @@ start_broker() {
 }
 
 # start_sys_relay MODE: the relay in RELAY, registered with the broker
-# (SYS_RELAY_PORTS: its port range, default 20000-20999).
+# (SYS_RELAY_PORTS: its port range, default 20000-20999), pinning BROKER_FP.
 start_sys_relay() {
 	RELAY4=$SRELAY4 RELAY6=2001:db8::20 RELAY_PORTS=${SYS_RELAY_PORTS:-20000-20999} \
 		start_relay "$1" --broker "$BROKER4:$BROKER_PORT" \
-		--name relay1 --secret relay-secret
+		--name relay1 --secret relay-secret --broker-fingerprint "$BROKER_FP"
 	wait_for_line "$RELAY_LOG" "registered with broker" "$READY_TIMEOUT" "$RELAY_PID" ||
 		fail "relay did not register: $(tail -n 3 "$RELAY_LOG")"
 }
 
+# agent_tls_yaml TAIL: the line pinning the broker (BROKER_FP), unless TAIL
+# says itself how to reach the broker (broker-fingerprint, broker-ca, insecure).
+agent_tls_yaml() {
+	case "$1" in
+	*broker-fingerprint:* | *broker-ca:* | *insecure:*) ;;
+	*) printf 'broker-fingerprint: %s\n' "$BROKER_FP" ;;
+	esac
+}
+
 # start_agent NS NAME SECRET YAML_TAIL: an agent in NS; waits for "ready".
-# Sets AGENT_PID and AGENT_LOG (also AGENT_PID_<NAME> for later).
+# It pins the broker's certificate (after TAIL: the tail's lines keep their
+# numbers). Sets AGENT_PID and AGENT_LOG (also AGENT_PID_<NAME> for later).
 start_agent() {
 	local ns=$1 name=$2 secret=$3 tail=$4 conf=$TMP/agent-$2.yaml
 
-	printf 'broker: %s:%s\nname: %s\nsecret: %s\n%s\n' "$BROKER4" "$BROKER_PORT" \
-		"$name" "$secret" "$tail" >"$conf"
+	printf 'broker: %s:%s\nname: %s\nsecret: %s\n%s\n%s' "$BROKER4" "$BROKER_PORT" \
+		"$name" "$secret" "$tail" "$(agent_tls_yaml "$tail")" >"$conf"
 	AGENT_LOG=$TMP/agent-$name.log
 	bg "$ns" "$AGENT_LOG" "$AGENT_BIN" -f "$conf" -v
 	AGENT_PID=$BG_PID

@@ -175,7 +175,8 @@ test_wrong_secret() {
 	need_system
 	topo_nat
 	start_broker
-	printf 'broker: %s:%s\nname: laptop\nsecret: not-the-secret\n' "$BROKER4" "$BROKER_PORT" >"$conf"
+	printf 'broker: %s:%s\nname: laptop\nsecret: not-the-secret\nbroker-fingerprint: %s\n' \
+		"$BROKER4" "$BROKER_PORT" "$BROKER_FP" >"$conf"
 	nsx "$HB" timeout 30 "$AGENT_BIN" -f "$conf" >"$TMP/bad.log" 2>&1 || rc=$?
 	[ "$rc" != 0 ] || fail "the agent exited 0 with a wrong secret"
 	[ "$rc" != 124 ] || fail "the agent kept running with a wrong secret"
@@ -310,11 +311,14 @@ test_detach() {
 	topo_nat
 	cat >"$TMP/broker.yaml" <<-YAML
 	listen: $BROKER4:$BROKER_PORT
+	$(broker_tls_yaml | sed -n 1p)
+	$(broker_tls_yaml | sed -n 2p)
 	agents:
 	  - { name: laptop, secret: laptop-secret }
 	relays:
 	  - { name: relay1, secret: relay-secret }
 	YAML
+	broker_fingerprint "$TMP/broker.yaml"
 	detached "$BROKER" "$TMP/broker-d.log" "$BROKER_BIN" -d -v -f "$TMP/broker.yaml" ||
 		fail "broker -d exited $?: $(cat "$TMP/broker-d.log")"
 	grep -q ready "$TMP/broker-d.log" || fail "broker -d returned before its ready line"
@@ -326,13 +330,15 @@ test_detach() {
 	SOCK=$TMP/relay.sock
 	detached "$RELAY" "$TMP/relay-d.log" "$NATSPLICE" relay run -d --dev eth0 --mode tc \
 		--address "$SRELAY4" --pin-dir "$TMP/bpffs/natsplice" --socket "$SOCK" \
-		--broker "$BROKER4:$BROKER_PORT" --name relay1 --secret relay-secret ||
+		--broker "$BROKER4:$BROKER_PORT" --name relay1 --secret relay-secret \
+		--broker-fingerprint "$BROKER_FP" ||
 		fail "relay run -d exited $?: $(cat "$TMP/relay-d.log")"
 	grep -q "relay ready" "$TMP/relay-d.log" || fail "relay run -d returned before ready"
 	[ -S "$SOCK" ] || fail "relay run -d returned without its control socket"
 	nsx "$RELAY" "$NATSPLICE" -S "$SOCK" stats >/dev/null || fail "the relay does not answer"
 
-	printf 'broker: %s\nname: laptop\nsecret: laptop-secret\n' "$BROKER4" >"$conf"
+	printf 'broker: %s\nname: laptop\nsecret: laptop-secret\nbroker-fingerprint: %s\n' \
+		"$BROKER4" "$BROKER_FP" >"$conf"
 	detached "$HB" "$TMP/agent-d.log" "$AGENT_BIN" -d -v -f "$conf" ||
 		fail "agent -d exited $?: $(cat "$TMP/agent-d.log")"
 	grep -q "ready: logged in" "$TMP/agent-d.log" || fail "agent -d returned before ready"
@@ -347,7 +353,8 @@ test_detach() {
 		--address "$SRELAY4" --pin-dir "$TMP/bpffs/other" --socket "$TMP/o.sock" || rc=$?
 	[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "relay run -d on no device: status $rc"
 	grep -q "unknown device" "$TMP/relay-bad.log" || fail "no reason: $(cat "$TMP/relay-bad.log")"
-	printf 'broker: %s\nname: laptop\nsecret: not-the-secret\n' "$BROKER4" >"$conf"
+	printf 'broker: %s\nname: laptop\nsecret: not-the-secret\nbroker-fingerprint: %s\n' \
+		"$BROKER4" "$BROKER_FP" >"$conf"
 	rc=0
 	detached "$HB" "$TMP/agent-bad.log" "$AGENT_BIN" -d -f "$conf" || rc=$?
 	[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "agent -d with a wrong secret: status $rc"

@@ -2,6 +2,8 @@
 # Control-plane figures: logins per second and broker RSS with N agents
 # logged in at once (lightweight agents from test/tools/nsload), for each N
 # given (default 1000 10000). Runs the broker in a private network namespace.
+# The agents log in over plain text (the broker has insecure: true): the
+# figures leave out the TLS handshake.
 # Prints one line per N: "agents N logins/s R rss_kib K rss_per_agent_b B".
 set -e
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,7 +17,10 @@ ip netns add "$NS"
 ip -n "$NS" link set lo up
 ulimit -n "$(ulimit -Hn)"
 for n in ${@:-1000 10000}; do
-	{ printf 'listen: 127.0.0.1:7700\nhttp: 127.0.0.1:9770\n'; "$LOAD" --yaml "$n"; } >"$TMP/broker.yaml"
+	# nsload speaks plain text: these are logins without TLS (insecure: true)
+	{ printf 'listen: 127.0.0.1:7700\nhttp: 127.0.0.1:9770\ninsecure: true\n'
+	  printf 'tls-cert: %s\ntls-key: %s\n' "$TMP/broker.crt" "$TMP/broker.key"
+	  "$LOAD" --yaml "$n"; } >"$TMP/broker.yaml"
 	ip netns exec "$NS" "$BROKER" -f "$TMP/broker.yaml" >"$TMP/broker.log" 2>&1 &
 	BPID=$!
 	for _ in $(seq 200); do grep -q ready "$TMP/broker.log" && break; sleep 0.05; done

@@ -2,7 +2,8 @@
 /*
  * nsload: N lightweight agents logging in to a broker at once, speaking the
  * real protocol (CHALLENGE -> LOGIN with HMAC proof -> LOGIN_OK), to measure
- * logins per second and the broker's memory with many agents. Agent i is
+ * logins per second and the broker's memory with many agents, in plain text
+ * (the broker needs insecure: true; the figures leave TLS out). Agent i is
  * named PREFIXi with secret SECRETPREFIXi (generate broker.yaml with --yaml).
  *
  *   nsload --yaml N [--prefix a] [--secret-prefix s]      print the agents: list
@@ -71,7 +72,7 @@ static int login(struct agent *a, const struct ns_msg *m, const struct opts *o)
 	snprintf(name, sizeof(name), "%s%d", o->prefix, a->idx);
 	snprintf(secret, sizeof(secret), "%s%d", o->secret_prefix, a->idx);
 	if (ns_msg_bin(m, NS_A_NONCE, nonce, sizeof(nonce)) ||
-	    ns_login_proof(secret, nonce, name, proof))
+	    ns_login_proof(secret, nonce, name, NULL, 0, proof))
 		return -EINVAL;
 	ns_mb_init(&mb, NS_MSG_LOGIN);
 	ns_mb_u8(&mb, NS_A_ROLE, NS_ROLE_AGENT);
@@ -109,6 +110,7 @@ static int step(struct agent *a, __u32 events, const struct opts *o)
 		if (soerr)
 			goto failed;
 		a->state = S_CHALLENGE;
+		heartbeat(a);	/* plain text (insecure): the client speaks first */
 	}
 	if (events & EPOLLOUT)
 		ns_conn_flush(&a->conn);

@@ -24,6 +24,8 @@ static const char contract[] =
 	"broker: 203.0.113.10:7700\n"
 	"name: home-nas\n"
 	"secret: nas-secret\n"
+	"broker-fingerprint: sha256:00112233445566778899aabbccddeeff"
+	"00112233445566778899AABBCCDDEEFF\n"
 	"tunnel-listen: 0.0.0.0:7701     # optional\n"
 	"publish:\n"
 	"  - { name: web, target: 127.0.0.1:8080, proto: tcp }\n"
@@ -31,12 +33,18 @@ static const char contract[] =
 	"subscribe:\n"
 	"  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }\n";
 
+/* text loads; without a word of TLS in it, with insecure: true added. */
 static void load_ok(struct agent_cfg *c, const char *text)
 {
-	char err[512] = "";
+	char err[512] = "", *t = NULL;
 
-	if (agent_cfg_load_string(c, "t.yaml", text, err, sizeof(err)))
+	if (!strstr(text, "broker-fingerprint") && !strstr(text, "broker-ca") &&
+	    !strstr(text, "insecure"))
+		assert_true(asprintf(&t, "%s%sinsecure: true\n", text,
+				     *text && text[strlen(text) - 1] != '\n' ? "\n" : "") > 0);
+	if (agent_cfg_load_string(c, "t.yaml", t ? t : text, err, sizeof(err)))
 		fail_msg("load failed: %s", err);
+	free(t);
 }
 
 /* Loading fails with -EINVAL and exactly this message; nothing is left allocated. */
@@ -67,6 +75,10 @@ static void test_contract_example(void **state)
 	assert_int_equal(c.broker_len, sizeof(struct sockaddr_in));
 	assert_string_equal(c.name, "home-nas");
 	assert_string_equal(c.secret, "nas-secret");
+	assert_true(c.tls.has_pin);
+	assert_int_equal(c.tls.pin[0], 0x00);
+	assert_int_equal(c.tls.pin[31], 0xff);
+	assert_false(c.tls.insecure);
 	assert_true(c.has_tunnel_listen);
 	assert_string_equal(agent_sa_str(&c.tunnel_listen, buf, sizeof(buf)), "0.0.0.0:7701");
 	assert_int_equal(c.npub, 2);
@@ -181,6 +193,38 @@ static void test_old_spelling(void **state)
 	/* both spellings at once: an error */
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nudp-idle: 5\nudp_idle: 6\n",
 		   "t.yaml:5:1: 'udp_idle' and 'udp-idle' are the same setting");
+}
+
+/* How to authenticate the broker: one way, stated right. */
+static void test_broker_tls(void **state)
+{
+	struct agent_cfg c;
+
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\n",
+		   "no way to authenticate the broker: add broker-fingerprint: sha256:... "
+		   "(`natsplice-broker --fingerprint -f broker.yaml` prints it), or broker-ca: "
+		   "FILE (and broker-name), or insecure: true for plain text");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nbroker-fingerprint: sha256:abc\n",
+		   "t.yaml:4:21: bad value for broker-fingerprint: 'sha256:abc' (sha256: and "
+		   "64 hex digits)");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\ninsecure: true\nbroker-ca: /x\n",
+		   "insecure: true (plain text) and broker-ca exclude each other");
+	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nbroker-name: b.example\n",
+		   "broker-name is checked against broker-ca: give broker-ca too (or drop "
+		   "broker-name and pin with broker-fingerprint)");
+	load_ok(&c, "broker: 127.0.0.1\nname: a\nsecret: s\nbroker-ca: /etc/ca.pem\n"
+		    "broker-name: b.example\n");
+	assert_string_equal(c.tls.ca, "/etc/ca.pem");
+	assert_string_equal(c.tls.host, "b.example");
+	assert_false(c.tls.has_pin);
+	agent_cfg_free(&c);
+	/* openssl x509 -fingerprint -sha256 style, colons and capitals */
+	load_ok(&c, "broker: 127.0.0.1\nname: a\nsecret: s\nbroker-fingerprint: "
+		    "'SHA256:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:"
+		    "77:88:99:AA:BB:CC:DD:EE:FF'\n");
+	assert_true(c.tls.has_pin);
+	assert_int_equal(c.tls.pin[10], 0xaa);
+	agent_cfg_free(&c);
 }
 
 static void test_missing_keys(void **state)
@@ -371,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_contract_example),
 		cmocka_unit_test(test_defaults_and_options),
 		cmocka_unit_test(test_missing_keys),
+		cmocka_unit_test(test_broker_tls),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_old_spelling),
 		cmocka_unit_test(test_bad_values),

@@ -77,19 +77,50 @@ static void test_login_proof(void **state)
 		nonce[i] = i;
 	/* HMAC-SHA256("s3cret", "natsplice-login" | 00 01 .. 1f | "alice") */
 	unhex("939b10a58bd8bfdba51ba084524d8c69f45643a99314bb1ad0a5bbb0e59f51b7", want, 32);
-	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", out), 0);
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", NULL, 0, out), 0);
 	assert_memory_equal(out, want, NS_HMAC_LEN);
-	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", again), 0);
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", NULL, 0, again), 0);
 	assert_memory_equal(again, out, NS_HMAC_LEN);
 
 	/* each input matters */
-	assert_int_equal(ns_login_proof("s3creT", nonce, "alice", again), 0);
+	assert_int_equal(ns_login_proof("s3creT", nonce, "alice", NULL, 0, again), 0);
 	assert_int_equal(ns_hmac_check(again, out), -EACCES);
-	assert_int_equal(ns_login_proof("s3cret", nonce, "alicf", again), 0);
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alicf", NULL, 0, again), 0);
 	assert_int_equal(ns_hmac_check(again, out), -EACCES);
 	nonce[31] ^= 1;
-	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", again), 0);
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", NULL, 0, again), 0);
 	assert_int_equal(ns_hmac_check(again, out), -EACCES);
+	nonce[31] ^= 1;
+}
+
+/* The TLS exporter is appended: an empty one is the plain-text proof, any
+ * other value (a man in the middle's own TLS connection) another proof. */
+static void test_login_proof_binding(void **state)
+{
+	__u8 nonce[NS_NONCE_LEN], ekm[NS_TLS_EXPORTER_LEN], plain[NS_HMAC_LEN];
+	__u8 bound[NS_HMAC_LEN], again[NS_HMAC_LEN];
+	const void *parts[4];
+	size_t lens[4];
+	int i;
+
+	for (i = 0; i < NS_NONCE_LEN; i++)
+		nonce[i] = i;
+	memset(ekm, 0xa5, sizeof(ekm));
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", NULL, 0, plain), 0);
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", ekm, 0, again), 0);
+	assert_memory_equal(again, plain, NS_HMAC_LEN);
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", ekm, sizeof(ekm), bound), 0);
+	assert_int_equal(ns_hmac_check(bound, plain), -EACCES);
+	/* exactly HMAC(secret, label | nonce | name | exporter) */
+	parts[0] = "natsplice-login", lens[0] = 15;
+	parts[1] = nonce, lens[1] = NS_NONCE_LEN;
+	parts[2] = "alice", lens[2] = 5;
+	parts[3] = ekm, lens[3] = sizeof(ekm);
+	assert_int_equal(ns_hmac("s3cret", 6, parts, lens, 4, again), 0);
+	assert_memory_equal(again, bound, NS_HMAC_LEN);
+	ekm[31] ^= 1;
+	assert_int_equal(ns_login_proof("s3cret", nonce, "alice", ekm, sizeof(ekm), again), 0);
+	assert_int_equal(ns_hmac_check(again, bound), -EACCES);
 }
 
 static void test_key_wrap(void **state)
@@ -206,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_hmac_rfc4231),
 		cmocka_unit_test(test_hmac_check),
 		cmocka_unit_test(test_login_proof),
+		cmocka_unit_test(test_login_proof_binding),
 		cmocka_unit_test(test_key_wrap),
 		cmocka_unit_test(test_tunnel_proof_layout),
 		cmocka_unit_test(test_tunnel_proof_peek),

@@ -61,7 +61,9 @@ struct fake {
 	char name[64];
 	__u8 nonce[NS_NONCE_LEN];
 	__u64 login_ok_ns;
-	int beats;
+	int beats;		/* HEARTBEATs after a login */
+	int hellos;		/* plain-text first HEARTBEATs, before LOGIN */
+	bool conn_login;	/* this connection has sent LOGIN */
 	__u64 beat_ns[MAX_EVENTS];
 	int others;
 	__u8 other_type;
@@ -130,13 +132,14 @@ static void fake_on_login(struct fake *f, const struct ns_msg *m)
 	__u16 port;
 
 	f->logins++;
+	f->conn_login = true;
 	ns_msg_u8(m, NS_A_ROLE, &f->role);
 	ns_msg_u8(m, NS_A_VERSION, &f->version);
 	ns_msg_str(m, NS_A_NAME, f->name, sizeof(f->name));
 	f->has_local = !ns_msg_addr(m, NS_A_LOCAL_ADDR, &family, got, &port) && port;
 	f->has_relay_addr = !ns_msg_addr(m, NS_A_RELAY_ADDR, &family, got, &port);
 	f->proof_ok = !ns_msg_bin(m, NS_A_PROOF, proof, sizeof(proof)) &&
-		      !ns_login_proof(SECRET, f->nonce, f->name, want) &&
+		      !ns_login_proof(SECRET, f->nonce, f->name, NULL, 0, want) &&
 		      !ns_hmac_check(proof, want);
 	if (!f->proof_ok) {
 		ns_mb_init(&mb, NS_MSG_ERROR);
@@ -169,6 +172,10 @@ static bool fake_on_msg(struct fake *f, const struct ns_msg *m)
 		fake_on_login(f, m);
 		break;
 	case NS_MSG_HEARTBEAT:
+		if (!f->conn_login) {
+			f->hellos++;	/* the plain-text client speaks first */
+			break;
+		}
 		if (f->beats < MAX_EVENTS)
 			f->beat_ns[f->beats] = ns_now_ns();
 		f->beats++;
@@ -217,6 +224,7 @@ static void fake_on_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
 		return;
 	}
 	fake_close(f);	/* one client at a time */
+	f->conn_login = false;
 	assert_int_equal(ns_conn_init(&f->c, fd), 0);
 	f->cw.fd = fd;
 	assert_int_equal(ns_loop_add(l, &f->cw, EPOLLIN), 0);
@@ -376,6 +384,7 @@ static void test_login_sequence(void **state)
 	 * local address and the owner's own attribute */
 	assert_int_equal(t->f.accepts, 1);
 	assert_int_equal(t->f.logins, 1);
+	assert_int_equal(t->f.hellos, 1);	/* plain text: the client spoke first */
 	assert_true(t->f.proof_ok);
 	assert_int_equal(t->f.role, NS_ROLE_RELAY);
 	assert_int_equal(t->f.version, NS_PROTO_VERSION);
