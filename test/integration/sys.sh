@@ -121,12 +121,17 @@ start_broker() {
 		fail "broker did not start: $(tail -n 3 "$BROKER_LOG")"
 }
 
-# start_sys_relay MODE: the relay in RELAY, registered with the broker
-# (SYS_RELAY_PORTS: its port range, default 20000-20999), pinning BROKER_FP.
+# start_sys_relay MODE [AUTH...]: the relay in RELAY, registered with the
+# broker (SYS_RELAY_PORTS: its port range, default 20000-20999), pinning
+# BROKER_FP unless AUTH says otherwise (--insecure).
 start_sys_relay() {
+	local mode=$1
+
+	shift
+	[ $# -gt 0 ] || set -- --broker-fingerprint "$BROKER_FP"
 	RELAY4=$SRELAY4 RELAY6=2001:db8::20 RELAY_PORTS=${SYS_RELAY_PORTS:-20000-20999} \
-		start_relay "$1" --broker "$BROKER4:$BROKER_PORT" \
-		--name relay1 --secret relay-secret --broker-fingerprint "$BROKER_FP"
+		start_relay "$mode" --broker "$BROKER4:$BROKER_PORT" \
+		--name relay1 --secret relay-secret "$@"
 	wait_for_line "$RELAY_LOG" "registered with broker" "$READY_TIMEOUT" "$RELAY_PID" ||
 		fail "relay did not register: $(tail -n 3 "$RELAY_LOG")"
 }

@@ -2,10 +2,18 @@
 # TLS 1.3 on the control connections (README "Control connection security"):
 # plain text only with insecure: true on both ends, the broker pinned by its
 # fingerprint or verified against a CA, and a handshake that stalls closed by
-# the broker's login deadline while others log in. Every other test of the
-# system runs over TLS too (sys.sh pins the broker by default).
+# the broker's login deadline while others log in; a message forged into an
+# established connection with the right sequence numbers (test/tools/nstap)
+# closes it instead of being obeyed, as it is in plain text. Every other test
+# of the system runs over TLS too (sys.sh pins the broker by default).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sys.sh"
+
+NSTAP=${NSTAP:-$TOP/test/tools/nstap}
+NSMSG=${NSMSG:-$TOP/test/tools/nsmsg}
+
+NSTAP=${NSTAP:-$TOP/test/tools/nstap}
+NSMSG=${NSMSG:-$TOP/test/tools/nsmsg}
 
 # plain_agent NAME SECRET: an agent with insecure: true in HB (not waiting
 # for "ready"); AGENT_PID, AGENT_LOG.
@@ -168,6 +176,60 @@ test_fingerprint_command() {
 	printf 'broker: 192.0.2.1\nname: a\nsecret: s\n' >"$TMP/a.yaml"
 	! "$AGENT_BIN" -n -f "$TMP/a.yaml" 2>"$TMP/err" || fail "an agent without a pin was accepted"
 	grep -q "natsplice-broker --fingerprint" "$TMP/err" || fail "no hint: $(cat "$TMP/err")"
+}
+
+# The relay's broker connection: its local port.
+relay_broker_port() {
+	nsx "$RELAY" ss -tnH state established dst "$BROKER4" |
+		awk -v b="$BROKER4:$BROKER_PORT" '$4 == b { split($3, l, ":"); print l[2] }' |
+		head -n 1
+}
+
+# inject_into_relay HEX: one segment from the broker into the relay's control
+# connection, on the bridge port facing the relay, with the sequence numbers
+# of the broker's last heartbeat (hold-time 3: one a second).
+inject_into_relay() {
+	local port
+
+	[ -x "$NSTAP" ] || skip "test/tools/nstap is not built"
+	port=$(relay_broker_port)
+	[ -n "$port" ] || fail "no broker connection in the relay's namespace"
+	nsx "$INET" "$NSTAP" inject -i vrelay --from "$BROKER4:$BROKER_PORT" \
+		--to "$SRELAY4:$port" --hex "$1" --wait 20 --learn from >"$TMP/inject.log" 2>&1 ||
+		fail "nstap injected nothing: $(tail -n 2 "$TMP/inject.log")"
+}
+
+# A SPLICE_REQUEST forged into the relay's TLS connection with the right
+# sequence numbers: the relay closes that connection (saying why) and logs in
+# again; it makes no splice. The same into a plain-text connection is obeyed
+# (next test): what TLS is for.
+test_injected_message_closes() {
+	need_system
+	topo_nat
+	start_broker "hold-time: 3"
+	start_sys_relay tc
+	inject_into_relay "$("$NSMSG" splice-request 0x5eed)"
+	wait_for_line "$RELAY_LOG" "broker connection lost: " 20 ||
+		fail "the relay did not drop the connection: $(tail -n 3 "$RELAY_LOG")"
+	! grep "broker connection lost: " "$RELAY_LOG" | grep -q "closed by the broker" ||
+		fail "the relay's side did not notice the forged record (the broker closed first)"
+	grep "broker connection lost: " "$RELAY_LOG" | head -n 1 >&2
+	wait_until 30 sh -c "[ \$(grep -c 'registered with broker' '$RELAY_LOG') -ge 2 ]" ||
+		fail "the relay did not log in again"
+	! grep -q "for broker session 0000000000005eed" "$RELAY_LOG" ||
+		fail "the forged SPLICE_REQUEST was obeyed"
+	[ "$(splice_count)" = 0 ] || fail "the relay has $(splice_count) splices"
+}
+
+test_injected_message_plain_obeyed() {
+	need_system
+	topo_nat
+	start_broker "hold-time: 3
+insecure: true"
+	start_sys_relay tc --insecure
+	inject_into_relay "$("$NSMSG" splice-request 0x5eed)"
+	wait_for_line "$RELAY_LOG" "for broker session 0000000000005eed" 20 ||
+		fail "the forged request did not reach the plain-text relay (nstap or nsmsg broken?)"
 }
 
 run_tests
