@@ -191,6 +191,27 @@ web_server() {
 	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q 127.0.0.1:$port"
 }
 
+# direct_bed: the direct path: a web server (a random 4 MiB $TMP/web.bin) on
+# the public host PUB, published by agent pub (tunnel-listen :7701), and
+# agent laptop on HB subscribing to it on 127.0.0.1:18080.
+direct_bed() {
+	need_system
+	topo_nat
+	start_broker
+	random_file "$TMP/web.bin" $((4 << 20))
+	web_server "$PUB" 8080 "$TMP/web.bin"
+	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
+publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
+}
+
+# last_session_path: the path of the broker's newest session record.
+last_session_path() {
+	broker_api /api/v1/sessions | jq -r 'last | .path'
+}
+
 # broker_api PATH: GET the broker's HTTP API.
 broker_api() {
 	nsx "$BROKER" curl -fsS "http://$BROKER_HTTP$1"

@@ -71,18 +71,24 @@ download() {
 	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
 }
 
+# sealed_download CAP_NS HOST CLIENT_NS PATH: a download from CLIENT_NS's
+# port 18080 over PATH while CAP_NS's eth0 (a NAT's public side) is captured
+# for traffic with HOST: none of the file may show.
+sealed_download() {
+	tap_start "$1" eth0 -p tcp --host "$2"
+	download "$3" 18080
+	tap_stop
+	[ "$(last_session_path)" = "$4" ] || fail "the path is $(last_session_path), not $4"
+	[ "$FOUND" = 0 ] || fail "$FOUND of 200 samples of the file seen on the $4 path"
+}
+
 test_capture_relay_sealed() {
 	need_tap
 	crypt_bed "$PUBLISH_WEB"
 	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
-	tap_start "$NATA" eth0 -p tcp --host "$SRELAY4"
-	download "$HB" 18080
-	tap_stop
-	[ "$FOUND" = 0 ] || fail "$FOUND of 200 samples of the file seen on NAT A's public side"
-	grep -q "encrypted end to end, " "$PROVIDER_LOG" "$TMP/agent-home-nas.log" ||
+	sealed_download "$NATA" "$SRELAY4" "$HB" relay
+	grep -q "encrypted end to end, " "$TMP/agent-home-nas.log" ||
 		fail "no 'encrypted end to end' line in the provider's log"
-	[ "$(broker_api /api/v1/sessions | jq -r 'last | .path')" = relay ] ||
-		fail "not the relay path"
 }
 
 test_capture_plain() {
@@ -102,19 +108,8 @@ test_capture_plain() {
 
 test_capture_direct_sealed() {
 	need_tap
-	topo_nat
-	start_broker
-	random_file "$TMP/web.bin" $((4 << 20))
-	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
-$PUBLISH_WEB"
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
-	tap_start "$NATB" eth0 -p tcp --host "$PUB4"
-	download "$HB" 18080
-	tap_stop
-	[ "$(broker_api /api/v1/sessions | jq -r 'last | .path')" = direct ] || fail "not direct"
-	[ "$FOUND" = 0 ] || fail "$FOUND of 200 samples seen on the direct path"
+	direct_bed
+	sealed_download "$NATB" "$PUB4" "$HB" direct
 }
 
 test_capture_reverse_sealed() {
@@ -122,11 +117,7 @@ test_capture_reverse_sealed() {
 	crypt_bed "$PUBLISH_WEB"
 	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
 $SUBSCRIBE_WEB"
-	tap_start "$NATA" eth0 -p tcp --host "$PUB4"
-	download "$PUB" 18080
-	tap_stop
-	[ "$(broker_api /api/v1/sessions | jq -r 'last | .path')" = reverse ] || fail "not reverse"
-	[ "$FOUND" = 0 ] || fail "$FOUND of 200 samples seen on the reverse path"
+	sealed_download "$NATA" "$PUB4" "$PUB" reverse
 }
 
 test_capture_udp_sealed() {

@@ -29,10 +29,6 @@ download() {
 		fail "sha256 of the download differs"
 }
 
-last_session_path() {
-	broker_api /api/v1/sessions | jq -r 'last | .path'
-}
-
 test_relay_path_xdp() {
 	system_bed xdp
 	start_agent "$HB" laptop laptop-secret "$SUBSCRIBE_WEB"
@@ -50,15 +46,7 @@ test_relay_path_tc() {
 }
 
 test_direct_path() {
-	need_system
-	topo_nat
-	start_broker
-	random_file "$TMP/web.bin" $((4 << 20))
-	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
-$PUBLISH_WEB"
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
+	direct_bed
 	download "$HB" 18080
 	[ "$(last_session_path)" = direct ] || fail "path is $(last_session_path), not direct"
 }
