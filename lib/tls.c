@@ -38,6 +38,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls.h"
+#include "util.h"
 #include "ns_proto.h"
 
 #define FP_PREFIX	"sha256:"
@@ -73,23 +74,11 @@ static void ssl_err(char *err, size_t len, const char *what)
 
 const char *ns_tls_fp_str(const __u8 fp[NS_TLS_FP_LEN], char *buf, size_t len)
 {
-	size_t i, off;
+	char hex[2 * NS_TLS_FP_LEN + 1];
 
-	off = snprintf(buf, len, FP_PREFIX);
-	for (i = 0; i < NS_TLS_FP_LEN && off + 2 < len; i++)
-		off += snprintf(buf + off, len - off, "%02x", fp[i]);
+	ns_hex(fp, NS_TLS_FP_LEN, hex);
+	snprintf(buf, len, FP_PREFIX "%s", hex);
 	return buf;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int ns_tls_fp_parse(const char *s, __u8 fp[NS_TLS_FP_LEN])
@@ -101,8 +90,8 @@ int ns_tls_fp_parse(const char *s, __u8 fp[NS_TLS_FP_LEN])
 	for (i = 0; i < NS_TLS_FP_LEN; i++) {
 		if (i && *s == ':')
 			s++;
-		hi = hexval(s[0]);
-		lo = hi < 0 ? -1 : hexval(s[1]);
+		hi = ns_hexval(s[0]);
+		lo = hi < 0 ? -1 : ns_hexval(s[1]);
 		if (lo < 0)
 			return -EINVAL;
 		fp[i] = hi << 4 | lo;

@@ -162,7 +162,7 @@ void ns_hex(const void *buf, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int ns_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -182,10 +182,10 @@ int ns_unhex(const char *s, void *buf, size_t len)
 	if (!s || strlen(s) != 2 * len)
 		return -EINVAL;
 	for (i = 0; i < 2 * len; i++)
-		if (hexval(s[i]) < 0)
+		if (ns_hexval(s[i]) < 0)
 			return -EINVAL;
 	for (i = 0; i < len; i++)
-		p[i] = hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]);
+		p[i] = ns_hexval(s[2 * i]) << 4 | ns_hexval(s[2 * i + 1]);
 	return 0;
 }
 

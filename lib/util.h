@@ -32,6 +32,7 @@ int ns_random_bytes(void *buf, size_t len);   /* OpenSSL RAND_bytes; 0 or -EIO *
 __u32 ns_backoff_ms(unsigned int attempt, __u32 rnd, __u32 min_ms, __u32 max_ms);
 void ns_hex(const void *buf, size_t len, char *out);  /* lowercase, out has 2*len+1 */
 int ns_unhex(const char *s, void *buf, size_t len);   /* exactly 2*len hex digits; 0 or -EINVAL */
+int ns_hexval(char c);					/* a hex digit's value, or -1 */
 
 /* family/addr/port (network order) -> sockaddr; returns its length. */
 socklen_t ns_sockaddr_make(__u8 family, const __u32 addr[4], __be16 port,
