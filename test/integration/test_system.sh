@@ -233,15 +233,7 @@ test_provider_stop() {
 test_stranger_tunnel() {
 	local got
 
-	need_system
-	topo_nat
-	start_broker
-	random_file "$TMP/web.bin" $((1 << 20))
-	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret "tunnel-listen: 0.0.0.0:7701
-$PUBLISH_WEB"
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
+	direct_bed
 	got=$( (printf 'NSP1'; head -c 57 /dev/urandom; printf 'GET / HTTP/1.0\r\n\r\n') |
 		nsx "$HA" timeout 10 socat -t 3 - TCP:"$PUB4":7701 | wc -c)
 	[ "$got" = 0 ] || fail "the stranger received $got bytes"
