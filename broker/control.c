@@ -156,6 +156,7 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 		ns_out_str(o, "provider", s->prov_name);
 		ns_out_str(o, "proto", s->proto == IPPROTO_UDP ? "udp" : "tcp");
 		ns_out_str(o, "transport", s->transport == IPPROTO_UDP ? "udp" : "tcp");
+		ns_out_bool(o, "encrypted", !s->plain);
 		if (s->parent) {
 			ns_out_fmt(o, "parent", "%016llx", (unsigned long long)s->parent);
 			ns_out_u64(o, "port", s->port);

@@ -89,6 +89,8 @@ test_capture_relay_sealed() {
 	sealed_download "$NATA" "$SRELAY4" "$HB" relay
 	grep -q "encrypted end to end, " "$TMP/agent-home-nas.log" ||
 		fail "no 'encrypted end to end' line in the provider's log"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | .encrypted')" = true ] ||
+		fail "the session record does not say it is encrypted"
 }
 
 test_capture_plain() {
@@ -104,6 +106,8 @@ test_capture_plain() {
 		fail "encrypt: false, but the provider says it encrypts"
 	[ "$(broker_api /api/v1/services | jq -r '.[] | select(.name == "web") | .encrypt')" = false ] ||
 		fail "the broker's API does not say encrypt: false"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | .encrypted')" = false ] ||
+		fail "the session record does not say it is not encrypted"
 }
 
 test_capture_direct_sealed() {
