@@ -516,6 +516,20 @@ int ns_tls_client_check(const struct ns_tls_client *tc, SSL *ssl, char *err, siz
 	return 0;
 }
 
+int ns_tls_client_done(const struct ns_tls_client *tc, SSL *ssl, __u8 *ekm, size_t ekm_len,
+		       char *err, size_t len)
+{
+	int e = ns_tls_client_check(tc, ssl, err, len);
+
+	if (e)
+		return e;
+	if (ns_tls_exporter(ssl, ekm, ekm_len)) {
+		snprintf(err, len, "no TLS exporter");
+		return -EIO;
+	}
+	return 0;
+}
+
 int ns_tls_server_ssl(SSL_CTX *ctx, int fd, SSL **out)
 {
 	SSL *ssl = SSL_new(ctx);
