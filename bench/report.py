@@ -71,7 +71,7 @@ def baseline_path(row):
         if p.endswith("-udp") or p == "forward-nsperf":
             return "forward-nsperf"
         return "forward"
-    if s == "ttfb":
+    if s in ("ttfb", "broker"):
         return "plain"
     if s == "tunnels":
         return "portfwd"
@@ -406,9 +406,11 @@ def goals(rows, get):
                                                    r99["value"] if r99 else "?", d99["value"] if d99 else "?"))
     else:
         g("connect-to-first-byte via broker+relay <= 3x direct", None, "missing figure")
-    r = get("broker", "broker", "-", "rss_mb", "agents=10000")
+    # as deployed: over TLS (the plain-text figure for comparison)
+    r, rp = get("broker", "tls", "-", "rss_mb", "agents=10000"), get("broker", "plain", "-", "rss_mb", "agents=10000")
     if r and num(r["value"]) is not None:
-        g("10,000 agents under 200 MB broker RSS", num(r["value"]) < 200, "%s MB" % r["value"])
+        g("10,000 agents under 200 MB broker RSS (TLS)", num(r["value"]) < 200,
+          "%s MB; plain text %s MB" % (r["value"], rp["value"] if rp else "?"))
     else:
         g("10,000 agents under 200 MB broker RSS", None, "missing figure")
     tunnel_goals(rows, g)

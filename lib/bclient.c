@@ -430,12 +430,8 @@ static void tls_step(struct ns_bclient *b)
 		     "closed by the broker during the TLS handshake");
 		return;
 	}
-	if (ns_tls_client_check(b->tls, b->conn.ssl, why, sizeof(why))) {
+	if (ns_tls_client_done(b->tls, b->conn.ssl, b->ekm, sizeof(b->ekm), why, sizeof(why))) {
 		lose(b, NS_BCLIENT_TLS, 0, NULL, "%s: %s; not logging in", b->addr_str, why);
-		return;
-	}
-	if (ns_tls_exporter(b->conn.ssl, b->ekm, sizeof(b->ekm))) {
-		lose(b, NS_BCLIENT_TLS, 0, NULL, "%s: no TLS exporter", b->addr_str);
 		return;
 	}
 	b->state = BC_LOGIN;

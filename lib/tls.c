@@ -338,8 +338,10 @@ static SSL_CTX *ctx_new(const SSL_METHOD *m, char *err, size_t len)
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* conn.c's write buffer moves and grows between retries of one write */
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	/* conn.c's write buffer moves and grows between retries of one write;
+	 * an idle connection gives its record buffers back (~17 KB per broker
+	 * connection: control connections are idle almost always) */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 0);
@@ -501,6 +503,20 @@ int ns_tls_client_check(const struct ns_tls_client *tc, SSL *ssl, char *err, siz
 			 ns_tls_fp_str(fp, got, sizeof(got)),
 			 ns_tls_fp_str(tc->pin, want, sizeof(want)));
 		return -EACCES;
+	}
+	return 0;
+}
+
+int ns_tls_client_done(const struct ns_tls_client *tc, SSL *ssl, __u8 *ekm, size_t ekm_len,
+		       char *err, size_t len)
+{
+	int e = ns_tls_client_check(tc, ssl, err, len);
+
+	if (e)
+		return e;
+	if (ns_tls_exporter(ssl, ekm, ekm_len)) {
+		snprintf(err, len, "no TLS exporter");
+		return -EIO;
 	}
 	return 0;
 }

@@ -103,6 +103,11 @@ int ns_tls_client_ssl(const struct ns_tls_client *tc, int fd, struct ssl_st **ou
  * "broker certificate sha256:... does not match broker-fingerprint sha256:...". */
 int ns_tls_client_check(const struct ns_tls_client *tc, struct ssl_st *ssl, char *err,
 			size_t len);
+/* The client's step after its handshake, before LOGIN: the broker checked
+ * (ns_tls_client_check), then the login binding (ns_tls_exporter) into ekm
+ * (NS_TLS_EXPORTER_LEN bytes): 0, or -EACCES / -EIO with err. */
+int ns_tls_client_done(const struct ns_tls_client *tc, struct ssl_st *ssl, __u8 *ekm,
+		       size_t ekm_len, char *err, size_t len);
 /* A server SSL on fd (not owned): 0 or -ENOMEM. */
 int ns_tls_server_ssl(struct ssl_ctx_st *ctx, int fd, struct ssl_st **out);
 

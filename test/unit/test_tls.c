@@ -200,7 +200,8 @@ static void test_handshake_pin_exporter(void **state)
 	ns_mb_free(&mb);
 	pair_handshake(&p);
 	assert_int_equal(ns_tls_client_check(p.tc, p.c.ssl, err, sizeof(err)), 0);
-	assert_int_equal(ns_tls_exporter(p.c.ssl, e1, sizeof(e1)), 0);
+	/* the client's login binding (pin checked first) is the server's exporter */
+	assert_int_equal(ns_tls_client_done(p.tc, p.c.ssl, e1, sizeof(e1), err, sizeof(err)), 0);
 	assert_int_equal(ns_tls_exporter(p.s.ssl, e2, sizeof(e2)), 0);
 	assert_memory_equal(e1, e2, sizeof(e1));
 	/* the framed message arrives whole, through TLS */
@@ -222,6 +223,7 @@ static void test_handshake_pin_exporter(void **state)
 static void test_wrong_pin(void **state)
 {
 	char err[NS_TLS_ERR_LEN], got[NS_TLS_FP_STRLEN], want[120];
+	__u8 ekm[NS_TLS_EXPORTER_LEN], zero[NS_TLS_EXPORTER_LEN] = {};
 	struct pair p;
 
 	pair_open(&p, false);
@@ -231,6 +233,13 @@ static void test_wrong_pin(void **state)
 		 ns_tls_fp_str(p.fp, got, sizeof(got)));
 	assert_non_null(strstr(err, want));
 	assert_non_null(strstr(err, "broker-fingerprint sha256:"));
+	/* no login binding for a broker that fails the pin */
+	memset(ekm, 0, sizeof(ekm));
+	err[0] = '\0';
+	assert_int_equal(ns_tls_client_done(p.tc, p.c.ssl, ekm, sizeof(ekm), err, sizeof(err)),
+			 -EACCES);
+	assert_non_null(strstr(err, want));
+	assert_memory_equal(ekm, zero, sizeof(ekm));
 	pair_close(&p);
 }
 
