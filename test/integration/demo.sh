@@ -100,6 +100,6 @@ fetch "$PUB" 18082
 echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path)"')"
 
 say "The broker's view (http://$BROKER_HTTP/api/v1/sessions)"
-broker_api /api/v1/sessions | jq -r '.[] | "    session \(.id): \(.service) \(.subscriber) -> \(.provider) via \(.path)"' | tail -n 5
+broker_api /api/v1/sessions | jq -r '.[] | "    session \(.id): \(.service) \(.subscriber) -> \(.provider) via \(.path), \(if .encrypted then "encrypted end to end" else "not encrypted" end)"' | tail -n 5
 
 say "Done: tearing the namespaces down"
