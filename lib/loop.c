@@ -33,6 +33,8 @@ struct ns_loop {
 	/* signals */
 	struct ns_watch sigw;
 	volatile bool *stop, *hup;
+	void (*hup_fn)(void *arg);	/* ns_loop_on_hup */
+	void *hup_arg;
 	sigset_t oldmask;
 	bool sigs;
 };
@@ -228,11 +230,20 @@ static void on_signal(struct ns_loop *l, struct ns_watch *w, __u32 events)
 	struct signalfd_siginfo si;
 
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGHUP && l->hup)
-			*l->hup = true;
-		else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+		if (si.ssi_signo == SIGHUP) {
+			if (l->hup)
+				*l->hup = true;
+			if (l->hup_fn)
+				l->hup_fn(l->hup_arg);
+		} else if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
 			*l->stop = true;
 	}
+}
+
+void ns_loop_on_hup(struct ns_loop *l, void (*fn)(void *arg), void *arg)
+{
+	l->hup_fn = fn;
+	l->hup_arg = arg;
 }
 
 int ns_loop_signals(struct ns_loop *l, volatile bool *stop, volatile bool *hup)
@@ -245,7 +256,7 @@ int ns_loop_signals(struct ns_loop *l, volatile bool *stop, volatile bool *hup)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	if (hup)
+	if (hup || l->hup_fn)
 		sigaddset(&set, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
 	if (sigprocmask(SIG_BLOCK, &set, &l->oldmask))

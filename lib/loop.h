@@ -40,8 +40,12 @@ static inline bool ns_timer_armed(const struct ns_timer *t)
 {
 	return t->idx >= 0;
 }
-/* SIGINT/SIGTERM (and SIGHUP if hup != NULL) set *stop / *hup; SIGPIPE ignored. */
+/* SIGINT/SIGTERM (and SIGHUP if hup != NULL or a SIGHUP callback is set)
+ * set *stop / *hup; SIGPIPE ignored. */
 int ns_loop_signals(struct ns_loop *l, volatile bool *stop, volatile bool *hup);
+/* Before ns_loop_signals: on SIGHUP call fn(arg) from the loop (a signalfd
+ * read, not a handler: fn may do anything a callback may), e.g. a reload. */
+void ns_loop_on_hup(struct ns_loop *l, void (*fn)(void *arg), void *arg);
 /* Run until *stop: 0, or -errno. A watch or timer may delete itself (or others) in its callback. */
 int ns_loop_run(struct ns_loop *l, volatile bool *stop);
 

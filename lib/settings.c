@@ -583,3 +583,29 @@ out:
 	free(so);
 	return ret;
 }
+
+int ns_settings_reload(const struct ns_settings *s, void *cfg, const char *path, int argc,
+		       char **argv, char *err, size_t len)
+{
+	struct ns_cmdline cl = {};
+	struct option *o = NULL;
+	char *so = NULL;
+	int ret;
+
+	err[0] = '\0';
+	ret = ns_settings_options(s, &o, &so);
+	if (!ret && path)
+		ret = load_file(s, cfg, path, err, len);
+	/* accepted at start, so no message here but out of memory */
+	if (!ret && second_pass(s, cfg, &cl, argc, argv, o, so))
+		ret = -EINVAL;
+	if (!ret)
+		ret = ns_settings_required(s, cfg, err, len);
+	if (!ret && s->check)
+		ret = s->check(cfg, err, len);
+	if (ret && !err[0])
+		snprintf(err, len, "%s", strerror(-ret));
+	free(o);
+	free(so);
+	return ret;
+}

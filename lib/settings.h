@@ -94,6 +94,15 @@ struct ns_cmdline {
 int ns_settings_parse(const struct ns_settings *s, void *cfg, struct ns_cmdline *cl,
 		      int argc, char **argv, int *status);
 
+/*
+ * SIGHUP: cfg (defaults already in it, nothing else) from the file at path
+ * (NULL: none), then argv's settings again (the command line keeps
+ * overriding the file), then the required ones and check(). 0, or -errno
+ * with err ("file:line:col: ..."); cfg is the caller's to free either way.
+ */
+int ns_settings_reload(const struct ns_settings *s, void *cfg, const char *path, int argc,
+		       char **argv, char *err, size_t len);
+
 /* The pieces, for the daemons' loaders and the tests. */
 
 /* getopt_long's table (malloc'd, NULL-terminated) and short options

@@ -61,6 +61,8 @@ struct relay_cfg {
 	char user[64];		/* who the daemon becomes once started */
 	bool detach;		/* -d */
 	bool no_kmod;		/* handshake: daemon (never the kernel shim) */
+	enum relay_mode mode_asked;	/* mode as set (mode: auto becomes xdp or tc) */
+	const char *config;	/* -f FILE (in argv), NULL: none */
 };
 
 struct relay_splice;
@@ -177,6 +179,10 @@ struct relay {
 	__u32 port_cursor;
 	__u32 gc_round;		/* relay_gc() calls */
 	volatile bool stop;
+	/* the command line, read again with the file on SIGHUP */
+	const char *sock_arg;
+	int argc;
+	char **argv;
 };
 
 #define RELAY_ID_BUCKETS NS_MAX_SPLICES
@@ -253,6 +259,11 @@ void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
 int relay_cfg_parse(struct relay_cfg *c, const char *sock, int argc, char **argv, int *verbose,
 		    int *status);
 void relay_run_usage(FILE *f);
+/* SIGHUP: c afresh from r's file and command line, 0 or -errno with err. */
+int relay_cfg_reload(struct relay_cfg *c, const struct relay *r, char *err, size_t len);
+/* The changes from r->cfg to c: timers applied, the rest logged as needing
+ * a restart; the summary into sum. */
+void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size_t len);
 const char *relay_mode_name(enum relay_mode mode);
 /* relay_main.c: `natsplice relay run` (sock: the CLI's -S or NULL); exit status */
 int relay_run(const char *sock, int verbose, int argc, char **argv);

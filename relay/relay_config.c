@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* `natsplice relay run`: settings from the command line and relay.yaml, --help. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "relay.h"
+#include "log.h"
 #include "privs.h"
 #include "settings.h"
 #include "util.h"
@@ -170,7 +172,11 @@ static const struct ns_settings relay_settings = {
 "finished splices. It prints a line containing \"ready\" once it accepts\n"
 "splices. On SIGTERM it exits and leaves the dataplane in place, so established\n"
 "splices keep flowing; a restarted daemon takes them over.\n"
-"`natsplice dev detach DEV` removes the programs.\n",
+"`natsplice dev detach DEV` removes the programs.\n"
+"SIGHUP (systemctl reload) reads the file (-f) and the command line again and\n"
+"applies the timers (half-open-timeout, close-grace, rst-grace, idle-tcp,\n"
+"idle-udp) at once, logging \"reload: ...\"; the other settings need a restart\n"
+"(logged). A file with an error is refused whole: the old settings stay.\n",
 	.footer = "examples/relay.yaml documents the file.\n",
 	.set = settings,
 	.opts = NS_OPT_DETACH,
@@ -199,7 +205,76 @@ int relay_cfg_parse(struct relay_cfg *c, const char *sock, int argc, char **argv
 		return 1;
 	*verbose = cl.verbose;
 	c->detach = cl.detach;
+	c->mode_asked = c->mode;
+	c->config = cl.config;
 	return 0;
+}
+
+int relay_cfg_reload(struct relay_cfg *c, const struct relay *r, char *err, size_t len)
+{
+	int ret;
+
+	cfg_defaults(c);
+	if (r->sock_arg)
+		snprintf(c->sock_path, sizeof(c->sock_path), "%s", r->sock_arg);
+	ret = ns_settings_reload(&relay_settings, c, r->cfg.config, r->argc, r->argv, err, len);
+	c->mode_asked = c->mode;
+	c->config = r->cfg.config;
+	c->detach = r->cfg.detach;
+	return ret;
+}
+
+#define RCFG(key, f) { key, offsetof(struct relay_cfg, f), sizeof(((struct relay_cfg *)0)->f) }
+
+/* Read at every use: a new value takes effect at the next GC round. */
+static const struct relay_key {
+	const char *key;
+	size_t off, size;
+} run_keys[] = {
+	RCFG("half-open-timeout", half_open_s), RCFG("close-grace", close_grace_s),
+	RCFG("rst-grace", rst_grace_s), RCFG("idle-tcp", idle_tcp_s),
+	RCFG("idle-udp", idle_udp_s),
+}, fixed_keys[] = {
+	/* the dataplane, its pins and sockets, the broker connection, privileges */
+	RCFG("dev", dev), RCFG("mode", mode_asked), RCFG("address", has4),
+	RCFG("address", has6), RCFG("address", addr4), RCFG("address", addr6),
+	RCFG("ports", port_lo), RCFG("ports", port_hi), RCFG("pin-dir", pin_dir),
+	RCFG("socket", sock_path), RCFG("broker", broker), RCFG("name", name),
+	RCFG("secret", secret), RCFG("broker-fingerprint", tls.has_pin),
+	RCFG("broker-fingerprint", tls.pin), RCFG("broker-ca", tls.ca),
+	RCFG("broker-name", tls.host), RCFG("insecure", tls.insecure), RCFG("user", user),
+	RCFG("handshake", no_kmod),
+};
+
+void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size_t len)
+{
+	const char *said = "";
+	size_t i, off = 0;
+
+	sum[0] = '\0';
+	for (i = 0; i < sizeof(run_keys) / sizeof(run_keys[0]); i++) {
+		const struct relay_key *k = &run_keys[i];
+		__u32 *now = (__u32 *)((char *)&r->cfg + k->off);
+		__u32 v = *(const __u32 *)((const char *)c + k->off);
+
+		if (*now == v)
+			continue;
+		if (off < len)
+			off += snprintf(sum + off, len - off, "%s%s %u -> %u s", off ? ", " : "",
+					k->key, *now, v);
+		*now = v;
+	}
+	for (i = 0; i < sizeof(fixed_keys) / sizeof(fixed_keys[0]); i++) {
+		const struct relay_key *k = &fixed_keys[i];
+
+		/* one line per key (address and ports have two fields and more) */
+		if (!strcmp(said, k->key) ||
+		    !memcmp((char *)&r->cfg + k->off, (const char *)c + k->off, k->size))
+			continue;
+		said = k->key;
+		log_warn("reload: %s cannot change while the relay runs: the old value stays "
+			 "until a restart", k->key);
+	}
 }
 
 const char *relay_mode_name(enum relay_mode mode)

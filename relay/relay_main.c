@@ -82,10 +82,26 @@ static int device_mss(struct relay *r)
 	return 0;
 }
 
+/* SIGHUP: the file and the command line again; a bad file changes nothing. */
+static void on_hup(void *arg)
+{
+	struct relay *r = arg;
+	struct relay_cfg c;
+	char err[1024], sum[512];
+
+	if (relay_cfg_reload(&c, r, err, sizeof(err))) {
+		log_err("reload refused, the old settings stay: %s", err);
+		return;
+	}
+	relay_cfg_apply(r, &c, sum, sizeof(sum));
+	log_info("reload: %s", sum[0] ? sum : "nothing changed that the relay can apply");
+}
+
 static int setup_loop(struct relay *r)
 {
 	int err;
 
+	ns_loop_on_hup(r->loop, on_hup, r);
 	err = ns_loop_signals(r->loop, &r->stop, NULL);
 	if (err)
 		return err;
@@ -249,6 +265,9 @@ int relay_run(const char *sock, int verbose, int argc, char **argv)
 
 	if (relay_cfg_parse(&r.cfg, sock, argc, argv, &verbose, &status))
 		return status;
+	r.sock_arg = sock;
+	r.argc = argc;
+	r.argv = argv;
 	ns_log_init("natsplice", NS_LOG_INFO + verbose);
 	ns_log_route_libbpf();
 	if (geteuid() != 0 && dataplane_of(r.cfg.mode)->needs_root) {
