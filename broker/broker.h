@@ -93,6 +93,8 @@ void cfg_free(struct broker_cfg *c);	/* safe on a zeroed or default cfg */
 /* Index into c->agents / c->relays, -1 if unknown. */
 int cfg_agent_index(const struct broker_cfg *c, const char *name);
 int cfg_relay_index(const struct broker_cfg *c, const char *name);
+int cfg_cred_index(const struct broker_cred *v, size_t n, const char *name);
+extern const struct ns_settings broker_settings;	/* the table: -f, options, --help */
 
 /* ---- pure decisions (policy.c) ---- */
 
@@ -100,6 +102,8 @@ int cfg_relay_index(const struct broker_cfg *c, const char *name);
 bool name_valid(const char *s);
 /* May subscriber use provider's service? An entry "provider/service" wins over
  * "service"; without an entry every logged-in agent may. */
+/* The entry of exactly this service ("name" or "agent/name"), or NULL. */
+const struct broker_acl *acl_find(const struct broker_cfg *c, const char *service);
 bool acl_allows(const struct broker_cfg *c, const char *provider, const char *service,
 		const char *subscriber);
 /* DIRECT if P is reachable, else REVERSE if S is, else RELAY if a relay can
@@ -187,6 +191,7 @@ struct peer {
 	__u8 nonce[NS_NONCE_LEN];
 	struct ns_timer timer;		/* login deadline, then heartbeat and hold */
 	__u64 last_rx_ns, next_hb_ns;
+	__u32 hold_s;			/* hold-time as LOGIN_OK told it (a reload keeps it) */
 	time_t since;			/* wall clock: accepted, then logged in */
 	struct service *services;
 	unsigned int nservices;
@@ -265,7 +270,13 @@ struct broker_http;
 struct ssl_ctx_st;
 
 struct broker {
-	const struct broker_cfg *cfg;
+	struct broker_cfg *cfg;		/* replaced whole by a reload (reload.c) */
+	const char *config;		/* the file: -f, or BROKER_CONFIG_DEFAULT */
+	const char *config_name;	/* its base name, for the log */
+	int argc;			/* the command line, read again on reload */
+	char **argv;
+	char **retired;			/* names a reload removed: records still show them */
+	size_t nretired;
 	struct ns_loop *loop;
 	struct ssl_ctx_st *tls;		/* the server context (tls-cert, tls-key) */
 	volatile bool stop;
@@ -344,6 +355,10 @@ void sess_count_failure(struct broker *b, enum fail_reason r);
 const char *sess_state_name(enum sess_state s);
 const char *fail_reason_name(enum fail_reason r);
 const char *mode_name(int mode);
+
+/* reload.c: SIGHUP */
+void broker_reload(struct broker *b);
+void broker_reload_free(struct broker *b);	/* at exit: the retired names */
 
 /* control.c: the HTTP API */
 int http_start(struct broker *b);

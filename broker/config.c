@@ -78,7 +78,7 @@ static int acl_cmp(const void *a, const void *b)
 		      ((const struct broker_acl *)b)->service);
 }
 
-static int cred_index(const struct broker_cred *v, size_t n, const char *name)
+int cfg_cred_index(const struct broker_cred *v, size_t n, const char *name)
 {
 	struct broker_cred key = { .name = (char *)name };
 	const struct broker_cred *f = n ? bsearch(&key, v, n, sizeof(*v), cred_cmp) : NULL;
@@ -88,12 +88,12 @@ static int cred_index(const struct broker_cred *v, size_t n, const char *name)
 
 int cfg_agent_index(const struct broker_cfg *c, const char *name)
 {
-	return cred_index(c->agents, c->nagents, name);
+	return cfg_cred_index(c->agents, c->nagents, name);
 }
 
 int cfg_relay_index(const struct broker_cfg *c, const char *name)
 {
-	return cred_index(c->relays, c->nrelays, name);
+	return cfg_cred_index(c->relays, c->nrelays, name);
 }
 
 /* A scalar that must be a valid name; err at its position otherwise. */
@@ -368,6 +368,12 @@ const struct ns_settings broker_settings = {
 "(direct, reverse or through the least-loaded relay) and instructs the relay.\n"
 "It stays in the foreground (unless -d), logs to stderr and prints a line\n"
 "containing \"ready\" once it listens. SIGTERM or SIGINT stop it cleanly.\n"
+"SIGHUP (systemctl reload) reads the file and the command line again: agents,\n"
+"relays, secrets, the ACL and the limits change at once; established sessions\n"
+"stay; a logged-in agent or relay the file removed (or whose secret changed)\n"
+"is disconnected. listen, http, tls-cert, tls-key and user need a restart\n"
+"(logged). A file with an error is refused whole: the old settings stay. The\n"
+"broker re-reads the file as its user (after dropping root): let it read it.\n"
 "Control connections are TLS 1.3; agents and relays pin the certificate by\n"
 "the fingerprint that --fingerprint prints (and the log shows at start).\n",
 	.footer =

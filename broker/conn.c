@@ -156,7 +156,7 @@ static void on_peer_timer(struct ns_loop *l, struct ns_timer *t)
 {
 	struct peer *p = t->data;
 	struct broker *b = p->b;
-	__u64 hold_ns = (__u64)b->cfg->hold_time_s * 1000 * NS_PER_MS;
+	__u64 hold_ns = (__u64)p->hold_s * 1000 * NS_PER_MS;
 	__u64 now = ns_now_ns(), next;
 	struct ns_msg_buf mb;
 
@@ -180,8 +180,7 @@ static void on_peer_timer(struct ns_loop *l, struct ns_timer *t)
 		break;
 	}
 	if (now - p->last_rx_ns >= hold_ns) {
-		peer_close_error(p, NS_ERR_TIMEOUT, "silent for %u s (hold time)",
-				 b->cfg->hold_time_s);
+		peer_close_error(p, NS_ERR_TIMEOUT, "silent for %u s (hold time)", p->hold_s);
 		return;
 	}
 	if (now >= p->next_hb_ns) {
@@ -200,8 +199,8 @@ void peer_start_heartbeat(struct peer *p)
 	__u64 now = ns_now_ns();
 
 	p->last_rx_ns = now;
-	p->next_hb_ns = now + (__u64)p->b->cfg->hold_time_s * 1000 * NS_PER_MS / 3;
-	ns_timer_arm(p->b->loop, &p->timer, (__u64)p->b->cfg->hold_time_s * 1000 / 3);
+	p->next_hb_ns = now + (__u64)p->hold_s * 1000 * NS_PER_MS / 3;
+	ns_timer_arm(p->b->loop, &p->timer, (__u64)p->hold_s * 1000 / 3);
 }
 
 /* ---- closing ---- */

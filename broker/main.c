@@ -105,6 +105,11 @@ static int tls_start(struct broker *b)
 	return 0;
 }
 
+static void on_hup(void *arg)
+{
+	broker_reload(arg);
+}
+
 static int broker_start(struct broker *b)
 {
 	const struct broker_cfg *c = b->cfg;
@@ -119,6 +124,7 @@ static int broker_start(struct broker *b)
 	b->relays = calloc(c->nrelays ? c->nrelays : 1, sizeof(*b->relays));
 	if (!b->loop || !b->agents || !b->relays || sessions_init(b))
 		return -ENOMEM;
+	ns_loop_on_hup(b->loop, on_hup, b);
 	err = ns_loop_signals(b->loop, &b->stop, NULL);
 	if (err)
 		return err;
@@ -163,6 +169,7 @@ static void broker_stop(struct broker *b)
 		peers_close_all(b);
 	free(b->agents);
 	free(b->relays);
+	broker_reload_free(b);
 	SSL_CTX_free(b->tls);
 	ns_loop_free(b->loop);
 }
@@ -184,6 +191,10 @@ int main(int argc, char **argv)
 	}
 	raise_nofile();
 	b.cfg = &cfg;
+	b.config = cl.config ? cl.config : BROKER_CONFIG_DEFAULT;
+	b.config_name = strrchr(b.config, '/') ? strrchr(b.config, '/') + 1 : b.config;
+	b.argc = argc;
+	b.argv = argv;
 	/* -d: fork before any socket, loop or signalfd exists */
 	err = cl.detach ? ns_detach(&ready_fd) : 0;
 	if (!err)

@@ -31,7 +31,7 @@ static int acl_key_cmp(const void *key, const void *elem)
 	return strcmp(key, ((const struct broker_acl *)elem)->service);
 }
 
-static const struct broker_acl *acl_find(const struct broker_cfg *c, const char *service)
+const struct broker_acl *acl_find(const struct broker_cfg *c, const char *service)
 {
 	if (!c->nacls)
 		return NULL;

@@ -187,7 +187,8 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 	ns_mb_u8(&mb, NS_A_VERSION, NS_PROTO_VERSION);
 	ns_mb_addr(&mb, NS_A_OBSERVED_ADDR, p->observed.family, p->observed.addr,
 		   p->observed.port);
-	ns_mb_u32(&mb, NS_A_HOLD_TIME, c->hold_time_s);
+	p->hold_s = c->hold_time_s;
+	ns_mb_u32(&mb, NS_A_HOLD_TIME, p->hold_s);
 	if (peer_send(p, &mb))
 		return;
 	peer_start_heartbeat(p);
