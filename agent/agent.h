@@ -107,6 +107,10 @@ int agent_cfg_parse(struct agent_cfg *c, struct ns_cmdline *cl, int argc, char *
 		    int *status);
 void agent_cfg_usage(FILE *f);
 int agent_cfg_load(struct agent_cfg *c, const char *path, char *err, size_t errlen);
+/* SIGHUP: c afresh from path (NULL: none) and the command line again: 0 or
+ * -errno with err ("file:line:col: ..."); c is the caller's to free. */
+int agent_cfg_reload(struct agent_cfg *c, const char *path, int argc, char **argv, char *err,
+		     size_t errlen);
 int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
 			  char *err, size_t errlen);
 void agent_cfg_free(struct agent_cfg *c);	/* safe on a zeroed cfg */
@@ -167,6 +171,8 @@ struct agent_broker {
 	struct ns_bclient *bc;		/* the connection itself (lib/bclient.h) */
 	__u32 *pub_req;			/* REQ_ID of each PUBLISH in flight, 0 = answered */
 	size_t pub_pending, pub_ok;
+	bool ready_logged;		/* this connection said "ready" (a reload's PUBLISH
+					 * does not say it again) */
 };
 
 struct agent_session;
@@ -181,6 +187,7 @@ struct agent_listener {
 	struct agent *a;
 	const struct agent_sub *cfg;	/* the subscription, NULL for a session's */
 	struct agent_listener *main;	/* the subscription's main listener */
+	struct agent_listener *rnext;	/* a->lis_retired: a reload removed its subscription */
 	struct agent_session *sess;	/* a session's listener: its session */
 	struct agent_listener *snext;	/* the session's (or subscription's extra) listeners */
 	struct sockaddr_storage addr;	/* where it listens */
@@ -364,13 +371,19 @@ struct agent_dgram_out {
 };
 
 struct agent {
-	const struct agent_cfg *cfg;
+	struct agent_cfg *cfg;			/* malloc'd; a reload replaces it (agent_reload.c) */
+	struct agent_cfg **cfg_retired;		/* earlier ones, while a tunnel or session uses them */
+	size_t ncfg_retired;
+	const char *config;			/* -f FILE, NULL: none */
+	int argc;				/* the command line, read again on reload */
+	char **argv;
 	struct ns_loop *loop;
 	volatile bool stop;
 	int exit_code;
 	int ready_fd;				/* -d: the waiting command (ns_detach), or -1 */
 	struct agent_broker br;
-	struct agent_listener *lis;		/* cfg->nsub */
+	struct agent_listener **lis;		/* cfg->nsub: each subscription's main listener */
+	struct agent_listener *lis_retired;	/* closed by a reload, tunnels still on them */
 	struct ns_watch tl_w;			/* tunnel-listen, fd -1 without */
 	struct ns_watch tlu_w;			/* tunnel-listen's UDP port, fd -1 without */
 	struct agent_incoming *incoming;
@@ -386,6 +399,10 @@ struct agent {
 
 /* agent_broker.c */
 void agent_broker_start(struct agent *a);
+/* A reload changed the services: PUBLISH the new and changed ones (pub[i] of
+ * the new cfg, changed[i]), UNPUBLISH the names in gone (n of them). */
+void agent_broker_republish(struct agent *a, const bool *changed, const char *const *gone,
+			    size_t n);
 void agent_broker_stop(struct agent *a);
 bool agent_broker_up(const struct agent *a);
 int agent_broker_send(struct agent *a, struct ns_msg_buf *mb);	/* finishes + frees mb */
@@ -393,6 +410,9 @@ __u32 agent_req_id(struct agent *a);
 
 /* agent_sub.c */
 int agent_listeners_open(struct agent *a);
+struct agent_listener *agent_sub_open(struct agent *a, const struct agent_sub *sub);
+void agent_sub_close(struct agent_listener *lis);	/* its sockets and pool timer */
+void agent_sub_free(struct agent_listener *lis);	/* closed and freed; safe on NULL */
 void agent_listeners_close(struct agent *a);
 void agent_listener_unlink(struct agent_tunnel *t);	/* S, UDP */
 int agent_listener_open(struct agent *a, struct agent_listener *lis);
@@ -412,6 +432,10 @@ int agent_session_listen(struct agent_session *s, __u8 proto, __u16 flow_port, _
 			 bool once, struct sockaddr_storage *where);
 void agent_session_unlisten(struct agent_session *s, const struct sockaddr_storage *where);
 void agent_sessions_close_all(struct agent *a);
+
+/* agent_reload.c: SIGHUP */
+void agent_reload(struct agent *a);
+void agent_reload_free(struct agent *a);	/* at exit: what reloads kept */
 
 /* agent_alg.c */
 int agent_alg_open(struct agent_tunnel *t);	/* forwarding starts: its ALG, if any */

@@ -57,32 +57,68 @@ static void log_duplicate(struct agent *a)
 		"stopping (two agents must not share a name)", a->cfg->name);
 }
 
+/* PUBLISH cfg->pub[i], its REQ_ID in pub_req[i]. */
+static void send_one(struct agent *a, size_t i)
+{
+	const struct agent_pub *p = &a->cfg->pub[i];
+	struct agent_broker *b = &a->br;
+	struct ns_msg_buf mb = {};
+
+	b->pub_req[i] = agent_req_id(a);
+	ns_mb_init(&mb, NS_MSG_PUBLISH);
+	ns_mb_u32(&mb, NS_A_REQ_ID, b->pub_req[i]);
+	ns_mb_str(&mb, NS_A_SERVICE, p->name);
+	ns_mb_u8(&mb, NS_A_PROTO, p->proto);
+	if (p->compress)
+		ns_mb_u8(&mb, NS_A_COMPRESS, 1);
+	if (p->plain)
+		ns_mb_u8(&mb, NS_A_PLAIN, 1);
+	b->pub_pending++;
+	agent_broker_send(a, &mb);
+}
+
 static void send_publish(struct agent *a)
 {
-	const struct agent_cfg *c = a->cfg;
-	struct agent_broker *b = &a->br;
 	size_t i;
 
-	b->pub_pending = b->pub_ok = 0;
-	for (i = 0; i < c->npub && agent_broker_up(a); i++) {
+	a->br.pub_pending = a->br.pub_ok = 0;
+	for (i = 0; i < a->cfg->npub && agent_broker_up(a); i++)
+		send_one(a, i);
+}
+
+void agent_broker_republish(struct agent *a, const bool *changed, const char *const *gone,
+			    size_t n)
+{
+	struct agent_broker *b = &a->br;
+	__u32 *req = calloc(a->cfg->npub ? a->cfg->npub : 1, sizeof(*req));
+	size_t i;
+
+	if (!req) {
+		/* a new login publishes the whole list */
+		ns_bclient_drop(b->bc, "reload: out of memory for the services");
+		return;
+	}
+	free(b->pub_req);
+	b->pub_req = req;
+	b->pub_pending = 0;
+	if (!agent_broker_up(a))
+		return;		/* the next login publishes the new list */
+	for (i = 0; i < n && agent_broker_up(a); i++) {
 		struct ns_msg_buf mb = {};
 
-		b->pub_req[i] = agent_req_id(a);
-		ns_mb_init(&mb, NS_MSG_PUBLISH);
-		ns_mb_u32(&mb, NS_A_REQ_ID, b->pub_req[i]);
-		ns_mb_str(&mb, NS_A_SERVICE, c->pub[i].name);
-		ns_mb_u8(&mb, NS_A_PROTO, c->pub[i].proto);
-		if (c->pub[i].compress)
-			ns_mb_u8(&mb, NS_A_COMPRESS, 1);
-		if (c->pub[i].plain)
-			ns_mb_u8(&mb, NS_A_PLAIN, 1);
-		b->pub_pending++;
+		ns_mb_init(&mb, NS_MSG_UNPUBLISH);
+		ns_mb_u32(&mb, NS_A_REQ_ID, agent_req_id(a));
+		ns_mb_str(&mb, NS_A_SERVICE, gone[i]);
 		agent_broker_send(a, &mb);
 	}
+	for (i = 0; i < a->cfg->npub && agent_broker_up(a); i++)
+		if (changed[i])
+			send_one(a, i);
 }
 
 static void log_ready(struct agent *a)
 {
+	a->br.ready_logged = true;
 	log_info("ready: logged in as %s, %zu published, %zu subscribed", a->cfg->name,
 		 a->br.pub_ok, a->cfg->nsub);
 	ns_detach_ready(&a->ready_fd);	/* the first "ready" completes a -d start-up */
@@ -114,7 +150,7 @@ static bool publish_reply(struct agent *a, const struct ns_msg *m, bool ok)
 		log_err("publish %s: %s%s%s", a->cfg->pub[i].name, agent_err_text(code),
 			*text ? ": " : "", text);
 	}
-	if (!b->pub_pending)
+	if (!b->pub_pending && !b->ready_logged)
 		log_ready(a);
 	return true;
 }
@@ -164,6 +200,7 @@ static void on_up(void *arg, const struct ns_bclient_login *li)
 {
 	struct agent *a = arg;
 
+	a->br.ready_logged = false;
 	send_publish(a);
 	if (agent_broker_up(a) && !a->br.pub_pending)
 		log_ready(a);

@@ -485,7 +485,11 @@ static const struct ns_settings agent_settings = {
 "before any application byte flows. It logs a line containing \"ready\" each\n"
 "time it has logged in and published. SIGTERM or SIGINT: close everything,\n"
 "exit 0. A broker refusing the login (wrong name or secret) ends it with\n"
-"status 1.\n",
+"status 1. SIGHUP (systemctl reload) reads the file and the command line\n"
+"again: services are published and withdrawn, subscriptions opened and\n"
+"closed (their running tunnels go on until they end), the timers change; a\n"
+"new broker, name, secret or pin means a new login. tunnel-listen needs a\n"
+"restart. A file with an error is refused whole: the old settings stay.\n",
 	.footer =
 "publish and subscribe are lists in the file (examples/agent.yaml documents\n"
 "them): a service's target, proto, compress, encrypt (tunnels are encrypted\n"
@@ -559,6 +563,13 @@ int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *tex
 	cfg_defaults(c);
 	err[0] = '\0';
 	return cfg_finish(c, root, yc_load_string(name, text, &root, err, errlen), err, errlen);
+}
+
+int agent_cfg_reload(struct agent_cfg *c, const char *path, int argc, char **argv, char *err,
+		     size_t errlen)
+{
+	cfg_defaults(c);
+	return ns_settings_reload(&agent_settings, c, path, argc, argv, err, errlen);
 }
 
 void agent_cfg_usage(FILE *f)

@@ -86,11 +86,19 @@ static int agent_start(struct agent *a)
 	return err;
 }
 
+static void on_hup(void *arg)
+{
+	agent_reload(arg);
+}
+
 /* (An epoll-watched signalfd created before a -d fork() would wake only the
  * parent: the wait queue lives in the creator's signal handlers.) */
 static int agent_signals(struct agent *a)
 {
-	int err = ns_loop_signals(a->loop, &a->stop, NULL);
+	int err;
+
+	ns_loop_on_hup(a->loop, on_hup, a);
+	err = ns_loop_signals(a->loop, &a->stop, NULL);
 
 	if (err)
 		log_err("signals: %s", strerror(-err));
@@ -107,6 +115,7 @@ static void agent_stop(struct agent *a)
 	agent_udp_listen_close(a);
 	if (a->loop)
 		agent_broker_stop(a);
+	agent_reload_free(a);
 	ns_loop_free(a->loop);
 	free(a->buf);
 }
@@ -115,13 +124,22 @@ int main(int argc, char **argv)
 {
 	struct agent a = { .tl_w.fd = -1, .tlu_w.fd = -1, .next_req = 1, .ready_fd = -1 };
 	struct ns_cmdline cl = {};
-	struct agent_cfg cfg;
+	struct agent_cfg *cfg = malloc(sizeof(*cfg));
 	int err, status;
 
-	if (agent_cfg_parse(&cfg, &cl, argc, argv, &status))
+	if (!cfg) {
+		fprintf(stderr, "natsplice-agent: out of memory\n");
+		return 1;
+	}
+	if (agent_cfg_parse(cfg, &cl, argc, argv, &status)) {
+		free(cfg);
 		return status;
+	}
 	ns_log_init("natsplice-agent", NS_LOG_INFO + cl.verbose);
-	a.cfg = &cfg;
+	a.cfg = cfg;
+	a.config = cl.config;
+	a.argc = argc;
+	a.argv = argv;
 	/* -d: fork before any socket, loop or signalfd exists */
 	err = cl.detach ? ns_detach(&a.ready_fd) : 0;
 	if (err)
@@ -139,6 +157,7 @@ int main(int argc, char **argv)
 	if (!err && !a.exit_code)
 		log_info("stopping");
 	agent_stop(&a);
-	agent_cfg_free(&cfg);
+	agent_cfg_free(a.cfg);
+	free(a.cfg);
 	return err ? 1 : a.exit_code;
 }

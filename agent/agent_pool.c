@@ -296,5 +296,5 @@ void agent_pool_broker_up(struct agent *a)
 	size_t i;
 
 	for (i = 0; a->lis && i < a->cfg->nsub; i++)
-		pool_kick(&a->lis[i]);
+		pool_kick(a->lis[i]);
 }

@@ -256,31 +256,69 @@ static int listen_extra(struct agent *a, struct agent_listener *main)
 	return 0;
 }
 
+/* A subscription's listeners (main and extra ports), open: NULL when out of
+ * memory; a port that cannot be bound is logged and left closed. */
+struct agent_listener *agent_sub_open(struct agent *a, const struct agent_sub *sub)
+{
+	struct agent_listener *lis = calloc(1, sizeof(*lis));
+
+	if (!lis)
+		return NULL;
+	lis->a = a;
+	lis->cfg = sub;
+	lis->main = lis;
+	lis->addr = sub->listen;
+	lis->proto = sub->proto;
+	lis->w.fd = -1;
+	agent_pool_init(lis);
+	if (!agent_listener_open(a, lis))
+		listen_extra(a, lis);
+	return lis;
+}
+
+void agent_sub_close(struct agent_listener *lis)
+{
+	struct agent_listener *x;
+
+	for (x = lis->snext; x; x = x->snext)
+		agent_listener_close(x);
+	agent_listener_close(lis);
+	agent_pool_stop(lis);
+}
+
+void agent_sub_free(struct agent_listener *lis)
+{
+	struct agent_listener *x;
+
+	if (!lis)
+		return;
+	agent_sub_close(lis);
+	while ((x = lis->snext)) {
+		lis->snext = x->snext;
+		free(x);
+	}
+	free(lis);
+}
+
 int agent_listeners_open(struct agent *a)
 {
 	size_t i;
-	int err;
 
 	a->lis = calloc(a->cfg->nsub ? a->cfg->nsub : 1, sizeof(*a->lis));
 	if (!a->lis)
 		return -ENOMEM;
 	for (i = 0; i < a->cfg->nsub; i++) {
-		struct agent_listener *lis = &a->lis[i];
+		struct agent_listener *lis = agent_sub_open(a, &a->cfg->sub[i]);
 
-		lis->a = a;
-		lis->cfg = &a->cfg->sub[i];
-		lis->main = lis;
-		lis->addr = lis->cfg->listen;
-		lis->proto = lis->cfg->proto;
-		lis->w.fd = -1;
-		agent_pool_init(lis);
-	}
-	for (i = 0; i < a->cfg->nsub; i++) {
-		err = agent_listener_open(a, &a->lis[i]);
-		if (!err)
-			err = listen_extra(a, &a->lis[i]);
-		if (err)
-			return err;
+		if (!lis)
+			return -ENOMEM;
+		a->lis[i] = lis;
+		/* at start a port that cannot be bound ends it (a reload logs it and goes on) */
+		if (lis->w.fd < 0)
+			return -EADDRNOTAVAIL;
+		for (lis = lis->snext; lis; lis = lis->snext)
+			if (lis->w.fd < 0)
+				return -EADDRNOTAVAIL;
 	}
 	return 0;
 }
@@ -291,17 +329,8 @@ void agent_listeners_close(struct agent *a)
 
 	if (!a->lis)
 		return;
-	for (i = 0; i < a->cfg->nsub; i++) {
-		struct agent_listener *lis = &a->lis[i], *x;
-
-		while ((x = lis->snext)) {
-			lis->snext = x->snext;
-			agent_listener_close(x);
-			free(x);
-		}
-		agent_listener_close(lis);
-		agent_pool_stop(lis);
-	}
+	for (i = 0; i < a->cfg->nsub; i++)
+		agent_sub_free(a->lis[i]);
 	free(a->lis);
 	a->lis = NULL;
 }

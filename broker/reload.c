@@ -8,7 +8,6 @@
  * until a restart, with a warning.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,31 +15,11 @@
 #include "broker.h"
 #include "log.h"
 #include "settings.h"
+#include "util.h"
 
-/* The summary of a reload, "1 agent added (carol), ..." */
-struct summary {
-	char buf[1024];
-	size_t off;
-};
-
-static void say(struct summary *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(struct summary *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (s->off >= sizeof(s->buf))
-		return;
-	if (s->off)
-		s->off += snprintf(s->buf + s->off, sizeof(s->buf) - s->off, ", ");
-	if (s->off >= sizeof(s->buf))
-		return;
-	va_start(ap, fmt);
-	s->off += vsnprintf(s->buf + s->off, sizeof(s->buf) - s->off, fmt, ap);
-	va_end(ap);
-}
-
-/* "2 agents added (a, b)": the names of from[] that pass keep(). */
-static void say_names(struct summary *s, const char *what, const char *how,
+/* "2 agents added (a, b)": the names of v that other lacks (secrets: that
+ * other has with another secret). */
+static void say_names(struct ns_summary *s, const char *what, const char *how,
 		      const struct broker_cred *v, size_t n, const struct broker_cred *other,
 		      size_t nother, bool secrets)
 {
@@ -59,7 +38,7 @@ static void say_names(struct summary *s, const char *what, const char *how,
 					v[i].name);
 	}
 	if (cnt)
-		say(s, "%zu %s%s %s (%s)", cnt, what, cnt == 1 ? "" : "s", how, names);
+		ns_summary_add(s, "%zu %s%s %s (%s)", cnt, what, cnt == 1 ? "" : "s", how, names);
 }
 
 /* Settings that need a restart keep their old value in n. */
@@ -90,7 +69,7 @@ static void keep_fixed(const struct broker_cfg *o, struct broker_cfg *n)
 }
 
 /* The numbers and flags of the table that take effect at once. */
-static void say_scalars(struct summary *s, const struct broker_cfg *o, const struct broker_cfg *n)
+static void say_scalars(struct ns_summary *s, const struct broker_cfg *o, const struct broker_cfg *n)
 {
 	const struct ns_setting *st;
 
@@ -101,9 +80,9 @@ static void say_scalars(struct summary *s, const struct broker_cfg *o, const str
 			continue;
 		if ((st->type == NS_SET_U32 || st->type == NS_SET_SECONDS) &&
 		    *(const __u32 *)a != *(const __u32 *)b)
-			say(s, "%s %u -> %u", st->name, *(const __u32 *)a, *(const __u32 *)b);
+			ns_summary_add(s, "%s %u -> %u", st->name, *(const __u32 *)a, *(const __u32 *)b);
 		else if (st->type == NS_SET_FLAG && *(const bool *)a != *(const bool *)b)
-			say(s, "%s %s", st->name, *(const bool *)b ? "on" : "off");
+			ns_summary_add(s, "%s %s", st->name, *(const bool *)b ? "on" : "off");
 	}
 }
 
@@ -119,7 +98,7 @@ static bool acls_equal(const struct broker_acl *a, const struct broker_acl *b)
 	return true;
 }
 
-static void say_acls(struct summary *s, const struct broker_cfg *o, const struct broker_cfg *n)
+static void say_acls(struct ns_summary *s, const struct broker_cfg *o, const struct broker_cfg *n)
 {
 	size_t i, added = 0, removed = 0, changed = 0;
 
@@ -135,11 +114,11 @@ static void say_acls(struct summary *s, const struct broker_cfg *o, const struct
 		if (!acl_find(n, o->acls[i].service))
 			removed++;
 	if (added)
-		say(s, "%zu ACL entr%s added", added, added == 1 ? "y" : "ies");
+		ns_summary_add(s, "%zu ACL entr%s added", added, added == 1 ? "y" : "ies");
 	if (removed)
-		say(s, "%zu ACL entr%s removed", removed, removed == 1 ? "y" : "ies");
+		ns_summary_add(s, "%zu ACL entr%s removed", removed, removed == 1 ? "y" : "ies");
 	if (changed)
-		say(s, "%zu ACL entr%s changed", changed, changed == 1 ? "y" : "ies");
+		ns_summary_add(s, "%zu ACL entr%s changed", changed, changed == 1 ? "y" : "ies");
 }
 
 /* Logged-in peers the new file no longer lets in: closed now. */
@@ -235,7 +214,7 @@ static void reindex(struct broker *b, const struct broker_cfg *n, struct peer **
 	b->relays = rl;
 }
 
-static void summarize(struct summary *s, const struct broker_cfg *o, const struct broker_cfg *n)
+static void summarize(struct ns_summary *s, const struct broker_cfg *o, const struct broker_cfg *n)
 {
 	say_names(s, "agent", "added", n->agents, n->nagents, o->agents, o->nagents, false);
 	say_names(s, "agent", "removed", o->agents, o->nagents, n->agents, n->nagents, false);
@@ -253,7 +232,7 @@ void broker_reload(struct broker *b)
 {
 	struct peer **ag = NULL, **rl = NULL;
 	struct broker_cfg n, old;
-	struct summary s = {};
+	struct ns_summary s = {};
 	char err[1024];
 
 	cfg_defaults(&n);

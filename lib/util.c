@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <openssl/rand.h>
@@ -272,4 +274,17 @@ __u32 ns_backoff_ms(unsigned int attempt, __u32 rnd, __u32 min_ms, __u32 max_ms)
 	/* base * (0.75 + 0.5 * rnd / 2^32): 0.75 * base .. 1.25 * base. The
 	 * jitter keeps peers that failed together from retrying together. */
 	return (__u32)(base * 3 / 4 + ((base / 2) * rnd >> 32));
+}
+
+void ns_summary_add(struct ns_summary *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->off && s->off < sizeof(s->buf))
+		s->off += snprintf(s->buf + s->off, sizeof(s->buf) - s->off, ", ");
+	if (s->off >= sizeof(s->buf))
+		return;
+	va_start(ap, fmt);
+	s->off += vsnprintf(s->buf + s->off, sizeof(s->buf) - s->off, fmt, ap);
+	va_end(ap);
 }

@@ -50,4 +50,13 @@ void ns_sockaddr_set_port(struct sockaddr_storage *ss, __u16 port);
 int ns_parse_sockaddr(const char *s, int port_optional, struct sockaddr_storage *ss,
 		      socklen_t *len);
 
+/* A list of phrases for one log line ("1 agent added (carol), ..."): each
+ * ns_summary_add() appends ", " and the phrase; cut at the buffer's end. */
+struct ns_summary {
+	char buf[1024];
+	size_t off;
+};
+void ns_summary_add(struct ns_summary *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #endif
