@@ -3,21 +3,36 @@
 TOP := $(CURDIR)
 export TOP V SAN
 
+# make install: PREFIX (/usr/local), DESTDIR; the configuration is always
+# under /etc/natsplice (SYSCONFDIR), the state under /var/lib/natsplice.
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/natsplice
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
 SUBDIRS := lib bpf relay ctl broker agent
 
-.PHONY: all deps deps-test $(SUBDIRS) check check-unit check-bpf check-integration \
-	demo demo-relay install clean help
+.PHONY: all deps deps-check deps-test $(SUBDIRS) check check-unit check-bpf \
+	check-integration demo demo-relay man units install deb deps-package clean help
 
-all: $(SUBDIRS)
+all: $(SUBDIRS) man units
 
-deps:
-	@mk/deps.sh build
+# `make` only checks the Debian packages (and says what is missing);
+# `make deps` installs them, and so do the targets that run something
+# (check, demo, bench, vmtest: deps-test), before the build checks.
+deps: deps-test
 deps-test:
 	@mk/deps.sh test
+deps-check: $(if $(filter-out all deps-check $(SUBDIRS) man units install deb clean help,\
+		$(MAKECMDGOALS)),deps-test)
+	@[ "$(DEPS_CHECK)" = 0 ] || mk/deps.sh --check build
 
-lib: deps
+lib: deps-check
 	@$(MAKE) --no-print-directory -C lib
-bpf: deps
+bpf: deps-check
 	@$(MAKE) --no-print-directory -C bpf
 relay: lib bpf
 	@$(MAKE) --no-print-directory -C relay
@@ -46,17 +61,72 @@ demo-relay: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@test/integration/demo_relay.sh
 
+# Man pages (man/*.in + each daemon's settings table, mk/man.sh) and the
+# systemd units (systemd/*.in with SBINDIR), under build/.
+MAN8 := natsplice natsplice-broker natsplice-agent
+MAN5 := natsplice-broker.yaml natsplice-agent.yaml natsplice-relay.yaml
+MANPAGES := $(MAN8:%=build/man/%.8) $(MAN5:%=build/man/%.5)
+UNITS := natsplice-broker.service natsplice-agent.service natsplice-relay@.service
+man: $(MANPAGES)
+build/man/natsplice.8 build/man/natsplice-relay.yaml.5: ctl
+	@mkdir -p build/man
+	@printf '  %-4s %s\n' GEN $@
+	@mk/man.sh man/$(@F).in ctl/natsplice relay run > $@
+build/man/natsplice-broker.8 build/man/natsplice-broker.yaml.5: broker
+	@mkdir -p build/man
+	@printf '  %-4s %s\n' GEN $@
+	@mk/man.sh man/$(@F).in broker/natsplice-broker > $@
+build/man/natsplice-agent.8 build/man/natsplice-agent.yaml.5: agent
+	@mkdir -p build/man
+	@printf '  %-4s %s\n' GEN $@
+	@mk/man.sh man/$(@F).in agent/natsplice-agent > $@
+
+units: $(UNITS:%=build/systemd/%)
+build/systemd/%: systemd/%.in
+	@mkdir -p build/systemd
+	@sed 's|@SBINDIR@|$(SBINDIR)|g' $< > $@
+
+# Binaries, man pages, units, the sysusers.d entry of the natsplice user,
+# the examples in DOCDIR and, where none is there yet, as the configuration
+# in SYSCONFDIR/natsplice (mode 0640; group natsplice when it exists: the
+# broker and the agent run as that user). Installed into / as root, the user
+# is created (systemd-sysusers) and systemd reloaded.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin
-	install -m 0755 ctl/natsplice $(DESTDIR)$(PREFIX)/sbin/natsplice
-	install -m 0755 broker/natsplice-broker $(DESTDIR)$(PREFIX)/sbin/natsplice-broker
-	install -m 0755 agent/natsplice-agent $(DESTDIR)$(PREFIX)/sbin/natsplice-agent
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR)/examples \
+		$(DESTDIR)$(SYSCONFDIR)/natsplice
+	install -m 0755 ctl/natsplice broker/natsplice-broker agent/natsplice-agent \
+		$(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(MAN8:%=build/man/%.8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(MAN5:%=build/man/%.5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(UNITS:%=build/systemd/%) $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/natsplice.sysusers $(DESTDIR)$(SYSUSERSDIR)/natsplice.conf
+	install -m 0644 examples/*.yaml $(DESTDIR)$(DOCDIR)/examples/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; \
+	then systemd-sysusers $(SYSUSERSDIR)/natsplice.conf; fi
+	@for f in examples/*.yaml; do \
+		t=$(DESTDIR)$(SYSCONFDIR)/natsplice/$${f#examples/}; \
+		if [ -e "$$t" ]; then echo "  KEEP $$t (exists)"; continue; fi; \
+		install -m 0640 "$$f" "$$t" && echo "  INSTALL $$t"; \
+		if [ -z "$(DESTDIR)" ] && getent group natsplice >/dev/null; then \
+			chgrp natsplice "$$t"; fi; \
+	done
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# A Debian package (debian/, dpkg-buildpackage), checked by lintian: build/deb/.
+deb: deps-package
+	@mk/deb.sh
+
+deps-package:
+	@mk/deps.sh package
 
 clean:
 	@for d in $(SUBDIRS) test test/bench; do $(MAKE) --no-print-directory -C $$d clean; done
+	rm -rf build/man build/systemd build/deb
 
 help:
-	@echo "make            build everything (installs missing Debian packages as root)"
+	@echo "make            build everything (checks the Debian packages it needs, says what is missing)"
+	@echo "make deps       install the Debian packages that building and testing need (root)"
 	@echo "make check      run all tests (unit, BPF, network namespaces); TESTS=unit|bpf|integration"
 	@echo "make demo       the whole system in namespaces: broker, relay, two NATs, agents"
 	@echo "make demo-relay the relay alone: two namespaces talking through a splice"
@@ -64,7 +134,9 @@ help:
 	@echo "make bench-tunnels  only tunnel vs port forward vs ssh -R (PROFILE=full: 30 s runs)"
 	@echo "make bench-apps     FTP and UDP through natsplice vs a port forward (bench/apps.sh)"
 	@echo "make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (60)"
-	@echo "make install    install into PREFIX (/usr/local) under DESTDIR"
+	@echo "make install    binaries, man pages, systemd units into PREFIX (/usr/local) under DESTDIR;"
+	@echo "                example configs to /etc/natsplice (existing ones kept)"
+	@echo "make deb        a Debian package in build/deb/ (debhelper), checked by lintian"
 	@echo "V=1 verbose, SAN=1 sanitizers"
 
 # Benchmarks (bench/, DESIGN §6; how to read them: bench/README.md): every

@@ -15,6 +15,7 @@
 #define HELP_COL	28	/* where the help sentences start */
 #define HELP_WIDTH	79
 #define OPT_SETTING	256	/* getopt's value for set[i] without a short option: 256 + i */
+#define OPT_MAN		200	/* --man SECTION: getopt's value (no short option) */
 
 /* The options every daemon has besides its settings. */
 static const struct common_opt {
@@ -22,7 +23,7 @@ static const struct common_opt {
 	int short_opt;
 	const char *arg;
 	unsigned int needs;	/* NS_OPT_* bit, 0: always there */
-	const char *help;
+	const char *help;	/* NULL: hidden from --help */
 } common[] = {
 	{ "config", 'f', "FILE", 0,
 	  "read the settings from this YAML file first; the command line overrides it" },
@@ -35,6 +36,8 @@ static const struct common_opt {
 	{ "verbose", 'v', NULL, 0, "more log output (repeatable)" },
 	{ "version", 'V', NULL, NS_OPT_VERSION, "print the version" },
 	{ "help", 'h', NULL, 0, "this text" },
+	/* for mk/man.sh: the man pages' option and key lists come from this table */
+	{ "man", OPT_MAN, "SECTION", 0, NULL },
 };
 #define NCOMMON (sizeof(common) / sizeof(common[0]))
 
@@ -89,6 +92,8 @@ int ns_settings_options(const struct ns_settings *s, struct option **opts, char 
 			continue;
 		o[k++] = (struct option){ c->name, c->arg ? required_argument : no_argument, NULL,
 					  c->short_opt };
+		if (c->short_opt == OPT_MAN)
+			continue;
 		*p++ = c->short_opt;
 		if (c->arg)
 			*p++ = ':';
@@ -423,7 +428,7 @@ void ns_settings_usage(const struct ns_settings *s, FILE *f)
 	for (i = 0; i < NCOMMON; i++) {
 		const struct common_opt *c = &common[i];
 
-		if (!common_on(s, c))
+		if (!common_on(s, c) || !c->help)
 			continue;
 		snprintf(help, sizeof(help), "%s", c->help);
 		if (c->short_opt == 'f' && s->config_default)
@@ -433,6 +438,90 @@ void ns_settings_usage(const struct ns_settings *s, FILE *f)
 	}
 	if (s->footer)
 		fprintf(f, "\n%s", s->footer);
+}
+
+/* Text for roff: '\' and '-' escaped, a line never starting with '.' or '\''. */
+static void roff(FILE *f, const char *t)
+{
+	if (*t == '.' || *t == '\'')
+		fputs("\\&", f);
+	for (; *t; t++) {
+		if (*t == '\\')
+			fputs("\\e", f);
+		else if (*t == '-')
+			fputs("\\-", f);
+		else
+			fputc(*t, f);
+	}
+}
+
+/* One entry: "-s, --name ARG" (section 8) or "name: ARG" (section 5), its help
+ * and, where the table knows them, the values it takes. */
+static void man_entry(FILE *f, bool keys, int short_opt, const char *name, const char *arg,
+		      const char *help, const struct ns_setting *st)
+{
+	char what[256] = "";
+
+	fputs(".TP\n", f);
+	if (keys) {
+		fputs("\\fB", f);
+		roff(f, name);
+		fputs(":\\fR", f);
+	} else {
+		if (short_opt)
+			fprintf(f, "\\fB\\-%c\\fR, ", short_opt);
+		fputs("\\fB\\-\\-", f);
+		roff(f, name);
+		fputs("\\fR", f);
+	}
+	if (arg || keys) {
+		fputs(" \\fI", f);
+		roff(f, arg ? arg : "true|false");
+		fputs("\\fR", f);
+	}
+	fputc('\n', f);
+	roff(f, help);
+	if (st && (st->type == NS_SET_U32 || st->type == NS_SET_SECONDS ||
+		   st->type == NS_SET_SOCKADDR || (st->type == NS_SET_FUNC && st->what)))
+		describe(st, what, sizeof(what));
+	if (st && st->type == NS_SET_ENUM)
+		names_list(st->names, what, sizeof(what));
+	if (*what) {
+		fputs(help[strlen(help) - 1] == '.' ? " Values: " : ". Values: ", f);
+		roff(f, what);
+	}
+	if (st && (st->flags & NS_SET_REPEAT))
+		fputs(keys ? "; one value or a list" : "; may be repeated", f);
+	fputs(*what || help[strlen(help) - 1] != '.' ? ".\n" : "\n", f);
+}
+
+/* --man 8: the options as roff .TP entries; --man 5: the file's scalar keys.
+ * The pages around them are man/NAME.in (mk/man.sh). 0, or -EINVAL for another
+ * section. */
+static int man_list(const struct ns_settings *s, const char *section, FILE *f)
+{
+	bool keys = !strcmp(section, "5");
+	const struct ns_setting *st;
+	size_t i;
+
+	if (!keys && strcmp(section, "8"))
+		return -EINVAL;
+	for (st = s->set; st->name; st++)
+		if (!keys || !(st->flags & NS_SET_CMDLINE))
+			man_entry(f, keys, st->short_opt, st->name,
+				  st->type == NS_SET_FLAG ? NULL : st->arg, st->help, st);
+	for (i = 0; !keys && i < NCOMMON; i++) {
+		const struct common_opt *c = &common[i];
+		char help[512];
+
+		if (!common_on(s, c) || !c->help)
+			continue;
+		snprintf(help, sizeof(help), "%s", c->help);
+		if (c->short_opt == 'f' && s->config_default)
+			snprintf(help, sizeof(help), "%s (default %s)", c->help, s->config_default);
+		man_entry(f, false, c->short_opt, c->name, c->arg, help, NULL);
+	}
+	return 0;
 }
 
 static int load_file(const struct ns_settings *s, void *cfg, const char *path, char *err,
@@ -477,6 +566,11 @@ static int first_pass(const struct ns_settings *s, struct ns_cmdline *cl, int ar
 		} else if (opt == 'h') {
 			ns_settings_usage(s, stdout);
 			*status = 0;
+			return 1;
+		} else if (opt == OPT_MAN) {
+			*status = man_list(s, optarg, stdout) ? 2 : 0;
+			if (*status)
+				fprintf(stderr, "%s: --man takes 5 or 8\n", s->prog);
 			return 1;
 		} else if (opt == 'V' && (s->opts & NS_OPT_VERSION)) {
 			printf("%s %s\n", s->prog, s->version ? s->version : "");

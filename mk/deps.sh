@@ -1,18 +1,27 @@
 #!/bin/sh
-# Check that the Debian packages natsplice needs are installed; install the
-# missing ones when running as root with apt, otherwise say exactly what to run.
-# Usage: mk/deps.sh build|test|demo|vm
+# The Debian packages natsplice needs, per use. `make` only checks (--check:
+# says exactly what is missing and how to install it, exit 1); `make deps`,
+# `make check`, `make demo`, `make deb` install the missing ones (as root,
+# with apt), or say what to run.
+# Usage: mk/deps.sh [--check] build|test|demo|vm|package
 set -e
+check=0
+[ "$1" = --check ] && { check=1; shift; }
 build="clang llvm libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev libyaml-dev
 libssl-dev libmicrohttpd-dev libcmocka-dev pkg-config make gcc"
-test="$build iproute2 ethtool nftables socat iperf3 curl coreutils jq
+# make deb and its lintian check
+package="debhelper dpkg-dev fakeroot lintian"
+# test/integration/test_install.sh: man pages, units, a booted systemd
+install="man-db groff-base systemd systemd-container"
+test="$build $package $install iproute2 ethtool nftables socat iperf3 curl coreutils jq
 iperf vsftpd lftp baresip-core sipsak"
 vm="$build qemu-system-x86 busybox-static cpio xz-utils kmod dwarves"
 case "${1:-build}" in
 build) want=$build ;;
 test|demo) want=$test ;;
+package) want="$build $package" ;;
 vm) want=$vm ;;
-*) echo "usage: $0 build|test|demo|vm" >&2; exit 2 ;;
+*) echo "usage: $0 [--check] build|test|demo|vm|package" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
@@ -20,6 +29,11 @@ for p in $want; do
 		missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
+if [ $check = 1 ]; then
+	echo "missing Debian packages:$missing" >&2
+	echo "install them with: make deps (as root), or: sudo apt-get install$missing" >&2
+	exit 1
+fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 	echo "missing Debian packages:$missing" >&2
 	echo "install them with: sudo apt-get install$missing" >&2

@@ -123,8 +123,8 @@ static void test_options_table(void **state)
 	assert_int_equal(ns_settings_options(&ts, &o, &so), 0);
 	for (n = 0; o[n].name; n++)
 		;
-	/* 8 settings + -f -n -d -v -h (no -V) */
-	assert_int_equal(n, 8 + 5);
+	/* 8 settings + -f -n -d -v -h (no -V) + the hidden --man */
+	assert_int_equal(n, 8 + 6);
 	assert_string_equal(o[0].name, "dev");
 	assert_int_equal(o[0].has_arg, required_argument);
 	assert_int_equal(o[0].val, 'i');
@@ -137,6 +137,25 @@ static void test_options_table(void **state)
 	assert_null(strchr(so, 'V'));
 	free(o);
 	free(so);
+}
+
+/* --man 5|8 (mk/man.sh) ends the parse like --help; another section is an error. */
+static void test_man(void **state)
+{
+	struct ns_cmdline cl;
+	struct tcfg c;
+	int status = -1;
+	FILE *saved = stdout;
+
+	stdout = fopen("/dev/null", "w");
+	assert_int_equal(parse(&c, &cl, &status, "--man", "5", NULL), 1);
+	assert_int_equal(status, 0);
+	assert_int_equal(parse(&c, &cl, &status, "--man", "8", NULL), 1);
+	assert_int_equal(status, 0);
+	assert_int_equal(parse(&c, &cl, &status, "--man", "3", NULL), 1);
+	assert_int_equal(status, 2);
+	fclose(stdout);
+	stdout = saved;
 }
 
 static void test_getopt(void **state)
@@ -302,6 +321,7 @@ static void test_help(void **state)
 	assert_non_null(strstr(help, "-n, --check"));
 	assert_non_null(strstr(help, "-d, --detach"));
 	assert_null(strstr(help, "--version"));
+	assert_null(strstr(help, "--man"));	/* hidden: for mk/man.sh */
 	/* wrapped: no line longer than 79, continuation lines at column 28 */
 	for (line = strtok(help, "\n"); line; line = strtok(NULL, "\n"))
 		assert_true(strlen(line) <= 79);
@@ -314,6 +334,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_options_table),
+		cmocka_unit_test(test_man),
 		cmocka_unit_test(test_getopt),
 		cmocka_unit_test(test_range_errors),
 		cmocka_unit_test(test_yaml),
