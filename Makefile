@@ -133,6 +133,7 @@ help:
 	@echo "make bench      benchmarks (make bench-quick: under 3 minutes); results in bench/results/"
 	@echo "make bench-tunnels  only tunnel vs port forward vs ssh -R (PROFILE=full: 30 s runs)"
 	@echo "make bench-apps     FTP and UDP through natsplice vs a port forward (bench/apps.sh)"
+	@echo "make bench-crypt    encrypted tunnels (user space, kTLS) vs plain vs ssh -L (bench/crypt.sh)"
 	@echo "make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (60)"
 	@echo "make install    binaries, man pages, systemd units into PREFIX (/usr/local) under DESTDIR;"
 	@echo "                example configs to /etc/natsplice (existing ones kept)"
@@ -148,7 +149,7 @@ help:
 # and one-stream throughput (test/bench/run). bench-tunnels: only the
 # tunnels section (a client behind one NAT, a server behind another: tunnel
 # vs port forward vs haproxy vs ssh -R; PROFILE=full for the long runs).
-.PHONY: bench bench-quick bench-relay bench-tunnels bench-apps
+.PHONY: bench bench-quick bench-relay bench-tunnels bench-apps bench-crypt
 bench bench-quick: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@$(MAKE) --no-print-directory -C test/bench
@@ -168,6 +169,13 @@ bench-tunnels: deps-test all
 bench-apps: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@bench/apps.sh
+
+# bench-crypt: what sealing a tunnel costs: throughput and CPU s/GB of a
+# download through a port forward, a plain tunnel, a sealed one in user
+# space and with kTLS (where the kernel has it: make vmtest-bench), ssh -L.
+bench-crypt: deps-test all
+	@$(MAKE) --no-print-directory -C test
+	@bench/crypt.sh
 
 # make fuzz: libFuzzer on the control protocol codec and framing
 # (test/fuzz/), seeded with valid messages, for FUZZ_SECONDS (default 60).
@@ -190,7 +198,8 @@ vmtest-smoke: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@vmtest/run.sh -s smoke
 
-# Splices/s and SYN-to-established latency in the VM, without and with the shim.
+# Splices/s and SYN-to-established latency in the VM, without and with the
+# shim; bench/crypt.sh on 6.1 (kTLS), its CSV in build/vm/runs/*/crypt.csv.
 vmtest-bench: deps-test all
 	@vmtest/run.sh -s bench
 

@@ -18,7 +18,8 @@
 #            `ssh -N -R 0.0.0.0:9080:127.0.0.1:8080` to it
 # Each figure is measured for the three paths one after the other in one bed.
 #
-# Uses from bench/run: rec, na, step, TMP, mark_infra, stop_bg, field.
+# Uses from bench/run: rec, na, step, TMP, mark_infra, stop_bg, field; from
+# bench/cpu.sh: proc_cpu. bench/crypt.sh uses tun_nginx and tun_sshd_start.
 # Settings (set by the profile): TUN_CONN_T (seconds of new connections),
 # TUN_KA_T (seconds of keep-alive requests), TUN_BULK_MB and TUN_BULK_N
 # (size and number of the downloads), TUN_TTFB_N
@@ -115,19 +116,22 @@ tun_nginx() {
 	wait_until 10 nsx "$HA" sh -c "ss -ltn | grep -q ':8080 '" || fail "nginx does not listen"
 }
 
-# tun_sshd: sshd on PUB (key login only, GatewayPorts), `ssh -R` from HA.
-tun_sshd() {
-	local d=$TMP/ssh
+# tun_sshd_start NS IP: sshd on NS's IP:22 (key login only, GatewayPorts);
+# the key pair is generated once: $TMP/ssh/user for every client.
+tun_sshd_start() {
+	local ns=$1 d=$TMP/ssh
 
 	mkdir -p "$d" /run/sshd
 	chmod 700 "$d"
-	{ ssh-keygen -q -t ed25519 -N '' -f "$d/host" && ssh-keygen -q -t ed25519 -N '' -f "$d/user"; } ||
-		fail "ssh-keygen failed"
-	cp "$d/user.pub" "$d/authorized_keys"
-	cat >"$d/sshd_config" <<-CONF
-	ListenAddress $PUB4:22
+	if [ ! -f "$d/user" ]; then
+		{ ssh-keygen -q -t ed25519 -N '' -f "$d/host" && ssh-keygen -q -t ed25519 -N '' -f "$d/user"; } ||
+			fail "ssh-keygen failed"
+		cp "$d/user.pub" "$d/authorized_keys"
+	fi
+	cat >"$d/sshd_config-${ns##*-}" <<-CONF
+	ListenAddress $2:22
 	HostKey $d/host
-	PidFile $d/sshd.pid
+	PidFile $d/sshd-${ns##*-}.pid
 	AuthorizedKeysFile $d/authorized_keys
 	PermitRootLogin prohibit-password
 	PasswordAuthentication no
@@ -138,8 +142,15 @@ tun_sshd() {
 	AllowTcpForwarding yes
 	MaxStartups 1000
 	CONF
-	bg "$PUB" "$TMP/sshd.log" /usr/sbin/sshd -D -e -f "$d/sshd_config"
-	wait_until 10 nsx "$PUB" sh -c "ss -ltn | grep -q ':22 '" || fail "sshd does not listen"
+	bg "$ns" "$TMP/sshd-${ns##*-}.log" /usr/sbin/sshd -D -e -f "$d/sshd_config-${ns##*-}"
+	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q ':22 '" || fail "sshd does not listen"
+}
+
+# tun_sshd: sshd on PUB, `ssh -R` from HA.
+tun_sshd() {
+	local d=$TMP/ssh
+
+	tun_sshd_start "$PUB" "$PUB4"
 	bg "$HA" "$TMP/ssh-r.log" ssh -N -i "$d/user" -o StrictHostKeyChecking=no \
 		-o UserKnownHostsFile=/dev/null -o ExitOnForwardFailure=yes -o ServerAliveInterval=30 \
 		-R 0.0.0.0:9080:127.0.0.1:8080 -R 0.0.0.0:9379:127.0.0.1:6379 "root@$PUB4"
@@ -156,16 +167,6 @@ tun_hop_pids() {
 	haproxy2) echo "$HAP_PIDS" ;;
 	ssh-r) echo "$SSH_PID $(ip netns pids "$PUB")" ;;
 	esac
-}
-
-# tun_cpu PIDS...: their utime+stime in ticks (of those still alive).
-tun_cpu() {
-	local p f=()
-
-	for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
-	[ ${#f[@]} -gt 0 ] || { echo 0; return; }
-	# the command name (field 2) may hold spaces: count from after its ')'
-	cat "${f[@]}" | sed 's/.*) //' | awk '{ s += $12 + $13 } END { print s + 0 }'
 }
 
 # tun_conns PATH: new connections per second for TUN_CONN_T seconds
@@ -214,14 +215,14 @@ tun_bulk() {
 	hz=$(getconf CLK_TCK)
 	pids=$(tun_hop_pids "$path")
 	# shellcheck disable=SC2086
-	c0=$(tun_cpu $pids)
+	c0=$(proc_cpu $pids)
 	: >"$out"
 	for _ in $(seq "${TUN_BULK_N:-3}"); do
 		nsx "$HB" curl -fsS --max-time 120 -o /dev/null -w '%{size_download} %{speed_download}\n' \
 			"http://$(tun_ep "$path")/big" >>"$out" 2>&1
 	done
 	# shellcheck disable=SC2086
-	c1=$(tun_cpu $pids)
+	c1=$(proc_cpu $pids)
 	bytes=$(awk 'NF == 2 { s += $1 } END { printf "%.0f", s }' "$out")
 	bps=$(awk 'NF == 2 && $2 > b { b = $2 } END { if (b) printf "%.4f", b * 8 / 1e9 }' "$out")
 	if [ -z "$bps" ] || [ "$bytes" -lt $((TUN_BULK_MB << 20)) ]; then
