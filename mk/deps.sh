@@ -2,11 +2,14 @@
 # Check that the Debian packages natsplice needs are installed; install the
 # missing ones when running as root with apt, otherwise say exactly what to run.
 # Usage: mk/deps.sh build|test|demo|vm
+# (test: chromium, for test_dashboard.sh's headless browser, is the largest:
+# about 100 MB to download, 400 MB installed with its libraries.)
 set -e
 build="clang llvm libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev libyaml-dev
-libssl-dev libmicrohttpd-dev libcmocka-dev pkg-config make gcc"
+libssl-dev libmicrohttpd-dev libcmocka-dev pkg-config make gcc
+libcurl4-openssl-dev libjansson-dev"
 test="$build iproute2 ethtool nftables socat iperf3 curl coreutils jq
-iperf vsftpd lftp baresip-core sipsak"
+iperf vsftpd lftp baresip-core sipsak chromium"
 vm="$build qemu-system-x86 busybox-static cpio xz-utils kmod dwarves"
 case "${1:-build}" in
 build) want=$build ;;
