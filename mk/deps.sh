@@ -2,8 +2,8 @@
 # Check that the Debian packages natsplice needs are installed; install the
 # missing ones when running as root with apt, otherwise say exactly what to run.
 # Usage: mk/deps.sh build|test|demo|vm
-# (test: chromium, for test_dashboard.sh's headless browser, is the largest:
-# about 100 MB to download, 400 MB installed with its libraries.)
+# (test: chromium, test_dashboard.sh's headless browser, is the largest: with
+# its libraries about 130 MB to download, 450 MB installed.)
 set -e
 build="clang llvm libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev libyaml-dev
 libssl-dev libmicrohttpd-dev libcmocka-dev pkg-config make gcc
