@@ -355,6 +355,9 @@ void sess_count_failure(struct broker *b, enum fail_reason r);
 const char *sess_state_name(enum sess_state s);
 const char *fail_reason_name(enum fail_reason r);
 const char *mode_name(int mode);
+/* Relay ports held by relay's live splices (the records of sessions whose
+ * splice is set up and not reported done). */
+unsigned int sess_relay_ports(const struct broker *b, const char *relay);
 
 /* reload.c: SIGHUP */
 void broker_reload(struct broker *b);
@@ -363,5 +366,17 @@ void broker_reload_free(struct broker *b);	/* at exit: the retired names */
 /* control.c: the HTTP API */
 int http_start(struct broker *b);
 void http_stop(struct broker *b);
+
+/* dashboard.c: the page's files, compiled in */
+struct dashboard_file {
+	const char *type;	/* Content-Type */
+	const void *data;	/* static */
+	size_t len;
+};
+/* The file served at url (exact path, no query): 0, or -ENOENT. */
+int dashboard_file(const char *url, struct dashboard_file *f);
+/* The Content-Security-Policy of the dashboard's files: its own files only. */
+#define DASHBOARD_CSP "default-src 'self'; style-src 'self' 'unsafe-inline'; " \
+	"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 #endif

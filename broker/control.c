@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The HTTP API (libmicrohttpd): GET /metrics (Prometheus text format) and
- * GET /api/v1/{agents,relays,services,sessions} (JSON arrays).
+ * GET /api/v1/{agents,relays,services,sessions} (JSON arrays), and the
+ * dashboard's files (dashboard.c) at / and /dashboard/.
  *
  * MHD runs inside the broker's own event loop (MHD_USE_EPOLL without an
  * internal thread): its epoll fd is one more watch, its timeouts one more
@@ -112,6 +113,7 @@ static void api_relays(struct broker *b, struct ns_out *o)
 			   ns_addr_str(p->relay_addr.family, p->relay_addr.addr, a, sizeof(a)));
 		ns_out_u64(o, "active_splices", p->load);
 		ns_out_u64(o, "pending_requests", p->pending);
+		ns_out_u64(o, "ports_in_use", sess_relay_ports(b, p->name));
 		out_time(o, "connected_since", p->since);
 		ns_out_obj_end(o);
 	}
@@ -315,6 +317,25 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned int statu
 		    : MHD_NO;
 }
 
+/* A dashboard file (dashboard.c): static, never freed. */
+static enum MHD_Result respond_file(struct MHD_Connection *c, const struct dashboard_file *df)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(df->len, (void *)df->data, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, df->type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(r, "Content-Security-Policy", DASHBOARD_CSP);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **ctx)
@@ -329,6 +350,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		{ "/api/v1/sessions", api_sessions },
 	};
 	struct broker_http *h = cls;
+	struct dashboard_file df;
 	struct ns_out *o;
 	char *body = NULL;
 	size_t len = 0, i;
@@ -336,6 +358,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	if (!dashboard_file(url, &df))
+		return respond_file(c, &df);
 	for (i = 0; i < sizeof(api) / sizeof(api[0]) && strcmp(url, api[i].url); i++)
 		;
 	if (i == sizeof(api) / sizeof(api[0]) && strcmp(url, "/metrics"))

@@ -883,6 +883,20 @@ static bool sess_retry_passive(struct session *s, const char *why)
 	return true;
 }
 
+unsigned int sess_relay_ports(const struct broker *b, const char *relay)
+{
+	const struct session *s;
+	unsigned int n = 0;
+
+	for (s = b->sess_head; s; s = s->next) {
+		if (s->relay_name != relay ||
+		    (s->state != SESS_PEER_WAIT && s->state != SESS_ESTABLISHED))
+			continue;
+		n += !!s->port_a + !!s->port_b;
+	}
+	return n;
+}
+
 void sess_splice_done(struct peer *R, const struct ns_msg *m)
 {
 	struct broker *b = R->b;

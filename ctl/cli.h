@@ -42,5 +42,6 @@ int cmd_relay(struct cli *cli, int argc, char **argv);
 int cmd_splice(struct cli *cli, int argc, char **argv);
 int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_dev(struct cli *cli, int argc, char **argv);
+int cmd_broker(struct cli *cli, int argc, char **argv);
 
 #endif

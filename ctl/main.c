@@ -20,11 +20,13 @@ static void usage(FILE *f)
 "Usage: natsplice [OPTIONS] OBJECT COMMAND [ARGS]\n"
 "       natsplice OBJECT help\n"
 "\n"
-"OBJECT := { relay | splice | stats | dev }\n"
+"OBJECT := { relay | splice | stats | dev | broker }\n"
 "  relay run ...             run the relay daemon (natsplice relay help)\n"
 "  splice add|list|show|del  manage splices on the running relay\n"
 "  stats                     verdict and drop-reason counters of the dataplane\n"
 "  dev show|detach           where the programs are attached; take them off\n"
+"  broker agents|services|sessions|relays\n"
+"                            a running broker's view, from its HTTP API\n"
 "\n"
 "OPTIONS:\n"
 "  -j, --json          JSON output (errors as {\"error\": \"...\"})\n"
@@ -190,6 +192,7 @@ int main(int argc, char **argv)
 		{ "splice", cmd_splice },
 		{ "stats", cmd_stats },
 		{ "dev", cmd_dev },
+		{ "broker", cmd_broker },
 		{ NULL, NULL },
 	};
 	struct cli cli = { .socket = getenv("NATSPLICE_SOCKET") };

@@ -10,8 +10,16 @@
  *   nested object   key { k v  k v }
  *   top-level array its elements, one per line (its key is not printed)
  *   other arrays    key v,v,v        (empty: key -)
+ *
+ * A text table (ns_out_table) is written as ordinary text into a memory
+ * stream; each member of a row named in the columns is a cell, the [start,
+ * end) range of that stream its own calls wrote. When the array ends the
+ * cells are printed aligned, and the rest of the stream (separators, keys,
+ * members left out) is dropped.
  */
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +38,29 @@ struct frame {
 	int rows;            /* text: top-level array, elements are lines */
 };
 
+#define CELL_NONE SIZE_MAX	/* a cell the row did not write */
+
+struct cell {
+	size_t start, end;	/* in table.buf */
+};
+
+struct table {
+	const struct ns_out_col *cols;
+	size_t ncols;
+	FILE *real;		/* the output, while ns_out.f is the memory stream */
+	char *buf;		/* the memory stream's buffer */
+	size_t len;
+	struct cell *cells;	/* nrows * ncols */
+	size_t nrows, cap;
+	int row_ok;		/* the current row has room in cells */
+	int col;		/* the column of the member being written, -1: none */
+	int dropped;		/* rows left out: no memory */
+};
+
 struct ns_out {
 	FILE *f;
+	const struct ns_out_col *want;	/* ns_out_table: for the next top-level array */
+	struct table *tab;		/* text table being collected */
 	int json, pretty;
 	int depth;
 	int overflow;        /* levels beyond OUT_MAX_DEPTH, output dropped */
@@ -51,10 +80,24 @@ struct ns_out *ns_out_new(FILE *f, int json, int pretty)
 	return o;
 }
 
+static void table_free(struct table *t)
+{
+	if (!t)
+		return;
+	free(t->cells);
+	free(t->buf);
+	free(t);
+}
+
 void ns_out_free(struct ns_out *o)
 {
 	if (!o)
 		return;
+	if (o->tab) {		/* an unfinished table: nothing of it is printed */
+		fclose(o->f);
+		o->f = o->tab->real;
+		table_free(o->tab);
+	}
 	fflush(o->f);
 	free(o);
 }
@@ -136,6 +179,169 @@ static void json_newline(struct ns_out *o, int depth)
 		fprintf(o->f, "\n%*s", depth * JSON_INDENT, "");
 }
 
+/* ---- text tables ---- */
+
+void ns_out_table(struct ns_out *o, const struct ns_out_col *cols)
+{
+	if (o && !o->json)
+		o->want = cols;
+}
+
+/* A top-level array after ns_out_table: collect it. Without memory it is
+ * printed as ordinary text lines instead. */
+static void table_begin(struct ns_out *o)
+{
+	struct table *t;
+	FILE *f;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return;
+	f = open_memstream(&t->buf, &t->len);
+	if (!f) {
+		free(t);
+		return;
+	}
+	t->cols = o->want;
+	while (t->cols[t->ncols].key)
+		t->ncols++;
+	t->col = -1;
+	t->real = o->f;
+	o->f = f;
+	o->tab = t;
+}
+
+static void table_row(struct table *t)
+{
+	struct cell *c;
+	size_t i, cap;
+
+	t->row_ok = 0;
+	if (t->nrows == t->cap) {
+		cap = t->cap ? 2 * t->cap : 16;
+		c = reallocarray(t->cells, cap, t->ncols * sizeof(*c) ?: 1);
+		if (!c) {
+			t->dropped++;
+			return;
+		}
+		t->cells = c;
+		t->cap = cap;
+	}
+	c = &t->cells[t->nrows++ * t->ncols];
+	for (i = 0; i < t->ncols; i++)
+		c[i].start = c[i].end = CELL_NONE;
+	t->row_ok = 1;
+}
+
+/* A member of a row begins (after its key): is it a column? */
+static void table_cell(struct ns_out *o, const char *key)
+{
+	struct table *t = o->tab;
+	size_t i;
+
+	t->col = -1;
+	if (!t->row_ok || !key)
+		return;
+	for (i = 0; i < t->ncols && strcmp(t->cols[i].key, key); i++)
+		;
+	if (i == t->ncols)
+		return;
+	fflush(o->f);
+	t->col = i;
+	t->cells[(t->nrows - 1) * t->ncols + i].start = t->len;
+}
+
+static void table_cell_end(struct ns_out *o)
+{
+	struct table *t = o->tab;
+
+	if (t->col < 0)
+		return;
+	fflush(o->f);
+	t->cells[(t->nrows - 1) * t->ncols + t->col].end = t->len;
+	t->col = -1;
+}
+
+/* Characters on screen: UTF-8 sequences count once. */
+static size_t text_width(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}
+
+static void put_cell(FILE *f, const char *s, size_t len, size_t width, int last)
+{
+	size_t w = text_width(s, len);
+
+	fwrite(s, 1, len, f);
+	if (!last)
+		fprintf(f, "%*s", (int)(width - w + 2), "");
+}
+
+static void put_title(FILE *f, const struct ns_out_col *c, size_t width, int last)
+{
+	const char *k;
+
+	if (c->title) {
+		put_cell(f, c->title, strlen(c->title), width, last);
+		return;
+	}
+	for (k = c->key; *k; k++)
+		fputc(toupper((unsigned char)*k), f);
+	if (!last)
+		fprintf(f, "%*s", (int)(width - strlen(c->key) + 2), "");
+}
+
+/* The array ended: print heading and rows, aligned. */
+static void table_end(struct ns_out *o)
+{
+	struct table *t = o->tab;
+	const struct cell *c;
+	size_t *width, i, r;
+	FILE *f = t->real;
+
+	fclose(o->f);
+	o->f = f;
+	o->tab = NULL;
+	width = calloc(t->ncols ?: 1, sizeof(*width));
+	if (!width || !t->buf) {
+		fprintf(stderr, "Error: out of memory\n");
+		goto out;
+	}
+	for (i = 0; i < t->ncols; i++) {
+		const char *h = t->cols[i].title ?: t->cols[i].key;
+
+		width[i] = text_width(h, strlen(h));
+		for (r = 0; r < t->nrows; r++) {
+			c = &t->cells[r * t->ncols + i];
+			if (c->end != CELL_NONE && text_width(t->buf + c->start, c->end - c->start) > width[i])
+				width[i] = text_width(t->buf + c->start, c->end - c->start);
+		}
+	}
+	for (i = 0; i < t->ncols; i++)
+		put_title(f, &t->cols[i], width[i], i + 1 == t->ncols);
+	fputc('\n', f);
+	for (r = 0; r < t->nrows; r++) {
+		for (i = 0; i < t->ncols; i++) {
+			c = &t->cells[r * t->ncols + i];
+			if (c->end == CELL_NONE)
+				put_cell(f, "-", 1, width[i], i + 1 == t->ncols);
+			else
+				put_cell(f, t->buf + c->start, c->end - c->start, width[i],
+					 i + 1 == t->ncols);
+		}
+		fputc('\n', f);
+	}
+	if (t->dropped)
+		fprintf(stderr, "Error: out of memory, %d rows left out\n", t->dropped);
+out:
+	free(width);
+	table_free(t);
+}
+
 /* Separator and key before an element of the current container. */
 static void sep(struct ns_out *o, const char *key)
 {
@@ -162,6 +368,8 @@ static void sep(struct ns_out *o, const char *key)
 	}
 	if (t)
 		t->count++;
+	if (o->tab && o->depth == 2)
+		table_cell(o, key);
 }
 
 /* After a scalar: end the line if the scalar is a line of its own. */
@@ -191,6 +399,11 @@ static void begin(struct ns_out *o, enum frame_kind kind, const char *key)
 		o->overflow++;
 		return;
 	}
+	if (!o->json && !o->depth && kind == F_ARR && o->want)
+		table_begin(o);
+	o->want = NULL;
+	if (o->tab && o->depth == 1)
+		table_row(o->tab);
 	line = !o->json && is_line(o);
 	/* The key of a top-level container is not printed in text mode. */
 	sep(o, line && !top(o) ? NULL : key);
@@ -219,6 +432,10 @@ static void end(struct ns_out *o, enum frame_kind kind)
 	if (!f || f->kind != kind)
 		return;     /* unbalanced call: ignore rather than corrupt */
 	o->depth--;
+	if (o->tab && !o->depth) {
+		table_end(o);
+		return;
+	}
 	if (o->json) {
 		if (f->count)
 			json_newline(o, o->depth);
@@ -233,6 +450,8 @@ static void end(struct ns_out *o, enum frame_kind kind)
 		fputc('\n', o->f);
 	else if (kind == F_OBJ && !f->line)
 		fputs(f->count ? " }" : "}", o->f);
+	if (o->tab && o->depth == 2)
+		table_cell_end(o);	/* a row's member that is a container */
 }
 
 void ns_out_obj_begin(struct ns_out *o, const char *key)
@@ -268,6 +487,8 @@ static void scalar(struct ns_out *o, const char *key, const char *val, int quote
 	else
 		text_string(o->f, val);
 	scalar_done(o);
+	if (o->tab && o->depth == 2)
+		table_cell_end(o);
 }
 
 void ns_out_str(struct ns_out *o, const char *key, const char *val)

@@ -34,6 +34,23 @@ void ns_out_null(struct ns_out *o, const char *key);
 void ns_out_fmt(struct ns_out *o, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * A column of a text table: the member key, and its heading (NULL: the key
+ * in capitals).
+ */
+struct ns_out_col {
+	const char *key;
+	const char *title;
+};
+
+/*
+ * Text: print the next top-level array as a table, one row per object: a
+ * heading line, then the members named in cols (ending with a NULL key),
+ * aligned; a member a row lacks is "-", members not in cols are left out.
+ * JSON: no effect, every member is written. cols must outlive the array.
+ */
+void ns_out_table(struct ns_out *o, const struct ns_out_col *cols);
+
 /* JSON: {"error":"..."} on the output stream. Text: "Error: ..." on stderr. */
 void ns_out_error(struct ns_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

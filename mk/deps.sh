@@ -4,17 +4,20 @@
 # `make check`, `make demo`, `make deb` install the missing ones (as root,
 # with apt), or say what to run.
 # Usage: mk/deps.sh [--check] build|test|demo|vm|package
+# (test: chromium, test_dashboard.sh's headless browser, is the largest: with
+# its libraries about 130 MB to download, 450 MB installed.)
 set -e
 check=0
 [ "$1" = --check ] && { check=1; shift; }
 build="clang llvm libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev libyaml-dev
-libssl-dev libmicrohttpd-dev libcmocka-dev pkg-config make gcc"
+libssl-dev libmicrohttpd-dev libcmocka-dev pkg-config make gcc
+libcurl4-openssl-dev libjansson-dev"
 # make deb and its lintian check
 package="debhelper dpkg-dev fakeroot lintian"
 # test/integration/test_install.sh: man pages, units, a booted systemd
 install="man-db groff-base systemd systemd-container"
 test="$build $package $install iproute2 ethtool nftables socat iperf3 curl coreutils jq
-iperf vsftpd lftp baresip-core sipsak"
+iperf vsftpd lftp baresip-core sipsak chromium"
 vm="$build qemu-system-x86 busybox-static cpio xz-utils kmod dwarves"
 case "${1:-build}" in
 build) want=$build ;;

@@ -211,6 +211,22 @@ standalone() {
 	set -eE -o pipefail
 }
 
+# artifact FILE: keep FILE (a screenshot, a capture) past the test, whose
+# $TMP is removed: copied to $ARTIFACT_DIR/<test>/ when ARTIFACT_DIR is set.
+# Prints where it is (shown with VERBOSE=1 or when the test fails).
+artifact() {
+	local dir
+
+	if [ -z "${ARTIFACT_DIR:-}" ]; then
+		echo "artifact: $1 (removed after the test: set ARTIFACT_DIR or KEEP_TMP=1)"
+		return 0
+	fi
+	dir=$ARTIFACT_DIR/$TEST_NAME
+	mkdir -p "$dir"
+	cp "$1" "$dir/"
+	echo "artifact: $dir/${1##*/}"
+}
+
 # ---------------------------------------------------------------- processes
 
 nsx() {

@@ -259,6 +259,66 @@ static void test_misc(void **state)
 	ns_out_free(NULL);
 }
 
+static const struct ns_out_col table_cols[] = {
+	{ "name", NULL },
+	{ "services", NULL },
+	{ "addr", "ADDRESS" },
+	{ "up", NULL },
+	{ NULL, NULL },
+};
+
+static void emit_table(struct ns_out *o)
+{
+	ns_out_table(o, table_cols);
+	ns_out_arr_begin(o, "agents");
+	ns_out_obj_begin(o, NULL);
+	ns_out_str(o, "name", "home-nas");
+	ns_out_str(o, "hidden", "x");
+	ns_out_arr_begin(o, "services");
+	ns_out_str(o, NULL, "web");
+	ns_out_str(o, NULL, "ssh");
+	ns_out_arr_end(o);
+	ns_out_obj_begin(o, "addr");
+	ns_out_str(o, "ip", "203.0.113.101");
+	ns_out_obj_end(o);
+	ns_out_bool(o, "up", 1);
+	ns_out_obj_end(o);
+	ns_out_obj_begin(o, NULL);
+	ns_out_str(o, "name", "caf\xc3\xa9");	/* two bytes, one column */
+	ns_out_arr_begin(o, "services");
+	ns_out_arr_end(o);
+	ns_out_obj_end(o);
+	ns_out_arr_end(o);
+	/* the next array is not a table */
+	ns_out_arr_begin(o, NULL);
+	ns_out_obj_begin(o, NULL);
+	ns_out_str(o, "name", "after");
+	ns_out_obj_end(o);
+	ns_out_arr_end(o);
+}
+
+static void emit_empty_table(struct ns_out *o)
+{
+	ns_out_table(o, table_cols);
+	ns_out_arr_begin(o, NULL);
+	ns_out_arr_end(o);
+}
+
+static void test_table(void **state)
+{
+	check(TEXT, emit_table,
+	      "NAME      SERVICES  ADDRESS               UP\n"
+	      "home-nas  web,ssh   { ip 203.0.113.101 }  true\n"
+	      "caf\xc3\xa9      -         -                     -\n"
+	      "name after\n");
+	check(JSON, emit_table,
+	      "[{\"name\":\"home-nas\",\"hidden\":\"x\",\"services\":[\"web\",\"ssh\"],"
+	      "\"addr\":{\"ip\":\"203.0.113.101\"},\"up\":true},"
+	      "{\"name\":\"caf\xc3\xa9\",\"services\":[]}]\n"
+	      "[{\"name\":\"after\"}]\n");
+	check(TEXT, emit_empty_table, "NAME  SERVICES  ADDRESS  UP\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_misc),
+		cmocka_unit_test(test_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
