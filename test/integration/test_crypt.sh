@@ -155,7 +155,7 @@ ktls: off"
 		fail "the provider did not seal in user space"
 	grep -q "encrypted end to end, " "$TMP/agent-laptop.log" ||
 		fail "the subscriber did not say how it seals"
-	grep -h "encrypted end to end, " "$TMP/agent-laptop.log" | head -n 1 >&2
+	grep -h -m 1 "encrypted end to end, " "$TMP/agent-laptop.log" >&2
 }
 
 # need_ktls: a kernel with kTLS (the `tls` module, loaded on demand).
