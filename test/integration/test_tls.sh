@@ -181,8 +181,7 @@ test_fingerprint_command() {
 # The relay's broker connection: its local port.
 relay_broker_port() {
 	nsx "$RELAY" ss -tnH state established dst "$BROKER4" |
-		awk -v b="$BROKER4:$BROKER_PORT" '$4 == b { split($3, l, ":"); print l[2] }' |
-		head -n 1
+		awk -v b="$BROKER4:$BROKER_PORT" '$4 == b && !p { split($3, l, ":"); print l[2]; p = 1 }'
 }
 
 # inject_into_relay HEX: one segment from the broker into the relay's control
