@@ -5,7 +5,7 @@
 set -e
 build="clang llvm libbpf-dev libxdp-dev bpftool libelf-dev zlib1g-dev libyaml-dev
 libssl-dev libmicrohttpd-dev libcmocka-dev pkg-config make gcc"
-test="$build iproute2 ethtool nftables socat iperf3 curl coreutils jq
+test="$build iproute2 ethtool nftables socat iperf3 curl coreutils jq prometheus
 iperf vsftpd lftp baresip-core sipsak"
 vm="$build qemu-system-x86 busybox-static cpio xz-utils kmod dwarves"
 case "${1:-build}" in
