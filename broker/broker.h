@@ -12,6 +12,7 @@
 #include "natsplice_abi.h"
 #include "ns_proto.h"
 #include "conn.h"
+#include "http.h"
 #include "loop.h"
 
 #define BROKER_NAME_MAX		255	/* bytes of an agent, relay or service name (a STR) */
@@ -56,6 +57,7 @@ struct broker_cfg {
 	socklen_t listen_len;
 	struct sockaddr_storage http;
 	socklen_t http_len;		/* 0: no HTTP API */
+	struct ns_http_tokens http_tokens;	/* http-tokens: none = open */
 	struct broker_cred *agents;	/* sorted by name */
 	size_t nagents;
 	struct broker_cred *relays;	/* sorted by name */
@@ -264,7 +266,6 @@ struct broker_stats {
 	__u64 tls_failed;		/* TLS handshakes failed or stalled */
 };
 
-struct broker_http;
 
 /* Everything the daemon owns; passed around, never global. */
 struct ssl_ctx_st;
@@ -296,7 +297,7 @@ struct broker {
 	struct session *active;		/* being negotiated */
 	struct ns_timer relay_retry_t;	/* sessions wait for a busy relay: try again */
 	unsigned int nactive, ndone;
-	struct broker_http *http;
+	struct ns_http *http;
 	struct broker_stats st;
 	time_t started;
 	__u64 start_ns;

@@ -285,6 +285,11 @@ static int set_user(void *cfg, const char *val, char *msg, size_t len)
 	return 0;
 }
 
+static int set_http_token(void *cfg, const char *val, char *msg, size_t len)
+{
+	return ns_http_token_add(&((struct broker_cfg *)cfg)->http_tokens, val, msg, len);
+}
+
 /* The structured keys, after the table's; services needs the agents. */
 static int load_tree(void *cfg, const struct yc_node *root, char *err, size_t errlen)
 {
@@ -313,7 +318,8 @@ static const struct ns_setting settings[] = {
 	  .len_off = offsetof(struct broker_cfg, http_len), .arg = "IP:PORT",
 	  .help = "the HTTP API: GET /metrics (Prometheus), /api/v1/agents, /api/v1/relays, "
 		  "/api/v1/services, /api/v1/sessions (JSON); default: none. Keep it on a "
-		  "private address: it has no authentication" },
+		  "private address, and set http-tokens" },
+	NS_HTTP_TOKENS_SETTING("http-tokens", set_http_token, "the HTTP API"),
 	{ .name = "hold-time", .type = NS_SET_SECONDS, CFG(hold_time_s), .min = 3, .max = 3600,
 	  .arg = "SEC",
 	  .help = "a peer silent this long is dropped; heartbeats every hold-time / 3 "

@@ -4,37 +4,18 @@
  * GET /api/v1/{agents,relays,services,sessions} (JSON arrays), and the
  * dashboard's files (dashboard.c) at / and /dashboard/.
  *
- * MHD runs inside the broker's own event loop (MHD_USE_EPOLL without an
- * internal thread): its epoll fd is one more watch, its timeouts one more
- * timer, and every request is answered from the loop's thread, so the
- * handlers read the broker's state without locks.
+ * lib/http.c serves it inside the broker's own event loop, so the handlers
+ * read the broker's state without locks; it checks http-tokens first.
  */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <microhttpd.h>
 
 #include "broker.h"
-#include "log.h"
+#include "http.h"
 #include "out.h"
 #include "util.h"
-
-#define HTTP_CONN_LIMIT		64
-#define HTTP_CONN_TIMEOUT_S	10
-
-struct broker_http {
-	struct broker *b;
-	struct MHD_Daemon *d;
-	int lfd;
-	struct ns_watch w;
-	struct ns_timer t;
-};
 
 /* ---- bodies ---- */
 
@@ -288,45 +269,24 @@ static void metrics(struct broker *b, FILE *f)
 	       (unsigned long long)b->started);
 }
 
-/* ---- MHD glue ---- */
+/* ---- requests (lib/http.c serves them) ---- */
 
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, char *body,
-			       size_t len, const char *type)
+/* A dashboard file (dashboard.c): static, never freed; served without a
+ * token (it holds no data: the page's scripts fetch the API with one). */
+static enum MHD_Result on_public(void *data, struct ns_http_req *req, bool *served)
 {
+	struct MHD_Connection *c = req->conn;
+	struct dashboard_file df;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(body);
+	if (dashboard_file(req->url, &df))
 		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned int status,
-				    const char *text)
-{
-	char *body = strdup(text);
-
-	return body ? respond(c, status, body, strlen(body), "text/plain; charset=utf-8")
-		    : MHD_NO;
-}
-
-/* A dashboard file (dashboard.c): static, never freed. */
-static enum MHD_Result respond_file(struct MHD_Connection *c, const struct dashboard_file *df)
-{
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(df->len, (void *)df->data, MHD_RESPMEM_PERSISTENT);
+	*served = true;
+	r = MHD_create_response_from_buffer(df.len, (void *)df.data, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, df->type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, df.type);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(r, "Content-Security-Policy", DASHBOARD_CSP);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -336,9 +296,7 @@ static enum MHD_Result respond_file(struct MHD_Connection *c, const struct dashb
 	return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **ctx)
+static enum MHD_Result on_request(void *data, struct ns_http_req *req)
 {
 	static const struct {
 		const char *url;
@@ -349,144 +307,54 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		{ "/api/v1/services", api_services },
 		{ "/api/v1/sessions", api_sessions },
 	};
-	struct broker_http *h = cls;
-	struct dashboard_file df;
+	struct broker *b = data;
+	struct MHD_Connection *c = req->conn;
+	const char *url = req->url;
+	struct ns_http_body body;
 	struct ns_out *o;
-	char *body = NULL;
-	size_t len = 0, i;
+	size_t i;
 	FILE *f;
 
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-	if (!dashboard_file(url, &df))
-		return respond_file(c, &df);
 	for (i = 0; i < sizeof(api) / sizeof(api[0]) && strcmp(url, api[i].url); i++)
 		;
 	if (i == sizeof(api) / sizeof(api[0]) && strcmp(url, "/metrics"))
-		return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
-	f = open_memstream(&body, &len);
+		return ns_http_respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+	f = ns_http_body_open(&body);
 	if (!f)
 		return MHD_NO;
 	if (i < sizeof(api) / sizeof(api[0])) {
 		o = ns_out_new(f, 1, 0);
 		if (o)
-			api[i].fn(h->b, o);
+			api[i].fn(b, o);
 		ns_out_free(o);
 	} else {
-		metrics(h->b, f);
+		metrics(b, f);
 	}
-	if (fclose(f) || !body) {
-		free(body);
-		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-	}
-	return respond(c, MHD_HTTP_OK, body, len, i < sizeof(api) / sizeof(api[0]) ?
-		       "application/json" : "text/plain; version=0.0.4; charset=utf-8");
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	log_debug("http: %s", msg);
-}
-
-/* Run MHD, then sleep until its next deadline (idle connections, pipelined requests). */
-static void http_run(struct broker_http *h)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	MHD_run(h->d);
-	if (MHD_get_timeout(h->d, &ms) == MHD_YES)
-		ns_timer_arm(h->b->loop, &h->t, ms);
-	else
-		ns_timer_cancel(h->b->loop, &h->t);
-}
-
-static void on_http(struct ns_loop *l, struct ns_watch *w, __u32 events)
-{
-	http_run(w->data);
-}
-
-static void on_http_timer(struct ns_loop *l, struct ns_timer *t)
-{
-	http_run(t->data);
+	return ns_http_respond_body(c, MHD_HTTP_OK, &body, i < sizeof(api) / sizeof(api[0]) ?
+				    NS_HTTP_TYPE_JSON : NS_HTTP_TYPE_PROM);
 }
 
 int http_start(struct broker *b)
 {
 	const struct broker_cfg *c = b->cfg;
-	const union MHD_DaemonInfo *info;
-	struct broker_http *h;
-	struct ns_ep ep;
-	char a[EP_STRLEN];
-	__be16 port;
-	int one = 1, err;
+	struct ns_http_cfg hc = {
+		.what = "HTTP API",
+		.tokens_key = "http-tokens",
+		.addr = &c->http,
+		.addr_len = c->http_len,
+		.tokens = &c->http_tokens,
+		.fn = on_request,
+		.data = b,
+		.public_fn = on_public,
+	};
 
 	if (!c->http_len)
 		return 0;
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	h->b = b;
-	h->w.fd = -1;
-	b->http = h;
-	ns_sockaddr_split(&c->http, &ep.family, ep.addr, &port);
-	ep.port = ntohs(port);
-	h->lfd = socket(c->http.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (h->lfd < 0)
-		return -errno;
-	setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(h->lfd, (const struct sockaddr *)&c->http, c->http_len) || listen(h->lfd, 64)) {
-		err = -errno;
-		log_err("http: listen on %s: %s", ep_str(&ep, a, sizeof(a)), strerror(-err));
-		return err;
-	}
-	h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-				(c->http.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-				0, NULL, NULL, on_request, h,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_LISTEN_SOCKET, h->lfd,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
-				MHD_OPTION_END);
-	if (!h->d) {
-		log_err("http: cannot start the HTTP server");
-		return -EIO;
-	}
-	info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!info) {
-		log_err("http: no epoll fd from libmicrohttpd");
-		return -EIO;
-	}
-	h->w.fd = info->epoll_fd;
-	h->w.fn = on_http;
-	h->w.data = h;
-	ns_timer_init(&h->t, on_http_timer, h);
-	err = ns_loop_add(b->loop, &h->w, EPOLLIN);
-	if (err)
-		return err;
-	http_run(h);
-	return 0;
+	return ns_http_start(b->loop, &hc, &b->http);
 }
 
 void http_stop(struct broker *b)
 {
-	struct broker_http *h = b->http;
-
-	if (!h)
-		return;
-	if (h->w.fd >= 0)
-		ns_loop_del(b->loop, &h->w);
-	ns_timer_cancel(b->loop, &h->t);
-	if (h->d)
-		MHD_stop_daemon(h->d);	/* closes the listen socket it was given */
-	else if (h->lfd >= 0)
-		close(h->lfd);
-	free(h);
+	ns_http_stop(b->http);
 	b->http = NULL;
 }

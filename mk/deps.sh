@@ -16,7 +16,7 @@ libcurl4-openssl-dev libjansson-dev"
 package="debhelper dpkg-dev fakeroot lintian"
 # test/integration/test_install.sh: man pages, units, a booted systemd
 install="man-db groff-base systemd systemd-container"
-test="$build $package $install iproute2 ethtool nftables socat iperf3 curl coreutils jq
+test="$build $package $install iproute2 ethtool nftables socat iperf3 curl coreutils jq prometheus
 iperf vsftpd lftp baresip-core sipsak chromium"
 vm="$build qemu-system-x86 busybox-static cpio xz-utils kmod dwarves"
 case "${1:-build}" in

@@ -9,10 +9,12 @@
 #include <net/if.h>
 
 #include "tls.h"
+#include "http.h"
 #include "natsplice_abi.h"
 #include "ctlproto.h"
 #include "loop.h"
 #include "pipe.h"
+#include "prom.h"
 
 /* RELAY_AUTO until relay_run resolves it to one of the others (relay_auto.c). */
 enum relay_mode { RELAY_XDP, RELAY_TC, RELAY_USER, RELAY_AUTO };
@@ -58,6 +60,9 @@ struct relay_cfg {
 	__u32 rst_grace_s;	/* after an RST */
 	__u32 idle_tcp_s;
 	__u32 idle_udp_s;
+	struct sockaddr_storage metrics;	/* metrics: GET /metrics (Prometheus) */
+	socklen_t metrics_len;		/* 0: none */
+	struct ns_http_tokens metrics_tokens;	/* metrics-tokens: none = open */
 	char user[64];		/* who the daemon becomes once started */
 	bool detach;		/* -d */
 	bool no_kmod;		/* handshake: daemon (never the kernel shim) */
@@ -178,6 +183,8 @@ struct relay {
 	struct ns_bclient *broker;	/* NULL without --broker (lib/bclient.h) */
 	__u32 port_cursor;
 	__u32 gc_round;		/* relay_gc() calls */
+	struct ns_http *http;	/* --metrics (relay_metrics.c), or NULL */
+	struct relay_metrics *m;	/* what /metrics counts besides the maps */
 	volatile bool stop;
 	/* the command line, read again with the file on SIGHUP */
 	const char *sock_arg;
@@ -267,6 +274,16 @@ void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size
 const char *relay_mode_name(enum relay_mode mode);
 /* relay_main.c: `natsplice relay run` (sock: the CLI's -S or NULL); exit status */
 int relay_run(const char *sock, int verbose, int argc, char **argv);
+
+/* relay_metrics.c: GET /metrics on --metrics; what it counts of the splices' lives */
+int relay_metrics_open(struct relay *r);	/* 0 without --metrics */
+void relay_metrics_close(struct relay *r);	/* safe without */
+/* sp (made by this daemon) is established now: its setup time. */
+void relay_metrics_established(struct relay *r, const struct relay_splice *sp);
+/* sp ends (why: relay_splice_delete's); info: its last counters. */
+void relay_metrics_done(struct relay *r, const struct relay_splice *sp,
+			const struct ctl_splice *info, const char *why);
+void relay_metrics_created(struct relay *r);
 
 /* relay_ctl.c: the control socket */
 int relay_ctl_open(struct relay *r);

@@ -73,6 +73,11 @@ static int set_pin(void *cfg, const char *val, char *msg, size_t len)
 	return ns_tls_client_set_pin(&((struct relay_cfg *)cfg)->tls, val);
 }
 
+static int set_metrics_token(void *cfg, const char *val, char *msg, size_t len)
+{
+	return ns_http_token_add(&((struct relay_cfg *)cfg)->metrics_tokens, val, msg, len);
+}
+
 static const char *const handshake_names[] = { "auto", "daemon", NULL };
 
 #define CFG(f) NS_FIELD(struct relay_cfg, f)
@@ -128,6 +133,10 @@ static const struct ns_setting settings[] = {
 	{ .name = "secret", .type = NS_SET_STR, CFG(secret), .arg = "S",
 	  .help = "the relay's secret in broker.yaml" },
 	NS_TLS_CLIENT_SETTINGS(struct relay_cfg, set_pin),
+	{ .name = "metrics", .type = NS_SET_SOCKADDR, CFG(metrics),
+	  .len_off = offsetof(struct relay_cfg, metrics_len), .arg = "IP:PORT",
+	  .help = "serve GET /metrics (Prometheus) here; default: none" },
+	NS_HTTP_TOKENS_SETTING("metrics-tokens", set_metrics_token, "/metrics"),
 	{ .name = "user", .type = NS_SET_STR, CFG(user), .arg = "NAME",
 	  .help = "once started, run as this user (default " NS_USER_DEFAULT ") with CAP_BPF "
 		  "only (no capability in userspace mode) and no_new_privs; root: stay root" },

@@ -205,6 +205,8 @@ static int relay_start(struct relay *r)
 	err = setup_loop(r);
 	if (!err)
 		err = relay_broker_open(r);
+	if (!err)
+		err = relay_metrics_open(r);
 	if (err)
 		return err;
 	if (r->cfg.has4)
@@ -222,6 +224,7 @@ static void relay_stop(struct relay *r)
 	struct relay_splice *sp, *next;
 
 	relay_ctl_close(r);
+	relay_metrics_close(r);
 	if (r->dp && !r->dp->outlives_daemon) {
 		/* The connections live in this process and end with it. */
 		for (sp = r->head; sp; sp = next) {

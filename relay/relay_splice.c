@@ -226,6 +226,7 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 		return err;
 	}
 	relay_splice_save(r, sp);
+	relay_metrics_created(r);
 	log_info("splice %u: %s %s, ports %u/%u, half-open deadline %us", sp->s.id,
 		 req->proto == IPPROTO_TCP ? "tcp" : "udp",
 		 req->mode == NS_MODE_PURE ? "pure" : "passive", pa, pb, timeout);
@@ -271,6 +272,7 @@ void relay_splice_sync(struct relay *r, struct relay_splice *sp)
 	sp->s.deadline_ns = k.deadline_ns;
 	if (k.state == NS_ST_ESTABLISHED) {
 		ports_release(r, sp);
+		relay_metrics_established(r, sp);
 		log_info("splice %u: established (kernel handshake)", sp->s.id);
 	}
 	else if (k.state == NS_ST_HALF && k.seen != 3)
@@ -288,6 +290,7 @@ void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *w
 	if (sp->s.session)
 		relay_broker_splice_done(r, sp, &info, why ? why : "deleted");
 	if (why) {
+		relay_metrics_done(r, sp, &info, why);
 		log_info("splice %u: %s: %llu packets, %llu bytes (A->B %llu, B->A %llu)",
 			 sp->s.id, why,
 			 (unsigned long long)(info.packets[0] + info.packets[1]),
@@ -361,6 +364,7 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp, int firs
 	}
 	sp->s.state = NS_ST_ESTABLISHED;
 	ports_release(r, sp);
+	relay_metrics_established(r, sp);
 	relay_splice_save(r, sp);
 	for (i = 0; i < 2; i++) {
 		side = i ? !first : first;

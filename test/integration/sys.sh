@@ -212,9 +212,11 @@ last_session_path() {
 	broker_api /api/v1/sessions | jq -r 'last | .path'
 }
 
-# broker_api PATH: GET the broker's HTTP API.
+# broker_api PATH: GET the broker's HTTP API (with BROKER_TOKEN, if set, as
+# its bearer token: the broker's http-tokens).
 broker_api() {
-	nsx "$BROKER" curl -fsS "http://$BROKER_HTTP$1"
+	nsx "$BROKER" curl -fsS ${BROKER_TOKEN:+-H "Authorization: Bearer $BROKER_TOKEN"} \
+		"http://$BROKER_HTTP$1"
 }
 
 # http_get NS URL OUT: download with curl; prints nothing, fails on error.
