@@ -271,6 +271,12 @@ test_broker_http_tokens() {
 	[ "$(http_code "$BROKER" "$url" -X POST -H "Authorization: Bearer broker-token-0123456789abcdef")" = 405 ] ||
 		fail "POST: not 405"
 	grep -q "open to anyone" "$BROKER_LOG" && fail "warned of no tokens, with one"
+	# the dashboard's files hold no data: served without a token; its data is not
+	[ "$(http_code "$BROKER" "http://$BROKER_HTTP/")" = 200 ] || fail "the dashboard needs a token"
+	[ "$(http_code "$BROKER" "http://$BROKER_HTTP/dashboard/app.js")" = 200 ] ||
+		fail "the dashboard's script needs a token"
+	[ "$(http_code "$BROKER" "http://$BROKER_HTTP/api/v1/sessions")" = 401 ] ||
+		fail "/api/v1/sessions without a token: not 401"
 	kill "$BROKER_PID"
 	wait_pid "$BROKER_PID" 10 || fail "the broker did not stop"
 	start_broker
