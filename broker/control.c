@@ -14,6 +14,7 @@
 
 #include "broker.h"
 #include "http.h"
+#include "prom.h"
 #include "out.h"
 #include "util.h"
 
@@ -174,98 +175,73 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 	ns_out_arr_end(o);
 }
 
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void label_value(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fputc('\\', f);
-		if (*s == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*s, f);
-	}
-}
-
-static void metric_head(FILE *f, const char *name, const char *type, const char *help)
-{
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void metric(FILE *f, const char *name, const char *type, const char *help,
-		   unsigned long long v)
-{
-	metric_head(f, name, type, help);
-	fprintf(f, "%s %llu\n", name, v);
-}
-
 static void metrics(struct broker *b, FILE *f)
 {
 	const struct broker_stats *st = &b->st;
 	static const int paths[] = { NS_PATH_DIRECT, NS_PATH_REVERSE, NS_PATH_RELAY };
 	size_t i;
 
-	metric(f, "natsplice_agents_connected", "gauge", "Agents logged in.", b->agents_online);
-	metric(f, "natsplice_relays_connected", "gauge", "Relays logged in.", b->relays_online);
-	metric(f, "natsplice_connections", "gauge",
+	ns_prom_u64(f, "natsplice_agents_connected", "gauge", "Agents logged in.", b->agents_online);
+	ns_prom_u64(f, "natsplice_relays_connected", "gauge", "Relays logged in.", b->relays_online);
+	ns_prom_u64(f, "natsplice_connections", "gauge",
 	       "Control connections, logged in or not.", b->npeers);
-	metric(f, "natsplice_services", "gauge", "Services published.", b->nservices);
-	metric(f, "natsplice_sessions_negotiating", "gauge",
+	ns_prom_u64(f, "natsplice_services", "gauge", "Services published.", b->nservices);
+	ns_prom_u64(f, "natsplice_sessions_negotiating", "gauge",
 	       "Tunnels being negotiated.", b->nactive);
-	metric_head(f, "natsplice_sessions_total", "counter", "Tunnels negotiated, by path.");
+	ns_prom_head(f, "natsplice_sessions_total", "counter", "Tunnels negotiated, by path.");
 	for (i = 0; i < 3; i++)
 		fprintf(f, "natsplice_sessions_total{path=\"%s\"} %llu\n", ns_path_name(paths[i]),
 			(unsigned long long)st->sessions[paths[i]]);
-	metric_head(f, "natsplice_sessions_failed_total", "counter",
+	ns_prom_head(f, "natsplice_sessions_failed_total", "counter",
 		    "Tunnel requests that failed, by reason.");
 	for (i = 0; i < FAIL_MAX; i++)
 		fprintf(f, "natsplice_sessions_failed_total{reason=\"%s\"} %llu\n",
 			fail_reason_name(i), (unsigned long long)st->failed[i]);
-	metric(f, "natsplice_sessions_retried_total", "counter",
+	ns_prom_u64(f, "natsplice_sessions_retried_total", "counter",
 	       "Pure splices a relay refused, retried in passive mode (not failures).",
 	       st->retried);
-	metric_head(f, "natsplice_session_setup_seconds", "summary",
+	ns_prom_head(f, "natsplice_session_setup_seconds", "summary",
 		    "Time from CONNECT to the last CONNECT_INFO.");
 	fprintf(f, "natsplice_session_setup_seconds_sum %.3f\n", st->setup_ms_sum / 1000.0);
 	fprintf(f, "natsplice_session_setup_seconds_count %llu\n",
 		(unsigned long long)st->setup_count);
-	metric(f, "natsplice_logins_total", "counter", "Successful logins.", st->logins);
-	metric(f, "natsplice_login_failures_total", "counter", "Refused logins.",
+	ns_prom_u64(f, "natsplice_logins_total", "counter", "Successful logins.", st->logins);
+	ns_prom_u64(f, "natsplice_login_failures_total", "counter", "Refused logins.",
 	       st->login_failures);
-	metric(f, "natsplice_broker_logins_insecure_total", "counter",
+	ns_prom_u64(f, "natsplice_broker_logins_insecure_total", "counter",
 	       "Logins over plain text (insecure: true).", st->logins_insecure);
-	metric(f, "natsplice_broker_plain_refused_total", "counter",
+	ns_prom_u64(f, "natsplice_broker_plain_refused_total", "counter",
 	       "Plain-text control connections refused (no insecure: true).",
 	       st->plain_refused);
-	metric(f, "natsplice_broker_tls_failed_total", "counter",
+	ns_prom_u64(f, "natsplice_broker_tls_failed_total", "counter",
 	       "TLS handshakes that failed or did not finish within login-timeout.",
 	       st->tls_failed);
-	metric(f, "natsplice_malformed_total", "counter",
+	ns_prom_u64(f, "natsplice_malformed_total", "counter",
 	       "Peers closed or answered for a malformed message.", st->malformed);
-	metric(f, "natsplice_connections_accepted_total", "counter",
+	ns_prom_u64(f, "natsplice_connections_accepted_total", "counter",
 	       "Control connections accepted.", st->accepted);
-	metric_head(f, "natsplice_probes_total", "counter",
+	ns_prom_head(f, "natsplice_probes_total", "counter",
 		    "Reachability probes of agents' listen ports, by result.");
 	fprintf(f, "natsplice_probes_total{result=\"reachable\"} %llu\n",
 		(unsigned long long)st->probes_ok);
 	fprintf(f, "natsplice_probes_total{result=\"unreachable\"} %llu\n",
 		(unsigned long long)st->probes_failed);
-	metric_head(f, "natsplice_relay_splices_active", "gauge",
+	ns_prom_head(f, "natsplice_relay_splices_active", "gauge",
 		    "Splices a relay holds (SPLICE_READY minus SPLICE_DONE).");
 	for (i = 0; i < b->cfg->nrelays; i++) {
 		if (!b->relays[i])
 			continue;
 		fputs("natsplice_relay_splices_active{relay=\"", f);
-		label_value(f, b->relays[i]->name);
+		ns_prom_label(f, b->relays[i]->name);
 		fprintf(f, "\"} %u\n", b->relays[i]->load);
 	}
-	metric(f, "natsplice_relay_splices_done_total", "counter",
+	ns_prom_u64(f, "natsplice_relay_splices_done_total", "counter",
 	       "Splices the relays reported finished.", st->splices_done);
-	metric(f, "natsplice_relay_bytes_total", "counter",
+	ns_prom_u64(f, "natsplice_relay_bytes_total", "counter",
 	       "Bytes relayed, both directions, of finished splices.", st->relay_bytes);
-	metric(f, "natsplice_relay_packets_total", "counter",
+	ns_prom_u64(f, "natsplice_relay_packets_total", "counter",
 	       "Packets relayed, of finished splices.", st->relay_packets);
-	metric(f, "natsplice_start_time_seconds", "gauge", "When the broker started (Unix time).",
+	ns_prom_u64(f, "natsplice_start_time_seconds", "gauge", "When the broker started (Unix time).",
 	       (unsigned long long)b->started);
 }
 
