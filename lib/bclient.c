@@ -79,19 +79,6 @@ __u32 ns_bclient_backoff_ms(unsigned int attempt, __u32 rnd)
 	return ns_backoff_ms(attempt, rnd, NS_BCLIENT_BACKOFF_MIN_MS, NS_BCLIENT_BACKOFF_MAX_MS);
 }
 
-static const char *sa_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[NS_ADDRSTRLEN];
-	__u32 addr[4];
-	__be16 port;
-	__u8 family;
-
-	ns_sockaddr_split(ss, &family, addr, &port);
-	ns_addr_str(family, addr, ip, sizeof(ip));
-	snprintf(buf, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(port));
-	return buf;
-}
-
 static bool connected(const struct ns_bclient *b)
 {
 	return b->state == BC_LOGIN || b->state == BC_UP;
@@ -316,7 +303,7 @@ static void on_login_ok(struct ns_bclient *b, const struct ns_msg *m)
 	if (!ns_msg_addr(m, NS_A_OBSERVED_ADDR, &family, addr, &port)) {
 		ns_sockaddr_make(family, addr, htons(port), &li.observed);
 		li.has_observed = true;
-		sa_str(&li.observed, seen, sizeof(seen));
+		ns_sockaddr_str(&li.observed, seen, sizeof(seen));
 	}
 	b->state = BC_UP;
 	b->attempt = 0;
@@ -573,7 +560,7 @@ int ns_bclient_new(struct ns_loop *l, const struct ns_bclient_cfg *cfg,
 	b->arg = arg;
 	memcpy(&b->addr, &cfg->addr, cfg->addrlen);
 	b->addrlen = cfg->addrlen;
-	sa_str(&b->addr, b->addr_str, sizeof(b->addr_str));
+	ns_sockaddr_str(&b->addr, b->addr_str, sizeof(b->addr_str));
 	b->role = cfg->role;
 	strcpy(b->name, cfg->name);
 	strcpy(b->secret, cfg->secret);

@@ -224,18 +224,6 @@ static void on_http_timer(struct ns_loop *l, struct ns_timer *t)
 	http_run(t->data);
 }
 
-static void addr_name(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[NS_ADDRSTRLEN];
-	__u32 addr[4];
-	__be16 port;
-	__u8 fam;
-
-	ns_sockaddr_split(ss, &fam, addr, &port);
-	ns_addr_str(fam, addr, a, sizeof(a));
-	snprintf(buf, len, fam == NS_AF_INET6 ? "[%s]:%u" : "%s:%u", a, ntohs(port));
-}
-
 static int http_listen(struct ns_http *h)
 {
 	const struct ns_http_cfg *c = &h->cfg;
@@ -268,7 +256,7 @@ int ns_http_start(struct ns_loop *l, const struct ns_http_cfg *cfg, struct ns_ht
 	h->loop = l;
 	h->lfd = h->w.fd = -1;
 	ns_timer_init(&h->t, on_http_timer, h);
-	addr_name(cfg->addr, h->name, sizeof(h->name));
+	ns_sockaddr_str(cfg->addr, h->name, sizeof(h->name));
 	err = http_listen(h);
 	if (err)
 		goto out;

@@ -231,6 +231,19 @@ void ns_sockaddr_set_port(struct sockaddr_storage *ss, __u16 port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
+const char *ns_sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[NS_ADDRSTRLEN];
+	__u32 addr[4];
+	__be16 port;
+	__u8 family;
+
+	ns_sockaddr_split(ss, &family, addr, &port);
+	ns_addr_str(family, addr, ip, sizeof(ip));
+	snprintf(buf, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(port));
+	return buf;
+}
+
 void ns_sockaddr_split(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4],
 		       __be16 *port)
 {

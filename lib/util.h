@@ -38,6 +38,8 @@ int ns_hexval(char c);					/* a hex digit's value, or -1 */
 socklen_t ns_sockaddr_make(__u8 family, const __u32 addr[4], __be16 port,
 			   struct sockaddr_storage *ss);
 /* sockaddr (AF_INET/AF_INET6) -> family/addr/port (network order). */
+/* "IP:PORT" or "[IPv6]:PORT" into buf; returns buf. */
+const char *ns_sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 void ns_sockaddr_split(const struct sockaddr_storage *ss, __u8 *family, __u32 addr[4],
 		       __be16 *port);
 /* The length of an AF_INET / AF_INET6 sockaddr. */
