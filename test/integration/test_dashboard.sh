@@ -96,7 +96,7 @@ check_dom() {
 		fail "page: $(dom_text "$dom" n-agents) agents, API: $n"
 	[ "$(dom_rows "$dom" agents | wc -l)" = "$n" ] || fail "agents table: not $n rows"
 	for name in $(jq -r '.[].name' <<<"$agents"); do
-		dom_rows "$dom" agents | grep -q "data-name=\"$name\"" || fail "agent $name not shown"
+		dom_rows "$dom" agents | grep "data-name=\"$name\"" >/dev/null || fail "agent $name not shown"
 	done
 
 	n=$(jq length <<<"$services")
@@ -104,7 +104,7 @@ check_dom() {
 	[ "$(dom_text "$dom" n-services)" = "$n" ] ||
 		fail "page: $(dom_text "$dom" n-services) services, API: $n"
 	for name in $(jq -r '.[].service' <<<"$services"); do
-		dom_rows "$dom" services | grep -q "<td class=\"c-service\">$name</td>" ||
+		dom_rows "$dom" services | grep "<td class=\"c-service\">$name</td>" >/dev/null ||
 			fail "service $name not shown"
 	done
 
@@ -142,7 +142,7 @@ test_dashboard() {
 	grep -qi '^content-type: text/javascript' "$TMP/js.hdr" || fail "app.js: $(cat "$TMP/js.hdr")"
 	grep -qi "^content-security-policy: default-src 'self'" "$TMP/js.hdr" || fail "no CSP"
 	cmp -s "$TMP/app.js" "$TOP/broker/www/app.js" || fail "app.js differs from broker/www"
-	nsx "$BROKER" curl -fsS "$BROKER_URL/dashboard/" | grep -q '<title>natsplice broker' ||
+	nsx "$BROKER" curl -fsS "$BROKER_URL/dashboard/" | grep '<title>natsplice broker' >/dev/null ||
 		fail "/dashboard/ is not the page"
 
 	browse "$BROKER_URL/" dom "$TMP/dom.html"
@@ -163,7 +163,7 @@ test_dashboard() {
 	grep -q '<body data-state="ok"' "$TMP/dom-token.html" || fail "the page failed via the proxy"
 	for api in agents services relays sessions; do
 		grep -A8 "GET /api/v1/$api " "$TMP/proxy.log" |
-			grep -q 'Authorization: Bearer dash-s3cret' ||
+			grep 'Authorization: Bearer dash-s3cret' >/dev/null ||
 			fail "GET /api/v1/$api went without the token"
 	done
 	! grep -q "dash-s3cret" <(grep -A8 "GET / " "$TMP/proxy.log") ||

@@ -109,7 +109,7 @@ test_install_layout() {
 	# A second install keeps the configuration an operator edited.
 	echo "# edited" >>"$DEST/etc/natsplice/broker.yaml"
 	install_tree
-	tail -n 1 "$DEST/etc/natsplice/broker.yaml" | grep -q '^# edited$' ||
+	tail -n 1 "$DEST/etc/natsplice/broker.yaml" | grep '^# edited$' >/dev/null ||
 		fail "a second make install overwrote /etc/natsplice/broker.yaml"
 	grep -q "KEEP .*/etc/natsplice/broker.yaml" "$TMP/install.log" ||
 		fail "make install did not say it kept broker.yaml"
@@ -166,7 +166,7 @@ ct() {
 
 # unit_ready PID UNIT: UNIT's journal has its daemon's "ready" line.
 unit_ready() {
-	ct "$1" journalctl -q -u "$2" -o cat 2>/dev/null | grep -q "${3:-ready}"
+	ct "$1" journalctl -q -u "$2" -o cat 2>/dev/null | grep "${3:-ready}" >/dev/null
 }
 
 # wait_unit PID UNIT [REGEX]: wait for the line, or fail with the unit's log.
@@ -253,7 +253,7 @@ test_deb_lintian() {
 		./usr/share/man/man5/natsplice-agent.yaml.5.gz ./etc/natsplice/broker.yaml; do
 		grep -q " $f\$" "$TMP/contents" || fail "$f is not in the package"
 	done
-	dpkg-deb -I "$deb" postinst | grep -q 'adduser --system' ||
+	dpkg-deb -I "$deb" postinst | grep 'adduser --system' >/dev/null ||
 		fail "the postinst does not create the natsplice user"
 	grep -q '^E:' "$TOP/build/deb/lintian.txt" && fail "lintian: $(grep '^E:' "$TOP/build/deb/lintian.txt")"
 	return 0

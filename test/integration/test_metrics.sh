@@ -132,7 +132,7 @@ t_counters() {
 	metrics_bed "$mode" "close-grace: 600"
 	grep -q "open to anyone" "$RELAY_LOG" && fail "the relay warned of no tokens, with two"
 	[ "$(http_code "$A" "$(murl)")" = 401 ] || fail "/metrics without a token: not 401"
-	nsx "$A" curl -s -D - -o /dev/null "$(murl)" | grep -qi '^WWW-Authenticate: Bearer' ||
+	nsx "$A" curl -s -D - -o /dev/null "$(murl)" | grep -i '^WWW-Authenticate: Bearer' >/dev/null ||
 		fail "401 without WWW-Authenticate: Bearer"
 	[ "$(http_code "$A" "$(murl)" -H "Authorization: Bearer ${TOKEN}x")" = 401 ] ||
 		fail "/metrics with a wrong token: not 401"
