@@ -289,6 +289,45 @@ test_broker_http_tokens() {
 	grep -q "bad.yaml:2:.*http-tokens" "$TMP/bad.err" || fail "error: $(cat "$TMP/bad.err")"
 }
 
+# Nothing secret in any answer of the broker's API while a session runs: no
+# agent's or relay's secret, no API token, nothing of the broker's private
+# key. A request with an oversized header (64 KiB) is refused (431), and the
+# API answers the next one.
+test_broker_api_no_secrets() {
+	local tok=broker-token-0123456789abcdef path key secret
+
+	need_system
+	topo_nat
+	start_broker "http-tokens: [$tok]"
+	random_file "$TMP/web.bin" $((1 << 20))
+	web_server "$PUB" 8080 "$TMP/web.bin"
+	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
+publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
+	http_get "$HB" http://127.0.0.1:18080/ "$TMP/got.bin" || fail "download failed"
+	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
+	: >"$TMP/api.txt"
+	for path in /api/v1/agents /api/v1/relays /api/v1/services /api/v1/sessions /metrics \
+		/ /dashboard/app.js; do
+		BROKER_TOKEN=$tok broker_api "$path" >>"$TMP/api.txt" || fail "GET $path failed"
+	done
+	grep '"pub/web"\|"web"' "$TMP/api.txt" >/dev/null || fail "the API shows no service"
+	# the key's base64 body, a line at a time (64 characters: never by chance)
+	key=$(sed -n 2p "$TMP/broker.key")
+	for secret in nas-secret laptop-secret pub-secret mallory-secret relay-secret "$tok" \
+		"$key"; do
+		! grep -F -- "$secret" "$TMP/api.txt" >/dev/null ||
+			fail "the API answers with a secret: $secret"
+	done
+	[ "$(http_code "$BROKER" "http://$BROKER_HTTP/api/v1/agents" \
+		-H "Authorization: Bearer $tok" -H "X-Big: $(head -c 65536 /dev/zero | tr '\0' a)")" \
+		!= 200 ] || fail "a 64 KiB header was served"
+	[ "$(http_code "$BROKER" "http://$BROKER_HTTP/api/v1/agents" \
+		-H "Authorization: Bearer $tok")" = 200 ] || fail "no answer after the big request"
+}
+
 # examples/natsplice-alerts.yml is valid, and its alerts fire on the series
 # of test/integration/alerts_test.yml (and only there).
 test_alert_rules() {
