@@ -40,6 +40,24 @@ enum relay_mode relay_auto_mode(const char *driver, char *why, size_t len);
 /* The device's driver name as ethtool reports it ("" on error): 0 or -errno. */
 int relay_dev_driver(const char *dev, char *buf, size_t len);
 
+/* relay_ports.c: the free ports of the relay port range (--ports), for a
+ * uniform random pick in O(1); exhaustion is exact. */
+struct relay_portset {
+	__u16 lo;		/* first port of the range */
+	__u32 n;		/* ports in the range */
+	__u32 nfree;		/* free[0..nfree) are free */
+	__u16 *free;		/* the range, free ports first */
+	__u32 *pos;		/* pos[port - lo]: the port's index in free[] */
+};
+int relay_portset_init(struct relay_portset *ps, __u16 lo, __u16 hi);
+void relay_portset_destroy(struct relay_portset *ps);	/* safe on NULL, twice */
+bool relay_portset_is_free(const struct relay_portset *ps, __u16 port);
+/* Mark port used / free (ports outside the range: nothing). */
+void relay_portset_take(struct relay_portset *ps, __u16 port);
+void relay_portset_give(struct relay_portset *ps, __u16 port);
+/* The free port that the random number rnd picks, or 0 when none is. */
+__u16 relay_portset_pick(const struct relay_portset *ps, __u32 rnd);
+
 /* Settings, from the command line or relay.yaml; read-only once running. */
 struct relay_cfg {
 	char dev[IF_NAMESIZE];
@@ -181,7 +199,7 @@ struct relay {
 	unsigned int nsplices;
 	__u32 next_id;
 	struct ns_bclient *broker;	/* NULL without --broker (lib/bclient.h) */
-	__u32 port_cursor;
+	struct relay_portset ports;	/* the range's ports no splice holds */
 	__u32 gc_round;		/* relay_gc() calls */
 	struct ns_http *http;	/* --metrics (relay_metrics.c), or NULL */
 	struct relay_metrics *m;	/* what /metrics counts besides the maps */

@@ -178,10 +178,8 @@ static void out_splices(struct relay *r, FILE *f)
  * cannot have them. */
 static void out_ports(struct relay *r, FILE *f)
 {
-	unsigned int p, held = 0;
+	unsigned int held = r->ports.n - r->ports.nfree;
 
-	for (p = r->cfg.port_lo; p <= r->cfg.port_hi; p++)
-		held += r->by_port[p] != NULL;
 	ns_prom_u64(f, "natsplice_relay_ports", "gauge", "Ports of the relay port range.",
 		    r->cfg.port_hi - r->cfg.port_lo + 1);
 	ns_prom_u64(f, "natsplice_relay_ports_in_use", "gauge",

@@ -42,6 +42,19 @@ static bool ports_shared(const struct relay *r, const struct relay_splice *sp)
 	return sp->s.proto == IPPROTO_TCP || !r->dp->udp_keeps_ports;
 }
 
+/* by_port[p] and the free set (port_alloc) change together. */
+static void port_hold(struct relay *r, __u16 p, struct relay_splice *sp)
+{
+	r->by_port[p] = sp;
+	relay_portset_take(&r->ports, p);
+}
+
+static void port_drop(struct relay *r, __u16 p)
+{
+	r->by_port[p] = NULL;
+	relay_portset_give(&r->ports, p);
+}
+
 static void port_use(struct relay *r, struct relay_splice *sp, int side)
 {
 	__u16 p = ntohs(sp->s.port[side]);
@@ -50,7 +63,7 @@ static void port_use(struct relay *r, struct relay_splice *sp, int side)
 		return;
 	r->port_refs[p]++;
 	if (!r->by_port[p] && (sp->s.state < NS_ST_ESTABLISHED || !ports_shared(r, sp)))
-		r->by_port[p] = sp;
+		port_hold(r, p, sp);
 }
 
 static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
@@ -61,7 +74,7 @@ static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
 		return;
 	r->port_refs[p]--;
 	if (r->by_port[p] == sp)
-		r->by_port[p] = NULL;
+		port_drop(r, p);
 	r->dp->port_release(r, sp, side, r->port_refs[p] > 0 && relay_port_own(r, p));
 }
 
@@ -72,7 +85,7 @@ static void ports_release(struct relay *r, struct relay_splice *sp)
 
 	for (side = 0; side < 2 && ports_shared(r, sp); side++)
 		if (sp->s.port[side] && r->by_port[ntohs(sp->s.port[side])] == sp)
-			r->by_port[ntohs(sp->s.port[side])] = NULL;
+			port_drop(r, ntohs(sp->s.port[side]));
 }
 
 static void link_splice(struct relay *r, struct relay_splice *sp)
@@ -125,19 +138,20 @@ static struct relay_splice *splice_new(void)
 	return sp;
 }
 
-/* Next free relay port in the range, or 0. */
-static __u16 port_alloc(struct relay *r)
+/*
+ * A free relay port of the range, at random (relay_ports.c: a sequence
+ * would tell an off-path attacker the next splice's ports): 0, -EADDRINUSE
+ * when every port is held, -EIO without random bytes.
+ */
+static int port_alloc(struct relay *r, __u16 *port)
 {
-	__u32 n = r->cfg.port_hi - r->cfg.port_lo + 1, i;
+	__u32 rnd;
 
-	for (i = 0; i < n; i++) {
-		__u16 port = r->cfg.port_lo + (r->port_cursor + i) % n;
-
-		if (!r->by_port[port]) {
-			r->port_cursor = (r->port_cursor + i + 1) % n;
-			return port;
-		}
-	}
+	if (!r->ports.nfree)
+		return -EADDRINUSE;
+	if (ns_random_bytes(&rnd, sizeof(rnd)))
+		return -EIO;
+	*port = relay_portset_pick(&r->ports, rnd);
 	return 0;
 }
 
@@ -186,18 +200,20 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 	sp = splice_new();
 	if (!sp)
 		return -ENOMEM;
-	pa = port_alloc(r);
-	if (pa) {
-		r->by_port[pa] = sp;	/* hold it while picking the second */
-		if (req->mode == NS_MODE_PASSIVE)
-			pb = port_alloc(r);
-		r->by_port[pa] = NULL;
+	err = port_alloc(r, &pa);
+	if (!err && req->mode == NS_MODE_PASSIVE) {
+		port_hold(r, pa, sp);	/* hold it while picking the second */
+		err = port_alloc(r, &pb);
+		port_drop(r, pa);
 	}
-	if (!pa || (req->mode == NS_MODE_PASSIVE && !pb)) {
-		snprintf(msg, msglen, "relay port range %u-%u exhausted", r->cfg.port_lo,
-			 r->cfg.port_hi);
+	if (err) {
+		if (err == -EADDRINUSE)
+			snprintf(msg, msglen, "relay port range %u-%u exhausted",
+				 r->cfg.port_lo, r->cfg.port_hi);
+		else
+			snprintf(msg, msglen, "no random bytes for a relay port");
 		free(sp);
-		return -EADDRINUSE;
+		return err;
 	}
 	sp->s.id = relay_id_alloc(r->by_id, &r->next_id);
 	sp->s.proto = req->proto;
