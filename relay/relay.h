@@ -133,6 +133,9 @@ struct relay_dataplane {
 	bool outlives_daemon;	/* splices go on after the daemon exits */
 	bool udp_keeps_ports;	/* an established UDP splice keeps its relay
 				 * ports (its sockets own them) */
+	bool answers_syns;	/* passive TCP: the daemon answers the SYNs
+				 * itself, so it can make a side prove
+				 * itself first (relay_splice.c, "proving") */
 	/* Load, attach, open what it needs, adopt what a previous daemon
 	 * left (ev.adopt): the number of splices adopted, or -errno. */
 	int (*open)(struct relay *r);
@@ -201,6 +204,12 @@ struct relay {
 	struct ns_bclient *broker;	/* NULL without --broker (lib/bclient.h) */
 	struct relay_portset ports;	/* the range's ports no splice holds */
 	__u32 gc_round;		/* relay_gc() calls */
+	/* SYNs from a second source (or with a new ISN) for a side that
+	 * already had one, while its splice was not established: taken as a
+	 * candidate (or, before the pair, in the place of the first), or
+	 * refused (its partner was answered already, or too many). */
+	__u64 syn_second_taken, syn_second_refused;
+	__u64 proofs_bad;	/* ACKs at a proving port that proved nothing */
 	struct ns_http *http;	/* --metrics (relay_metrics.c), or NULL */
 	struct relay_metrics *m;	/* what /metrics counts besides the maps */
 	volatile bool stop;
@@ -232,9 +241,23 @@ static inline __u32 relay_id_alloc(struct relay_splice *const *by_id, __u32 *nex
 #define TC_HANDLE	0x4e53		/* "NS": our TC filter's handle ... */
 #define TC_PRIO		0x4e53		/* ... and priority on clsact ingress */
 
+#define RELAY_CANDIDATES 4	/* SYNs (sources) a proving side may have at once */
+
+/* A SYN the daemon answered for a side that has not proved itself yet. */
+struct relay_candidate {
+	struct ns_peer peer;
+	struct ns_syn syn;
+};
+
 /* One splice in the daemon. */
 struct relay_splice {
 	struct ns_splice s;
+	/* Proving (relay_splice.c): side prove_side was answered, once per
+	 * candidate SYN (cand[0..ncand)); the other side waits for its answer
+	 * until one candidate proves itself. -1: not proving. */
+	int prove_side;
+	int ncand;
+	struct relay_candidate cand[RELAY_CANDIDATES];
 	struct relay_splice *next, *prev;	/* all splices */
 	struct relay_splice *id_next;		/* id hash chain */
 	__u64 last_log_ns;

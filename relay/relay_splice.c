@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pair.h"
 #include "pkt.h"
+#include "bytes.h"
 #include "util.h"
 
 #define NS_SEC 1000000000ULL
@@ -131,6 +132,7 @@ static struct relay_splice *splice_new(void)
 
 	if (!sp)
 		return NULL;
+	sp->prove_side = -1;
 	for (i = 0; i < 2; i++) {
 		sp->lw[i].fd = sp->cw[i].fd = -1;
 		ns_pipe_init(&sp->pipe[i]);
@@ -362,9 +364,12 @@ static void reclaim_keys(struct relay *r, struct relay_splice *sp)
 	}
 }
 
-/* Both sides are here: entries first, then the answers (DESIGN §2), to the
- * side that connected first (`first`) first. */
-void relay_splice_established(struct relay *r, struct relay_splice *sp, int first)
+/*
+ * Entries first, then the answers (DESIGN §2): to side `first` first, or,
+ * when that side was answered already (it proved itself), to the other
+ * side only.
+ */
+static void splice_up(struct relay *r, struct relay_splice *sp, int first, bool answered)
 {
 	int i, side, err;
 
@@ -382,7 +387,7 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp, int firs
 	ports_release(r, sp);
 	relay_metrics_established(r, sp);
 	relay_splice_save(r, sp);
-	for (i = 0; i < 2; i++) {
+	for (i = answered; i < 2; i++) {
 		side = i ? !first : first;
 		err = r->dp->answer(r, sp, side);
 		if (err)
@@ -390,6 +395,168 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp, int firs
 				 strerror(-err));
 	}
 	log_info("splice %u: established", sp->s.id);
+}
+
+/*
+ * Proving (issue 13). Each SYN-ACK commits its receiver to the partner's
+ * ISN for good: the relay never rewrites sequence numbers. Answered at once,
+ * a SYN spoofed from a side's (allowed) address, or a stranger's from
+ * behind the same NAT, that came before the side's own would pair with the
+ * partner, and the real side, coming later, would find the splice taken.
+ * So the side that connected first is answered first, and only: the other
+ * side's answer waits until one of the first side's SYNs proves itself by
+ * the third segment of its handshake (ns_pair_is_proof: from its source,
+ * acknowledging the partner's ISN, which only who received our SYN-ACK
+ * knows; the ports stay open for it, the programs punt it: NS_PUNT_PROOF).
+ * Until then, further SYNs for the first side are candidates of their own
+ * (RELAY_CANDIDATES), each answered: an off-path spoof never proves itself
+ * and the real side does, whichever came first. The side that connected
+ * first is the one to prove itself because a SYN sent ahead of both sides,
+ * to a port learnt or guessed, comes first. What this does not cover: a
+ * spoofed SYN for the side that has not connected yet, arriving between the
+ * two real ones (the first real side is committed to it), and a stranger
+ * that really owns the side's address (it proves itself); there the agents'
+ * end-to-end proof fails the tunnel. Random relay ports (relay_ports.c)
+ * keep an off-path attacker from knowing where to send either.
+ * The cost: one round trip to the first side before the second is
+ * answered. The kernel shim (r->kmod) pairs in the kernel, at once.
+ */
+static bool proves_first(const struct relay *r, const struct relay_splice *sp)
+{
+	return r->dp->answers_syns && !r->kmod && sp->s.proto == IPPROTO_TCP &&
+	       sp->s.mode == NS_MODE_PASSIVE;
+}
+
+/* Answer candidate i of the proving side. */
+static void answer_candidate(struct relay *r, struct relay_splice *sp, int i)
+{
+	int side = sp->prove_side, err;
+	struct ns_peer peer = sp->s.peer[side];
+	struct ns_syn syn = sp->s.syn[side];
+
+	sp->s.peer[side] = sp->cand[i].peer;
+	sp->s.syn[side] = sp->cand[i].syn;
+	err = r->dp->answer(r, sp, side);
+	sp->s.peer[side] = peer;
+	sp->s.syn[side] = syn;
+	if (err)
+		log_warn("splice %u: answer side %c: %s", sp->s.id, 'A' + side, strerror(-err));
+}
+
+static void prove_start(struct relay *r, struct relay_splice *sp, int first)
+{
+	int err;
+
+	sp->prove_side = first;
+	sp->ncand = 1;
+	sp->cand[0].peer = sp->s.peer[first];
+	sp->cand[0].syn = sp->s.syn[first];
+	/* its port punts its ACK from now on */
+	err = r->dp->port_wait(r, sp, first);
+	if (err) {
+		log_warn("splice %u: cannot wait for side %c's proof (%s): answering both",
+			 sp->s.id, 'A' + first, strerror(-err));
+		sp->prove_side = -1;
+		splice_up(r, sp, first, false);
+		return;
+	}
+	answer_candidate(r, sp, 0);
+	relay_splice_save(r, sp);
+	log_info("splice %u: side %c answered; side %c's answer waits for its proof", sp->s.id,
+		 'A' + first, 'B' - first);
+}
+
+/* Both sides are here: answer them, or the first and wait for its proof. */
+void relay_splice_established(struct relay *r, struct relay_splice *sp, int first)
+{
+	if (proves_first(r, sp))
+		prove_start(r, sp, first);
+	else
+		splice_up(r, sp, first, false);
+}
+
+static void peer_str(const struct relay_splice *sp, const struct ns_peer *p, char *buf,
+		     size_t len)
+{
+	char a[NS_ADDRSTRLEN];
+
+	ns_addr_str(sp->s.family, p->addr, a, sizeof(a));
+	snprintf(buf, len, sp->s.family == NS_AF_INET6 ? "[%s]:%u" : "%s:%u", a, ntohs(p->port));
+}
+
+/* A SYN for a splice that is proving: a retransmission, a new candidate for
+ * the proving side, or a second source for the waiting side. */
+static void prove_syn(struct relay *r, struct relay_splice *sp, int side,
+		      const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	struct ns_peer peer = { .port = pi->sport };
+	char src[NS_ADDRSTRLEN + 8];
+	int i;
+
+	memcpy(peer.addr, pi->saddr, sizeof(peer.addr));
+	peer_str(sp, &peer, src, sizeof(src));
+	if (side != sp->prove_side) {
+		if (ns_pair_same_syn(&sp->s.peer[side], &sp->s.syn[side], pi, syn)) {
+			/* Waiting for its answer: the proving side's ACK may
+			 * be what was lost; a SYN-ACK again asks for another
+			 * (RFC 9293 3.10.7.4: an ACK for a duplicate). */
+			for (i = 0; i < sp->ncand; i++)
+				answer_candidate(r, sp, i);
+			return;
+		}
+		r->syn_second_refused++;
+		log_warn("splice %u: SYN from %s for side %c refused: side %c was answered with "
+			 "the one this side sent first", sp->s.id, src, 'A' + side,
+			 'A' + sp->prove_side);
+		return;
+	}
+	for (i = 0; i < sp->ncand; i++)
+		if (ns_pair_same_syn(&sp->cand[i].peer, &sp->cand[i].syn, pi, syn)) {
+			answer_candidate(r, sp, i);	/* idempotent */
+			return;
+		}
+	if (sp->ncand == RELAY_CANDIDATES) {
+		r->syn_second_refused++;
+		log_warn("splice %u: SYN from %s for side %c refused: %d candidates already",
+			 sp->s.id, src, 'A' + side, RELAY_CANDIDATES);
+		return;
+	}
+	r->syn_second_taken++;
+	i = sp->ncand++;
+	sp->cand[i].peer = peer;
+	sp->cand[i].syn = *syn;
+	log_info("splice %u: SYN from a second source (%s) for side %c, which has not proved "
+		 "itself: candidate %d, answered too", sp->s.id, src, 'A' + side, i + 1);
+	answer_candidate(r, sp, i);
+}
+
+/* A segment at the proving side's port: the proof of one candidate? */
+static void prove_ack(struct relay *r, struct relay_splice *sp, int side,
+		      const struct ns_pkt_info *pi, const __u8 *pkt, size_t len)
+{
+	int held = !sp->prove_side, i;
+	__u32 ack;
+
+	if (side != sp->prove_side || len < pi->l4_off + 12u)
+		return;
+	ack = ns_get32(pkt + pi->l4_off + 8);
+	for (i = 0; i < sp->ncand; i++)
+		if (ns_pair_is_proof(pi, ack, &sp->cand[i].peer, &sp->cand[i].syn,
+				     &sp->s.syn[held]))
+			break;
+	if (i == sp->ncand) {
+		r->proofs_bad++;
+		log_debug("splice %u: a segment at side %c's port proves nothing", sp->s.id,
+			  'A' + side);
+		return;
+	}
+	sp->s.peer[side] = sp->cand[i].peer;
+	sp->s.syn[side] = sp->cand[i].syn;
+	log_info("splice %u: side %c proved itself (candidate %d of %d)", sp->s.id, 'A' + side,
+		 i + 1, sp->ncand);
+	sp->prove_side = -1;
+	sp->ncand = 0;
+	splice_up(r, sp, side, true);
 }
 
 /* A SYN of side `side`: a new one, a retransmission, or the pair's last. */
@@ -404,6 +571,10 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 			 sp->s.id, ntohs(sp->s.port[0]), ntohs(pi->sport));
 		return;
 	}
+	if (sp->prove_side >= 0 && sp->s.state < NS_ST_ESTABLISHED) {
+		prove_syn(r, sp, side, pi, syn);
+		return;
+	}
 	rc = ns_pair_syn(&sp->s, pi, syn, side);
 	if (rc == NS_PAIR_AGAIN) {
 		/* Idempotent: the same SYN gets the same SYN-ACK again. */
@@ -412,8 +583,13 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 	}
 	if (rc < 0 || rc == NS_PAIR_DUP)
 		return;
-	if (again)
-		log_info("splice %u: side %c reconnected from a new port", sp->s.id, 'A' + side);
+	if (again) {
+		/* (before the pair: the latest SYN stands for the side; one
+		 * that came ahead of the real side's is replaced by it) */
+		r->syn_second_taken++;
+		log_info("splice %u: side %c: a SYN from a second source (or a new ISN) "
+			 "replaces the first", sp->s.id, 'A' + side);
+	}
 	if (sp->s.mode == NS_MODE_PURE && side == 0) {
 		/* Pure splice: B connects from our port y to A's source port x,
 		 * so that forwarding keeps both ports (DESIGN §2). */
@@ -488,6 +664,11 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p)
 		       len > pi.payload_off ? len - pi.payload_off : 0);
 		return;
 	}
+	if (p->reason == NS_PUNT_PROOF) {
+		if (sp->prove_side >= 0 && sp->s.state < NS_ST_ESTABLISHED)
+			prove_ack(r, sp, side, &pi, p->data, len);
+		return;
+	}
 	/* (a SYN the kernel handshake refused: what it recorded so far first) */
 	relay_splice_sync(r, sp);
 	err = ns_syn_parse(p->data, len, &syn);
@@ -529,7 +710,7 @@ static void gc_one(struct relay *r, struct relay_splice *sp, __u64 now)
 	relay_splice_sync(r, sp);
 	if (sp->s.state < NS_ST_ESTABLISHED) {
 		/* Paired in the kernel, entries being installed: next round. */
-		if (sp->s.seen == 3 && sp->s.deadline_ns)
+		if (r->kmod && sp->s.seen == 3 && sp->s.deadline_ns)
 			return;
 		if (now < sp->s.deadline_ns)
 			return;
