@@ -257,6 +257,7 @@ struct relay_splice {
 	 * until one candidate proves itself. -1: not proving. */
 	int prove_side;
 	int ncand;
+	unsigned int cand_next;	/* the slot a new one takes when all are used */
 	struct relay_candidate cand[RELAY_CANDIDATES];
 	struct relay_splice *next, *prev;	/* all splices */
 	struct relay_splice *id_next;		/* id hash chain */

@@ -409,7 +409,7 @@ static void splice_up(struct relay *r, struct relay_splice *sp, int first, bool 
  * acknowledging the partner's ISN, which only who received our SYN-ACK
  * knows; the ports stay open for it, the programs punt it: NS_PUNT_PROOF).
  * Until then, further SYNs for the first side are candidates of their own
- * (RELAY_CANDIDATES), each answered: an off-path spoof never proves itself
+ * (RELAY_CANDIDATES, the oldest making room), each answered: an off-path spoof never proves itself
  * and the real side does, whichever came first. The side that connected
  * first is the one to prove itself because a SYN sent ahead of both sides,
  * to a port learnt or guessed, comes first. What this does not cover: a
@@ -449,6 +449,7 @@ static void prove_start(struct relay *r, struct relay_splice *sp, int first)
 
 	sp->prove_side = first;
 	sp->ncand = 1;
+	sp->cand_next = 0;
 	sp->cand[0].peer = sp->s.peer[first];
 	sp->cand[0].syn = sp->s.syn[first];
 	/* its port punts its ACK from now on */
@@ -515,14 +516,14 @@ static void prove_syn(struct relay *r, struct relay_splice *sp, int side,
 			answer_candidate(r, sp, i);	/* idempotent */
 			return;
 		}
-	if (sp->ncand == RELAY_CANDIDATES) {
-		r->syn_second_refused++;
-		log_warn("splice %u: SYN from %s for side %c refused: %d candidates already",
-			 sp->s.id, src, 'A' + side, RELAY_CANDIDATES);
-		return;
-	}
+	/* Full: the oldest makes room (refusing instead would let a few
+	 * forged SYNs keep the real one out for good; this way a flood must
+	 * outpace the real side's round trip, to a port it had to learn). */
 	r->syn_second_taken++;
-	i = sp->ncand++;
+	if (sp->ncand < RELAY_CANDIDATES)
+		i = sp->ncand++;
+	else
+		i = sp->cand_next++ % RELAY_CANDIDATES;
 	sp->cand[i].peer = peer;
 	sp->cand[i].syn = *syn;
 	log_info("splice %u: SYN from a second source (%s) for side %c, which has not proved "

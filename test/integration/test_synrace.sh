@@ -139,7 +139,7 @@ a_sport() {
 # out and B was reset. Now A's side must prove itself: the forged SYN never
 # does, the real one does, and the download arrives.
 t_spoof() {
-	local mode=$1 sameport=$2 sport
+	local mode=$1 sameport=$2 extra=${3:-0} sport i n
 
 	race_bed "$mode"
 	hold "$NATA"
@@ -157,12 +157,23 @@ t_spoof() {
 	# (before issue 13 the relay said "established" here, with the forged SYN)
 	wait_for_line "$RELAY_LOG" "splice $SPLICE: (side A answered|established)" 30 ||
 		fail "B's SYN did not pair with the spoofed one: $(tail -n 3 "$RELAY_LOG")"
+	# A flood of forged SYNs while A's side waits for its proof: more than
+	# the relay keeps candidates for (4), so the oldest make room.
+	for ((i = 1; i <= extra; i++)); do
+		spoof_syn "$NATA4" $(((sport + 11 * i) % 40000 + 20000)) "$SRELAY4" "$PORT_A" ||
+			fail "cannot send spoofed SYN $i"
+	done
+	[ "$extra" = 0 ] || wait_for_line "$RELAY_LOG" \
+		"splice $SPLICE: SYN from a second source .* for side A.*candidate 4," 10 ||
+		fail "the relay did not take the flood as candidates: $(tail -n 3 "$RELAY_LOG")"
 	release "$NATA"
 	client_done
-	grep -E "splice $SPLICE: SYN from a second source \($NATA4:$A_SPORT\) for side A" \
-		"$RELAY_LOG" >/dev/null || fail "the relay did not see A's real SYN as a candidate"
-	grep -E "splice $SPLICE: side A proved itself \(candidate 2 of 2\)" "$RELAY_LOG" \
-		>/dev/null || fail "A's real SYN was not the one that proved itself"
+	n=$(grep -E -m 1 "splice $SPLICE: SYN from a second source \($NATA4:$A_SPORT\) for side A" \
+		"$RELAY_LOG") || fail "the relay did not see A's real SYN as a candidate"
+	[[ $n =~ candidate\ ([0-9]+), ]] || fail "no candidate number in: $n"
+	n=${BASH_REMATCH[1]}
+	grep -E "splice $SPLICE: side A proved itself \(candidate $n of" "$RELAY_LOG" \
+		>/dev/null || fail "A's real SYN (candidate $n) was not the one that proved itself"
 	grep -E "splice $SPLICE: established" "$RELAY_LOG" >/dev/null ||
 		fail "splice $SPLICE was not established"
 	[ "$(last_session_path)" = relay ] || fail "path is $(last_session_path), not relay"
@@ -213,6 +224,7 @@ t_plain() {
 
 test_xdp_spoof_same_port() { t_spoof xdp 1; }
 test_tc_spoof_other_port() { t_spoof tc 0; }
+test_xdp_spoof_flood() { t_spoof xdp 0 5; }
 test_xdp_stranger() { t_stranger xdp; }
 test_tc_plain() { t_plain tc; }
 
