@@ -252,6 +252,9 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 	return 0;
 }
 
+static bool proves_first(const struct relay *r, const struct relay_splice *sp);
+static void prove_start(struct relay *r, struct relay_splice *sp, int first);
+
 struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice *s)
 {
 	struct relay_splice *sp = splice_new();
@@ -265,6 +268,15 @@ struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice 
 	link_splice(r, sp);
 	if (s->id >= r->next_id)
 		r->next_id = s->id + 1;
+	if (s->state == NS_ST_HALF && s->seen == 3 && proves_first(r, sp)) {
+		/* The daemon before this one was waiting for a side's proof;
+		 * which side and its other candidates died with it. Side A
+		 * is answered (again: the same SYN-ACK) and must prove itself;
+		 * B, answered already or not, gets its answer after. */
+		log_info("splice %u: paired, not established: waiting for side A's proof again",
+			 s->id);
+		prove_start(r, sp, 0);
+	}
 	return sp;
 }
 

@@ -180,6 +180,40 @@ t_spoof() {
 	grep -m 1 -E "session [0-9a-f]+ .* in [0-9]+ ms" "$BROKER_LOG" || true
 }
 
+# t_restart MODE: the relay daemon is killed while side A must prove itself
+# (the forged SYN answered, B waiting) and started again: it takes the splice
+# over from the pins, answers side A again and waits for its proof; the real
+# A then proves itself and the download arrives.
+t_restart() {
+	local mode=$1 log1
+
+	race_bed "$mode"
+	hold "$NATA"
+	hold "$NATB"
+	start_client
+	splice_ports
+	wait_until 30 held "$NATA" || fail "A's SYN never reached NATA"
+	wait_until 10 a_sport || fail "no connection of HA waits for $SRELAY4:$PORT_A"
+	spoof_syn "$NATA4" $(((A_SPORT - 20000 + 104729) % 40000 + 20000)) "$SRELAY4" \
+		"$PORT_A" || fail "cannot send the spoofed SYN"
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: side A connected, waiting for side B" 10 ||
+		fail "the relay did not take the spoofed SYN for side A"
+	release "$NATB"
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: side A answered" 30 ||
+		fail "B's SYN did not pair with the spoofed one: $(tail -n 3 "$RELAY_LOG")"
+	log1=$RELAY_LOG
+	kill -KILL "$RELAY_PID"
+	wait_pid "$RELAY_PID" 10 || true
+	start_sys_relay "$mode"
+	[ "$RELAY_LOG" != "$log1" ] || fail "the restarted relay logs to the same file"
+	grep -E "splice $SPLICE: paired, not established: waiting for side A's proof again" \
+		"$RELAY_LOG" >/dev/null || fail "the restarted relay did not resume the proof"
+	release "$NATA"
+	client_done
+	grep -E "splice $SPLICE: side A proved itself" "$RELAY_LOG" >/dev/null ||
+		fail "side A did not prove itself to the restarted relay"
+}
+
 # t_stranger MODE: MAL, a host of its own, connects to both relay ports of
 # the session before either agent does (their SYNs held at the NATs): the
 # relay drops its SYNs (not from the addresses the broker allowed) and the
@@ -226,6 +260,7 @@ test_xdp_spoof_same_port() { t_spoof xdp 1; }
 test_tc_spoof_other_port() { t_spoof tc 0; }
 test_xdp_spoof_flood() { t_spoof xdp 0 5; }
 test_xdp_stranger() { t_stranger xdp; }
+test_tc_restart() { t_restart tc; }
 test_tc_plain() { t_plain tc; }
 
 run_tests
