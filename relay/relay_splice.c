@@ -421,8 +421,8 @@ static void splice_up(struct relay *r, struct relay_splice *sp, int first, bool 
  * acknowledging the partner's ISN, which only who received our SYN-ACK
  * knows; the ports stay open for it, the programs punt it: NS_PUNT_PROOF).
  * Until then, further SYNs for the first side are candidates of their own
- * (RELAY_CANDIDATES, the oldest making room), each answered: an off-path spoof never proves itself
- * and the real side does, whichever came first. The side that connected
+ * (RELAY_CANDIDATES, the oldest making room), each answered: an off-path
+ * spoof never proves itself and the real side does, whichever came first. The side that connected
  * first is the one to prove itself because a SYN sent ahead of both sides,
  * to a port learnt or guessed, comes first. What this does not cover: a
  * spoofed SYN for the side that has not connected yet, arriving between the
