@@ -254,8 +254,10 @@ struct relay_splice {
 	struct ns_splice s;
 	/* Proving (relay_splice.c): side prove_side was answered, once per
 	 * candidate SYN (cand[0..ncand)); the other side waits for its answer
-	 * until one candidate proves itself. -1: not proving. */
+	 * until one candidate proves itself. -1: not proving. A side's SYNs
+	 * from several sources before the pair are candidates already. */
 	int prove_side;
+	int cand_side;		/* the side cand[] holds (before the pair too) */
 	int ncand;
 	unsigned int cand_next;	/* the slot a new one takes when all are used */
 	struct relay_candidate cand[RELAY_CANDIDATES];

@@ -132,7 +132,7 @@ static struct relay_splice *splice_new(void)
 
 	if (!sp)
 		return NULL;
-	sp->prove_side = -1;
+	sp->prove_side = sp->cand_side = -1;
 	for (i = 0; i < 2; i++) {
 		sp->lw[i].fd = sp->cw[i].fd = -1;
 		ns_pipe_init(&sp->pipe[i]);
@@ -457,13 +457,16 @@ static void answer_candidate(struct relay *r, struct relay_splice *sp, int i)
 
 static void prove_start(struct relay *r, struct relay_splice *sp, int first)
 {
-	int err;
+	int err, i;
 
 	sp->prove_side = first;
-	sp->ncand = 1;
-	sp->cand_next = 0;
-	sp->cand[0].peer = sp->s.peer[first];
-	sp->cand[0].syn = sp->s.syn[first];
+	if (sp->cand_side != first || !sp->ncand) {
+		sp->ncand = 1;
+		sp->cand_next = 0;
+		sp->cand[0].peer = sp->s.peer[first];
+		sp->cand[0].syn = sp->s.syn[first];
+	}
+	sp->cand_side = first;
 	/* its port punts its ACK from now on */
 	err = r->dp->port_wait(r, sp, first);
 	if (err) {
@@ -473,10 +476,12 @@ static void prove_start(struct relay *r, struct relay_splice *sp, int first)
 		splice_up(r, sp, first, false);
 		return;
 	}
-	answer_candidate(r, sp, 0);
+	for (i = 0; i < sp->ncand; i++)
+		answer_candidate(r, sp, i);
 	relay_splice_save(r, sp);
-	log_info("splice %u: side %c answered; side %c's answer waits for its proof", sp->s.id,
-		 'A' + first, 'B' - first);
+	log_info("splice %u: side %c answered (%d candidate%s); side %c's answer waits for its "
+		 "proof", sp->s.id, 'A' + first, sp->ncand, sp->ncand > 1 ? "s" : "",
+		 'B' - first);
 }
 
 /* Both sides are here: answer them, or the first and wait for its proof. */
@@ -497,6 +502,54 @@ static void peer_str(const struct relay_splice *sp, const struct ns_peer *p, cha
 	snprintf(buf, len, sp->s.family == NS_AF_INET6 ? "[%s]:%u" : "%s:%u", a, ntohs(p->port));
 }
 
+/*
+ * Another SYN (source or ISN) for side `side`, which has not proved itself:
+ * a candidate of its own; its index. When all are used the oldest makes
+ * room (refusing instead would let a few forged SYNs keep the real one out
+ * for good; this way a flood must outpace the real side's round trip, to a
+ * port it had to learn).
+ */
+static int cand_add(struct relay *r, struct relay_splice *sp, int side,
+		    const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	char src[NS_ADDRSTRLEN + 8];
+	int i;
+
+	r->syn_second_taken++;
+	if (sp->ncand < RELAY_CANDIDATES)
+		i = sp->ncand++;
+	else
+		i = sp->cand_next++ % RELAY_CANDIDATES;
+	memset(&sp->cand[i].peer, 0, sizeof(sp->cand[i].peer));
+	memcpy(sp->cand[i].peer.addr, pi->saddr, sizeof(sp->cand[i].peer.addr));
+	sp->cand[i].peer.port = pi->sport;
+	sp->cand[i].syn = *syn;
+	peer_str(sp, &sp->cand[i].peer, src, sizeof(src));
+	log_info("splice %u: SYN from a second source (%s) for side %c, which has not proved "
+		 "itself: candidate %d", sp->s.id, src, 'A' + side, i + 1);
+	return i;
+}
+
+/* Before the pair, a second SYN for the side that is here: both are kept
+ * (the one recorded first), for prove_start to answer each. */
+static void cand_before_pair(struct relay *r, struct relay_splice *sp, int side,
+			     const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	int i;
+
+	if (sp->cand_side != side || !sp->ncand) {
+		sp->cand_side = side;
+		sp->ncand = 1;
+		sp->cand_next = 0;
+		sp->cand[0].peer = sp->s.peer[side];
+		sp->cand[0].syn = sp->s.syn[side];
+	}
+	for (i = 0; i < sp->ncand; i++)
+		if (ns_pair_same_syn(&sp->cand[i].peer, &sp->cand[i].syn, pi, syn))
+			return;
+	cand_add(r, sp, side, pi, syn);
+}
+
 /* A SYN for a splice that is proving: a retransmission, a new candidate for
  * the proving side, or a second source for the waiting side. */
 static void prove_syn(struct relay *r, struct relay_splice *sp, int side,
@@ -506,9 +559,9 @@ static void prove_syn(struct relay *r, struct relay_splice *sp, int side,
 	char src[NS_ADDRSTRLEN + 8];
 	int i;
 
-	memcpy(peer.addr, pi->saddr, sizeof(peer.addr));
-	peer_str(sp, &peer, src, sizeof(src));
 	if (side != sp->prove_side) {
+		memcpy(peer.addr, pi->saddr, sizeof(peer.addr));
+		peer_str(sp, &peer, src, sizeof(src));
 		if (ns_pair_same_syn(&sp->s.peer[side], &sp->s.syn[side], pi, syn)) {
 			/* Waiting for its answer: the proving side's ACK may
 			 * be what was lost; a SYN-ACK again asks for another
@@ -528,19 +581,7 @@ static void prove_syn(struct relay *r, struct relay_splice *sp, int side,
 			answer_candidate(r, sp, i);	/* idempotent */
 			return;
 		}
-	/* Full: the oldest makes room (refusing instead would let a few
-	 * forged SYNs keep the real one out for good; this way a flood must
-	 * outpace the real side's round trip, to a port it had to learn). */
-	r->syn_second_taken++;
-	if (sp->ncand < RELAY_CANDIDATES)
-		i = sp->ncand++;
-	else
-		i = sp->cand_next++ % RELAY_CANDIDATES;
-	sp->cand[i].peer = peer;
-	sp->cand[i].syn = *syn;
-	log_info("splice %u: SYN from a second source (%s) for side %c, which has not proved "
-		 "itself: candidate %d, answered too", sp->s.id, src, 'A' + side, i + 1);
-	answer_candidate(r, sp, i);
+	answer_candidate(r, sp, cand_add(r, sp, side, pi, syn));
 }
 
 /* A segment at the proving side's port: the proof of one candidate? */
@@ -588,6 +629,10 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 		prove_syn(r, sp, side, pi, syn);
 		return;
 	}
+	if (proves_first(r, sp) && sp->s.state < NS_ST_ESTABLISHED &&
+	    sp->s.seen == 1 << side &&
+	    !ns_pair_same_syn(&sp->s.peer[side], &sp->s.syn[side], pi, syn))
+		cand_before_pair(r, sp, side, pi, syn);
 	rc = ns_pair_syn(&sp->s, pi, syn, side);
 	if (rc == NS_PAIR_AGAIN) {
 		/* Idempotent: the same SYN gets the same SYN-ACK again. */
@@ -596,13 +641,8 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 	}
 	if (rc < 0 || rc == NS_PAIR_DUP)
 		return;
-	if (again) {
-		/* (before the pair: the latest SYN stands for the side; one
-		 * that came ahead of the real side's is replaced by it) */
-		r->syn_second_taken++;
-		log_info("splice %u: side %c: a SYN from a second source (or a new ISN) "
-			 "replaces the first", sp->s.id, 'A' + side);
-	}
+	if (again && !proves_first(r, sp))
+		log_info("splice %u: side %c reconnected from a new port", sp->s.id, 'A' + side);
 	if (sp->s.mode == NS_MODE_PURE && side == 0) {
 		/* Pure splice: B connects from our port y to A's source port x,
 		 * so that forwarding keeps both ports (DESIGN §2). */

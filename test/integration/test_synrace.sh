@@ -164,13 +164,13 @@ t_spoof() {
 			fail "cannot send spoofed SYN $i"
 	done
 	[ "$extra" = 0 ] || wait_for_line "$RELAY_LOG" \
-		"splice $SPLICE: SYN from a second source .* for side A.*candidate 4," 10 ||
+		"splice $SPLICE: SYN from a second source .* for side A.*candidate 4$" 10 ||
 		fail "the relay did not take the flood as candidates: $(tail -n 3 "$RELAY_LOG")"
 	release "$NATA"
 	client_done
 	n=$(grep -E -m 1 "splice $SPLICE: SYN from a second source \($NATA4:$A_SPORT\) for side A" \
 		"$RELAY_LOG") || fail "the relay did not see A's real SYN as a candidate"
-	[[ $n =~ candidate\ ([0-9]+), ]] || fail "no candidate number in: $n"
+	[[ $n =~ candidate\ ([0-9]+)$ ]] || fail "no candidate number in: $n"
 	n=${BASH_REMATCH[1]}
 	grep -E "splice $SPLICE: side A proved itself \(candidate $n of" "$RELAY_LOG" \
 		>/dev/null || fail "A's real SYN (candidate $n) was not the one that proved itself"
@@ -178,6 +178,33 @@ t_spoof() {
 		fail "splice $SPLICE was not established"
 	[ "$(last_session_path)" = relay ] || fail "path is $(last_session_path), not relay"
 	grep -m 1 -E "session [0-9a-f]+ .* in [0-9]+ ms" "$BROKER_LOG" || true
+}
+
+# t_spoof_after MODE: A's own SYN first, then one forged from its very source
+# port (another ISN), then B's: both of A's are answered, A's proves itself,
+# at once (before, the forged one replaced A's, which had to come again).
+t_spoof_after() {
+	local mode=$1
+
+	race_bed "$mode"
+	hold "$NATA"
+	hold "$NATB"
+	start_client
+	splice_ports
+	wait_until 30 held "$NATA" || fail "A's SYN never reached NATA"
+	wait_until 10 a_sport || fail "no connection of HA waits for $SRELAY4:$PORT_A"
+	release "$NATA"
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: side A connected, waiting for side B" 10 ||
+		fail "A's SYN did not reach the relay: $(tail -n 3 "$RELAY_LOG")"
+	spoof_syn "$NATA4" "$A_SPORT" "$SRELAY4" "$PORT_A" || fail "cannot send the spoofed SYN"
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: SYN from a second source .* for side A" 10 ||
+		fail "the relay did not take the spoofed SYN: $(tail -n 3 "$RELAY_LOG")"
+	release "$NATB"
+	client_done
+	grep -E "splice $SPLICE: side A answered \(2 candidates\)" "$RELAY_LOG" >/dev/null ||
+		fail "side A was not answered with both candidates"
+	grep -E "splice $SPLICE: side A proved itself \(candidate 1 of 2\)" "$RELAY_LOG" \
+		>/dev/null || fail "A's own SYN (candidate 1) did not prove itself"
 }
 
 # t_restart MODE: the relay daemon is killed while side A must prove itself
@@ -261,6 +288,7 @@ test_tc_spoof_other_port() { t_spoof tc 0; }
 test_xdp_spoof_flood() { t_spoof xdp 0 5; }
 test_xdp_stranger() { t_stranger xdp; }
 test_tc_restart() { t_restart tc; }
+test_tc_spoof_after_a() { t_spoof_after tc; }
 test_tc_plain() { t_plain tc; }
 
 run_tests
