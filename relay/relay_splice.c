@@ -428,8 +428,9 @@ static void splice_up(struct relay *r, struct relay_splice *sp, int first, bool 
  * spoofed SYN for the side that has not connected yet, arriving between the
  * two real ones (the first real side is committed to it), and a stranger
  * that really owns the side's address (it proves itself); there the agents'
- * end-to-end proof fails the tunnel. Random relay ports (relay_ports.c)
- * keep an off-path attacker from knowing where to send either.
+ * end-to-end proof never completes and the subscriber asks the broker again
+ * (agent_tunnel_retry): a new splice, on ports picked at random
+ * (relay_ports.c), which an off-path attacker has to learn again.
  * The cost: one round trip to the first side before the second is
  * answered. The kernel shim (r->kmod) pairs in the kernel, at once.
  */

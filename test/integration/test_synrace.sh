@@ -65,9 +65,10 @@ held() {
 	[[ $(ip netns exec "$1" nft list table inet synhold) == *"packets "[1-9]* ]]
 }
 
-# start_client: laptop on HB and a download through it, in the background.
+# start_client [TIMEOUT]: laptop on HB (connect-timeout TIMEOUT s, default
+# 60) and a download through it, in the background.
 start_client() {
-	start_agent "$HB" laptop laptop-secret "$SLOW
+	start_agent "$HB" laptop laptop-secret "connect-timeout: ${1:-60}
 $SUBSCRIBE_WEB"
 	nsx "$HB" curl -fsS --max-time 120 -o "$TMP/got.bin" http://127.0.0.1:18080/ &
 	CURL_PID=$!
@@ -207,6 +208,40 @@ t_spoof_after() {
 		>/dev/null || fail "A's own SYN (candidate 1) did not prove itself"
 }
 
+# t_spoof_b_between MODE: what the relay cannot tell apart: A's SYN, then
+# one forged from NATB's address for side B, then B's own. A is answered
+# with the forged ISN, proves itself, and the splice is taken: B's real SYN
+# is dropped. The subscriber's set-up times out (connect-timeout 5 s), it
+# asks the broker again, and the new session's splice (fresh random ports)
+# carries the download.
+t_spoof_b_between() {
+	local mode=$1 first
+
+	race_bed "$mode"
+	hold "$NATA"
+	hold "$NATB"
+	start_client 5
+	splice_ports
+	first=$SPLICE
+	wait_until 30 held "$NATA" || fail "A's SYN never reached NATA"
+	release "$NATA"
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: side A connected, waiting for side B" 10 ||
+		fail "A's SYN did not reach the relay: $(tail -n 3 "$RELAY_LOG")"
+	spoof_syn "$NATB4" 33333 "$SRELAY4" "$PORT_B" || fail "cannot send the spoofed SYN"
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: established" 10 ||
+		fail "the forged SYN for B did not complete the pair: $(tail -n 3 "$RELAY_LOG")"
+	release "$NATB"
+	client_done
+	grep -E "relayed tunnel failed .*: asking the broker again \(1 of 2\)" "$AGENT_LOG" \
+		>/dev/null || fail "the subscriber did not ask again: $(tail -n 3 "$AGENT_LOG")"
+	[ "$(grep -c -E 'splice [0-9]+: established' "$RELAY_LOG")" -ge 2 ] ||
+		fail "no second splice was established"
+	[ "$(grep -E -m 1 'splice [0-9]+: established' "$RELAY_LOG")" != \
+	  "$(grep -E 'splice [0-9]+: established' "$RELAY_LOG" | tail -n 1)" ] ||
+		fail "the download did not go through a second splice"
+	echo "splice $first was taken; the session's second splice carried the download"
+}
+
 # t_restart MODE: the relay daemon is killed while side A must prove itself
 # (the forged SYN answered, B waiting) and started again: it takes the splice
 # over from the pins, answers side A again and waits for its proof; the real
@@ -289,6 +324,7 @@ test_xdp_spoof_flood() { t_spoof xdp 0 5; }
 test_xdp_stranger() { t_stranger xdp; }
 test_tc_restart() { t_restart tc; }
 test_tc_spoof_after_a() { t_spoof_after tc; }
+test_xdp_spoof_b_between() { t_spoof_b_between xdp; }
 test_tc_plain() { t_plain tc; }
 
 run_tests
