@@ -96,6 +96,7 @@ static const struct expect_def expects[] = {
 	{ IPPROTO_TCP, NS_AF_INET, 46248, 25, 1, PEER_B4, 1 },
 	/* Side A of splice 26 was answered and must prove itself. */
 	{ IPPROTO_TCP, NS_AF_INET, 6003, 26, 0, PEER_A4, 0, 1 },
+	{ IPPROTO_TCP, NS_AF_INET6, 6003, 27, 1, PEER_B6, 0, 1 },
 };
 
 /* Map state of a case, on top of the whole world above. */
@@ -389,6 +390,11 @@ static const struct tcase cases[] = {
 	{ "tcp4 RST to a proving port: stranger (an RST proves nothing)",
 	  .in = { TCP4(PEER_A4, 50000, RELAY4, 6003), .tcp_flags = NS_TCP_RST | NS_TCP_ACK },
 	  BOTH(-NS_DROP_STRANGER) },
+	{ "tcp6 ACK with data to a proving port: punted",
+	  .in = { TCP6(PEER_B6, 50000, RELAY6, 6003), .payload = 61 }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_PROOF, 1, 27 } },
+	{ "tcp6 ACK from another source to a proving port: stranger",
+	  .in = { TCP6(PEER_A6, 50000, RELAY6, 6003) }, BOTH(-NS_DROP_STRANGER) },
 	{ "tcp4 SYN to a proving port: punted (a candidate)",
 	  .in = { TCP4(PEER_A4, 50001, RELAY4, 6003), SYN }, BOTH(NS_V_PUNT),
 	  .punt = { NS_PUNT_SYN, 0, 26 } },
