@@ -24,6 +24,7 @@
 #define AGENT_NAME_MAX		255	/* bytes; a protocol STR */
 #define AGENT_UDP_IDLE_S	60	/* default: UDP tunnel idle timeout */
 #define AGENT_CONNECT_TIMEOUT_S	NS_NEGOTIATE_TIMEOUT_S	/* default: tunnel set-up deadline */
+#define AGENT_RELAY_RETRIES	2	/* a relayed set-up asked again at most so often */
 #define AGENT_BACKOFF_MIN_MS	500	/* pool refill delay after failures: first ... */
 #define AGENT_BACKOFF_MAX_MS	5000	/* ... and largest, before jitter */
 #define AGENT_UDP_FRAME_HDR	2	/* be16 length in front of each datagram */
@@ -320,6 +321,8 @@ struct agent_tunnel {
 	__u64 session;
 	__u32 req_id;				/* S: REQ_ID of the CONNECT */
 	bool pooled;				/* S: made by the pool, no client yet */
+	__u8 retries;				/* S: relayed set-ups asked again
+						 * (agent_tunnel_retry) */
 	TAILQ_ENTRY(agent_tunnel) pool_entry;	/* S, TUN_READY: lis->ready */
 	__u64 start_ns;				/* S: CONNECT sent */
 	const struct agent_pub *pub;		/* P */
@@ -467,6 +470,10 @@ struct agent_tunnel *agent_tunnel_pooled(struct agent_listener *lis);
 int agent_tunnel_watch(struct agent_tunnel *t, struct ns_watch *w, __u32 events);
 void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why);
 void agent_tunnel_resend(struct agent_tunnel *t);	/* S: ask the broker again */
+/* S: a relayed TCP tunnel with a client whose set-up failed (why) before the
+ * proofs: asked again, a new session on a fresh splice; false: not one to
+ * retry (or no retries left), the caller closes it. */
+bool agent_tunnel_retry(struct agent_tunnel *t, const char *why);
 void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m);
 void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m);
 void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m);

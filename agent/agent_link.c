@@ -180,7 +180,8 @@ static void proof_failed(struct agent_tunnel *t, const char *why)
 	log_warn("%s: tunnel proof failed (%s, peer %s); closed",
 		 agent_tunnel_label(t, label, sizeof(label)), why,
 		 agent_sa_str(&ss, ps, sizeof(ps)));
-	agent_tunnel_close(t, true, "tunnel proof failed");
+	if (!agent_tunnel_retry(t, "tunnel proof failed"))
+		agent_tunnel_close(t, true, "tunnel proof failed");
 }
 
 /* The TCP connection is up: send our proof. */
@@ -328,6 +329,8 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 				 agent_tunnel_label(t, label, sizeof(label)),
 				 agent_sa_str(&t->peer, ps, sizeof(ps)),
 				 strerror(soerr ? soerr : errno));
+			if (agent_tunnel_retry(t, "cannot connect to the peer"))
+				return;
 			if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
 				log_warn("connect %s: tunnel failed (client closed)",
 					 agent_tunnel_service(t));

@@ -148,6 +148,8 @@ static void set_up_timeout(struct agent_tunnel *t)
 {
 	char label[AGENT_NAME_MAX * 2 + 64];
 
+	if (agent_tunnel_retry(t, "not up in time"))
+		return;
 	log_warn("%s: tunnel not up within %u s (%s); closed",
 		 agent_tunnel_label(t, label, sizeof(label)), t->a->cfg->connect_timeout_s,
 		 t->state == TUN_DIALING ? "connecting to the peer" :
@@ -280,6 +282,38 @@ void agent_tunnel_resend(struct agent_tunnel *t)
 {
 	if (send_connect(t))
 		sub_fail(t, "not connected to the broker");
+}
+
+/*
+ * A relay splice can be taken by a forged SYN the relay could not tell from
+ * the real one (relay/relay_splice.c, "proving": a SYN forged for this side
+ * between the two real ones): then the tunnel cannot come up on it. The
+ * relay hands out its ports at random, so a new session gets a splice on
+ * ports the attacker has not seen. The client stays connected meanwhile.
+ */
+bool agent_tunnel_retry(struct agent_tunnel *t, const char *why)
+{
+	char label[AGENT_NAME_MAX * 2 + 64];
+
+	if (t->role != TUN_ROLE_SUBSCRIBER || t->pooled || t->flow ||
+	    t->proto != IPPROTO_TCP || t->path != NS_PATH_RELAY || t->proof_ok ||
+	    t->retries >= AGENT_RELAY_RETRIES || t->state < TUN_DIALING ||
+	    t->state > TUN_PROOF)
+		return false;
+	t->retries++;
+	log_warn("%s: relayed tunnel failed (%s): asking the broker again (%u of %u)",
+		 agent_tunnel_label(t, label, sizeof(label)), why, t->retries,
+		 AGENT_RELAY_RETRIES);
+	ns_timer_cancel(t->a->loop, &t->timer);
+	close_sock(t, &t->tw, &t->tw_reg, true);
+	t->has_session = false;
+	t->proof_ok = false;
+	t->proof_len = t->proof_sent = t->proof_got = 0;
+	t->bind_port = 0;
+	memset(t->key, 0, sizeof(t->key));
+	t->state = TUN_WAIT_INFO;
+	agent_tunnel_resend(t);
+	return true;
 }
 
 /* S: a tunnel for the pool of lis, with no client yet; NULL if it failed. */

@@ -132,7 +132,10 @@ struct ns_port_val {
 	 * not the expected SYN passes to the kernel instead of being dropped,
 	 * and nothing seals it. */
 	__u8 loose;
-	__u8 pad;
+	/* The daemon answered this side's SYN(s) and waits for the side to
+	 * prove itself (relay_splice.c, "proving"): its ACK, from an allowed
+	 * source, is punted (NS_PUNT_PROOF) instead of dropped. */
+	__u8 proving;
 };
 
 /* Why a packet was punted to user space. */
@@ -140,6 +143,8 @@ enum ns_punt_reason {
 	NS_PUNT_SYN = 1,	/* SYN to an expected relay port */
 	NS_PUNT_SYN_RETX = 2,	/* SYN on an established splice: answer again */
 	NS_PUNT_UDP = 3,	/* datagram to an expected UDP relay port */
+	NS_PUNT_PROOF = 4,	/* non-SYN segment to a proving relay port (the side's
+				 * ACK of our SYN-ACK) */
 };
 
 /* Ring buffer record: the head of one punted packet, from its L3 header. */

@@ -48,3 +48,18 @@ int ns_pair_syn(struct ns_splice *s, const struct ns_pkt_info *pi, const struct 
 	publish(s->state, NS_ST_HALF);
 	return NS_PAIR_HALF;
 }
+
+int ns_pair_same_syn(const struct ns_peer *peer, const struct ns_syn *rec,
+		     const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	return same_peer(peer, pi) && rec->isn == syn->isn;
+}
+
+int ns_pair_is_proof(const struct ns_pkt_info *pi, __u32 ack, const struct ns_peer *peer,
+		     const struct ns_syn *syn, const struct ns_syn *partner)
+{
+	return same_peer(peer, pi) &&
+	       /* (0 for UDP) */
+	       (pi->tcp_flags & (NS_TCP_SYN | NS_TCP_RST | NS_TCP_ACK)) == NS_TCP_ACK &&
+	       ack == partner->isn + 1 && pi->seq == syn->isn + 1;
+}

@@ -32,6 +32,22 @@ enum ns_pair {
 int ns_pair_syn(struct ns_splice *s, const struct ns_pkt_info *pi, const struct ns_syn *syn,
 		unsigned int side);
 
+/*
+ * A segment (head parsed into pi, its acknowledgment number ack) at a relay
+ * port whose side was answered with a SYN-ACK built from the partner's SYN:
+ * does it prove that it comes from the side that sent SYN `syn` from `peer`?
+ * It must come from that address and port, acknowledge the partner's ISN
+ * (seq = partner ISN in our SYN-ACK: only who received it knows it) and
+ * carry the next sequence number after the side's ISN. RFC 9293 3.5: the
+ * third segment of the three-way handshake.
+ */
+int ns_pair_is_proof(const struct ns_pkt_info *pi, __u32 ack, const struct ns_peer *peer,
+		     const struct ns_syn *syn, const struct ns_syn *partner);
+
+/* Is pi/syn the SYN recorded as peer/rec (same source, same ISN)? */
+int ns_pair_same_syn(const struct ns_peer *peer, const struct ns_syn *rec,
+		     const struct ns_pkt_info *pi, const struct ns_syn *syn);
+
 /* The side that connected first of a splice whose pair is complete, knowing
  * that `last` completed it: its SYN-ACK goes first (DESIGN §2). */
 static inline unsigned int ns_pair_first(unsigned int last)

@@ -40,6 +40,24 @@ enum relay_mode relay_auto_mode(const char *driver, char *why, size_t len);
 /* The device's driver name as ethtool reports it ("" on error): 0 or -errno. */
 int relay_dev_driver(const char *dev, char *buf, size_t len);
 
+/* relay_ports.c: the free ports of the relay port range (--ports), for a
+ * uniform random pick in O(1); exhaustion is exact. */
+struct relay_portset {
+	__u16 lo;		/* first port of the range */
+	__u32 n;		/* ports in the range */
+	__u32 nfree;		/* free[0..nfree) are free */
+	__u16 *free;		/* the range, free ports first */
+	__u32 *pos;		/* pos[port - lo]: the port's index in free[] */
+};
+int relay_portset_init(struct relay_portset *ps, __u16 lo, __u16 hi);
+void relay_portset_destroy(struct relay_portset *ps);	/* safe on NULL, twice */
+bool relay_portset_is_free(const struct relay_portset *ps, __u16 port);
+/* Mark port used / free (ports outside the range: nothing). */
+void relay_portset_take(struct relay_portset *ps, __u16 port);
+void relay_portset_give(struct relay_portset *ps, __u16 port);
+/* The free port that the random number rnd picks, or 0 when none is. */
+__u16 relay_portset_pick(const struct relay_portset *ps, __u32 rnd);
+
 /* Settings, from the command line or relay.yaml; read-only once running. */
 struct relay_cfg {
 	char dev[IF_NAMESIZE];
@@ -115,6 +133,9 @@ struct relay_dataplane {
 	bool outlives_daemon;	/* splices go on after the daemon exits */
 	bool udp_keeps_ports;	/* an established UDP splice keeps its relay
 				 * ports (its sockets own them) */
+	bool answers_syns;	/* passive TCP: the daemon answers the SYNs
+				 * itself, so it can make a side prove
+				 * itself first (relay_splice.c, "proving") */
 	/* Load, attach, open what it needs, adopt what a previous daemon
 	 * left (ev.adopt): the number of splices adopted, or -errno. */
 	int (*open)(struct relay *r);
@@ -181,8 +202,14 @@ struct relay {
 	unsigned int nsplices;
 	__u32 next_id;
 	struct ns_bclient *broker;	/* NULL without --broker (lib/bclient.h) */
-	__u32 port_cursor;
+	struct relay_portset ports;	/* the range's ports no splice holds */
 	__u32 gc_round;		/* relay_gc() calls */
+	/* SYNs from a second source (or with a new ISN) for a side that
+	 * already had one, while its splice was not established: taken as a
+	 * candidate (or, before the pair, in the place of the first), or
+	 * refused (its partner was answered already, or too many). */
+	__u64 syn_second_taken, syn_second_refused;
+	__u64 proofs_bad;	/* ACKs at a proving port that proved nothing */
 	struct ns_http *http;	/* --metrics (relay_metrics.c), or NULL */
 	struct relay_metrics *m;	/* what /metrics counts besides the maps */
 	volatile bool stop;
@@ -214,9 +241,26 @@ static inline __u32 relay_id_alloc(struct relay_splice *const *by_id, __u32 *nex
 #define TC_HANDLE	0x4e53		/* "NS": our TC filter's handle ... */
 #define TC_PRIO		0x4e53		/* ... and priority on clsact ingress */
 
+#define RELAY_CANDIDATES 4	/* SYNs (sources) a proving side may have at once */
+
+/* A SYN the daemon answered for a side that has not proved itself yet. */
+struct relay_candidate {
+	struct ns_peer peer;
+	struct ns_syn syn;
+};
+
 /* One splice in the daemon. */
 struct relay_splice {
 	struct ns_splice s;
+	/* Proving (relay_splice.c): side prove_side was answered, once per
+	 * candidate SYN (cand[0..ncand)); the other side waits for its answer
+	 * until one candidate proves itself. -1: not proving. A side's SYNs
+	 * from several sources before the pair are candidates already. */
+	int prove_side;
+	int cand_side;		/* the side cand[] holds (before the pair too) */
+	int ncand;
+	unsigned int cand_next;	/* the slot a new one takes when all are used */
+	struct relay_candidate cand[RELAY_CANDIDATES];
 	struct relay_splice *next, *prev;	/* all splices */
 	struct relay_splice *id_next;		/* id hash chain */
 	__u64 last_log_ns;

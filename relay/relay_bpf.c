@@ -520,6 +520,7 @@ static int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int 
 	if (!sealed) {
 		v.allow_any = sp->s.allow_any[side];
 		memcpy(v.allow, sp->s.allow[side], sizeof(v.allow));
+		v.proving = sp->prove_side == side;
 	}
 	if (bpf_map_update_elem(r->bpf->ports, &k, &v, BPF_ANY))
 		return -errno;
@@ -861,6 +862,7 @@ const struct relay_dataplane relay_dp_bpf = {
 	.keep_caps = NS_CAP(CAP_BPF),
 	.needs_root = true,
 	.outlives_daemon = true,
+	.answers_syns = true,
 	.open = dp_open,
 	.close = dp_close,
 	.splice_open = dp_splice_open,

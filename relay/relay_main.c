@@ -189,6 +189,9 @@ static int relay_start(struct relay *r)
 	r->loop = ns_loop_new();
 	if (!r->by_id || !r->by_port || !r->port_refs || !r->loop)
 		return -ENOMEM;
+	err = relay_portset_init(&r->ports, r->cfg.port_lo, r->cfg.port_hi);
+	if (err)
+		return err;
 	ns_timer_init(&r->gc_t, on_gc, r);
 	r->next_id = 1;
 	r->ev.punt = relay_on_punt;
@@ -245,6 +248,7 @@ static void relay_stop(struct relay *r)
 	free(r->by_id);
 	free(r->by_port);
 	free(r->port_refs);
+	relay_portset_destroy(&r->ports);
 	if (r->loop)
 		ns_timer_cancel(r->loop, &r->gc_t);
 	ns_loop_free(r->loop);

@@ -178,15 +178,29 @@ static void out_splices(struct relay *r, FILE *f)
  * cannot have them. */
 static void out_ports(struct relay *r, FILE *f)
 {
-	unsigned int p, held = 0;
+	unsigned int held = r->ports.n - r->ports.nfree;
 
-	for (p = r->cfg.port_lo; p <= r->cfg.port_hi; p++)
-		held += r->by_port[p] != NULL;
 	ns_prom_u64(f, "natsplice_relay_ports", "gauge", "Ports of the relay port range.",
 		    r->cfg.port_hi - r->cfg.port_lo + 1);
 	ns_prom_u64(f, "natsplice_relay_ports_in_use", "gauge",
 		    "Relay ports held by splices waiting for their sides (established splices "
 		    "share ports and hold none).", held);
+}
+
+/* SYNs racing a side (relay_splice.c, "proving"). */
+static void out_syn_race(struct relay *r, FILE *f)
+{
+	ns_prom_head(f, "natsplice_relay_syn_second_source_total", "counter",
+		     "SYNs from a second source (or with a new ISN) for a side of a splice not "
+		     "established yet: taken (in the place of the first before the pair, or "
+		     "as a candidate that must prove itself) or refused.");
+	fprintf(f, "natsplice_relay_syn_second_source_total{outcome=\"taken\"} %llu\n",
+		(unsigned long long)r->syn_second_taken);
+	fprintf(f, "natsplice_relay_syn_second_source_total{outcome=\"refused\"} %llu\n",
+		(unsigned long long)r->syn_second_refused);
+	ns_prom_u64(f, "natsplice_relay_proofs_bad_total", "counter",
+		    "Segments at the port of a side that must prove itself that proved nothing "
+		    "(wrong source or acknowledgment).", r->proofs_bad);
 }
 
 static void out_relay(struct relay *r, FILE *f)
@@ -220,6 +234,7 @@ static enum MHD_Result on_request(void *data, struct ns_http_req *req)
 	out_dataplane(r, f);
 	out_splices(r, f);
 	out_ports(r, f);
+	out_syn_race(r, f);
 	out_relay(r, f);
 	return ns_http_respond_body(req->conn, MHD_HTTP_OK, &body, NS_HTTP_TYPE_PROM);
 }

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pair.h"
 #include "pkt.h"
+#include "bytes.h"
 #include "util.h"
 
 #define NS_SEC 1000000000ULL
@@ -42,6 +43,19 @@ static bool ports_shared(const struct relay *r, const struct relay_splice *sp)
 	return sp->s.proto == IPPROTO_TCP || !r->dp->udp_keeps_ports;
 }
 
+/* by_port[p] and the free set (port_alloc) change together. */
+static void port_hold(struct relay *r, __u16 p, struct relay_splice *sp)
+{
+	r->by_port[p] = sp;
+	relay_portset_take(&r->ports, p);
+}
+
+static void port_drop(struct relay *r, __u16 p)
+{
+	r->by_port[p] = NULL;
+	relay_portset_give(&r->ports, p);
+}
+
 static void port_use(struct relay *r, struct relay_splice *sp, int side)
 {
 	__u16 p = ntohs(sp->s.port[side]);
@@ -50,7 +64,7 @@ static void port_use(struct relay *r, struct relay_splice *sp, int side)
 		return;
 	r->port_refs[p]++;
 	if (!r->by_port[p] && (sp->s.state < NS_ST_ESTABLISHED || !ports_shared(r, sp)))
-		r->by_port[p] = sp;
+		port_hold(r, p, sp);
 }
 
 static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
@@ -61,7 +75,7 @@ static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
 		return;
 	r->port_refs[p]--;
 	if (r->by_port[p] == sp)
-		r->by_port[p] = NULL;
+		port_drop(r, p);
 	r->dp->port_release(r, sp, side, r->port_refs[p] > 0 && relay_port_own(r, p));
 }
 
@@ -72,7 +86,7 @@ static void ports_release(struct relay *r, struct relay_splice *sp)
 
 	for (side = 0; side < 2 && ports_shared(r, sp); side++)
 		if (sp->s.port[side] && r->by_port[ntohs(sp->s.port[side])] == sp)
-			r->by_port[ntohs(sp->s.port[side])] = NULL;
+			port_drop(r, ntohs(sp->s.port[side]));
 }
 
 static void link_splice(struct relay *r, struct relay_splice *sp)
@@ -118,6 +132,7 @@ static struct relay_splice *splice_new(void)
 
 	if (!sp)
 		return NULL;
+	sp->prove_side = sp->cand_side = -1;
 	for (i = 0; i < 2; i++) {
 		sp->lw[i].fd = sp->cw[i].fd = -1;
 		ns_pipe_init(&sp->pipe[i]);
@@ -125,19 +140,20 @@ static struct relay_splice *splice_new(void)
 	return sp;
 }
 
-/* Next free relay port in the range, or 0. */
-static __u16 port_alloc(struct relay *r)
+/*
+ * A free relay port of the range, at random (relay_ports.c: a sequence
+ * would tell an off-path attacker the next splice's ports): 0, -EADDRINUSE
+ * when every port is held, -EIO without random bytes.
+ */
+static int port_alloc(struct relay *r, __u16 *port)
 {
-	__u32 n = r->cfg.port_hi - r->cfg.port_lo + 1, i;
+	__u32 rnd;
 
-	for (i = 0; i < n; i++) {
-		__u16 port = r->cfg.port_lo + (r->port_cursor + i) % n;
-
-		if (!r->by_port[port]) {
-			r->port_cursor = (r->port_cursor + i + 1) % n;
-			return port;
-		}
-	}
+	if (!r->ports.nfree)
+		return -EADDRINUSE;
+	if (ns_random_bytes(&rnd, sizeof(rnd)))
+		return -EIO;
+	*port = relay_portset_pick(&r->ports, rnd);
 	return 0;
 }
 
@@ -186,18 +202,20 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 	sp = splice_new();
 	if (!sp)
 		return -ENOMEM;
-	pa = port_alloc(r);
-	if (pa) {
-		r->by_port[pa] = sp;	/* hold it while picking the second */
-		if (req->mode == NS_MODE_PASSIVE)
-			pb = port_alloc(r);
-		r->by_port[pa] = NULL;
+	err = port_alloc(r, &pa);
+	if (!err && req->mode == NS_MODE_PASSIVE) {
+		port_hold(r, pa, sp);	/* hold it while picking the second */
+		err = port_alloc(r, &pb);
+		port_drop(r, pa);
 	}
-	if (!pa || (req->mode == NS_MODE_PASSIVE && !pb)) {
-		snprintf(msg, msglen, "relay port range %u-%u exhausted", r->cfg.port_lo,
-			 r->cfg.port_hi);
+	if (err) {
+		if (err == -EADDRINUSE)
+			snprintf(msg, msglen, "relay port range %u-%u exhausted",
+				 r->cfg.port_lo, r->cfg.port_hi);
+		else
+			snprintf(msg, msglen, "no random bytes for a relay port");
 		free(sp);
-		return -EADDRINUSE;
+		return err;
 	}
 	sp->s.id = relay_id_alloc(r->by_id, &r->next_id);
 	sp->s.proto = req->proto;
@@ -234,6 +252,9 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 	return 0;
 }
 
+static bool proves_first(const struct relay *r, const struct relay_splice *sp);
+static void prove_start(struct relay *r, struct relay_splice *sp, int first);
+
 struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice *s)
 {
 	struct relay_splice *sp = splice_new();
@@ -247,6 +268,15 @@ struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice 
 	link_splice(r, sp);
 	if (s->id >= r->next_id)
 		r->next_id = s->id + 1;
+	if (s->state == NS_ST_HALF && s->seen == 3 && proves_first(r, sp)) {
+		/* The daemon before this one was waiting for a side's proof;
+		 * which side and its other candidates died with it. Side A
+		 * is answered (again: the same SYN-ACK) and must prove itself;
+		 * B, answered already or not, gets its answer after. */
+		log_info("splice %u: paired, not established: waiting for side A's proof again",
+			 s->id);
+		prove_start(r, sp, 0);
+	}
 	return sp;
 }
 
@@ -346,9 +376,12 @@ static void reclaim_keys(struct relay *r, struct relay_splice *sp)
 	}
 }
 
-/* Both sides are here: entries first, then the answers (DESIGN §2), to the
- * side that connected first (`first`) first. */
-void relay_splice_established(struct relay *r, struct relay_splice *sp, int first)
+/*
+ * Entries first, then the answers (DESIGN §2): to side `first` first, or,
+ * when that side was answered already (it proved itself), to the other
+ * side only.
+ */
+static void splice_up(struct relay *r, struct relay_splice *sp, int first, bool answered)
 {
 	int i, side, err;
 
@@ -366,7 +399,7 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp, int firs
 	ports_release(r, sp);
 	relay_metrics_established(r, sp);
 	relay_splice_save(r, sp);
-	for (i = 0; i < 2; i++) {
+	for (i = answered; i < 2; i++) {
 		side = i ? !first : first;
 		err = r->dp->answer(r, sp, side);
 		if (err)
@@ -374,6 +407,211 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp, int firs
 				 strerror(-err));
 	}
 	log_info("splice %u: established", sp->s.id);
+}
+
+/*
+ * Proving (issue 13). Each SYN-ACK commits its receiver to the partner's
+ * ISN for good: the relay never rewrites sequence numbers. Answered at once,
+ * a SYN spoofed from a side's (allowed) address, or a stranger's from
+ * behind the same NAT, that came before the side's own would pair with the
+ * partner, and the real side, coming later, would find the splice taken.
+ * So the side that connected first is answered first, and only: the other
+ * side's answer waits until one of the first side's SYNs proves itself by
+ * the third segment of its handshake (ns_pair_is_proof: from its source,
+ * acknowledging the partner's ISN, which only who received our SYN-ACK
+ * knows; the ports stay open for it, the programs punt it: NS_PUNT_PROOF).
+ * Until then, further SYNs for the first side are candidates of their own
+ * (RELAY_CANDIDATES, the oldest making room), each answered: an off-path
+ * spoof never proves itself and the real side does, whichever came first. The side that connected
+ * first is the one to prove itself because a SYN sent ahead of both sides,
+ * to a port learnt or guessed, comes first. What this does not cover: a
+ * spoofed SYN for the side that has not connected yet, arriving between the
+ * two real ones (the first real side is committed to it), and a stranger
+ * that really owns the side's address (it proves itself); there the agents'
+ * end-to-end proof never completes and the subscriber asks the broker again
+ * (agent_tunnel_retry): a new splice, on ports picked at random
+ * (relay_ports.c), which an off-path attacker has to learn again.
+ * The cost: one round trip to the first side before the second is
+ * answered. The kernel shim (r->kmod) pairs in the kernel, at once.
+ */
+static bool proves_first(const struct relay *r, const struct relay_splice *sp)
+{
+	return r->dp->answers_syns && !r->kmod && sp->s.proto == IPPROTO_TCP &&
+	       sp->s.mode == NS_MODE_PASSIVE;
+}
+
+/* Answer candidate i of the proving side. */
+static void answer_candidate(struct relay *r, struct relay_splice *sp, int i)
+{
+	int side = sp->prove_side, err;
+	struct ns_peer peer = sp->s.peer[side];
+	struct ns_syn syn = sp->s.syn[side];
+
+	sp->s.peer[side] = sp->cand[i].peer;
+	sp->s.syn[side] = sp->cand[i].syn;
+	err = r->dp->answer(r, sp, side);
+	sp->s.peer[side] = peer;
+	sp->s.syn[side] = syn;
+	if (err)
+		log_warn("splice %u: answer side %c: %s", sp->s.id, 'A' + side, strerror(-err));
+}
+
+static void prove_start(struct relay *r, struct relay_splice *sp, int first)
+{
+	int err, i;
+
+	sp->prove_side = first;
+	if (sp->cand_side != first || !sp->ncand) {
+		sp->ncand = 1;
+		sp->cand_next = 0;
+		sp->cand[0].peer = sp->s.peer[first];
+		sp->cand[0].syn = sp->s.syn[first];
+	}
+	sp->cand_side = first;
+	/* its port punts its ACK from now on */
+	err = r->dp->port_wait(r, sp, first);
+	if (err) {
+		log_warn("splice %u: cannot wait for side %c's proof (%s): answering both",
+			 sp->s.id, 'A' + first, strerror(-err));
+		sp->prove_side = -1;
+		splice_up(r, sp, first, false);
+		return;
+	}
+	for (i = 0; i < sp->ncand; i++)
+		answer_candidate(r, sp, i);
+	relay_splice_save(r, sp);
+	log_info("splice %u: side %c answered (%d candidate%s); side %c's answer waits for its "
+		 "proof", sp->s.id, 'A' + first, sp->ncand, sp->ncand > 1 ? "s" : "",
+		 'B' - first);
+}
+
+/* Both sides are here: answer them, or the first and wait for its proof. */
+void relay_splice_established(struct relay *r, struct relay_splice *sp, int first)
+{
+	if (proves_first(r, sp))
+		prove_start(r, sp, first);
+	else
+		splice_up(r, sp, first, false);
+}
+
+static void peer_str(const struct relay_splice *sp, const struct ns_peer *p, char *buf,
+		     size_t len)
+{
+	char a[NS_ADDRSTRLEN];
+
+	ns_addr_str(sp->s.family, p->addr, a, sizeof(a));
+	snprintf(buf, len, sp->s.family == NS_AF_INET6 ? "[%s]:%u" : "%s:%u", a, ntohs(p->port));
+}
+
+/*
+ * Another SYN (source or ISN) for side `side`, which has not proved itself:
+ * a candidate of its own; its index. When all are used the oldest makes
+ * room (refusing instead would let a few forged SYNs keep the real one out
+ * for good; this way a flood must outpace the real side's round trip, to a
+ * port it had to learn).
+ */
+static int cand_add(struct relay *r, struct relay_splice *sp, int side,
+		    const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	char src[NS_ADDRSTRLEN + 8];
+	int i;
+
+	r->syn_second_taken++;
+	if (sp->ncand < RELAY_CANDIDATES)
+		i = sp->ncand++;
+	else
+		i = sp->cand_next++ % RELAY_CANDIDATES;
+	memset(&sp->cand[i].peer, 0, sizeof(sp->cand[i].peer));
+	memcpy(sp->cand[i].peer.addr, pi->saddr, sizeof(sp->cand[i].peer.addr));
+	sp->cand[i].peer.port = pi->sport;
+	sp->cand[i].syn = *syn;
+	peer_str(sp, &sp->cand[i].peer, src, sizeof(src));
+	log_info("splice %u: SYN from a second source (%s) for side %c, which has not proved "
+		 "itself: candidate %d", sp->s.id, src, 'A' + side, i + 1);
+	return i;
+}
+
+/* Before the pair, a second SYN for the side that is here: both are kept
+ * (the one recorded first), for prove_start to answer each. */
+static void cand_before_pair(struct relay *r, struct relay_splice *sp, int side,
+			     const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	int i;
+
+	if (sp->cand_side != side || !sp->ncand) {
+		sp->cand_side = side;
+		sp->ncand = 1;
+		sp->cand_next = 0;
+		sp->cand[0].peer = sp->s.peer[side];
+		sp->cand[0].syn = sp->s.syn[side];
+	}
+	for (i = 0; i < sp->ncand; i++)
+		if (ns_pair_same_syn(&sp->cand[i].peer, &sp->cand[i].syn, pi, syn))
+			return;
+	cand_add(r, sp, side, pi, syn);
+}
+
+/* A SYN for a splice that is proving: a retransmission, a new candidate for
+ * the proving side, or a second source for the waiting side. */
+static void prove_syn(struct relay *r, struct relay_splice *sp, int side,
+		      const struct ns_pkt_info *pi, const struct ns_syn *syn)
+{
+	struct ns_peer peer = { .port = pi->sport };
+	char src[NS_ADDRSTRLEN + 8];
+	int i;
+
+	if (side != sp->prove_side) {
+		memcpy(peer.addr, pi->saddr, sizeof(peer.addr));
+		peer_str(sp, &peer, src, sizeof(src));
+		if (ns_pair_same_syn(&sp->s.peer[side], &sp->s.syn[side], pi, syn)) {
+			/* Waiting for its answer: the proving side's ACK may
+			 * be what was lost; a SYN-ACK again asks for another
+			 * (RFC 9293 3.10.7.4: an ACK for a duplicate). */
+			for (i = 0; i < sp->ncand; i++)
+				answer_candidate(r, sp, i);
+			return;
+		}
+		r->syn_second_refused++;
+		log_warn("splice %u: SYN from %s for side %c refused: side %c was answered with "
+			 "the one this side sent first", sp->s.id, src, 'A' + side,
+			 'A' + sp->prove_side);
+		return;
+	}
+	for (i = 0; i < sp->ncand; i++)
+		if (ns_pair_same_syn(&sp->cand[i].peer, &sp->cand[i].syn, pi, syn)) {
+			answer_candidate(r, sp, i);	/* idempotent */
+			return;
+		}
+	answer_candidate(r, sp, cand_add(r, sp, side, pi, syn));
+}
+
+/* A segment at the proving side's port: the proof of one candidate? */
+static void prove_ack(struct relay *r, struct relay_splice *sp, int side,
+		      const struct ns_pkt_info *pi, const __u8 *pkt, size_t len)
+{
+	int held = !sp->prove_side, i;
+	__u32 ack;
+
+	if (side != sp->prove_side || len < pi->l4_off + 12u)
+		return;
+	ack = ns_get32(pkt + pi->l4_off + 8);
+	for (i = 0; i < sp->ncand; i++)
+		if (ns_pair_is_proof(pi, ack, &sp->cand[i].peer, &sp->cand[i].syn,
+				     &sp->s.syn[held]))
+			break;
+	if (i == sp->ncand) {
+		r->proofs_bad++;
+		log_debug("splice %u: a segment at side %c's port proves nothing", sp->s.id,
+			  'A' + side);
+		return;
+	}
+	sp->s.peer[side] = sp->cand[i].peer;
+	sp->s.syn[side] = sp->cand[i].syn;
+	log_info("splice %u: side %c proved itself (candidate %d of %d)", sp->s.id, 'A' + side,
+		 i + 1, sp->ncand);
+	sp->prove_side = -1;
+	sp->ncand = 0;
+	splice_up(r, sp, side, true);
 }
 
 /* A SYN of side `side`: a new one, a retransmission, or the pair's last. */
@@ -388,6 +626,14 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 			 sp->s.id, ntohs(sp->s.port[0]), ntohs(pi->sport));
 		return;
 	}
+	if (sp->prove_side >= 0 && sp->s.state < NS_ST_ESTABLISHED) {
+		prove_syn(r, sp, side, pi, syn);
+		return;
+	}
+	if (proves_first(r, sp) && sp->s.state < NS_ST_ESTABLISHED &&
+	    sp->s.seen == 1 << side &&
+	    !ns_pair_same_syn(&sp->s.peer[side], &sp->s.syn[side], pi, syn))
+		cand_before_pair(r, sp, side, pi, syn);
 	rc = ns_pair_syn(&sp->s, pi, syn, side);
 	if (rc == NS_PAIR_AGAIN) {
 		/* Idempotent: the same SYN gets the same SYN-ACK again. */
@@ -396,7 +642,7 @@ static void on_syn(struct relay *r, struct relay_splice *sp, int side,
 	}
 	if (rc < 0 || rc == NS_PAIR_DUP)
 		return;
-	if (again)
+	if (again && !proves_first(r, sp))
 		log_info("splice %u: side %c reconnected from a new port", sp->s.id, 'A' + side);
 	if (sp->s.mode == NS_MODE_PURE && side == 0) {
 		/* Pure splice: B connects from our port y to A's source port x,
@@ -472,6 +718,11 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p)
 		       len > pi.payload_off ? len - pi.payload_off : 0);
 		return;
 	}
+	if (p->reason == NS_PUNT_PROOF) {
+		if (sp->prove_side >= 0 && sp->s.state < NS_ST_ESTABLISHED)
+			prove_ack(r, sp, side, &pi, p->data, len);
+		return;
+	}
 	/* (a SYN the kernel handshake refused: what it recorded so far first) */
 	relay_splice_sync(r, sp);
 	err = ns_syn_parse(p->data, len, &syn);
@@ -513,7 +764,7 @@ static void gc_one(struct relay *r, struct relay_splice *sp, __u64 now)
 	relay_splice_sync(r, sp);
 	if (sp->s.state < NS_ST_ESTABLISHED) {
 		/* Paired in the kernel, entries being installed: next round. */
-		if (sp->s.seen == 3 && sp->s.deadline_ns)
+		if (r->kmod && sp->s.seen == 3 && sp->s.deadline_ns)
 			return;
 		if (now < sp->s.deadline_ns)
 			return;

@@ -264,16 +264,23 @@ static __always_inline int ns_miss(struct ns_ctx *ctx, const struct ns_parsed *p
 		.port = p->key.dport,
 	};
 	struct ns_port_val *exp;
-	int tcp = p->key.proto == IPPROTO_TCP;
+	int tcp = p->key.proto == IPPROTO_TCP, allowed;
 
 	if (!ns_to_relay(p))
 		return NS_V_PASS;
 	exp = bpf_map_lookup_elem(&ns_ports, &pk);
 	if (!exp)
 		return NS_V_PASS;
-	if (tcp && !ns_is_syn(p))
+	allowed = exp->allow_any || ns_addr_eq(p->key.saddr, exp->allow);
+	if (tcp && !ns_is_syn(p)) {
+		/* A side that was answered proves itself with its ACK: the
+		 * daemon wants it (relay_splice.c, "proving"). An RST proves
+		 * nothing. */
+		if (exp->proving && allowed && !(p->tcp_flags & (NS_TCP_SYN | NS_TCP_RST)))
+			return ns_punt(ctx, p, exp->splice_id, exp->side, NS_PUNT_PROOF);
 		return exp->loose ? NS_V_PASS : -NS_DROP_STRANGER;
-	if (!exp->allow_any && !ns_addr_eq(p->key.saddr, exp->allow))
+	}
+	if (!allowed)
 		return exp->loose ? NS_V_PASS : -NS_DROP_SOURCE;
 	if (tcp && ns_kmod_syn(ctx, p, exp->splice_id, exp->side) >= 0)
 		return NS_V_HANDSHAKE;

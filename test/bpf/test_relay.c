@@ -84,6 +84,7 @@ struct expect_def {
 	__u8 side;
 	const char *allow;		/* NULL: any source */
 	__u8 loose;			/* not a relay port of our own */
+	__u8 proving;			/* its side must prove itself (its ACK) */
 };
 
 static const struct expect_def expects[] = {
@@ -93,6 +94,9 @@ static const struct expect_def expects[] = {
 	{ IPPROTO_UDP, NS_AF_INET6, 6002, 23, 0, PEER_B6 },
 	/* A pure splice's side B waits on A's source port, any port. */
 	{ IPPROTO_TCP, NS_AF_INET, 46248, 25, 1, PEER_B4, 1 },
+	/* Side A of splice 26 was answered and must prove itself. */
+	{ IPPROTO_TCP, NS_AF_INET, 6003, 26, 0, PEER_A4, 0, 1 },
+	{ IPPROTO_TCP, NS_AF_INET6, 6003, 27, 1, PEER_B6, 0, 1 },
 };
 
 /* Map state of a case, on top of the whole world above. */
@@ -378,6 +382,22 @@ static const struct tcase cases[] = {
 	{ "tcp6 RST to an expected port: stranger",
 	  .in = { TCP6(PEER_A6, 50000, RELAY6, 6001), .tcp_flags = NS_TCP_RST },
 	  BOTH(-NS_DROP_STRANGER) },
+	{ "tcp4 ACK to a proving port (the side's proof): punted",
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 6003) }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_PROOF, 0, 26 } },
+	{ "tcp4 ACK from another source to a proving port: stranger",
+	  .in = { TCP4(PEER_B4, 50000, RELAY4, 6003) }, BOTH(-NS_DROP_STRANGER) },
+	{ "tcp4 RST to a proving port: stranger (an RST proves nothing)",
+	  .in = { TCP4(PEER_A4, 50000, RELAY4, 6003), .tcp_flags = NS_TCP_RST | NS_TCP_ACK },
+	  BOTH(-NS_DROP_STRANGER) },
+	{ "tcp6 ACK with data to a proving port: punted",
+	  .in = { TCP6(PEER_B6, 50000, RELAY6, 6003), .payload = 61 }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_PROOF, 1, 27 } },
+	{ "tcp6 ACK from another source to a proving port: stranger",
+	  .in = { TCP6(PEER_A6, 50000, RELAY6, 6003) }, BOTH(-NS_DROP_STRANGER) },
+	{ "tcp4 SYN to a proving port: punted (a candidate)",
+	  .in = { TCP4(PEER_A4, 50001, RELAY4, 6003), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 0, 26 } },
 	{ "tcp4 SYN from the allowed source to a loose expected port: punted",
 	  .in = { TCP4(PEER_B4, 50000, RELAY4, 46248), SYN }, BOTH(NS_V_PUNT),
 	  .punt = { NS_PUNT_SYN, 1, 25 } },
@@ -706,6 +726,7 @@ static void state_set(struct env *e, unsigned int state)
 			.side = x->side,
 			.allow_any = !x->allow,
 			.loose = x->loose,
+			.proving = x->proving,
 		};
 
 		if (x->allow)

@@ -1,9 +1,12 @@
 #!/bin/bash
-# The first-segment race of a passive splice (issue 10): B, behind a NAT,
-# connects first; A connects and writes at once. A's first segments must not
+# The first-segment race of a passive splice (issue 10): A connects first and
+# writes at once, B (behind a NAT) connects next. A's first segments may
 # reach NAT B before B's SYN-ACK has opened NAT B's connection: a NAT that
 # has only seen B's SYN finds a segment from the relay out of state and
-# answers it with an RST of its own, which must not end the splice.
+# answers it with an RST of its own, which must not end the splice. (With B
+# first there is no race any more: the relay answers the side that connected
+# first and answers the other only once the first proved itself by its ACK,
+# which crossed NAT B after B's SYN-ACK: relay_splice.c, "proving".)
 #
 # The bed forces the race every time: NAT B loses the first SYN-ACK of each
 # connection (an nftables rule before its conntrack), so B's SYN-ACK only
@@ -55,19 +58,19 @@ race_bed() {
 	NFT
 }
 
-# race_one I: splice I of the run; B first, A writing at once, both checked.
+# race_one I: splice I of the run; A first, writing at once, then B; both checked.
 race_one() {
 	local i=$1 sa=$((64 * 1024)) sb=$((16 * 1024))
 
 	splice_add >/dev/null
-	bg "$HB" "$TMP/b.$i.out" "$NSXFER" --timeout 30 --connect "$SRELAY4:$PORT_B" \
-		--send "$sb" --seed 2
-	local bpid=$BG_PID
-	wait_until 10 splice_state_is "$SPLICE_ID" half-open ||
-		fail "splice $SPLICE_ID: B's SYN did not arrive"
 	bg "$HA" "$TMP/a.$i.out" "$NSXFER" --timeout 30 --connect "$SRELAY4:$PORT_A" \
 		--send "$sa" --seed 1
 	local apid=$BG_PID
+	wait_until 10 splice_state_is "$SPLICE_ID" half-open ||
+		fail "splice $SPLICE_ID: A's SYN did not arrive"
+	bg "$HB" "$TMP/b.$i.out" "$NSXFER" --timeout 30 --connect "$SRELAY4:$PORT_B" \
+		--send "$sb" --seed 2
+	local bpid=$BG_PID
 	xfer_wait "$apid" "$TMP/a.$i.out" "splice $i, A" 60
 	xfer_wait "$bpid" "$TMP/b.$i.out" "splice $i, B" 60
 	check_xfer "$TMP/a.$i.out" "$TMP/b.$i.out" "$sa" "$sb"

@@ -133,6 +133,58 @@ static void test_not_this_splice(void **state)
 	assert_int_equal(s.seen, 0);
 }
 
+/* The third segment of side A's handshake, from 198.51.100.X:sport. */
+static void ack_of(__u32 x, __u16 sport, __u32 seq, __u8 flags, struct ns_pkt_info *pi)
+{
+	struct ns_syn unused;
+
+	syn_of(0, x, sport, 0, pi, &unused);
+	pi->tcp_flags = flags;
+	pi->seq = seq;
+}
+
+/* Proving (relay_splice.c): A (a spoof and the real one) answered with B's
+ * ISN; only the real A's ACK of it proves A. */
+static void test_proof(void **state)
+{
+	struct ns_splice s = splice();
+	struct ns_pkt_info pi, spi;
+	struct ns_syn spoof, real;
+
+	assert_int_equal(pair(&s, 0, 1, 5000, 222), NS_PAIR_HALF);	/* the spoof */
+	assert_int_equal(pair(&s, 1, 2, 4000, 111), NS_PAIR_DONE);	/* B */
+	syn_of(0, 1, 5000, 222, &spi, &spoof);
+	syn_of(0, 1, 6000, 333, &pi, &real);				/* the real A */
+	assert_true(ns_pair_same_syn(&s.peer[0], &s.syn[0], &spi, &spoof));
+	assert_false(ns_pair_same_syn(&s.peer[0], &s.syn[0], &pi, &real));
+	assert_false(ns_pair_same_syn(&s.peer[0], &s.syn[0], &spi, &real));	/* new ISN */
+	s.peer[0].port = pi.sport;					/* candidate 2 */
+	ack_of(1, 6000, 334, NS_TCP_ACK, &pi);
+	assert_true(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	assert_true(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	/* not the partner's ISN + 1 (a guess), not ours + 1, wrong source */
+	assert_false(ns_pair_is_proof(&pi, 111, &s.peer[0], &real, &s.syn[1]));
+	assert_false(ns_pair_is_proof(&pi, 113, &s.peer[0], &real, &s.syn[1]));
+	ack_of(1, 6000, 223, NS_TCP_ACK, &pi);
+	assert_false(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	ack_of(1, 6001, 334, NS_TCP_ACK, &pi);
+	assert_false(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	ack_of(3, 6000, 334, NS_TCP_ACK, &pi);
+	assert_false(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	/* RST or SYN prove nothing; data with the ACK does */
+	ack_of(1, 6000, 334, NS_TCP_ACK | NS_TCP_RST, &pi);
+	assert_false(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	ack_of(1, 6000, 334, NS_TCP_ACK | NS_TCP_SYN, &pi);
+	assert_false(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	ack_of(1, 6000, 334, NS_TCP_ACK | NS_TCP_PSH, &pi);
+	assert_true(ns_pair_is_proof(&pi, 112, &s.peer[0], &real, &s.syn[1]));
+	/* ISNs wrap */
+	real.isn = 0xffffffff;
+	s.syn[1].isn = 0xffffffff;
+	ack_of(1, 6000, 0, NS_TCP_ACK, &pi);
+	assert_true(ns_pair_is_proof(&pi, 0, &s.peer[0], &real, &s.syn[1]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -142,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_paired_being_installed),
 		cmocka_unit_test(test_established),
 		cmocka_unit_test(test_not_this_splice),
+		cmocka_unit_test(test_proof),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
