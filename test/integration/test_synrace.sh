@@ -242,6 +242,53 @@ t_spoof_b_between() {
 	echo "splice $first was taken; the session's second splice carried the download"
 }
 
+# t_stranger_at_nats MODE: the issue's stranger: connects to both relay
+# ports first, from the very addresses the broker allowed (the NAT routers'
+# own), completes both handshakes (so it proves itself as side A), then sends
+# and reads nothing. The relay cannot tell it from the agents: the splice
+# is the stranger's, the subscriber's set-up times out (connect-timeout 5 s)
+# and it asks the broker again; the fresh splice (random ports the stranger
+# does not know) carries the download.
+t_stranger_at_nats() {
+	local mode=$1 first pa pb
+
+	race_bed "$mode"
+	hold "$NATA"
+	hold "$NATB"
+	start_client 5
+	splice_ports
+	first=$SPLICE
+	wait_until 30 held "$NATA" || fail "A's SYN never reached NATA"
+	# (the routers' own connections are not forwarded: the hold lets them out)
+	bg "$NATA" "$TMP/stranger-a.log" python3 -c 'import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+print("connected", flush=True)
+time.sleep(120)' "$SRELAY4" "$PORT_A"
+	pa=$BG_PID
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: side A connected, waiting for side B" 10 ||
+		fail "the stranger's SYN for A did not reach the relay: $(tail -n 3 "$RELAY_LOG")"
+	bg "$NATB" "$TMP/stranger-b.log" python3 -c 'import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+print("connected", flush=True)
+time.sleep(120)' "$SRELAY4" "$PORT_B"
+	pb=$BG_PID
+	wait_for_line "$TMP/stranger-a.log" connected 30 "$pa" ||
+		fail "the stranger at A's port was not answered: $(tail -n 3 "$RELAY_LOG")"
+	wait_for_line "$TMP/stranger-b.log" connected 30 "$pb" ||
+		fail "the stranger at B's port was not answered: $(tail -n 3 "$RELAY_LOG")"
+	wait_for_line "$RELAY_LOG" "splice $SPLICE: established" 10 ||
+		fail "the stranger's pair was not spliced: $(tail -n 3 "$RELAY_LOG")"
+	release "$NATA"
+	release "$NATB"
+	client_done
+	grep -E "relayed tunnel failed .*: asking the broker again \(1 of 2\)" "$AGENT_LOG" \
+		>/dev/null || fail "the subscriber did not ask again: $(tail -n 3 "$AGENT_LOG")"
+	[ "$(grep -c -E 'splice [0-9]+: established' "$RELAY_LOG")" -ge 2 ] ||
+		fail "no second splice was established"
+	kill "$pa" "$pb" 2>/dev/null || true
+	echo "splice $first was the stranger's; a second splice carried the download"
+}
+
 # t_restart MODE: the relay daemon is killed while side A must prove itself
 # (the forged SYN answered, B waiting) and started again: it takes the splice
 # over from the pins, answers side A again and waits for its proof; the real
@@ -326,5 +373,6 @@ test_tc_restart() { t_restart tc; }
 test_tc_spoof_after_a() { t_spoof_after tc; }
 test_xdp_spoof_b_between() { t_spoof_b_between xdp; }
 test_tc_plain() { t_plain tc; }
+test_xdp_stranger_at_nats() { t_stranger_at_nats xdp; }
 
 run_tests
