@@ -33,6 +33,11 @@ void cfg_defaults(struct broker_cfg *c)
 	c->login_timeout_s = 10;
 	c->session_history = 1000;
 	c->session_flows = BROKER_SESSION_FLOWS;
+	c->max_services = BROKER_SERVICES_DEFAULT;
+	c->tunnel_rate = BROKER_TUNNEL_RATE;
+	c->tunnel_burst = BROKER_TUNNEL_BURST;
+	c->max_agent_sessions = BROKER_AGENT_SESSIONS;
+	c->max_pair_splices = BROKER_PAIR_SPLICES;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
 	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
@@ -340,6 +345,31 @@ static const struct ns_setting settings[] = {
 	{ .name = "session-flows", .type = NS_SET_U32, CFG(session_flows),
 	  .max = 1000000, .arg = "N",
 	  .help = "flows (extra connections) one session may ask for (default 4096)" },
+	{ .name = "max-services-per-agent", .type = NS_SET_U32, CFG(max_services),
+	  .max = 1000000, .arg = "N",
+	  .help = "services one agent may publish; one more is refused with ERROR LIMIT "
+		  "(0: no limit; default " STR(BROKER_SERVICES_DEFAULT) ")" },
+	{ .name = "tunnel-rate", .type = NS_SET_U32, CFG(tunnel_rate), .max = 1000000,
+	  .arg = "N",
+	  .help = "tunnel requests (CONNECT and FLOW) one agent may send per second, on "
+		  "average; more are refused with ERROR LIMIT (0: no limit; default "
+		  STR(BROKER_TUNNEL_RATE) ")" },
+	{ .name = "tunnel-burst", .type = NS_SET_U32, CFG(tunnel_burst), .min = 1,
+	  .max = 1000000, .arg = "N",
+	  .help = "... and at once, after a quiet moment (default " STR(BROKER_TUNNEL_BURST)
+		  ")" },
+	{ .name = "max-sessions-per-agent", .type = NS_SET_U32, CFG(max_agent_sessions),
+	  .max = 1000000, .arg = "N",
+	  .help = "sessions one agent may have asked for (CONNECT or FLOW) that are being "
+		  "negotiated or hold a relay splice (until the relay reports it done); one "
+		  "more is refused with ERROR LIMIT (0: no limit; default "
+		  STR(BROKER_AGENT_SESSIONS) ")" },
+	{ .name = "max-splices-per-pair", .type = NS_SET_U32, CFG(max_pair_splices),
+	  .max = 1000000, .arg = "N",
+	  .help = "relay splices the broker asks for between two agents (either way round) "
+		  "until the relay reports them done; one more session on a relay path "
+		  "between them is refused with ERROR LIMIT (0: no limit; default "
+		  STR(BROKER_PAIR_SPLICES) ")" },
 	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT
