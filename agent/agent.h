@@ -114,6 +114,10 @@ int agent_cfg_reload(struct agent_cfg *c, const char *path, int argc, char **arg
 int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
 			  char *err, size_t errlen);
 void agent_cfg_free(struct agent_cfg *c);	/* safe on a zeroed cfg */
+struct ns_warnings;
+/* What works but is not safe (a short secret, insecure: true): -n and
+ * start print it, a reload logs it. */
+void agent_cfg_warn(const struct agent_cfg *c, struct ns_warnings *w);
 
 /* ---- pure helpers (agent_util.c) ---- */
 

@@ -107,6 +107,13 @@ int cfg_agent_index(const struct broker_cfg *c, const char *name);
 int cfg_relay_index(const struct broker_cfg *c, const char *name);
 int cfg_cred_index(const struct broker_cred *v, size_t n, const char *name);
 extern const struct ns_settings broker_settings;	/* the table: -f, options, --help */
+/* What cannot be safe: 0, or -EINVAL with err (a secret shorter than
+ * NS_SECRET_MIN). -n, start and reload refuse such a file. */
+int cfg_check(const struct broker_cfg *c, char *err, size_t errlen);
+struct ns_warnings;
+/* What works but is not safe (weak secrets, no agents, insecure, an open
+ * HTTP API off loopback): -n and start print it, a reload logs it. */
+void cfg_warn(const struct broker_cfg *c, struct ns_warnings *w);
 
 /* ---- pure decisions (policy.c) ---- */
 

@@ -313,6 +313,68 @@ static int load_tree(void *cfg, const struct yc_node *root, char *err, size_t er
 
 static const char *const file_keys[] = { "agents", "relays", "services", NULL };
 
+/* A secret shorter than NS_SECRET_MIN: err names it (never its value). */
+static int short_secret(const struct broker_cred *v, size_t n, const char *what, char *err,
+			size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(v[i].secret) < NS_SECRET_MIN) {
+			snprintf(err, errlen, "line %d: the secret of %s '%s' is %zu bytes: at "
+				 "least %d are needed, %d or more advised (`openssl rand -hex 16` "
+				 "makes one)", v[i].line, what, v[i].name, strlen(v[i].secret),
+				 NS_SECRET_MIN, NS_SECRET_GOOD);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+int cfg_check(const struct broker_cfg *c, char *err, size_t errlen)
+{
+	int ret = short_secret(c->agents, c->nagents, "agent", err, errlen);
+
+	return ret ? ret : short_secret(c->relays, c->nrelays, "relay", err, errlen);
+}
+
+static int check(void *cfg, char *err, size_t errlen)
+{
+	return cfg_check(cfg, err, errlen);
+}
+
+static void weak_secrets(const struct broker_cred *v, size_t n, const char *what,
+			 struct ns_warnings *w)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(v[i].secret) < NS_SECRET_GOOD)
+			ns_warn(w, "the secret of %s '%s' (line %d) is %zu bytes: %d or more "
+				"are advised (`openssl rand -hex 16` makes one)", what, v[i].name,
+				v[i].line, strlen(v[i].secret), NS_SECRET_GOOD);
+}
+
+void cfg_warn(const struct broker_cfg *c, struct ns_warnings *w)
+{
+	if (!c->nagents)
+		ns_warn(w, "no agents: list them under 'agents:' (name and secret), or nobody "
+			"can log in");
+	weak_secrets(c->agents, c->nagents, "agent", w);
+	weak_secrets(c->relays, c->nrelays, "relay", w);
+	if (c->insecure)
+		ns_warn(w, "insecure: true: agents and relays may log in over plain text, "
+			"where anybody on the path reads and changes the control messages "
+			"(session keys stay wrapped)");
+	if (ns_sockaddr_exposed(&c->http, c->http_len) && !c->http_tokens.n)
+		ns_warn(w, "http is on a non-loopback address without http-tokens: anybody "
+			"who reaches it reads the agents, services, sessions and metrics");
+}
+
+static void warn(const void *cfg, struct ns_warnings *w)
+{
+	cfg_warn(cfg, w);
+}
+
 #define CFG(f) NS_FIELD(struct broker_cfg, f)
 
 static const struct ns_setting settings[] = {
@@ -422,6 +484,8 @@ const struct ns_settings broker_settings = {
 	.config_default = BROKER_CONFIG_DEFAULT,
 	.version = NS_VERSION,
 	.load_tree = load_tree,
+	.check = check,
+	.warn = warn,
 };
 
 /* After yc_load_*: the tree into c; c is freed on error. */
