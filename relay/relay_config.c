@@ -112,7 +112,7 @@ static const struct ns_setting settings[] = {
 	  .arg = "SEC", .help = "default deadline for the second side (default 30)" },
 	{ .name = "close-grace", .type = NS_SET_SECONDS, CFG(close_grace_s), .max = WEEK,
 	  .arg = "SEC", .help = "keep a splice's entries this long after FIN both ways, for "
-				"retransmitted FINs (default 10)" },
+				"retransmitted FINs (default 10; 0, at once, is warned about)" },
 	{ .name = "rst-grace", .type = NS_SET_SECONDS, CFG(rst_grace_s), .max = WEEK,
 	  .arg = "SEC", .help = "... or after an RST (default 10)" },
 	{ .name = "idle-tcp", .type = NS_SET_SECONDS, CFG(idle_tcp_s), .min = 1, .max = WEEK,
