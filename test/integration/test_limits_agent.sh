@@ -136,8 +136,12 @@ tunnel-burst: 3"
 		fail "tunnel_rate hits: $(hits tunnel_rate), $((12 - ok)) tunnels refused"
 	[ "$(refused_lines 'agent mallory asks for tunnels faster than tunnel-rate 1/s')" = 1 ] ||
 		fail "the broker logged the rate limit $(refused_lines 'tunnel-rate') times, not once"
-	grep -E "connect home-nas/web: refused by a broker limit: too many tunnel requests: more than tunnel-rate 1/s \(tunnel-burst 3\)" \
+	grep -E "warning: connect home-nas/web: refused by a broker limit: too many tunnel requests: more than tunnel-rate 1/s \(tunnel-burst 3\)" \
 		"$TMP/agent-mallory.log" >/dev/null || fail "mallory did not log the refusal"
+	# mallory too says it once, not once per client
+	[ "$(grep -c "warning: connect .*refused by a broker limit" "$TMP/agent-mallory.log")" = 1 ] ||
+		fail "mallory logged $(grep -c "warning: connect .*refused by a broker limit" \
+		"$TMP/agent-mallory.log") warnings about the limit, not 1"
 	grep -E 'natsplice_sessions_failed_total\{reason="limit"\} [1-9]' <<<"$(broker_api /metrics)" \
 		>/dev/null || fail "no failed session counted with reason limit"
 	# laptop is another agent: its own new tunnels while mallory is limited
