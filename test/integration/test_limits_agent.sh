@@ -215,6 +215,29 @@ user: root"
 	download_ok 1 "$DL1"
 }
 
+# The issue as it was seen, with the default limits: a greedy agent opens 70
+# tunnels to one provider and keeps them; it gets max-splices-per-pair (64)
+# of them, the relay keeps room, laptop's new tunnel works.
+test_defaults() {
+	local i
+	IDLE_PIDS=()
+
+	limits_bed
+	start_agent "$PUB" mallory mallory-secret "$MALLORY_SUB"
+	bg_download 1 --limit-rate 2M
+	DL1=$DL_PID
+	for i in $(seq 70); do idle_conn "$i"; done
+	wait_until 90 hits_at_least pair_splices 6 || fail "pair_splices hits: $(hits pair_splices)"
+	wait_until 60 mallory_established 64 || fail "mallory's 64 tunnels did not come up"
+	! mallory_established 65 || fail "mallory holds more than 64 relay splices with home-nas"
+	[ "$(hits pair_splices)" = 6 ] || fail "pair_splices hits: $(hits pair_splices), not 6"
+	[ "$(hits tunnel_rate)" = 0 ] && [ "$(hits sessions)" = 0 ] ||
+		fail "other limits hit with the defaults: $(broker_api /metrics | grep limit_hits)"
+	bg_download 2
+	download_ok 2 "$DL_PID"
+	download_ok 1 "$DL1"
+}
+
 # -n on settings that cannot be safe: refused (exit status not 0) or warned
 # about (exit 0, "warning: ..." on stderr, "configuration OK").
 test_unsafe_settings() {
