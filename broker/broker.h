@@ -22,6 +22,10 @@
 #define BROKER_AGENT_SESSIONS	256	/* max-sessions-per-agent */
 #define BROKER_PAIR_SPLICES	64	/* max-splices-per-pair */
 #define BROKER_LIMIT_LOG_S	60	/* a limit hit is logged once per agent and limit this long */
+#define BROKER_HANDSHAKE_SLACK_S 2	/* a relay splice counts towards the limits until SPLICE_DONE
+					 * or this long after the relay's deadline for its
+					 * handshake (negotiate-timeout after SPLICE_REQUEST):
+					 * then it holds no relay port any more */
 #define BROKER_USE_BUCKETS	1024	/* use counts by agent and by pair (limits) */
 #define BROKER_NEGOTIATIONS_MAX	65536	/* sessions being negotiated at once */
 #define BROKER_SESSION_FLOWS	4096	/* default session-flows */
@@ -246,6 +250,9 @@ struct peer {
 /* What a session counts towards (session.held; limits.c). */
 #define HELD_SESSION	0x1	/* its subscriber's max-sessions-per-agent */
 #define HELD_SPLICE	0x2	/* its agents' max-splices-per-pair */
+/* An established relay session keeps what it holds until SPLICE_DONE or the
+ * end of its handshake window (limit_hold_window), whichever comes first. */
+void limit_hold_window(struct session *s);
 
 enum sess_state {
 	SESS_OFFERED,		/* OFFER sent to P */
@@ -297,6 +304,7 @@ struct session {
 	__u32 setup_ms;				/* CONNECT to the last CONNECT_INFO */
 	struct ns_timer timer;			/* negotiation deadline */
 	__u8 held;				/* HELD_*: counted by limits.c */
+	__u64 splice_req_ns;			/* SPLICE_REQUEST sent (the handshake window) */
 	char why[160];				/* failure, or the relay's close reason */
 };
 
@@ -426,7 +434,7 @@ void limit_hold_session(struct session *s);
 int limit_hold_splice(struct session *s, char *why, size_t len);
 /* s no longer counts towards what (HELD_*). */
 void limit_release(struct session *s, __u8 what);
-/* Current use: of an agent's sessions, of a pair's splices. */
+/* Current use: of an agent's sessions, of a pair's splices in handshake. */
 unsigned int limit_agent_sessions(const struct broker *b, const char *agent);
 unsigned int limit_pair_splices(const struct broker *b, const char *a, const char *c);
 

@@ -423,15 +423,16 @@ static const struct ns_setting settings[] = {
 	{ .name = "max-sessions-per-agent", .type = NS_SET_U32, CFG(max_agent_sessions),
 	  .max = 1000000, .arg = "N",
 	  .help = "sessions one agent may have asked for (CONNECT or FLOW) that are being "
-		  "negotiated or hold a relay splice (until the relay reports it done); one "
-		  "more is refused with ERROR LIMIT (0: no limit; default "
-		  STR(BROKER_AGENT_SESSIONS) ")" },
+		  "negotiated or whose relay splice is in its handshake (until the relay "
+		  "reports it done, at most negotiate-timeout + 2 s); one more is refused "
+		  "with ERROR LIMIT (0: no limit; default " STR(BROKER_AGENT_SESSIONS) ")" },
 	{ .name = "max-splices-per-pair", .type = NS_SET_U32, CFG(max_pair_splices),
 	  .max = 1000000, .arg = "N",
-	  .help = "relay splices the broker asks for between two agents (either way round) "
-		  "until the relay reports them done; one more session on a relay path "
-		  "between them is refused with ERROR LIMIT (0: no limit; default "
-		  STR(BROKER_PAIR_SPLICES) ")" },
+	  .help = "relay splices between two agents (either way round) in their handshake, "
+		  "when they hold relay ports: from the broker's request until the relay "
+		  "reports the splice done, at most negotiate-timeout + 2 s; one more "
+		  "session on a relay path between them is refused with ERROR LIMIT (0: no "
+		  "limit; default " STR(BROKER_PAIR_SPLICES) ")" },
 	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT

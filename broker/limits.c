@@ -6,9 +6,17 @@
  *   max-services-per-agent  services it publishes
  *   tunnel-rate/-burst      CONNECTs and FLOWs it sends, per second
  *   max-sessions-per-agent  sessions it asked for that are being negotiated
- *                           or hold a relay splice (until SPLICE_DONE)
+ *                           or whose relay splice is in its handshake
  *   max-splices-per-pair    relay splices asked for between two agents,
- *                           either way round, until SPLICE_DONE
+ *                           either way round, in their handshake
+ *
+ * A relay splice is "in its handshake" from SPLICE_REQUEST until SPLICE_DONE
+ * or until the relay's deadline for the second side (negotiate-timeout) and
+ * BROKER_HANDSHAKE_SLACK_S have passed. That is when it holds relay ports,
+ * the resource one agent could exhaust for everybody (CONNECTs whose tunnels
+ * never come); an established splice holds no port, and a pair opening many
+ * short connections (test_conns) is not held back by closed splices waiting
+ * out their close grace.
  *
  * The decisions are policy.c's; here are the counts (by agent name and by
  * pair, so that they outlive a reconnect: a relay splice does), the ERROR
@@ -176,12 +184,12 @@ int limit_tunnel(struct peer *p, __u32 req)
 	used = use_get(p->b, p->name);
 	if (limit_reached(used, c->max_agent_sessions)) {
 		limit_hit(p, LIM_SESSIONS, "agent %s has %u sessions being negotiated or "
-			  "holding a relay splice, the most max-sessions-per-agent allows; "
-			  "another one", p->name, used);
+			  "with a relay splice in its handshake, the most "
+			  "max-sessions-per-agent allows; another one", p->name, used);
 		sess_count_failure(p->b, FAIL_LIMIT);
 		proto_error(p, &req, 0, NS_ERR_LIMIT, "too many sessions: %u being negotiated "
-			    "or holding a relay splice, max-sessions-per-agent is %u", used,
-			    c->max_agent_sessions);
+			    "or with a relay splice in its handshake, max-sessions-per-agent "
+			    "is %u", used, c->max_agent_sessions);
 		return -EDQUOT;
 	}
 	return 0;
@@ -218,6 +226,30 @@ int limit_hold_splice(struct session *s, char *why, size_t len)
 	if (!use_add(b, key, 1))
 		s->held |= HELD_SPLICE;
 	return 0;
+}
+
+static void on_window_end(struct ns_loop *l, struct ns_timer *t)
+{
+	struct session *s = t->data;
+
+	limit_release(s, s->held);
+}
+
+void limit_hold_window(struct session *s)
+{
+	__u64 end = s->splice_req_ns + ((__u64)s->b->cfg->negotiate_timeout_s +
+					BROKER_HANDSHAKE_SLACK_S) * 1000000000ULL;
+	__u64 now = ns_now_ns();
+
+	if (!s->held)
+		return;
+	if (!s->splice_req_ns || now >= end) {
+		limit_release(s, s->held);
+		return;
+	}
+	/* s->timer (the negotiation's) is free once the session is established */
+	ns_timer_init(&s->timer, on_window_end, s);
+	ns_timer_arm(s->b->loop, &s->timer, (end - now + 999999) / 1000000);
 }
 
 void limit_release(struct session *s, __u8 what)

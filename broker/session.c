@@ -205,9 +205,12 @@ static void sess_finish(struct session *s, enum sess_state state)
 	b->nactive--;
 	s->sub = s->prov = s->relay = NULL;
 	explicit_bzero(s->key, sizeof(s->key));
-	/* an established relay session holds its splice until SPLICE_DONE */
+	/* an established relay session holds its splice until SPLICE_DONE or
+	 * the end of its handshake */
 	if (state != SESS_ESTABLISHED || s->path != NS_PATH_RELAY)
 		limit_release(s, s->held);
+	else
+		limit_hold_window(s);
 	s->state = state;
 	b->ndone++;
 	history_trim(b);
@@ -448,6 +451,7 @@ static void sess_route(struct session *s)
 	s->relay_name = s->relay->name;
 	s->relay->pending++;
 	s->state = SESS_SPLICE_WAIT;
+	s->splice_req_ns = ns_now_ns();
 	ns_mb_init(&mb, NS_MSG_SPLICE_REQUEST);
 	ns_mb_u64(&mb, NS_A_SESSION, s->id);
 	/* A UDP service's datagrams ride a UDP splice, or framed a TCP one. */
