@@ -14,9 +14,11 @@
  * or until the relay's deadline for the second side (negotiate-timeout) and
  * BROKER_HANDSHAKE_SLACK_S have passed. That is when it holds relay ports,
  * the resource one agent could exhaust for everybody (CONNECTs whose tunnels
- * never come); an established splice holds no port, and a pair opening many
- * short connections (test_conns) is not held back by closed splices waiting
- * out their close grace.
+ * never come); an established splice holds no port, so long-lived tunnels do
+ * not use the limits up. The broker does not hear when both sides came, so a
+ * splice counts for its whole window unless the relay reports it done first
+ * (a short connection: after its close grace): the defaults let one pair
+ * open about 6 short relayed connections a second (README, Limits).
  *
  * The decisions are policy.c's; here are the counts (by agent name and by
  * pair, so that they outlive a reconnect: a relay splice does), the ERROR

@@ -133,7 +133,7 @@ void sessions_free(struct broker *b)
 
 /* Drop the oldest finished records beyond session-history (not a session
  * that may still get flows: BROKER_FLOW_KEEP_S; nor one that holds a relay
- * splice: it counts towards its agents' limits until SPLICE_DONE). */
+ * splice in its handshake: it counts towards its agents' limits). */
 static void history_trim(struct broker *b)
 {
 	struct session *s = b->sess_head, *next;
