@@ -115,6 +115,10 @@ int agent_cfg_reload(struct agent_cfg *c, const char *path, int argc, char **arg
 int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
 			  char *err, size_t errlen);
 void agent_cfg_free(struct agent_cfg *c);	/* safe on a zeroed cfg */
+struct ns_warnings;
+/* What works but is not safe (a short secret, insecure: true): -n and
+ * start print it, a reload logs it. */
+void agent_cfg_warn(const struct agent_cfg *c, struct ns_warnings *w);
 
 /* ---- pure helpers (agent_util.c) ---- */
 
@@ -210,6 +214,7 @@ struct agent_listener {
 	struct ns_timer pool_t;		/* the next refill */
 };
 
+#define AGENT_LIMIT_LOG_S	60	/* a broker's LIMIT refusal of a client: one line this long */
 #define AGENT_SESSION_LINGER_S	30	/* a session with no tunnel left is kept this long */
 #define AGENT_SESSION_LISTENERS	16	/* listeners one session may hold at once */
 #define AGENT_LISTENER_UNUSED_S	60	/* a session's listener unused this long is closed */
@@ -385,6 +390,8 @@ struct agent {
 	int exit_code;
 	int ready_fd;				/* -d: the waiting command (ns_detach), or -1 */
 	struct agent_broker br;
+	__u64 limit_log_ns;			/* ERROR LIMIT for a client: logged again from then */
+	__u32 limit_quiet;			/* ... refusals not logged since */
 	struct agent_listener **lis;		/* cfg->nsub: each subscription's main listener */
 	struct agent_listener *lis_retired;	/* closed by a reload, tunnels still on them */
 	struct ns_watch tl_w;			/* tunnel-listen, fd -1 without */

@@ -427,6 +427,26 @@ static int cfg_check(void *cfg, char *err, size_t len)
 	return ns_tls_client_cfg_check(&c->tls, err, len);
 }
 
+void agent_cfg_warn(const struct agent_cfg *c, struct ns_warnings *w)
+{
+	size_t n = strlen(c->secret);
+
+	if (n < NS_SECRET_GOOD)
+		ns_warn(w, "the secret is %zu bytes: %d or more are advised (`openssl rand -hex "
+			"16` makes one)%s", n, NS_SECRET_GOOD, n < NS_SECRET_MIN ?
+			"; the broker refuses a secret shorter than 8 bytes" :
+			"");
+	if (c->tls.insecure)
+		ns_warn(w, "insecure: true: the control connection is plain text, where "
+			"anybody on the path reads and changes it, and the broker is not "
+			"authenticated (use broker-fingerprint)");
+}
+
+static void cfg_warn(const void *cfg, struct ns_warnings *w)
+{
+	agent_cfg_warn(cfg, w);
+}
+
 #define CFG(f) NS_FIELD(struct agent_cfg, f)
 
 static const char *const ktls_names[] = { "auto", "off", NULL };
@@ -508,6 +528,7 @@ static const struct ns_settings agent_settings = {
 	.version = NS_VERSION_STRING,
 	.load_tree = load_tree,
 	.check = cfg_check,
+	.warn = cfg_warn,
 };
 
 static void cfg_defaults(struct agent_cfg *c)

@@ -126,22 +126,60 @@ void agent_tunnel_close(struct agent_tunnel *t, bool rst, const char *why)
 static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
+static void sub_fail_v(struct agent_tunnel *t, int level, const char *note, const char *fmt,
+		       va_list ap)
 {
 	char why[1200], cs[AGENT_SA_STRLEN];
+
+	vsnprintf(why, sizeof(why), fmt, ap);
+	if (t->pooled)
+		/* the first failure in a row is worth a warning, retries are not */
+		ns_log(t->lis->fails ? NS_LOG_DEBUG : level,
+		       "pool %s: tunnel set-up failed: %s%s", t->lis->cfg->service, why, note);
+	else
+		ns_log(level, "connect %s: %s (client %s closed)%s", agent_tunnel_service(t), why,
+		       agent_sa_str(&t->client, cs, sizeof(cs)), note);
+	agent_tunnel_close(t, true, why);
+}
+
+static void sub_fail(struct agent_tunnel *t, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	sub_fail_v(t, NS_LOG_WARN, "", fmt, ap);
 	va_end(ap);
-	if (t->pooled)
-		/* the first failure in a row is worth a warning, retries are not */
-		ns_log(t->lis->fails ? NS_LOG_DEBUG : NS_LOG_WARN,
-		       "pool %s: tunnel set-up failed: %s", t->lis->cfg->service, why);
-	else
-		log_warn("connect %s: %s (client %s closed)", agent_tunnel_service(t), why,
-			 agent_sa_str(&t->client, cs, sizeof(cs)));
-	agent_tunnel_close(t, true, why);
+}
+
+/* A broker limit refused t (ERROR LIMIT): a warning, but at most one a
+ * minute for the whole agent (a client loop would fill the log), the rest
+ * at debug level and counted in the next warning. */
+static void sub_fail_limit(struct agent_tunnel *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sub_fail_limit(struct agent_tunnel *t, const char *fmt, ...)
+{
+	struct agent *a = t->a;
+	__u64 now = ns_now_ns();
+	char note[128] = "";
+	int level = NS_LOG_DEBUG;
+	va_list ap;
+
+	if (now >= a->limit_log_ns) {
+		snprintf(note, sizeof(note), "; %u more refused since the last such line, "
+			 "the next %d s only at -v", a->limit_quiet, AGENT_LIMIT_LOG_S);
+		if (!a->limit_quiet)
+			snprintf(note, sizeof(note), "; further refusals for %d s only at -v",
+				 AGENT_LIMIT_LOG_S);
+		a->limit_quiet = 0;
+		a->limit_log_ns = now + AGENT_LIMIT_LOG_S * 1000000000ULL;
+		level = NS_LOG_WARN;
+	} else {
+		a->limit_quiet++;
+	}
+	va_start(ap, fmt);
+	sub_fail_v(t, level, note, fmt, ap);
+	va_end(ap);
 }
 
 static void set_up_timeout(struct agent_tunnel *t)
@@ -679,7 +717,10 @@ void agent_tunnel_on_error(struct agent *a, const struct ns_msg *m)
 	if (t->role == TUN_ROLE_SUBSCRIBER) {
 		if (t->flow)	/* the broker or the provider lost the session */
 			t->sess->dead = true;
-		sub_fail(t, "%s%s%s", agent_err_text(code), *text ? ": " : "", text);
+		if (code == NS_ERR_LIMIT)
+			sub_fail_limit(t, "%s%s%s", agent_err_text(code), *text ? ": " : "", text);
+		else
+			sub_fail(t, "%s%s%s", agent_err_text(code), *text ? ": " : "", text);
 		return;
 	}
 	/* RETRY: the broker negotiates the tunnel again; nothing failed. */

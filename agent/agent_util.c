@@ -130,6 +130,8 @@ const char *agent_err_text(__u32 code)
 		return "every relay is busy";
 	case NS_ERR_RETRY:
 		return "replaced by a retry";
+	case NS_ERR_LIMIT:
+		return "refused by a broker limit";
 	default:
 		return "unknown error";
 	}

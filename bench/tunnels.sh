@@ -297,7 +297,11 @@ bed_tunnels() {
 		}
 	}
 	NFT
-	start_broker
+	# new connections per second through one pair of agents: more than one
+	# agent's limits allow by default (README, Limits)
+	start_broker "tunnel-rate: 0
+max-sessions-per-agent: 0
+max-splices-per-pair: 0"
 	start_sys_relay xdp
 	tun_nginx
 	tun_haproxy

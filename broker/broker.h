@@ -16,7 +16,17 @@
 #include "loop.h"
 
 #define BROKER_NAME_MAX		255	/* bytes of an agent, relay or service name (a STR) */
-#define BROKER_SERVICES_MAX	256	/* services one agent may publish */
+#define BROKER_SERVICES_DEFAULT	256	/* max-services-per-agent */
+#define BROKER_TUNNEL_RATE	50	/* tunnel-rate: CONNECTs and FLOWs per second, one agent */
+#define BROKER_TUNNEL_BURST	200	/* tunnel-burst */
+#define BROKER_AGENT_SESSIONS	256	/* max-sessions-per-agent */
+#define BROKER_PAIR_SPLICES	64	/* max-splices-per-pair */
+#define BROKER_LIMIT_LOG_S	60	/* a limit hit is logged once per agent and limit this long */
+#define BROKER_HANDSHAKE_SLACK_S 2	/* a relay splice counts towards the limits until SPLICE_DONE
+					 * or this long after the relay's deadline for its
+					 * handshake (negotiate-timeout after SPLICE_REQUEST):
+					 * then it holds no relay port any more */
+#define BROKER_USE_BUCKETS	1024	/* use counts by agent and by pair (limits) */
 #define BROKER_NEGOTIATIONS_MAX	65536	/* sessions being negotiated at once */
 #define BROKER_SESSION_FLOWS	4096	/* default session-flows */
 #define BROKER_FLOW_KEEP_S	120	/* an established session's record is kept at least
@@ -70,6 +80,10 @@ struct broker_cfg {
 	__u32 login_timeout_s;		/* login-timeout */
 	__u32 session_history;		/* session-history: finished sessions kept */
 	__u32 session_flows;		/* session-flows: flows one session may ask for */
+	__u32 max_services;		/* max-services-per-agent (0: no limit) */
+	__u32 tunnel_rate, tunnel_burst;	/* tunnel-rate, tunnel-burst (0: no limit) */
+	__u32 max_agent_sessions;	/* max-sessions-per-agent (0: no limit) */
+	__u32 max_pair_splices;		/* max-splices-per-pair (0: no limit) */
 	char user[64];			/* user: who the broker becomes after binding */
 	char tls_cert[256];		/* tls-cert: PEM, made with tls-key if neither exists */
 	char tls_key[256];		/* tls-key */
@@ -97,6 +111,13 @@ int cfg_agent_index(const struct broker_cfg *c, const char *name);
 int cfg_relay_index(const struct broker_cfg *c, const char *name);
 int cfg_cred_index(const struct broker_cred *v, size_t n, const char *name);
 extern const struct ns_settings broker_settings;	/* the table: -f, options, --help */
+/* What cannot be safe: 0, or -EINVAL with err (a secret shorter than
+ * NS_SECRET_MIN). -n, start and reload refuse such a file. */
+int cfg_check(const struct broker_cfg *c, char *err, size_t errlen);
+struct ns_warnings;
+/* What works but is not safe (weak secrets, no agents, insecure, an open
+ * HTTP API off loopback): -n and start print it, a reload logs it. */
+void cfg_warn(const struct broker_cfg *c, struct ns_warnings *w);
 
 /* ---- pure decisions (policy.c) ---- */
 
@@ -128,6 +149,30 @@ struct relay_cand {
  * splices (ties: fewest pending, then the first): its index; -1 when there is
  * none, -EBUSY when the only ones are busy (worth waiting for). */
 int relay_pick(const struct relay_cand *c, size_t n, __u8 family);
+
+/* One agent's own limits (limits.c counts and logs them). 0 = no limit. */
+enum broker_limit {
+	LIM_SERVICES,		/* max-services-per-agent */
+	LIM_TUNNEL_RATE,	/* tunnel-rate, tunnel-burst */
+	LIM_SESSIONS,		/* max-sessions-per-agent */
+	LIM_PAIR_SPLICES,	/* max-splices-per-pair */
+	LIM_MAX
+};
+const char *limit_name(enum broker_limit l);	/* the metric's label */
+static inline bool limit_reached(__u64 used, __u32 max)
+{
+	return max && used >= max;
+}
+/* A token bucket as GCRA: tat_ns is when the bucket is full again. */
+struct rate_gcra {
+	__u64 tat_ns;
+};
+/* May one more request pass at now_ns, at rate per second with burst at
+ * once? Takes its token if so. rate 0: always. */
+bool rate_allow(struct rate_gcra *g, __u32 rate, __u32 burst, __u64 now_ns);
+/* The key of an unordered pair of agents: "a/b" with a <= b (names have no
+ * '/', so it is never an agent's name). -ENAMETOOLONG if len is too small. */
+int pair_key(const char *a, const char *b, char *out, size_t len);
 
 /* ---- runtime ---- */
 
@@ -197,7 +242,17 @@ struct peer {
 	time_t since;			/* wall clock: accepted, then logged in */
 	struct service *services;
 	unsigned int nservices;
+	struct rate_gcra tunnel_rate;	/* agents: tunnel-rate */
+	__u64 lim_log_ns[LIM_MAX];	/* agents: a limit hit is logged again from then */
+	__u32 lim_quiet[LIM_MAX];	/* hits not logged since */
 };
+
+/* What a session counts towards (session.held; limits.c). */
+#define HELD_SESSION	0x1	/* its subscriber's max-sessions-per-agent */
+#define HELD_SPLICE	0x2	/* its agents' max-splices-per-pair */
+/* An established relay session keeps what it holds until SPLICE_DONE or the
+ * end of its handshake window (limit_hold_window), whichever comes first. */
+void limit_hold_window(struct session *s);
 
 enum sess_state {
 	SESS_OFFERED,		/* OFFER sent to P */
@@ -213,7 +268,7 @@ enum sess_state {
 /* Why sessions failed (natsplice_sessions_failed_total{reason}). */
 enum fail_reason {
 	FAIL_DENIED, FAIL_NOT_FOUND, FAIL_REJECTED, FAIL_TIMEOUT, FAIL_NO_RELAY,
-	FAIL_RELAY_ERROR, FAIL_PEER_GONE, FAIL_MALFORMED, FAIL_INTERNAL, FAIL_MAX
+	FAIL_RELAY_ERROR, FAIL_PEER_GONE, FAIL_MALFORMED, FAIL_INTERNAL, FAIL_LIMIT, FAIL_MAX
 };
 
 /* A tunnel negotiation and then its record (session.c). */
@@ -248,6 +303,8 @@ struct session {
 	__u64 start_ns;
 	__u32 setup_ms;				/* CONNECT to the last CONNECT_INFO */
 	struct ns_timer timer;			/* negotiation deadline */
+	__u8 held;				/* HELD_*: counted by limits.c */
+	__u64 splice_req_ns;			/* SPLICE_REQUEST sent (the handshake window) */
 	char why[160];				/* failure, or the relay's close reason */
 };
 
@@ -264,6 +321,7 @@ struct broker_stats {
 	__u64 logins_insecure;		/* logins over plain text (insecure: true) */
 	__u64 plain_refused;		/* plain-text connections refused (no insecure) */
 	__u64 tls_failed;		/* TLS handshakes failed or stalled */
+	__u64 limit_hits[LIM_MAX];	/* requests refused by an agent's limit */
 };
 
 
@@ -296,6 +354,7 @@ struct broker {
 	struct session *sess_head, *sess_tail;
 	struct session *active;		/* being negotiated */
 	struct ns_timer relay_retry_t;	/* sessions wait for a busy relay: try again */
+	struct broker_use **use;	/* BROKER_USE_BUCKETS chains (limits.c) */
 	unsigned int nactive, ndone;
 	struct ns_http *http;
 	struct broker_stats st;
@@ -359,6 +418,25 @@ const char *mode_name(int mode);
 /* Relay ports held by relay's live splices (the records of sessions whose
  * splice is set up and not reported done). */
 unsigned int sess_relay_ports(const struct broker *b, const char *relay);
+
+/* limits.c: what one agent may take */
+int limits_init(struct broker *b);
+void limits_free(struct broker *b);
+/* May p publish one more service? 0, or -EDQUOT with ERROR LIMIT sent. */
+int limit_publish(struct peer *p, __u32 req);
+/* A CONNECT or FLOW of p: tunnel-rate and max-sessions-per-agent. 0, or
+ * -EDQUOT with ERROR LIMIT sent to req and the failure counted. */
+int limit_tunnel(struct peer *p, __u32 req);
+/* s counts towards its subscriber's sessions from now on. */
+void limit_hold_session(struct session *s);
+/* s is about to ask a relay for a splice: 0 (counted for its pair), or
+ * -EDQUOT with the hit counted and logged, and why written. */
+int limit_hold_splice(struct session *s, char *why, size_t len);
+/* s no longer counts towards what (HELD_*). */
+void limit_release(struct session *s, __u8 what);
+/* Current use: of an agent's sessions, of a pair's splices in handshake. */
+unsigned int limit_agent_sessions(const struct broker *b, const char *agent);
+unsigned int limit_pair_splices(const struct broker *b, const char *a, const char *c);
 
 /* reload.c: SIGHUP */
 void broker_reload(struct broker *b);

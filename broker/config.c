@@ -33,6 +33,11 @@ void cfg_defaults(struct broker_cfg *c)
 	c->login_timeout_s = 10;
 	c->session_history = 1000;
 	c->session_flows = BROKER_SESSION_FLOWS;
+	c->max_services = BROKER_SERVICES_DEFAULT;
+	c->tunnel_rate = BROKER_TUNNEL_RATE;
+	c->tunnel_burst = BROKER_TUNNEL_BURST;
+	c->max_agent_sessions = BROKER_AGENT_SESSIONS;
+	c->max_pair_splices = BROKER_PAIR_SPLICES;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
 	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
@@ -308,6 +313,68 @@ static int load_tree(void *cfg, const struct yc_node *root, char *err, size_t er
 
 static const char *const file_keys[] = { "agents", "relays", "services", NULL };
 
+/* A secret shorter than NS_SECRET_MIN: err names it (never its value). */
+static int short_secret(const struct broker_cred *v, size_t n, const char *what, char *err,
+			size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(v[i].secret) < NS_SECRET_MIN) {
+			snprintf(err, errlen, "line %d: the secret of %s '%s' is %zu bytes: at "
+				 "least %d are needed, %d or more advised (`openssl rand -hex 16` "
+				 "makes one)", v[i].line, what, v[i].name, strlen(v[i].secret),
+				 NS_SECRET_MIN, NS_SECRET_GOOD);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+int cfg_check(const struct broker_cfg *c, char *err, size_t errlen)
+{
+	int ret = short_secret(c->agents, c->nagents, "agent", err, errlen);
+
+	return ret ? ret : short_secret(c->relays, c->nrelays, "relay", err, errlen);
+}
+
+static int check(void *cfg, char *err, size_t errlen)
+{
+	return cfg_check(cfg, err, errlen);
+}
+
+static void weak_secrets(const struct broker_cred *v, size_t n, const char *what,
+			 struct ns_warnings *w)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(v[i].secret) < NS_SECRET_GOOD)
+			ns_warn(w, "the secret of %s '%s' (line %d) is %zu bytes: %d or more "
+				"are advised (`openssl rand -hex 16` makes one)", what, v[i].name,
+				v[i].line, strlen(v[i].secret), NS_SECRET_GOOD);
+}
+
+void cfg_warn(const struct broker_cfg *c, struct ns_warnings *w)
+{
+	if (!c->nagents)
+		ns_warn(w, "no agents: list them under 'agents:' (name and secret), or nobody "
+			"can log in");
+	weak_secrets(c->agents, c->nagents, "agent", w);
+	weak_secrets(c->relays, c->nrelays, "relay", w);
+	if (c->insecure)
+		ns_warn(w, "insecure: true: agents and relays may log in over plain text, "
+			"where anybody on the path reads and changes the control messages "
+			"(session keys stay wrapped)");
+	if (ns_sockaddr_exposed(&c->http, c->http_len) && !c->http_tokens.n)
+		ns_warn(w, "http is on a non-loopback address without http-tokens: anybody "
+			"who reaches it reads the agents, services, sessions and metrics");
+}
+
+static void warn(const void *cfg, struct ns_warnings *w)
+{
+	cfg_warn(cfg, w);
+}
+
 #define CFG(f) NS_FIELD(struct broker_cfg, f)
 
 static const struct ns_setting settings[] = {
@@ -340,6 +407,32 @@ static const struct ns_setting settings[] = {
 	{ .name = "session-flows", .type = NS_SET_U32, CFG(session_flows),
 	  .max = 1000000, .arg = "N",
 	  .help = "flows (extra connections) one session may ask for (default 4096)" },
+	{ .name = "max-services-per-agent", .type = NS_SET_U32, CFG(max_services),
+	  .max = 1000000, .arg = "N",
+	  .help = "services one agent may publish; one more is refused with ERROR LIMIT "
+		  "(0: no limit; default " STR(BROKER_SERVICES_DEFAULT) ")" },
+	{ .name = "tunnel-rate", .type = NS_SET_U32, CFG(tunnel_rate), .max = 1000000,
+	  .arg = "N",
+	  .help = "tunnel requests (CONNECT and FLOW) one agent may send per second, on "
+		  "average; more are refused with ERROR LIMIT (0: no limit; default "
+		  STR(BROKER_TUNNEL_RATE) ")" },
+	{ .name = "tunnel-burst", .type = NS_SET_U32, CFG(tunnel_burst), .min = 1,
+	  .max = 1000000, .arg = "N",
+	  .help = "... and at once, after a quiet moment (default " STR(BROKER_TUNNEL_BURST)
+		  ")" },
+	{ .name = "max-sessions-per-agent", .type = NS_SET_U32, CFG(max_agent_sessions),
+	  .max = 1000000, .arg = "N",
+	  .help = "sessions one agent may have asked for (CONNECT or FLOW) that are being "
+		  "negotiated or whose relay splice is in its handshake (until the relay "
+		  "reports it done, at most negotiate-timeout + 2 s); one more is refused "
+		  "with ERROR LIMIT (0: no limit; default " STR(BROKER_AGENT_SESSIONS) ")" },
+	{ .name = "max-splices-per-pair", .type = NS_SET_U32, CFG(max_pair_splices),
+	  .max = 1000000, .arg = "N",
+	  .help = "relay splices between two agents (either way round) in their handshake, "
+		  "when they hold relay ports: from the broker's request until the relay "
+		  "reports the splice done, at most negotiate-timeout + 2 s; one more "
+		  "session on a relay path between them is refused with ERROR LIMIT (0: no "
+		  "limit; default " STR(BROKER_PAIR_SPLICES) ")" },
 	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT
@@ -392,6 +485,8 @@ const struct ns_settings broker_settings = {
 	.config_default = BROKER_CONFIG_DEFAULT,
 	.version = NS_VERSION,
 	.load_tree = load_tree,
+	.check = check,
+	.warn = warn,
 };
 
 /* After yc_load_*: the tree into c; c is freed on error. */

@@ -216,6 +216,12 @@ static void metrics(struct broker *b, FILE *f)
 	ns_prom_u64(f, "natsplice_broker_tls_failed_total", "counter",
 	       "TLS handshakes that failed or did not finish within login-timeout.",
 	       st->tls_failed);
+	ns_prom_head(f, "natsplice_broker_limit_hits_total", "counter",
+		    "Requests refused by a limit of one agent (max-services-per-agent, "
+		    "tunnel-rate, max-sessions-per-agent, max-splices-per-pair), by limit.");
+	for (i = 0; i < LIM_MAX; i++)
+		fprintf(f, "natsplice_broker_limit_hits_total{limit=\"%s\"} %llu\n",
+			limit_name(i), (unsigned long long)st->limit_hits[i]);
 	ns_prom_u64(f, "natsplice_malformed_total", "counter",
 	       "Peers closed or answered for a malformed message.", st->malformed);
 	ns_prom_u64(f, "natsplice_connections_accepted_total", "counter",

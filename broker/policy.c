@@ -94,3 +94,53 @@ int relay_pick(const struct relay_cand *c, size_t n, __u8 family)
 	}
 	return best < 0 && busy ? -EBUSY : best;
 }
+
+const char *limit_name(enum broker_limit l)
+{
+	static const char *const names[] = {
+		[LIM_SERVICES] = "services", [LIM_TUNNEL_RATE] = "tunnel_rate",
+		[LIM_SESSIONS] = "sessions", [LIM_PAIR_SPLICES] = "pair_splices",
+	};
+
+	return l < LIM_MAX ? names[l] : "?";
+}
+
+/*
+ * GCRA (the token bucket of ATM's I.371): each request moves the
+ * theoretical arrival time one interval on; a request passes while that
+ * time is at most burst - 1 intervals ahead of now. Exactly burst pass at
+ * once, then one per interval.
+ */
+bool rate_allow(struct rate_gcra *g, __u32 rate, __u32 burst, __u64 now_ns)
+{
+	__u64 interval, tat;
+
+	if (!rate)
+		return true;
+	interval = 1000000000ULL / rate;
+	tat = g->tat_ns > now_ns ? g->tat_ns : now_ns;
+	if (tat - now_ns > (__u64)(burst ? burst - 1 : 0) * interval)
+		return false;
+	g->tat_ns = tat + interval;
+	return true;
+}
+
+int pair_key(const char *a, const char *b, char *out, size_t len)
+{
+	size_t la, lb;
+
+	if (strcmp(a, b) > 0) {
+		const char *t = a;
+
+		a = b;
+		b = t;
+	}
+	la = strlen(a);
+	lb = strlen(b);
+	if (la + 1 + lb >= len)
+		return -ENAMETOOLONG;
+	memcpy(out, a, la);
+	out[la] = '/';
+	memcpy(out + la + 1, b, lb + 1);
+	return 0;
+}

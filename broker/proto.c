@@ -270,11 +270,8 @@ static void on_publish(struct peer *p, const struct ns_msg *m)
 	}
 	s = service_find(p, name);
 	if (!s) {
-		if (p->nservices >= BROKER_SERVICES_MAX) {
-			proto_error(p, &req, 0, NS_ERR_INTERNAL, "too many services (at most %d)",
-				    BROKER_SERVICES_MAX);
+		if (limit_publish(p, req))
 			return;
-		}
 		s = calloc(1, sizeof(*s));
 		if (!s) {
 			proto_error(p, &req, 0, NS_ERR_INTERNAL, "out of memory");

@@ -50,7 +50,7 @@ const char *fail_reason_name(enum fail_reason r)
 		[FAIL_REJECTED] = "rejected", [FAIL_TIMEOUT] = "timeout",
 		[FAIL_NO_RELAY] = "no_relay", [FAIL_RELAY_ERROR] = "relay_error",
 		[FAIL_PEER_GONE] = "peer_gone", [FAIL_MALFORMED] = "malformed",
-		[FAIL_INTERNAL] = "internal",
+		[FAIL_INTERNAL] = "internal", [FAIL_LIMIT] = "limit",
 	};
 
 	return r < FAIL_MAX ? names[r] : "?";
@@ -92,7 +92,7 @@ int sessions_init(struct broker *b)
 {
 	ns_timer_init(&b->relay_retry_t, on_relay_retry, b);
 	b->sess_hash = calloc(BROKER_SESS_BUCKETS, sizeof(*b->sess_hash));
-	return b->sess_hash ? 0 : -ENOMEM;
+	return b->sess_hash ? limits_init(b) : -ENOMEM;
 }
 
 static void sess_free(struct session *s)
@@ -114,6 +114,7 @@ static void sess_free(struct session *s)
 	else
 		b->sess_tail = s->prev;
 	ns_timer_cancel(b->loop, &s->timer);
+	limit_release(s, s->held);
 	explicit_bzero(s->key, sizeof(s->key));
 	free(s);
 }
@@ -127,10 +128,12 @@ void sessions_free(struct broker *b)
 	ns_timer_cancel(b->loop, &b->relay_retry_t);
 	free(b->sess_hash);
 	b->sess_hash = NULL;
+	limits_free(b);
 }
 
 /* Drop the oldest finished records beyond session-history (not a session
- * that may still get flows: BROKER_FLOW_KEEP_S). */
+ * that may still get flows: BROKER_FLOW_KEEP_S; nor one that holds a relay
+ * splice in its handshake: it counts towards its agents' limits). */
 static void history_trim(struct broker *b)
 {
 	struct session *s = b->sess_head, *next;
@@ -138,7 +141,7 @@ static void history_trim(struct broker *b)
 
 	while (s && b->ndone > b->cfg->session_history) {
 		next = s->next;
-		if (!sess_active(s) && now >= s->keep_until_ns) {
+		if (!sess_active(s) && now >= s->keep_until_ns && !s->held) {
 			sess_free(s);
 			b->ndone--;
 		}
@@ -202,6 +205,12 @@ static void sess_finish(struct session *s, enum sess_state state)
 	b->nactive--;
 	s->sub = s->prov = s->relay = NULL;
 	explicit_bzero(s->key, sizeof(s->key));
+	/* an established relay session holds its splice until SPLICE_DONE or
+	 * the end of its handshake */
+	if (state != SESS_ESTABLISHED || s->path != NS_PATH_RELAY)
+		limit_release(s, s->held);
+	else
+		limit_hold_window(s);
 	s->state = state;
 	b->ndone++;
 	history_trim(b);
@@ -429,12 +438,20 @@ static void sess_route(struct session *s)
 		sess_established(s);
 		return;
 	}
+	if (limit_hold_splice(s, s->why, sizeof(s->why))) {
+		char why[sizeof(s->why)];
+
+		snprintf(why, sizeof(why), "%s", s->why);
+		sess_fail(s, NULL, NS_ERR_LIMIT, FAIL_LIMIT, "%s", why);
+		return;
+	}
 	s->mode = s->passive_only || s->transport == IPPROTO_UDP ? NS_MODE_PASSIVE :
 		  mode_choose(S->reachable, S->has_local ? &S->local : NULL, &S->observed);
 	s->relay = b->relays[ridx];
 	s->relay_name = s->relay->name;
 	s->relay->pending++;
 	s->state = SESS_SPLICE_WAIT;
+	s->splice_req_ns = ns_now_ns();
 	ns_mb_init(&mb, NS_MSG_SPLICE_REQUEST);
 	ns_mb_u64(&mb, NS_A_SESSION, s->id);
 	/* A UDP service's datagrams ride a UDP splice, or framed a TCP one. */
@@ -463,6 +480,7 @@ static struct session *sess_offer(struct peer *S, struct peer *P, const char *se
 	s->prov = P;
 	s->sub_name = S->name;
 	s->prov_name = P->name;
+	limit_hold_session(s);
 	snprintf(s->service, sizeof(s->service), "%s", service);
 	s->req_id = req;
 	s->proto = proto;
@@ -519,6 +537,8 @@ void sess_connect(struct peer *S, const struct ns_msg *m)
 		proto_bad_request(S, m, "PROTO and TRANSPORT must be 6 (TCP) or 17 (UDP)");
 		return;
 	}
+	if (limit_tunnel(S, req))
+		return;
 	bare = strchr(svc, '/');
 	if (!bare || bare == svc || (size_t)(bare - svc) > BROKER_NAME_MAX) {
 		sess_count_failure(b, FAIL_MALFORMED);
@@ -631,6 +651,7 @@ static void flow_route(const struct session *p, struct peer *S, struct peer *P, 
 	s->prov = P;
 	s->sub_name = S->name;
 	s->prov_name = P->name;
+	limit_hold_session(s);
 	snprintf(s->service, sizeof(s->service), "%s", p->service);
 	s->req_id = req;
 	s->proto = proto;
@@ -670,6 +691,8 @@ void sess_flow(struct peer *R, const struct ns_msg *m)
 				  "TRANSPORT 6 or 17 if any");
 		return;
 	}
+	if (limit_tunnel(R, req))
+		return;
 	ns_msg_u16(m, NS_A_PORT, &port);
 	p = sess_find(b, pid);
 	if (p && p->parent)
@@ -923,6 +946,8 @@ void sess_splice_done(struct peer *R, const struct ns_msg *m)
 	s = sess_find(b, id);
 	if (!s || s->relay_name != R->name)
 		return;
+	if (!sess_active(s))	/* (an active one is released as it finishes) */
+		limit_release(s, s->held);
 	s->bytes_ab = ab;
 	s->bytes_ba = ba;
 	s->packets = packets;
@@ -948,10 +973,16 @@ void sess_relay_online(struct broker *b)
 	}
 }
 
-/* A closing peer: every session that needs it fails now. */
+/* A closing peer: every session that needs it fails now. A relay's
+ * splices no longer count towards their agents' limits: it may never come
+ * back to report them done (if it does, they are not counted twice). */
 void sess_peer_gone(struct peer *p)
 {
 	struct session *s, *next;
+
+	for (s = p->b->sess_head; s; s = s->next)
+		if (s->held && p->name && s->relay_name == p->name && !sess_active(s))
+			limit_release(s, s->held);
 
 	for (s = p->b->active; s; s = next) {
 		next = s->anext;

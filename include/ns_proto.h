@@ -271,6 +271,7 @@ enum ns_err {
 	NS_ERR_DUPLICATE,	/* name already logged in (the old one is replaced) */
 	NS_ERR_BUSY,		/* relay: no relay port or splice table room right now */
 	NS_ERR_RETRY,		/* this session is replaced by a retry (not a failure) */
+	NS_ERR_LIMIT,		/* refused by a broker limit of this agent (TEXT says which) */
 };
 
 #endif /* NS_PROTO_H */

@@ -511,6 +511,7 @@ const char *ns_err_name(int code)
 		[NS_ERR_DUPLICATE] = "DUPLICATE",
 		[NS_ERR_BUSY] = "BUSY",
 		[NS_ERR_RETRY] = "RETRY",
+		[NS_ERR_LIMIT] = "LIMIT",
 	};
 
 	if (code <= 0 || code >= (int)(sizeof(names) / sizeof(names[0])))

@@ -2,6 +2,8 @@
 /* One table of settings for getopt_long, the YAML keys, --help and -n. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -635,6 +637,54 @@ static int second_pass(const struct ns_settings *s, void *cfg, struct ns_cmdline
 	return 0;
 }
 
+void ns_warn(struct ns_warnings *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->n < NS_WARN_MAX) {
+		va_start(ap, fmt);
+		vsnprintf(w->msg[w->n], sizeof(w->msg[w->n]), fmt, ap);
+		va_end(ap);
+	}
+	w->n++;
+}
+
+bool ns_sockaddr_exposed(const void *ss, unsigned int len)
+{
+	const struct sockaddr_storage *sa = ss;
+
+	if (!len)
+		return false;
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) != 127;
+	if (sa->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return !IN6_IS_ADDR_LOOPBACK(a) &&
+		       !(IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* s->warn's findings: on stderr (start, -n) or in the log (reload). */
+static void warnings(const struct ns_settings *s, const void *cfg, bool log)
+{
+	struct ns_warnings w = {};
+	size_t i;
+
+	if (!s->warn)
+		return;
+	s->warn(cfg, &w);
+	for (i = 0; i < w.n && i < NS_WARN_MAX; i++) {
+		if (log)
+			log_warn("reload: warning: %s", w.msg[i]);
+		else
+			fprintf(stderr, "%s: warning: %s\n", s->prog, w.msg[i]);
+	}
+	if (w.n > NS_WARN_MAX && !log)
+		fprintf(stderr, "%s: warning: ... and %zu more\n", s->prog, w.n - NS_WARN_MAX);
+}
+
 int ns_settings_parse(const struct ns_settings *s, void *cfg, struct ns_cmdline *cl,
 		      int argc, char **argv, int *status)
 {
@@ -666,6 +716,7 @@ int ns_settings_parse(const struct ns_settings *s, void *cfg, struct ns_cmdline 
 		fprintf(stderr, "%s: %s\n", s->prog, err);
 		goto out;
 	}
+	warnings(s, cfg, false);
 	if (cl->check) {
 		printf("configuration OK\n");
 		*status = 0;
@@ -697,6 +748,8 @@ int ns_settings_reload(const struct ns_settings *s, void *cfg, const char *path,
 		ret = ns_settings_required(s, cfg, err, len);
 	if (!ret && s->check)
 		ret = s->check(cfg, err, len);
+	if (!ret)
+		warnings(s, cfg, true);
 	if (ret && !err[0])
 		snprintf(err, len, "%s", strerror(-ret));
 	free(o);

@@ -17,6 +17,22 @@
 struct option;
 struct yc_node;
 
+/* Warnings about a configuration that loads but is not safe (ns_settings.warn). */
+#define NS_WARN_MAX	8
+#define NS_WARN_LEN	320
+struct ns_warnings {
+	char msg[NS_WARN_MAX][NS_WARN_LEN];
+	size_t n;		/* may exceed NS_WARN_MAX: the rest were dropped */
+};
+void ns_warn(struct ns_warnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A secret shorter than this is refused by the broker, and one shorter
+ * than NS_SECRET_GOOD is warned about by every daemon. */
+#define NS_SECRET_MIN	8	/* (the warnings spell it out: "8 bytes") */
+#define NS_SECRET_GOOD	16
+/* A listener's tokens (http-tokens, metrics-tokens) matter off loopback:
+ * true if ss (len 0: none) is bound to a non-loopback address. */
+bool ns_sockaddr_exposed(const void *ss, unsigned int len);
+
 enum ns_set_type {
 	NS_SET_STR,		/* char[size]: 1..size-1 bytes */
 	NS_SET_U32,		/* __u32 in min..max */
@@ -74,6 +90,10 @@ struct ns_settings {
 	int (*load_tree)(void *cfg, const struct yc_node *root, char *err, size_t len);
 	/* After the file and the command line: 0 or -EINVAL with err. */
 	int (*check)(void *cfg, char *err, size_t len);
+	/* After check(): what works but is not safe, one ns_warn() each;
+	 * printed as "prog: warning: ..." by -n and at start, logged by a
+	 * reload. NULL: none. */
+	void (*warn)(const void *cfg, struct ns_warnings *w);
 };
 
 /* What every daemon's command line has besides its settings. */

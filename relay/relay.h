@@ -312,6 +312,10 @@ int relay_cfg_parse(struct relay_cfg *c, const char *sock, int argc, char **argv
 void relay_run_usage(FILE *f);
 /* SIGHUP: c afresh from r's file and command line, 0 or -errno with err. */
 int relay_cfg_reload(struct relay_cfg *c, const struct relay *r, char *err, size_t len);
+struct ns_warnings;
+/* What works but is not safe (a short secret, insecure, open metrics off
+ * loopback, a grace of 0): -n and start print it, a reload logs it. */
+void relay_cfg_warn(const struct relay_cfg *c, struct ns_warnings *w);
 /* The changes from r->cfg to c: timers applied, the rest logged as needing
  * a restart; the summary into sum. */
 void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size_t len);

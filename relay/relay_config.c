@@ -107,16 +107,17 @@ static const struct ns_setting settings[] = {
 	{ .name = "socket", .type = NS_SET_STR, CFG(sock_path), .arg = "PATH",
 	  .help = "control socket (default " RELAY_RUN_DIR "/relay-DEV.sock, likewise: two "
 		  "relays never share one)" },
-	{ .name = "half-open-timeout", .type = NS_SET_SECONDS, CFG(half_open_s), .max = WEEK,
+	{ .name = "half-open-timeout", .type = NS_SET_SECONDS, CFG(half_open_s), .min = 1,
+	  .max = WEEK,
 	  .arg = "SEC", .help = "default deadline for the second side (default 30)" },
 	{ .name = "close-grace", .type = NS_SET_SECONDS, CFG(close_grace_s), .max = WEEK,
 	  .arg = "SEC", .help = "keep a splice's entries this long after FIN both ways, for "
-				"retransmitted FINs (default 10)" },
+				"retransmitted FINs (default 10; 0, at once, is warned about)" },
 	{ .name = "rst-grace", .type = NS_SET_SECONDS, CFG(rst_grace_s), .max = WEEK,
 	  .arg = "SEC", .help = "... or after an RST (default 10)" },
-	{ .name = "idle-tcp", .type = NS_SET_SECONDS, CFG(idle_tcp_s), .max = WEEK,
+	{ .name = "idle-tcp", .type = NS_SET_SECONDS, CFG(idle_tcp_s), .min = 1, .max = WEEK,
 	  .arg = "SEC", .help = "drop a TCP splice idle this long (default 7200)" },
-	{ .name = "idle-udp", .type = NS_SET_SECONDS, CFG(idle_udp_s), .max = WEEK,
+	{ .name = "idle-udp", .type = NS_SET_SECONDS, CFG(idle_udp_s), .min = 1, .max = WEEK,
 	  .arg = "SEC", .help = "drop a UDP splice idle this long (default 300)" },
 	{ .name = "handshake", .type = NS_SET_ENUM, CFG(no_kmod), .names = handshake_names,
 	  .arg = "auto|daemon",
@@ -166,6 +167,34 @@ static int cfg_check(void *cfg, char *err, size_t len)
 	return 0;
 }
 
+void relay_cfg_warn(const struct relay_cfg *c, struct ns_warnings *w)
+{
+	size_t n = strlen(c->secret);
+
+	if (c->broker[0] && n < NS_SECRET_GOOD)
+		ns_warn(w, "the secret is %zu bytes: %d or more are advised (`openssl rand -hex "
+			"16` makes one)%s", n, NS_SECRET_GOOD, n < NS_SECRET_MIN ?
+			"; the broker refuses a secret shorter than 8 bytes" :
+			"");
+	if (c->broker[0] && c->tls.insecure)
+		ns_warn(w, "insecure: true: the broker connection is plain text, where anybody "
+			"on the path reads and changes it, and the broker is not authenticated "
+			"(use broker-fingerprint)");
+	if (ns_sockaddr_exposed(&c->metrics, c->metrics_len) && !c->metrics_tokens.n)
+		ns_warn(w, "metrics is on a non-loopback address without metrics-tokens: "
+			"anybody who reaches it reads the relay's splices and counters");
+	if (!c->close_grace_s || !c->rst_grace_s)
+		ns_warn(w, "%s 0: a closed splice's entries go at once, so a late "
+			"retransmission (the last ACK, a FIN again) finds no splice and the "
+			"connection may end with an RST or a stall on one side",
+			!c->close_grace_s ? "close-grace" : "rst-grace");
+}
+
+static void cfg_warn(const void *cfg, struct ns_warnings *w)
+{
+	relay_cfg_warn(cfg, w);
+}
+
 static const struct ns_settings relay_settings = {
 	.prog = "natsplice relay run",
 	.usage =
@@ -190,6 +219,7 @@ static const struct ns_settings relay_settings = {
 	.set = settings,
 	.opts = NS_OPT_DETACH,
 	.check = cfg_check,
+	.warn = cfg_warn,
 };
 
 void relay_run_usage(FILE *f)

@@ -66,8 +66,11 @@ $SUBSCRIBE_WEB"
 
 test_parallel_100() {
 	# 100 negotiations at once on a slow, loaded machine: give each one
-	# more time than the 10 s defaults (this test is about correctness).
-	system_bed xdp "negotiate-timeout: 60"
+	# more time than the 10 s defaults (this test is about correctness),
+	# and room for 100 relay splices (and the pool's) between the two agents
+	# (max-splices-per-pair is 64).
+	system_bed xdp "negotiate-timeout: 60
+max-splices-per-pair: 128"
 	stop_agent_named home-nas
 	start_agent "$HA" home-nas nas-secret "connect-timeout: 60
 $PUBLISH_WEB"

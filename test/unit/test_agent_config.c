@@ -227,6 +227,41 @@ static void test_broker_tls(void **state)
 	agent_cfg_free(&c);
 }
 
+/* Unsafe settings: a short secret and insecure: true are warned about. */
+static void test_unsafe(void **state)
+{
+	static const char fp[] = "broker-fingerprint: sha256:"
+		"0011223344556677889900112233445566778899001122334455667788990011\n";
+	struct ns_warnings w = {};
+	struct agent_cfg c;
+	char text[512];
+
+	snprintf(text, sizeof(text), "broker: 127.0.0.1\nname: a\nsecret: "
+		 "0123456789abcdef\n%s", fp);
+	load_ok(&c, text);
+	agent_cfg_warn(&c, &w);
+	assert_int_equal(w.n, 0);
+	agent_cfg_free(&c);
+
+	snprintf(text, sizeof(text), "broker: 127.0.0.1\nname: a\nsecret: 0123456789\n%s", fp);
+	load_ok(&c, text);
+	agent_cfg_warn(&c, &w);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.msg[0], "the secret is 10 bytes: 16 or more are advised "
+			    "(`openssl rand -hex 16` makes one)");
+	agent_cfg_free(&c);
+
+	memset(&w, 0, sizeof(w));
+	load_ok(&c, "broker: 127.0.0.1\nname: a\nsecret: s\ninsecure: true\n");
+	agent_cfg_warn(&c, &w);
+	assert_int_equal(w.n, 2);
+	assert_non_null(strstr(w.msg[0], "the secret is 1 bytes"));
+	assert_non_null(strstr(w.msg[0], "the broker refuses a secret shorter than 8 bytes"));
+	assert_non_null(strstr(w.msg[1], "insecure: true: the control connection is plain "
+			       "text"));
+	agent_cfg_free(&c);
+}
+
 static void test_missing_keys(void **state)
 {
 	load_fails("", "needs --broker IP[:PORT] (or 'broker:' in the file)");
@@ -423,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_same_port_both_protos),
 		cmocka_unit_test(test_ports_and_alg),
 		cmocka_unit_test(test_syntax_error_position),
+		cmocka_unit_test(test_unsafe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -226,6 +226,111 @@ static void test_file(void **state)
 	assert_non_null(strstr(err, path));
 }
 
+/* Does one of w's warnings contain part? */
+static bool warned(const struct ns_warnings *w, const char *part)
+{
+	size_t i;
+
+	for (i = 0; i < w->n && i < NS_WARN_MAX; i++)
+		if (strstr(w->msg[i], part))
+			return true;
+	return false;
+}
+
+/* The agents' limits: defaults, from the file, 0 = none, bad values refused. */
+static void test_limits(void **state)
+{
+	struct broker_cfg c;
+	char err[512] = "";
+
+	load_ok(&c, contract);
+	assert_int_equal(c.max_services, 256);
+	assert_int_equal(c.tunnel_rate, 50);
+	assert_int_equal(c.tunnel_burst, 200);
+	assert_int_equal(c.max_agent_sessions, 256);
+	assert_int_equal(c.max_pair_splices, 64);
+	cfg_free(&c);
+	load_ok(&c, "max-services-per-agent: 3\ntunnel-rate: 0\ntunnel-burst: 7\n"
+		"max-sessions-per-agent: 9\nmax-splices-per-pair: 0\n");
+	assert_int_equal(c.max_services, 3);
+	assert_int_equal(c.tunnel_rate, 0);
+	assert_int_equal(c.tunnel_burst, 7);
+	assert_int_equal(c.max_agent_sessions, 9);
+	assert_int_equal(c.max_pair_splices, 0);
+	cfg_free(&c);
+	load_fails("tunnel-burst: 0\n", "t.yaml:1:15: bad value for tunnel-burst: '0' (1-1000000)");
+	load_fails("max-splices-per-pair: -1\n", "t.yaml:1:23: bad value for "
+		   "max-splices-per-pair: '-1' (0-1000000)");
+	(void)err;
+}
+
+/* Unsafe settings: a secret under 8 bytes refused, under 16 warned about;
+ * no agents, insecure, an open HTTP API off loopback warned about. */
+static void test_unsafe(void **state)
+{
+	struct ns_warnings w = {};
+	struct broker_cfg c;
+	char err[512] = "";
+
+	load_ok(&c, "agents:\n  - { name: a, secret: 0123456789abcdef }\n"
+		"relays:\n  - { name: r, secret: 0123456789abcdef }\n");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), 0);
+	cfg_warn(&c, &w);
+	assert_int_equal(w.n, 0);
+	cfg_free(&c);
+
+	load_ok(&c, "agents:\n  - { name: a, secret: 0123456789abcdef }\n"
+		"  - { name: b, secret: 1234567 }\n");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "line 3: the secret of agent 'b' is 7 bytes: at least 8 "
+			    "are needed, 16 or more advised (`openssl rand -hex 16` makes one)");
+	cfg_free(&c);
+	load_ok(&c, "relays:\n  - { name: r, secret: x }\n");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "relay 'r' is 1 bytes"));
+	cfg_free(&c);
+
+	load_ok(&c, "agents:\n  - { name: a, secret: 12345678 }\n");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), 0);
+	cfg_warn(&c, &w);
+	assert_int_equal(w.n, 1);
+	assert_true(warned(&w, "the secret of agent 'a' (line 2) is 8 bytes: 16 or more"));
+	cfg_free(&c);
+
+	/* an empty file loads, but nobody can log in */
+	memset(&w, 0, sizeof(w));
+	load_ok(&c, "");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), 0);
+	cfg_warn(&c, &w);
+	assert_int_equal(w.n, 1);
+	assert_true(warned(&w, "no agents"));
+	cfg_free(&c);
+
+	memset(&w, 0, sizeof(w));
+	load_ok(&c, "insecure: true\nhttp: 0.0.0.0:9770\n"
+		"agents:\n  - { name: a, secret: 0123456789abcdef }\n");
+	cfg_warn(&c, &w);
+	assert_int_equal(w.n, 2);
+	assert_true(warned(&w, "insecure: true"));
+	assert_true(warned(&w, "http is on a non-loopback address without http-tokens"));
+	cfg_free(&c);
+	/* loopback, or tokens: no warning about http */
+	memset(&w, 0, sizeof(w));
+	load_ok(&c, "http: 127.0.0.1:9770\nagents:\n  - { name: a, secret: 0123456789abcdef }\n");
+	cfg_warn(&c, &w);
+	assert_int_equal(w.n, 0);
+	cfg_free(&c);
+	load_ok(&c, "http: '[::1]:9770'\nagents:\n  - { name: a, secret: 0123456789abcdef }\n");
+	cfg_warn(&c, &w);
+	assert_int_equal(w.n, 0);
+	cfg_free(&c);
+	load_ok(&c, "http: 192.0.2.1:9770\nhttp-tokens: abcdefghijklmnopqrstuvwxyz012345\n"
+		"agents:\n  - { name: a, secret: 0123456789abcdef }\n");
+	cfg_warn(&c, &w);
+	assert_int_equal(w.n, 0);
+	cfg_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +340,8 @@ int main(void)
 		cmocka_unit_test(test_errors_entries),
 		cmocka_unit_test(test_errors_acl),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_unsafe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,6 +152,87 @@ static void test_names(void **state)
 	assert_false(name_valid(longest));
 }
 
+/* 0 means no limit; otherwise used reaches max and no further. */
+static void test_limit_reached(void **state)
+{
+	assert_false(limit_reached(0, 0));
+	assert_false(limit_reached(1000000, 0));
+	assert_false(limit_reached(0, 1));
+	assert_true(limit_reached(1, 1));
+	assert_false(limit_reached(63, 64));
+	assert_true(limit_reached(64, 64));
+	assert_true(limit_reached(65, 64));
+	assert_string_equal(limit_name(LIM_TUNNEL_RATE), "tunnel_rate");
+	assert_string_equal(limit_name(LIM_PAIR_SPLICES), "pair_splices");
+	assert_string_equal(limit_name(LIM_MAX), "?");
+}
+
+#define SEC 1000000000ULL
+
+/* How many of n requests at the same instant pass. */
+static unsigned int burst_at(struct rate_gcra *g, __u32 rate, __u32 burst, __u64 now,
+			     unsigned int n)
+{
+	unsigned int ok = 0;
+
+	while (n--)
+		ok += rate_allow(g, rate, burst, now);
+	return ok;
+}
+
+static void test_rate(void **state)
+{
+	struct rate_gcra g = {};
+	__u64 t = 1000 * SEC;
+	unsigned int i, ok;
+
+	/* exactly the burst at once, then nothing at that instant */
+	assert_int_equal(burst_at(&g, 50, 100, t, 150), 100);
+	assert_false(rate_allow(&g, 50, 100, t));
+	/* one more every 1/rate s: 20 ms at 50/s */
+	assert_false(rate_allow(&g, 50, 100, t + 19 * 1000000));
+	assert_true(rate_allow(&g, 50, 100, t + 20 * 1000000));
+	assert_false(rate_allow(&g, 50, 100, t + 20 * 1000000));
+	/* sustained: 10 s at 200/s offered from a full bucket pass the burst
+	 * and the rate, no more */
+	g.tat_ns = 0;
+	for (ok = 0, i = 0; i < 2000; i++)
+		ok += rate_allow(&g, 50, 100, t + i * (SEC / 200));
+	assert_in_range(ok, 100 + 500 - 2, 100 + 500 + 2);
+	/* quiet for long enough: the whole burst again, and not more */
+	assert_int_equal(burst_at(&g, 50, 100, t + 100 * SEC, 1000), 100);
+	/* rate 0: no limit, the state untouched */
+	g.tat_ns = 0;
+	assert_int_equal(burst_at(&g, 0, 1, t, 1000), 1000);
+	assert_int_equal(g.tat_ns, 0);
+	/* burst 1 (or 0, taken as 1): strictly one per interval */
+	assert_int_equal(burst_at(&g, 10, 1, t, 5), 1);
+	assert_int_equal(burst_at(&g, 10, 0, t + SEC, 5), 1);
+	assert_true(rate_allow(&g, 10, 1, t + SEC + SEC / 10));
+	/* time going backwards (another clock): no more than the burst */
+	g.tat_ns = 0;
+	assert_int_equal(burst_at(&g, 50, 3, t, 10), 3);
+	assert_int_equal(burst_at(&g, 50, 3, t - SEC, 10), 0);
+}
+
+static void test_pair_key(void **state)
+{
+	char a[2 * BROKER_NAME_MAX + 2], b[sizeof(a)], small[4];
+
+	assert_int_equal(pair_key("laptop", "home-nas", a, sizeof(a)), 0);
+	assert_int_equal(pair_key("home-nas", "laptop", b, sizeof(b)), 0);
+	assert_string_equal(a, "home-nas/laptop");
+	assert_string_equal(a, b);
+	/* never an agent's name, never another pair's key */
+	assert_false(name_valid(a));
+	assert_int_equal(pair_key("a", "bc", a, sizeof(a)), 0);
+	assert_int_equal(pair_key("ab", "c", b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(pair_key("x", "x", a, sizeof(a)), 0);
+	assert_string_equal(a, "x/x");
+	assert_int_equal(pair_key("abc", "def", small, sizeof(small)), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +241,9 @@ int main(void)
 		cmocka_unit_test(test_relay_pick),
 		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_limit_reached),
+		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_pair_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

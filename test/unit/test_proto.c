@@ -796,8 +796,8 @@ static void test_names(void **state)
 	assert_string_equal(ns_err_name(NS_ERR_DUPLICATE), "DUPLICATE");
 	assert_string_equal(ns_err_name(0), "UNKNOWN");
 	assert_string_equal(ns_err_name(NS_ERR_BUSY), "BUSY");
-	assert_string_equal(ns_err_name(NS_ERR_RETRY + 1), "UNKNOWN");
-	for (i = NS_ERR_MALFORMED; i <= NS_ERR_RETRY; i++)
+	assert_string_equal(ns_err_name(NS_ERR_LIMIT + 1), "UNKNOWN");
+	for (i = NS_ERR_MALFORMED; i <= NS_ERR_LIMIT; i++)
 		assert_string_not_equal(ns_err_name(i), "UNKNOWN");
 }
 

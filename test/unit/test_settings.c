@@ -18,6 +18,7 @@
 #include "unit/capture.h"
 
 #include "settings.h"
+#include "util.h"
 #include "yconf.h"
 
 /* A daemon's settings, one of each kind. */
@@ -330,6 +331,74 @@ static void test_help(void **state)
 				     "to be wrapped because\n                            it "));
 }
 
+/* ts with a warn hook: "fast" is unsafe; count N warns N times. */
+static void warn_fast(const void *cfg, struct ns_warnings *w)
+{
+	const struct tcfg *c = cfg;
+	__u32 i;
+
+	if (c->fast)
+		ns_warn(w, "fast is not safe (%s)", c->dev);
+	for (i = 1; i < c->count; i++)
+		ns_warn(w, "count %u", i);
+}
+
+static struct ns_settings tw;
+static int warn_status;
+
+static void parse_warn(void *arg)
+{
+	char *argv[] = { "testd", "--dev", "eth0", "-n", "-F", "--count", arg, NULL };
+	struct ns_cmdline cl = {};
+	struct tcfg c = {};
+
+	if (ns_settings_parse(&tw, &c, &cl, 7, argv, &warn_status) != 1)
+		warn_status = -1;
+}
+
+static void test_warn(void **state)
+{
+	char out[4096];
+	struct ns_warnings w = {};
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	tw = ts;
+	tw.warn = warn_fast;
+	/* -n prints the warnings and still says OK with status 0 */
+	capture_stderr(parse_warn, "1", out, sizeof(out));
+	assert_int_equal(warn_status, 0);
+	assert_string_equal(out, "testd: warning: fast is not safe (eth0)\n");
+	/* at most NS_WARN_MAX, then how many more */
+	capture_stderr(parse_warn, "10", out, sizeof(out));
+	assert_int_equal(warn_status, 0);
+	assert_non_null(strstr(out, "testd: warning: count 7\n"));
+	assert_null(strstr(out, "count 8\n"));
+	assert_non_null(strstr(out, "testd: warning: ... and 2 more\n"));
+	/* ns_warn keeps counting past the room it has */
+	for (int i = 0; i < NS_WARN_MAX + 3; i++)
+		ns_warn(&w, "w%d", i);
+	assert_int_equal(w.n, NS_WARN_MAX + 3);
+	assert_string_equal(w.msg[NS_WARN_MAX - 1], "w7");
+
+	/* which listeners are off loopback */
+	assert_false(ns_sockaddr_exposed(&ss, 0));
+	assert_int_equal(ns_parse_sockaddr("127.0.0.1:9770", 0, &ss, &len), 0);
+	assert_false(ns_sockaddr_exposed(&ss, len));
+	assert_int_equal(ns_parse_sockaddr("127.8.9.10:9770", 0, &ss, &len), 0);
+	assert_false(ns_sockaddr_exposed(&ss, len));
+	assert_int_equal(ns_parse_sockaddr("[::1]:9770", 0, &ss, &len), 0);
+	assert_false(ns_sockaddr_exposed(&ss, len));
+	assert_int_equal(ns_parse_sockaddr("[::ffff:127.0.0.1]:9770", 0, &ss, &len), 0);
+	assert_false(ns_sockaddr_exposed(&ss, len));
+	assert_int_equal(ns_parse_sockaddr("0.0.0.0:9770", 0, &ss, &len), 0);
+	assert_true(ns_sockaddr_exposed(&ss, len));
+	assert_int_equal(ns_parse_sockaddr("10.0.0.5:9770", 0, &ss, &len), 0);
+	assert_true(ns_sockaddr_exposed(&ss, len));
+	assert_int_equal(ns_parse_sockaddr("[::]:9770", 0, &ss, &len), 0);
+	assert_true(ns_sockaddr_exposed(&ss, len));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_range_errors),
 		cmocka_unit_test(test_yaml),
 		cmocka_unit_test(test_deprecated),
+		cmocka_unit_test(test_warn),
 		cmocka_unit_test(test_help),
 	};
 
