@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "http.h"
 #include "loop.h"
+#include "log.h"
 
 #define BROKER_NAME_MAX		255	/* bytes of an agent, relay or service name (a STR) */
 #define BROKER_SERVICES_DEFAULT	256	/* max-services-per-agent */
@@ -27,6 +28,25 @@
 					 * handshake (negotiate-timeout after SPLICE_REQUEST):
 					 * then it holds no relay port any more */
 #define BROKER_USE_BUCKETS	1024	/* use counts by agent and by pair (limits) */
+#define BROKER_UNAUTH		1024	/* max-unauth */
+#define BROKER_UNAUTH_PER_SOURCE 16	/* max-unauth-per-source */
+/* The longest body a LOGIN can need: ROLE, NAME (255), VERSION, PROOF,
+ * LOCAL_ADDR, LISTEN_PORT, RELAY_ADDR with their headers come to about 370
+ * bytes; before login a larger message closes the connection (it would
+ * otherwise hold up to NS_PROTO_MAX_BODY of buffer). */
+#define BROKER_LOGIN_MAX_BODY	1024
+#define BROKER_LOGIN_FREE	5	/* login-failures-free */
+#define BROKER_LOGIN_BACKOFF_MAX 60	/* login-backoff-max, seconds */
+#define BROKER_SOURCE_FREE_FACTOR 4	/* a source's failures (any name) are free up to
+					 * this many times login-failures-free */
+#define BROKER_LOGIN_FORGET_S	900	/* failures this old are forgotten */
+#define BROKER_LOGIN_KNOWN_S	86400	/* a name that logged in from a source this recently
+					 * is not held back by that source's failures */
+#define BROKER_LOGIN_RECS	65536	/* failure records kept at most */
+#define BROKER_MSG_RATE		1000	/* msg-rate: messages per second from one agent */
+#define BROKER_MSG_BURST	4000	/* msg-burst */
+#define BROKER_DOOR_LOG_BURST	10	/* lines about refused logins and connections... */
+#define BROKER_DOOR_LOG_S	60	/* ... per this many seconds (the rest counted) */
 #define BROKER_NEGOTIATIONS_MAX	65536	/* sessions being negotiated at once */
 #define BROKER_SESSION_FLOWS	4096	/* default session-flows */
 #define BROKER_FLOW_KEEP_S	120	/* an established session's record is kept at least
@@ -84,6 +104,11 @@ struct broker_cfg {
 	__u32 tunnel_rate, tunnel_burst;	/* tunnel-rate, tunnel-burst (0: no limit) */
 	__u32 max_agent_sessions;	/* max-sessions-per-agent (0: no limit) */
 	__u32 max_pair_splices;		/* max-splices-per-pair (0: no limit) */
+	__u32 max_unauth;		/* max-unauth: connections not logged in (0: no limit) */
+	__u32 max_unauth_source;	/* max-unauth-per-source */
+	__u32 login_free;		/* login-failures-free (0: no backoff) */
+	__u32 login_backoff_max_s;	/* login-backoff-max */
+	__u32 msg_rate, msg_burst;	/* msg-rate, msg-burst: one agent's messages */
 	char user[64];			/* user: who the broker becomes after binding */
 	char tls_cert[256];		/* tls-cert: PEM, made with tls-key if neither exists */
 	char tls_key[256];		/* tls-key */
@@ -156,6 +181,12 @@ enum broker_limit {
 	LIM_TUNNEL_RATE,	/* tunnel-rate, tunnel-burst */
 	LIM_SESSIONS,		/* max-sessions-per-agent */
 	LIM_PAIR_SPLICES,	/* max-splices-per-pair */
+	/* the doors (doors.c): before and at login, and any agent's message rate */
+	LIM_UNAUTH,		/* max-unauth */
+	LIM_UNAUTH_SOURCE,	/* max-unauth-per-source */
+	LIM_LOGIN_SIZE,		/* a message before login larger than a LOGIN */
+	LIM_LOGIN_BACKOFF,	/* login-failures-free, login-backoff-max */
+	LIM_MSG_RATE,		/* msg-rate, msg-burst */
 	LIM_MAX
 };
 const char *limit_name(enum broker_limit l);	/* the metric's label */
@@ -170,6 +201,11 @@ struct rate_gcra {
 /* May one more request pass at now_ns, at rate per second with burst at
  * once? Takes its token if so. rate 0: always. */
 bool rate_allow(struct rate_gcra *g, __u32 rate, __u32 burst, __u64 now_ns);
+/* How long a key (a name from a source, or a source) with fails
+ * consecutive failed logins must wait before its next attempt: 0 while
+ * fails <= free, then 1 s, doubling with each further failure, at most
+ * max_s. free 0: never. */
+__u64 login_backoff_ns(__u32 fails, __u32 free, __u32 max_s);
 /* The key of an unordered pair of agents: "a/b" with a <= b (names have no
  * '/', so it is never an agent's name). -ENAMETOOLONG if len is too small. */
 int pair_key(const char *a, const char *b, char *out, size_t len);
@@ -243,8 +279,9 @@ struct peer {
 	struct service *services;
 	unsigned int nservices;
 	struct rate_gcra tunnel_rate;	/* agents: tunnel-rate */
-	__u64 lim_log_ns[LIM_MAX];	/* agents: a limit hit is logged again from then */
-	__u32 lim_quiet[LIM_MAX];	/* hits not logged since */
+	struct ns_ratelog lim_log[LIM_MAX];	/* agents: one line per limit a while */
+	bool unauth;			/* counted in max-unauth(-per-source) (doors.c) */
+	struct rate_gcra msg_rate;	/* agents: msg-rate */
 };
 
 /* What a session counts towards (session.held; limits.c). */
@@ -355,6 +392,10 @@ struct broker {
 	struct session *active;		/* being negotiated */
 	struct ns_timer relay_retry_t;	/* sessions wait for a busy relay: try again */
 	struct broker_use **use;	/* BROKER_USE_BUCKETS chains (limits.c) */
+	struct login_rec **login_recs;	/* BROKER_USE_BUCKETS chains (doors.c) */
+	unsigned int nlogin_recs, nunauth;
+	struct ns_ratelog door_log[LIM_MAX];	/* lines about the doors' refusals */
+	struct ns_ratelog login_log;		/* lines about failed logins */
 	unsigned int nactive, ndone;
 	struct ns_http *http;
 	struct broker_stats st;
@@ -434,9 +475,33 @@ void limit_hold_session(struct session *s);
 int limit_hold_splice(struct session *s, char *why, size_t len);
 /* s no longer counts towards what (HELD_*). */
 void limit_release(struct session *s, __u8 what);
+/* Use counts by key (an agent's name, a pair, "u/" + a source address). */
+unsigned int use_get(const struct broker *b, const char *key);
+int use_add(struct broker *b, const char *key, int delta);	/* +1/-1: 0 or -ENOMEM */
 /* Current use: of an agent's sessions, of a pair's splices in handshake. */
 unsigned int limit_agent_sessions(const struct broker *b, const char *agent);
 unsigned int limit_pair_splices(const struct broker *b, const char *a, const char *c);
+
+/* doors.c: before and at login */
+int doors_init(struct broker *b);
+void doors_free(struct broker *b);
+/* A new connection from ep: 0 (counted as not logged in: doors_authed or
+ * the peer's end releases it), or -EBUSY (max-unauth or
+ * max-unauth-per-source reached: counted, logged at most now and then). */
+int doors_admit(struct broker *b, const struct ns_ep *ep);
+void doors_admitted(struct peer *p);	/* p holds what doors_admit counted */
+void doors_authed(struct peer *p);	/* logged in, or gone: releases it */
+/* May name try to log in from p's address now? 0, or -EAGAIN with the
+ * seconds to wait in *wait_s (counted as LIM_LOGIN_BACKOFF). */
+int doors_login_check(struct peer *p, const char *name, __u32 *wait_s);
+void doors_login_failed(struct peer *p, const char *name);
+void doors_login_ok(struct peer *p, const char *name);
+/* One more message from a logged-in agent: 0, or -EDQUOT (msg-rate). */
+int doors_message(struct peer *p);
+/* Count a refusal at a door and log it (at most BROKER_DOOR_LOG_BURST lines
+ * every BROKER_DOOR_LOG_S seconds per kind). */
+void door_refused(struct broker *b, enum broker_limit l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* reload.c: SIGHUP */
 void broker_reload(struct broker *b);

@@ -38,6 +38,12 @@ void cfg_defaults(struct broker_cfg *c)
 	c->tunnel_burst = BROKER_TUNNEL_BURST;
 	c->max_agent_sessions = BROKER_AGENT_SESSIONS;
 	c->max_pair_splices = BROKER_PAIR_SPLICES;
+	c->max_unauth = BROKER_UNAUTH;
+	c->max_unauth_source = BROKER_UNAUTH_PER_SOURCE;
+	c->login_free = BROKER_LOGIN_FREE;
+	c->login_backoff_max_s = BROKER_LOGIN_BACKOFF_MAX;
+	c->msg_rate = BROKER_MSG_RATE;
+	c->msg_burst = BROKER_MSG_BURST;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
 	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
@@ -433,6 +439,32 @@ static const struct ns_setting settings[] = {
 		  "reports the splice done, at most negotiate-timeout + 2 s; one more "
 		  "session on a relay path between them is refused with ERROR LIMIT (0: no "
 		  "limit; default " STR(BROKER_PAIR_SPLICES) ")" },
+	{ .name = "max-unauth", .type = NS_SET_U32, CFG(max_unauth), .max = 1000000,
+	  .arg = "N",
+	  .help = "connections not logged in yet (TLS handshake, LOGIN) at once; one more "
+		  "is closed at accept (0: no limit; default " STR(BROKER_UNAUTH) "). Before "
+		  "login a message larger than a LOGIN closes the connection" },
+	{ .name = "max-unauth-per-source", .type = NS_SET_U32, CFG(max_unauth_source),
+	  .max = 1000000, .arg = "N",
+	  .help = "... of them from one IP address (0: no limit; default "
+		  STR(BROKER_UNAUTH_PER_SOURCE) ")" },
+	{ .name = "login-failures-free", .type = NS_SET_U32, CFG(login_free), .max = 1000000,
+	  .arg = "N",
+	  .help = "failed logins of one name from one IP address before it must wait: 1 s, "
+		  "then twice as long after each further failure, up to login-backoff-max "
+		  "(an address's failures for any names: 4 times as many). A success clears "
+		  "the name's; failures are forgotten after 15 min (0: no backoff; default "
+		  STR(BROKER_LOGIN_FREE) ")" },
+	{ .name = "login-backoff-max", .type = NS_SET_SECONDS, CFG(login_backoff_max_s),
+	  .min = 1, .max = 3600, .arg = "SEC",
+	  .help = "the longest wait after failed logins (default "
+		  STR(BROKER_LOGIN_BACKOFF_MAX) ")" },
+	{ .name = "msg-rate", .type = NS_SET_U32, CFG(msg_rate), .max = 10000000, .arg = "N",
+	  .help = "messages per second one logged-in agent may send; an agent over it is "
+		  "disconnected (0: no limit; default " STR(BROKER_MSG_RATE) ")" },
+	{ .name = "msg-burst", .type = NS_SET_U32, CFG(msg_burst), .min = 1, .max = 10000000,
+	  .arg = "N",
+	  .help = "... and at once, after a quiet moment (default " STR(BROKER_MSG_BURST) ")" },
 	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT

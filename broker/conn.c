@@ -138,6 +138,8 @@ static void peer_free(struct peer *p)
 {
 	struct broker *b = p->b;
 
+	doors_authed(p);	/* (if it never logged in: its place at the door) */
+
 	if (p->conn.fd >= 0)
 		ns_loop_del(b->loop, &p->w);
 	ns_conn_free(&p->conn);
@@ -447,9 +449,24 @@ again:
 		rerr = ns_conn_read(&p->conn);
 		while ((n = ns_conn_next(&p->conn, &m)) > 0) {
 			p->last_rx_ns = ns_now_ns();
+			if (doors_message(p)) {
+				peer_close_error(p, NS_ERR_LIMIT, "more than %u messages a "
+						 "second (msg-rate)", p->b->cfg->msg_rate);
+				return;
+			}
 			proto_message(p, &m);
 			if (p->state == PEER_DRAIN || p->doomed)
 				return;
+		}
+		if (n == -EMSGSIZE && p->state == PEER_LOGIN) {
+			char a[EP_STRLEN];
+
+			door_refused(p->b, LIM_LOGIN_SIZE, "connection from %s closed: a "
+				     "message before login larger than a LOGIN (%u bytes)",
+				     ep_str(&p->observed, a, sizeof(a)), BROKER_LOGIN_MAX_BODY);
+			peer_close_error(p, NS_ERR_MALFORMED, "a message before login larger "
+					 "than a LOGIN");
+			return;
 		}
 		if (n < 0) {
 			p->b->st.malformed++;
@@ -492,8 +509,15 @@ static void tune_socket(int fd, __u32 hold_s)
 
 static void peer_new(struct broker *b, int fd, const struct sockaddr_storage *ss)
 {
-	struct peer *p = calloc(1, sizeof(*p));
+	struct ns_ep ep;
+	struct peer *p;
 
+	ep_from_sockaddr(ss, &ep);
+	if (doors_admit(b, &ep)) {
+		close(fd);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
 	if (!p || ns_conn_init(&p->conn, fd)) {	/* ns_conn_init closes fd on error */
 		if (!p)
 			close(fd);
@@ -505,7 +529,7 @@ static void peer_new(struct broker *b, int fd, const struct sockaddr_storage *ss
 	p->idx = -1;
 	p->state = PEER_LOGIN;
 	p->since = time(NULL);
-	ep_from_sockaddr(ss, &p->observed);
+	p->observed = ep;
 	p->w.fn = on_peer;
 	p->w.fd = fd;
 	p->w.data = p;
@@ -522,6 +546,7 @@ static void peer_new(struct broker *b, int fd, const struct sockaddr_storage *ss
 	b->peers = p;
 	b->npeers++;
 	b->st.accepted++;
+	doors_admitted(p);
 	/* the deadline for sniffing, the TLS handshake and LOGIN together */
 	ns_timer_arm(b->loop, &p->timer, (__u64)b->cfg->login_timeout_s * 1000);
 	p->transport = PT_SNIFF;

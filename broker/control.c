@@ -217,11 +217,14 @@ static void metrics(struct broker *b, FILE *f)
 	       "TLS handshakes that failed or did not finish within login-timeout.",
 	       st->tls_failed);
 	ns_prom_head(f, "natsplice_broker_limit_hits_total", "counter",
-		    "Requests refused by a limit of one agent (max-services-per-agent, "
-		    "tunnel-rate, max-sessions-per-agent, max-splices-per-pair), by limit.");
+		    "Requests or connections refused by a limit, by limit: one agent's "
+		    "(services, tunnel_rate, sessions, pair_splices, msg_rate) or a door's "
+		    "(unauth, unauth_per_source, login_size, login_backoff).");
 	for (i = 0; i < LIM_MAX; i++)
 		fprintf(f, "natsplice_broker_limit_hits_total{limit=\"%s\"} %llu\n",
 			limit_name(i), (unsigned long long)st->limit_hits[i]);
+	ns_prom_u64(f, "natsplice_broker_unauth_connections", "gauge",
+	       "Control connections not logged in yet (max-unauth).", b->nunauth);
 	ns_prom_u64(f, "natsplice_malformed_total", "counter",
 	       "Peers closed or answered for a malformed message.", st->malformed);
 	ns_prom_u64(f, "natsplice_connections_accepted_total", "counter",

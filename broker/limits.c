@@ -64,15 +64,14 @@ static struct broker_use **use_slot(const struct broker *b, const char *key)
 	return pp;
 }
 
-static unsigned int use_get(const struct broker *b, const char *key)
+unsigned int use_get(const struct broker *b, const char *key)
 {
 	struct broker_use *u = b->use ? *use_slot(b, key) : NULL;
 
 	return u ? u->n : 0;
 }
 
-/* +1, or -1 (an entry at 0 is freed). 0 or -ENOMEM. */
-static int use_add(struct broker *b, const char *key, int delta)
+int use_add(struct broker *b, const char *key, int delta)
 {
 	struct broker_use **pp = use_slot(b, key), *u = *pp;
 
@@ -134,26 +133,15 @@ static void limit_hit(struct peer *p, enum broker_limit l, const char *fmt, ...)
 
 static void limit_hit(struct peer *p, enum broker_limit l, const char *fmt, ...)
 {
-	__u64 now = ns_now_ns();
 	char msg[600];
 	va_list ap;
 
 	p->b->st.limit_hits[l]++;
-	if (now < p->lim_log_ns[l]) {
-		p->lim_quiet[l]++;
-		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (p->lim_quiet[l])
-		log_warn("%s: refused (and %u more since the last such line; the next "
-			 "%d s are counted, not logged)", msg, p->lim_quiet[l], BROKER_LIMIT_LOG_S);
-	else
-		log_warn("%s: refused (further refusals for %d s are counted, not logged)",
-			 msg, BROKER_LIMIT_LOG_S);
-	p->lim_quiet[l] = 0;
-	p->lim_log_ns[l] = now + BROKER_LIMIT_LOG_S * 1000000000ULL;
+	ns_log_limited(&p->lim_log[l], 1, BROKER_LIMIT_LOG_S, ns_now_ns(), NS_LOG_WARN,
+		       "%s: refused", msg);
 }
 
 int limit_publish(struct peer *p, __u32 req)

@@ -100,9 +100,24 @@ const char *limit_name(enum broker_limit l)
 	static const char *const names[] = {
 		[LIM_SERVICES] = "services", [LIM_TUNNEL_RATE] = "tunnel_rate",
 		[LIM_SESSIONS] = "sessions", [LIM_PAIR_SPLICES] = "pair_splices",
+		[LIM_UNAUTH] = "unauth", [LIM_UNAUTH_SOURCE] = "unauth_per_source",
+		[LIM_LOGIN_SIZE] = "login_size", [LIM_LOGIN_BACKOFF] = "login_backoff",
+		[LIM_MSG_RATE] = "msg_rate",
 	};
 
 	return l < LIM_MAX ? names[l] : "?";
+}
+
+__u64 login_backoff_ns(__u32 fails, __u32 free, __u32 max_s)
+{
+	__u32 shift;
+	__u64 s;
+
+	if (!free || fails <= free)
+		return 0;
+	shift = fails - free - 1;
+	s = shift >= 31 ? max_s : 1ULL << shift;
+	return (s < max_s ? s : max_s) * 1000000000ULL;
 }
 
 /*

@@ -97,7 +97,10 @@ static void login_failed(struct peer *p, int code, const char *who, const char *
 	char a[EP_STRLEN];
 
 	p->b->st.login_failures++;
-	log_warn("login %sfrom %s refused: %s", who, ep_str(&p->observed, a, sizeof(a)), why);
+	/* an attacker's loop: a few lines a minute, the rest counted */
+	ns_log_limited(&p->b->login_log, BROKER_DOOR_LOG_BURST, BROKER_DOOR_LOG_S, ns_now_ns(),
+		       NS_LOG_WARN, "login %sfrom %s refused: %s", who,
+		       ep_str(&p->observed, a, sizeof(a)), why);
 	peer_close_error(p, code, "%s", why);
 }
 
@@ -110,6 +113,7 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 	const struct broker_cred *cred = NULL;
 	struct peer **slot, *old;
 	struct ns_msg_buf mb;
+	__u32 wait;
 	__u16 port;
 	int idx = -1;
 
@@ -138,10 +142,21 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		login_failed(p, NS_ERR_MALFORMED, who, "unknown ROLE");
 		return;
 	}
+	if (doors_login_check(p, name, &wait)) {
+		char a[EP_STRLEN];
+
+		door_refused(b, LIM_LOGIN_BACKOFF, "login of '%s' from %s refused: too many "
+			     "failed logins, %u s to wait", name, ep_str(&p->observed, a, sizeof(a)),
+			     wait);
+		peer_close_error(p, NS_ERR_AUTH, "too many failed logins: try again in %u s",
+				 wait);
+		return;
+	}
 	/* The HMAC is computed for unknown names too: no timing hint about which names exist. */
 	if (ns_login_proof(cred ? cred->secret : "\x01unknown", p->nonce, name,
 			   p->has_ekm ? p->ekm : NULL, p->has_ekm ? sizeof(p->ekm) : 0, want) ||
 	    ns_hmac_check(proof, want) || !cred) {
+		doors_login_failed(p, name);
 		login_failed(p, NS_ERR_AUTH, who, "unknown name or bad proof");
 		return;
 	}
@@ -164,6 +179,8 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		peer_close_error(old, NS_ERR_DUPLICATE, "replaced by a new login from %s", a);
 	}
 	*slot = p;
+	doors_login_ok(p, name);
+	doors_authed(p);
 	p->idx = idx;
 	p->name = cred->name;
 	p->since = time(NULL);

@@ -92,7 +92,7 @@ int sessions_init(struct broker *b)
 {
 	ns_timer_init(&b->relay_retry_t, on_relay_retry, b);
 	b->sess_hash = calloc(BROKER_SESS_BUCKETS, sizeof(*b->sess_hash));
-	return b->sess_hash ? limits_init(b) : -ENOMEM;
+	return b->sess_hash && !limits_init(b) ? doors_init(b) : -ENOMEM;
 }
 
 static void sess_free(struct session *s)
@@ -129,6 +129,7 @@ void sessions_free(struct broker *b)
 	free(b->sess_hash);
 	b->sess_hash = NULL;
 	limits_free(b);
+	doors_free(b);
 }
 
 /* Drop the oldest finished records beyond session-history (not a session

@@ -144,13 +144,24 @@ static ssize_t conn_send(struct ns_conn *c, const void *buf, size_t len)
 }
 
 /* Does the buffer start with a header the peer may not send? */
+/* The header at p: 0 with its body's length, or < 0 (ns_msg_hdr; -EMSGSIZE
+ * also for a body longer than c->max_body). */
+static int head_check(const struct ns_conn *c, const __u8 *p, __u32 *len)
+{
+	__u8 type;
+	int err = ns_msg_hdr(p, &type, len);
+
+	if (!err && c->max_body && *len > c->max_body)
+		err = -EMSGSIZE;
+	return err;
+}
+
 static bool head_invalid(const struct ns_conn *c)
 {
 	__u32 len;
-	__u8 type;
 
 	return c->rlen - c->rconsumed >= NS_PROTO_HDR_LEN &&
-	       ns_msg_hdr(c->rbuf + c->rconsumed, &type, &len) < 0;
+	       head_check(c, c->rbuf + c->rconsumed, &len) < 0;
 }
 
 static int rbuf_grow(struct ns_conn *c)
@@ -215,7 +226,6 @@ int ns_conn_next(struct ns_conn *c, struct ns_msg *m)
 	const __u8 *p = c->rbuf + c->rconsumed;
 	size_t avail = c->rlen - c->rconsumed;
 	__u32 len;
-	__u8 type;
 	int err;
 
 	if (avail == 0) {
@@ -224,7 +234,7 @@ int ns_conn_next(struct ns_conn *c, struct ns_msg *m)
 	}
 	if (avail < NS_PROTO_HDR_LEN)
 		return 0;
-	err = ns_msg_hdr(p, &type, &len);
+	err = head_check(c, p, &len);
 	if (err)
 		return err;
 	if (avail < NS_PROTO_HDR_LEN + len)

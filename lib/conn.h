@@ -22,6 +22,7 @@ struct ns_conn {
 	char *tls_err;			/* with ssl: the last TLS error's text */
 	bool tls_hs_done;		/* the handshake finished */
 	bool tls_rd_wants_write;	/* a TLS read (or handshake) waits for EPOLLOUT */
+	__u32 max_body;			/* a longer message is -EMSGSIZE; 0: NS_PROTO_MAX_BODY */
 	__u8 *rbuf;
 	size_t rlen, rcap, rconsumed;
 	__u8 *wbuf;

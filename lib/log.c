@@ -61,6 +61,36 @@ void ns_log(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+int ns_log_limited(struct ns_ratelog *rl, unsigned int burst, unsigned int interval_s,
+		   unsigned long long now_ns, int level, const char *fmt, ...)
+{
+	unsigned int quiet = rl->quiet;
+	char msg[1024];
+	va_list ap;
+
+	if (now_ns >= rl->window_end_ns) {
+		rl->window_end_ns = now_ns + interval_s * 1000000000ULL;
+		rl->lines = 0;
+	}
+	if (rl->lines >= burst) {
+		rl->quiet++;
+		return 0;
+	}
+	rl->lines++;
+	rl->quiet = 0;
+	if (level > logger.level)
+		return 1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (quiet)
+		ns_log(level, "%s (and %u more such lines left out; at most %u every %u s)",
+		       msg, quiet, burst, interval_s);
+	else
+		ns_log(level, "%s", msg);
+	return 1;
+}
+
 /*
  * libbpf's warnings and info show at -vv, its debug output at -vvv. Even its
  * warnings wait for -vv because the caller reports the failure itself.

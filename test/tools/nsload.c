@@ -8,6 +8,10 @@
  *   nsload --yaml N [--prefix a] [--secret-prefix s]      print the agents: list
  *   nsload --broker IP:PORT --count N [--fingerprint sha256:HEX | --plain]
  *          [--inflight K] [--hold SEC] [--prefix a] [--secret-prefix s]
+ *          [--name NAME --secret SECRET] [--flood M]
+ *
+ * --flood M: each agent sends M HEARTBEATs at once after LOGIN_OK (a
+ * chatty agent, for the broker's msg-rate).
  *
  * With --fingerprint, each agent logs in as lib/bclient.c does: TLS 1.3 with
  * the broker pinned (lib/tls.c), CHALLENGE -> LOGIN with the HMAC proof
@@ -53,6 +57,8 @@ struct agent {
 
 struct load {
 	const char *broker, *prefix, *secret_prefix;
+	const char *name, *secret;	/* --name, --secret: every agent is this one */
+	int flood;			/* --flood: heartbeats after LOGIN_OK */
 	int count, inflight, hold;
 	struct ns_tls_client *tls;	/* NULL: plain text */
 	int ep;
@@ -109,6 +115,10 @@ static int login(struct load *l, struct agent *a, const struct ns_msg *m)
 
 	snprintf(name, sizeof(name), "%s%d", l->prefix, a->idx);
 	snprintf(secret, sizeof(secret), "%s%d", l->secret_prefix, a->idx);
+	if (l->name)	/* (one name tried again and again: a guesser) */
+		snprintf(name, sizeof(name), "%s", l->name);
+	if (l->secret)
+		snprintf(secret, sizeof(secret), "%s", l->secret);
 	if (ns_msg_bin(m, NS_A_NONCE, nonce, sizeof(nonce)) ||
 	    ns_login_proof(secret, nonce, name, l->tls ? a->ekm : NULL,
 			   l->tls ? sizeof(a->ekm) : 0, proof))
@@ -185,7 +195,11 @@ again:
 			}
 			a->state = S_LOGIN;
 		} else if (m.type == NS_MSG_LOGIN_OK && a->state == S_LOGIN) {
+			int i;
+
 			a->state = S_DONE;
+			for (i = 0; i < l->flood; i++)
+				heartbeat(a);
 		} else if (m.type == NS_MSG_HEARTBEAT) {
 			heartbeat(a);
 		} else if (m.type == NS_MSG_ERROR) {
@@ -249,7 +263,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: nsload --yaml N [--prefix P] [--secret-prefix S]\n"
 			"       nsload --broker IP:PORT --count N [--fingerprint sha256:HEX | --plain]\n"
-			"              [--inflight K] [--hold SEC] [--prefix P] [--secret-prefix S]\n");
+			"              [--inflight K] [--hold SEC] [--prefix P] [--secret-prefix S]\n"
+			"              [--name NAME --secret SECRET] [--flood M]\n");
 	exit(2);
 }
 
@@ -265,6 +280,9 @@ int main(int argc, char **argv)
 		{ "fingerprint", required_argument, NULL, 'f' },
 		{ "plain", no_argument, NULL, 'P' },
 		{ "yaml", required_argument, NULL, 'y' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "secret", required_argument, NULL, 'S' },
+		{ "flood", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct load l = { .prefix = "load", .secret_prefix = "secret-", .inflight = 256 };
@@ -293,6 +311,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P': tc.insecure = true; tc.has_pin = false; break;
 		case 'y': yaml = atoi(optarg); break;
+		case 'N': l.name = optarg; break;
+		case 'S': l.secret = optarg; break;
+		case 'F': l.flood = atoi(optarg); break;
 		default: usage();
 		}
 	}

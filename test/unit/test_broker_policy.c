@@ -233,6 +233,43 @@ static void test_pair_key(void **state)
 	assert_int_equal(pair_key("abc", "def", small, sizeof(small)), -ENAMETOOLONG);
 }
 
+/* Free failures, then 1 s doubling to the cap; free 0: never. */
+static void test_login_backoff(void **state)
+{
+	const __u64 S = 1000000000ULL;
+
+	assert_int_equal(login_backoff_ns(0, 5, 60), 0);
+	assert_int_equal(login_backoff_ns(5, 5, 60), 0);
+	assert_int_equal(login_backoff_ns(6, 5, 60), 1 * S);
+	assert_int_equal(login_backoff_ns(7, 5, 60), 2 * S);
+	assert_int_equal(login_backoff_ns(10, 5, 60), 16 * S);
+	assert_int_equal(login_backoff_ns(11, 5, 60), 32 * S);
+	assert_int_equal(login_backoff_ns(12, 5, 60), 60 * S);
+	assert_int_equal(login_backoff_ns(500, 5, 60), 60 * S);
+	assert_int_equal(login_backoff_ns(0xffffffff, 5, 3600), 3600 * S);
+	assert_int_equal(login_backoff_ns(1000, 0, 60), 0);
+}
+
+/* lib/log: burst lines per interval, the rest counted and told with the next. */
+static void test_log_limited(void **state)
+{
+	const unsigned long long S = 1000000000ULL;
+	struct ns_ratelog rl = { 0 };
+	unsigned long long t = 100 * S;
+	int i, n = 0;
+
+	for (i = 0; i < 100; i++)
+		n += ns_log_limited(&rl, 3, 60, t + i, NS_LOG_DEBUG, "line %d", i);
+	assert_int_equal(n, 3);
+	assert_int_equal(rl.quiet, 97);
+	/* still the same window */
+	assert_int_equal(ns_log_limited(&rl, 3, 60, t + 59 * S, NS_LOG_DEBUG, "x"), 0);
+	assert_int_equal(rl.quiet, 98);
+	/* the next window: written, and the count told (then cleared) */
+	assert_int_equal(ns_log_limited(&rl, 3, 60, t + 60 * S, NS_LOG_DEBUG, "x"), 1);
+	assert_int_equal(rl.quiet, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +281,8 @@ int main(void)
 		cmocka_unit_test(test_limit_reached),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_pair_key),
+		cmocka_unit_test(test_login_backoff),
+		cmocka_unit_test(test_log_limited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
