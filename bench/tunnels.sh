@@ -301,7 +301,8 @@ bed_tunnels() {
 	# agent's limits allow by default (README, Limits)
 	start_broker "tunnel-rate: 0
 max-sessions-per-agent: 0
-max-splices-per-pair: 0"
+max-splices-per-pair: 0
+msg-rate: 0"
 	start_sys_relay xdp
 	tun_nginx
 	tun_haproxy

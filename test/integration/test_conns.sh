@@ -23,9 +23,9 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 # settings (the relay's --ports is sys.sh's 20000-20999, its default too) but
 # one agent's limits (README, Limits): one pair opening hundreds of short
 # relayed connections a second is more than max-splices-per-pair and
-# tunnel-rate let one agent do by default, and this test is about capacity; an
-# nsconn server on HA published as home-nas/conn, subscribed on HB's
-# 127.0.0.1:19000.
+# tunnel-rate and msg-rate let one agent do by default, and this test is
+# about capacity; an nsconn server on HA published as home-nas/conn,
+# subscribed on HB's 127.0.0.1:19000.
 conns_bed() {
 	need jq nft
 	[ -x "$BROKER_BIN" ] || skip "natsplice-broker is not built"
@@ -34,7 +34,8 @@ conns_bed() {
 	topo_nat
 	start_broker "tunnel-rate: 0
 max-sessions-per-agent: 0
-max-splices-per-pair: 0"
+max-splices-per-pair: 0
+msg-rate: 0"
 	start_sys_relay "$1"
 	bg "$HA" "$TMP/server.log" "$NSCONN" --listen 127.0.0.1:9000
 	SERVER_PID=$BG_PID

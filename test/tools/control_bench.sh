@@ -59,7 +59,9 @@ bench() {
 }
 
 for n in ${@:-1000 10000}; do
-	{ printf 'listen: 127.0.0.1:7700\nhttp: 127.0.0.1:9770\n'
+	# every agent comes from 127.0.0.1, 256 logging in at once (nsload's
+	# --inflight): more than max-unauth-per-source allows one address
+	{ printf 'listen: 127.0.0.1:7700\nhttp: 127.0.0.1:9770\nmax-unauth-per-source: 0\n'
 	  printf 'tls-cert: %s\ntls-key: %s\n' "$TMP/broker.crt" "$TMP/broker.key"
 	  "$LOAD" --yaml "$n"; } >"$TMP/broker-tls.yaml"
 	{ echo 'insecure: true'; cat "$TMP/broker-tls.yaml"; } >"$TMP/broker-plain.yaml"
