@@ -14,6 +14,11 @@
  * (PASS, DROP, OK, SHOT) comes out byte for byte as it went in; a forwarded
  * one (TX, REDIRECT) whose input had valid checksums has valid IP and
  * TCP/UDP checksums (computed here, not by the code under test).
+ *
+ * The programs' own coverage is out of libFuzzer's sight; what it sees
+ * instead is which verdict and drop-reason counters (ns_stats) a run moved,
+ * per program and template, as extra counters: an input that reaches a new
+ * reason is kept.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,8 +44,15 @@
 
 struct prog {
 	const char *name;
-	int xdp, fd, table, ports;
+	int xdp, fd, table, ports, stats;
+	__u64 *seen;		/* ns_stats summed over CPUs after the last run */
 };
+
+/* libFuzzer's extra coverage: [program][template, or the last for raw][stat] */
+#define TEMPLATES_MAX	16
+__attribute__((section("__libfuzzer_extra_counters")))
+static __u8 stat_hits[2][TEMPLATES_MAX + 1][NS_STAT_SLOTS];
+static int ncpus;
 static struct prog progs[2] = { { "xdp_relay", 1 }, { "tc_relay", 0 } };
 static int ifindex;
 /* Loaded once for the whole run (globals: reachable, so no leak at exit). */
@@ -172,7 +184,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	progs[1].fd = bpf_program__fd(t->progs.tc_relay);
 	progs[1].table = bpf_object__find_map_fd_by_name(t->obj, "ns_table");
 	progs[1].ports = bpf_object__find_map_fd_by_name(t->obj, "ns_ports");
-	CHECK(ifindex > 0 && progs[0].table >= 0 && progs[1].ports >= 0);
+	progs[0].stats = bpf_object__find_map_fd_by_name(x->obj, "ns_stats");
+	progs[1].stats = bpf_object__find_map_fd_by_name(t->obj, "ns_stats");
+	ncpus = libbpf_num_possible_cpus();
+	progs[0].seen = calloc(NS_STAT_SLOTS, sizeof(__u64));
+	progs[1].seen = calloc(NS_STAT_SLOTS, sizeof(__u64));
+	CHECK(ifindex > 0 && progs[0].table >= 0 && progs[1].ports >= 0 && ncpus > 0 &&
+	      progs[0].stats >= 0 && progs[1].stats >= 0 && progs[0].seen && progs[1].seen);
+	CHECK(sizeof(templates) / sizeof(templates[0]) <= TEMPLATES_MAX);
 	state_install(&progs[0]);
 	state_install(&progs[1]);
 	return 0;		/* the objects stay loaded for the whole run */
@@ -260,6 +279,28 @@ static int frame_csum_ok(const __u8 *f, size_t len)
 	return fold(sum16(l4, l4len, sum)) == 0xffff;
 }
 
+/* Mark the counters the last run moved (one batch lookup of the per-CPU array). */
+static void stats_feedback(struct prog *p, int tmpl)
+{
+	__u64 v[NS_STAT_SLOTS * ncpus];
+	__u32 keys[NS_STAT_SLOTS], out_batch, count = NS_STAT_SLOTS;
+	int i, c;
+
+	if (bpf_map_lookup_batch(p->stats, NULL, &out_batch, keys, v, &count, NULL) &&
+	    errno != ENOENT)
+		return;
+	for (i = 0; i < (int)count; i++) {
+		__u64 sum = 0;
+
+		for (c = 0; c < ncpus; c++)
+			sum += v[i * ncpus + c];
+		if (keys[i] < NS_STAT_SLOTS && sum != p->seen[keys[i]]) {
+			stat_hits[p == &progs[1]][tmpl][keys[i]]++;
+			p->seen[keys[i]] = sum;
+		}
+	}
+}
+
 static struct frame in, out;
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
@@ -268,7 +309,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 	struct xdp_md xdp = { .ingress_ifindex = 0 };
 	struct __sk_buff skb = { 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, opts);
-	int fwd, in_ok;
+	int fwd, in_ok, tmpl = TEMPLATES_MAX;
 	__u32 r;
 
 	if (!len)
@@ -282,7 +323,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 	} else {
 		size_t i, n = sizeof(templates) / sizeof(templates[0]);
 
-		CHECK(pkt_build(&templates[(data[0] >> 2) % n], &in) == 0);
+		tmpl = (data[0] >> 2) % n;
+		CHECK(pkt_build(&templates[tmpl], &in) == 0);
 		for (i = 1; i + 3 <= len; i += 3) {
 			size_t o = (data[i] << 8 | data[i + 1]) % in.len;
 
@@ -323,6 +365,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 	CHECK(r == 0);
 	r = opts.retval;
 	out.len = opts.data_size_out;
+	stats_feedback(p, tmpl);
 	if (p->xdp) {
 		CHECK(r == XDP_PASS || r == XDP_DROP || r == XDP_TX || r == XDP_REDIRECT);
 		fwd = r == XDP_TX || r == XDP_REDIRECT;
