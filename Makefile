@@ -181,7 +181,7 @@ bench-crypt: deps-test all
 # three daemons' YAML loaders, the FTP/SIP ALGs, the packet parser) for
 # FUZZ_SECONDS (default 60) each, from the seeds in test/fuzz/corpus/<target>/.
 # Needs clang's libFuzzer runtime (Debian: libclang-rt-14-dev). Findings go
-# to test/fuzz/artifacts/<target>/; `make check` runs each for 10 s.
+# to test/fuzz/artifacts/<target>/; `make check` runs each for 8 s.
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: deps
