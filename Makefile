@@ -178,7 +178,8 @@ bench-crypt: deps-test all
 	@bench/crypt.sh
 
 # make fuzz: every libFuzzer target in test/fuzz/ (the control protocol, the
-# three daemons' YAML loaders, the FTP/SIP ALGs, the packet parser) for
+# three daemons' YAML loaders, the FTP/SIP ALGs, the packet parser, the
+# broker's session machine, the BPF programs through BPF_PROG_TEST_RUN) for
 # FUZZ_SECONDS (default 60) each, from the seeds in test/fuzz/corpus/<target>/.
 # Needs clang's libFuzzer runtime (Debian: libclang-rt-14-dev). Findings go
 # to test/fuzz/artifacts/<target>/; `make check` runs each for 8 s.
