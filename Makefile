@@ -127,14 +127,14 @@ clean:
 help:
 	@echo "make            build everything (checks the Debian packages it needs, says what is missing)"
 	@echo "make deps       install the Debian packages that building and testing need (root)"
-	@echo "make check      run all tests (unit, BPF, network namespaces); TESTS=unit|bpf|integration"
+	@echo "make check      run all tests (unit, BPF, network namespaces); TESTS=unit|bpf|fuzz|integration"
 	@echo "make demo       the whole system in namespaces: broker, relay, two NATs, agents"
 	@echo "make demo-relay the relay alone: two namespaces talking through a splice"
 	@echo "make bench      benchmarks (make bench-quick: under 3 minutes); results in bench/results/"
 	@echo "make bench-tunnels  only tunnel vs port forward vs ssh -R (PROFILE=full: 30 s runs)"
 	@echo "make bench-apps     FTP and UDP through natsplice vs a port forward (bench/apps.sh)"
 	@echo "make bench-crypt    encrypted tunnels (user space, kTLS) vs plain vs ssh -L (bench/crypt.sh)"
-	@echo "make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (60)"
+	@echo "make fuzz       run every fuzz target (test/fuzz/) for FUZZ_SECONDS (60) each"
 	@echo "make install    binaries, man pages, systemd units into PREFIX (/usr/local) under DESTDIR;"
 	@echo "                example configs to /etc/natsplice (existing ones kept)"
 	@echo "make deb        a Debian package in build/deb/ (debhelper), checked by lintian"
@@ -177,10 +177,12 @@ bench-crypt: deps-test all
 	@$(MAKE) --no-print-directory -C test
 	@bench/crypt.sh
 
-# make fuzz: libFuzzer on the control protocol codec and framing
-# (test/fuzz/), seeded with valid messages, for FUZZ_SECONDS (default 60).
+# make fuzz: every libFuzzer target in test/fuzz/ (the control protocol, the
+# three daemons' YAML loaders, the FTP/SIP ALGs, the packet parser, the
+# broker's session machine, the BPF programs through BPF_PROG_TEST_RUN) for
+# FUZZ_SECONDS (default 60) each, from the seeds in test/fuzz/corpus/<target>/.
 # Needs clang's libFuzzer runtime (Debian: libclang-rt-14-dev). Findings go
-# to test/fuzz/artifacts/.
+# to test/fuzz/artifacts/<target>/; `make check` runs each for 8 s.
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: deps

@@ -571,9 +571,14 @@ int agent_cfg_load(struct agent_cfg *c, const char *path, char *err, size_t errl
 {
 	struct yc_node *root = NULL;
 
+	int ret;
+
 	cfg_defaults(c);
 	err[0] = '\0';
-	return cfg_finish(c, root, yc_load_file(path, &root, err, errlen), err, errlen);
+	/* loaded first: the order in which a call's arguments are evaluated is
+	 * unspecified (clang reads root before the load sets it) */
+	ret = yc_load_file(path, &root, err, errlen);
+	return cfg_finish(c, root, ret, err, errlen);
 }
 
 int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *text,
@@ -581,9 +586,12 @@ int agent_cfg_load_string(struct agent_cfg *c, const char *name, const char *tex
 {
 	struct yc_node *root = NULL;
 
+	int ret;
+
 	cfg_defaults(c);
 	err[0] = '\0';
-	return cfg_finish(c, root, yc_load_string(name, text, &root, err, errlen), err, errlen);
+	ret = yc_load_string(name, text, &root, err, errlen);
+	return cfg_finish(c, root, ret, err, errlen);
 }
 
 int agent_cfg_reload(struct agent_cfg *c, const char *path, int argc, char **argv, char *err,

@@ -389,7 +389,7 @@ static struct sip_via *sip_via_find(struct sip *s, const char *branch, size_t le
 
 	for (i = 0; i < SIP_VIA_KEEP; i++)
 		if (s->via[i].via_len && s->via[i].branch_len == len &&
-		    !memcmp(s->via[i].branch, branch, len))
+		    (!len || !memcmp(s->via[i].branch, branch, len)))
 			return &s->via[i];
 	return NULL;
 }
@@ -406,7 +406,8 @@ static int sip_via_remember(struct sip *s, const char *v, const struct sip_via_p
 		e = &s->via[s->via_next];
 		s->via_next = (s->via_next + 1) % SIP_VIA_KEEP;
 	}
-	memcpy(e->branch, vp->branch, vp->branch_len);
+	if (vp->branch_len)	/* a Via without branch: vp->branch is NULL */
+		memcpy(e->branch, vp->branch, vp->branch_len);
 	e->branch_len = vp->branch_len;
 	memcpy(e->via, v, vp->end);
 	e->via_len = vp->end;

@@ -18,6 +18,8 @@ package="debhelper dpkg-dev fakeroot lintian"
 install="man-db groff-base systemd systemd-container"
 test="$build $package $install iproute2 ethtool nftables socat iperf3 curl coreutils jq prometheus
 iperf vsftpd lftp baresip-core sipsak chromium"
+# make fuzz and test/run fuzz: clang's libFuzzer runtime (without it: SKIP)
+test="$test libclang-rt-14-dev"
 vm="$build qemu-system-x86 busybox-static cpio xz-utils kmod dwarves"
 case "${1:-build}" in
 build) want=$build ;;
