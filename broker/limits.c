@@ -73,7 +73,12 @@ unsigned int use_get(const struct broker *b, const char *key)
 
 int use_add(struct broker *b, const char *key, int delta)
 {
-	struct broker_use **pp = use_slot(b, key), *u = *pp;
+	struct broker_use **pp, *u;
+
+	if (!b->use)	/* (freed at exit before the last peers: nothing to count) */
+		return delta < 0 ? 0 : -ENOMEM;
+	pp = use_slot(b, key);
+	u = *pp;
 
 	if (!u) {
 		if (delta < 0)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * libFuzzer target for the broker's session machine: broker/proto.c,
- * session.c, limits.c, control.c over the real conn.c, in process, with no
+ * session.c, limits.c, doors.c, control.c over the real conn.c, in process, with no
  * event loop running. Peers are socketpairs (the broker writes to one end;
  * the harness reads and discards the other): three agents (a1..a3) and a
  * relay (r1), logged in with real proofs, and a stranger still at login.
@@ -30,6 +30,7 @@
 #include "../../broker/config.c"
 #include "../../broker/policy.c"
 #include "../../broker/limits.c"
+#include "../../broker/doors.c"
 #include "../../broker/probe.c"
 #include "../../broker/conn.c"
 #include "../../broker/proto.c"
