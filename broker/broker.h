@@ -187,6 +187,7 @@ enum broker_limit {
 	LIM_LOGIN_SIZE,		/* a message before login larger than a LOGIN */
 	LIM_LOGIN_BACKOFF,	/* login-failures-free, login-backoff-max */
 	LIM_MSG_RATE,		/* msg-rate, msg-burst */
+	LIM_OUTPUT,		/* NS_CONN_WBUF_MAX queued for a peer that does not read */
 	LIM_MAX
 };
 const char *limit_name(enum broker_limit l);	/* the metric's label */

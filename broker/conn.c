@@ -121,6 +121,10 @@ int peer_send(struct peer *p, struct ns_msg_buf *mb)
 		err = -EPIPE;
 	} else {
 		err = ns_conn_send(&p->conn, mb);
+		if (err == -ENOBUFS)
+			door_refused(p->b, LIM_OUTPUT, "%s closed: more than %u MiB queued for it "
+				     "(it does not read)", p->name ? p->name : "a peer",
+				     NS_CONN_WBUF_MAX >> 20);
 		if (err) {
 			log_debug("send to %s: %s", p->name ? p->name : "peer", strerror(-err));
 			peer_doom(p);

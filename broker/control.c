@@ -219,7 +219,7 @@ static void metrics(struct broker *b, FILE *f)
 	ns_prom_head(f, "natsplice_broker_limit_hits_total", "counter",
 		    "Requests or connections refused by a limit, by limit: one agent's "
 		    "(services, tunnel_rate, sessions, pair_splices, msg_rate) or a door's "
-		    "(unauth, unauth_per_source, login_size, login_backoff).");
+		    "(unauth, unauth_per_source, login_size, login_backoff, output_buffer).");
 	for (i = 0; i < LIM_MAX; i++)
 		fprintf(f, "natsplice_broker_limit_hits_total{limit=\"%s\"} %llu\n",
 			limit_name(i), (unsigned long long)st->limit_hits[i]);

@@ -102,7 +102,7 @@ const char *limit_name(enum broker_limit l)
 		[LIM_SESSIONS] = "sessions", [LIM_PAIR_SPLICES] = "pair_splices",
 		[LIM_UNAUTH] = "unauth", [LIM_UNAUTH_SOURCE] = "unauth_per_source",
 		[LIM_LOGIN_SIZE] = "login_size", [LIM_LOGIN_BACKOFF] = "login_backoff",
-		[LIM_MSG_RATE] = "msg_rate",
+		[LIM_MSG_RATE] = "msg_rate", [LIM_OUTPUT] = "output_buffer",
 	};
 
 	return l < LIM_MAX ? names[l] : "?";

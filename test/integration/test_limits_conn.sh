@@ -219,4 +219,33 @@ msg-burst: 40"
 	download_done
 }
 
+# Output to a peer that stops reading is bounded (4 MiB queued): mallory
+# asks for LIST 6000 times (home-nas publishes 200 services: about 5 KiB
+# each answer) and reads nothing; the broker drops it, counted, and the
+# download and the others go on.
+test_output_bound() {
+	local i pubs=""
+
+	doors_bed "msg-rate: 0"
+	for i in $(seq 200); do
+		pubs+="  - { name: service-with-a-long-name-$i, target: 127.0.0.1:8080, proto: tcp }
+"
+	done
+	start_agent "$HA" home-nas nas-secret "publish:
+$pubs"
+	nsx "$MAL" "$NSLOAD" --broker "$BROKER4:$BROKER_PORT" --fingerprint "$BROKER_FP" \
+		--count 1 --name mallory --secret mallory-secret --flood 6000 --flood-list \
+		--hold 60 >"$TMP/flood.out" 2>&1 &
+	local fl=$!
+	wait_until 60 eval '[ "$(hits output_buffer)" -ge 1 ]' ||
+		fail "output_buffer hits: $(hits output_buffer)"
+	grep -E "mallory closed: more than 4 MiB queued for it" "$BROKER_LOG" >/dev/null ||
+		fail "not logged: $(tail -n 3 "$BROKER_LOG")"
+	kill "$fl" 2>/dev/null || true
+	download_done
+	# and home-nas is still logged in
+	broker_api /api/v1/agents | jq -e '[.[] | select(.name == "home-nas")] | length == 1' \
+		>/dev/null || fail "home-nas is gone"
+}
+
 run_tests

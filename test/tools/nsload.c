@@ -8,10 +8,12 @@
  *   nsload --yaml N [--prefix a] [--secret-prefix s]      print the agents: list
  *   nsload --broker IP:PORT --count N [--fingerprint sha256:HEX | --plain]
  *          [--inflight K] [--hold SEC] [--prefix a] [--secret-prefix s]
- *          [--name NAME --secret SECRET] [--flood M]
+ *          [--name NAME --secret SECRET] [--flood M [--flood-list]]
  *
  * --flood M: each agent sends M HEARTBEATs at once after LOGIN_OK (a
- * chatty agent, for the broker's msg-rate).
+ * chatty agent, for the broker's msg-rate); with --flood-list, M LISTs
+ * instead, and it reads nothing more (--hold: sleeps): a peer that asks and
+ * does not read, for the broker's bound on what it queues for one peer.
  *
  * With --fingerprint, each agent logs in as lib/bclient.c does: TLS 1.3 with
  * the broker pinned (lib/tls.c), CHALLENGE -> LOGIN with the HMAC proof
@@ -59,6 +61,7 @@ struct load {
 	const char *broker, *prefix, *secret_prefix;
 	const char *name, *secret;	/* --name, --secret: every agent is this one */
 	int flood;			/* --flood: heartbeats after LOGIN_OK */
+	bool flood_list;		/* --flood-list: LISTs, then read nothing */
 	int count, inflight, hold;
 	struct ns_tls_client *tls;	/* NULL: plain text */
 	int ep;
@@ -198,8 +201,17 @@ again:
 			int i;
 
 			a->state = S_DONE;
-			for (i = 0; i < l->flood; i++)
-				heartbeat(a);
+			for (i = 0; i < l->flood; i++) {
+				struct ns_msg_buf mb;
+
+				if (!l->flood_list) {
+					heartbeat(a);
+					continue;
+				}
+				ns_mb_init(&mb, NS_MSG_LIST);
+				ns_mb_u32(&mb, NS_A_REQ_ID, i + 1);
+				send_msg(a, &mb);
+			}
 		} else if (m.type == NS_MSG_HEARTBEAT) {
 			heartbeat(a);
 		} else if (m.type == NS_MSG_ERROR) {
@@ -264,7 +276,7 @@ static void usage(void)
 	fprintf(stderr, "usage: nsload --yaml N [--prefix P] [--secret-prefix S]\n"
 			"       nsload --broker IP:PORT --count N [--fingerprint sha256:HEX | --plain]\n"
 			"              [--inflight K] [--hold SEC] [--prefix P] [--secret-prefix S]\n"
-			"              [--name NAME --secret SECRET] [--flood M]\n");
+			"              [--name NAME --secret SECRET] [--flood M [--flood-list]]\n");
 	exit(2);
 }
 
@@ -283,6 +295,7 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'N' },
 		{ "secret", required_argument, NULL, 'S' },
 		{ "flood", required_argument, NULL, 'F' },
+		{ "flood-list", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct load l = { .prefix = "load", .secret_prefix = "secret-", .inflight = 256 };
@@ -314,6 +327,7 @@ int main(int argc, char **argv)
 		case 'N': l.name = optarg; break;
 		case 'S': l.secret = optarg; break;
 		case 'F': l.flood = atoi(optarg); break;
+		case 'L': l.flood_list = true; break;
 		default: usage();
 		}
 	}
@@ -370,6 +384,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (l.why[0])
 		fprintf(stderr, "nsload: first failure: %s\n", l.why);
+	if (l.flood_list) {	/* a peer that does not read */
+		sleep(l.hold);
+		return failed ? 1 : 0;
+	}
 	/* Keep them logged in (answering heartbeats) while the caller measures. */
 	until = now_s() + l.hold;
 	while (now_s() < until) {
