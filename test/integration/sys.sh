@@ -24,6 +24,20 @@ HB4=10.0.2.2
 BROKER_PORT=7700
 BROKER_HTTP=127.0.0.1:9770
 
+# nat_random_ports NAT: NAT masquerades with random ports (it keeps none):
+# the broker then asks for passive splices (pure ones need a kept port).
+nat_random_ports() {
+	nsx "$1" nft flush ruleset
+	nsx "$1" nft -f - <<-NFT
+	table ip nat {
+		chain postrouting {
+			type nat hook postrouting priority srcnat; policy accept;
+			oifname "eth0" masquerade random
+		}
+	}
+	NFT
+}
+
 # need_system: what every test of the whole system needs, or skip.
 need_system() {
 	need jq curl socat nft
@@ -191,14 +205,15 @@ web_server() {
 	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q 127.0.0.1:$port"
 }
 
-# direct_bed: the direct path: a web server (a random 4 MiB $TMP/web.bin) on
-# the public host PUB, published by agent pub (tunnel-listen :7701), and
-# agent laptop on HB subscribing to it on 127.0.0.1:18080.
+# direct_bed [BROKER YAML] [BYTES]: the direct path: a web server (a random
+# $TMP/web.bin, 4 MiB by default) on the public host PUB, published by agent
+# pub (tunnel-listen :7701), and agent laptop on HB subscribing to it on
+# 127.0.0.1:18080; the broker with the extra YAML lines.
 direct_bed() {
 	need_system
 	topo_nat
-	start_broker
-	random_file "$TMP/web.bin" $((4 << 20))
+	start_broker "${1:-}"
+	random_file "$TMP/web.bin" "${2:-$((4 << 20))}"
 	web_server "$PUB" 8080 "$TMP/web.bin"
 	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
 publish:

@@ -19,19 +19,11 @@ NSLOAD=$TOP/test/tools/nsload
 # with a 16 MiB file, laptop subscribed, MAL on the Internet; starts a
 # download at 2 MiB/s (about 8 s) in the background: DL_PID.
 doors_bed() {
-	need_system python3
-	topo_nat
+	need python3
+	direct_bed "${1:-}" $((16 << 20))
 	MAL=${NSP}mal
 	ns_add "$MAL"
 	inet_host "$MAL" mal "$MAL4"
-	start_broker "${1:-}"
-	random_file "$TMP/web.bin" $((16 << 20))
-	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
-publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
 	nsx "$HB" curl -fsS --max-time 120 --limit-rate 2M -o "$TMP/got.bin" \
 		http://127.0.0.1:18080/ &
 	DL_PID=$!

@@ -296,16 +296,7 @@ test_broker_http_tokens() {
 test_broker_api_no_secrets() {
 	local tok=broker-token-0123456789abcdef path key secret
 
-	need_system
-	topo_nat
-	start_broker "http-tokens: [$tok]"
-	random_file "$TMP/web.bin" $((1 << 20))
-	web_server "$PUB" 8080 "$TMP/web.bin"
-	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
-publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp }'
+	direct_bed "http-tokens: [$tok]" $((1 << 20))
 	http_get "$HB" http://127.0.0.1:18080/ "$TMP/got.bin" || fail "download failed"
 	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
 	: >"$TMP/api.txt"

@@ -21,17 +21,7 @@ spoof_bed() {
 	MAL=${NSP}mal
 	ns_add "$MAL"
 	inet_host "$MAL" mal "$MAL4"
-	if [ "$2" != 1 ]; then
-		nsx "$NATB" nft flush ruleset
-		nsx "$NATB" nft -f - <<-NFT
-		table ip nat {
-			chain postrouting {
-				type nat hook postrouting priority srcnat; policy accept;
-				oifname "eth0" masquerade random
-			}
-		}
-		NFT
-	fi
+	[ "$2" = 1 ] || nat_random_ports "$NATB"
 	start_broker
 	# short graces: a splice wrongly marked closed goes within a second
 	# (the defaults, 10 s, could outlast the rest of the download)

@@ -30,15 +30,7 @@ race_bed() {
 	# NAT B picks its ports at random: the subscriber's public port is not
 	# its own, so the broker asks for a passive splice (pure needs a port
 	# that is kept); NAT A keeps ports, as most do.
-	nsx "$NATB" nft flush ruleset
-	nsx "$NATB" nft -f - <<-NFT
-	table ip nat {
-		chain postrouting {
-			type nat hook postrouting priority srcnat; policy accept;
-			oifname "eth0" masquerade random
-		}
-	}
-	NFT
+	nat_random_ports "$NATB"
 	start_broker "negotiate-timeout: 60"
 	start_sys_relay "$1"
 	random_file "$TMP/web.bin" $((4 << 20))
