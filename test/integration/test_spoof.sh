@@ -38,30 +38,8 @@ spoof_bed() {
 # forged source SRC:SPORT to the relay's DPORT, random sequence and
 # acknowledgment numbers, FLAGS (a number), DATA bytes of payload each.
 forge() {
-	nsx "$MAL" python3 - "$SRELAY4" "$@" <<-'PY'
-	import os, socket, struct, sys
-	dst, src, sport, dport, flags, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
-	    int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-	dlen = int(sys.argv[7]) if len(sys.argv) > 7 else 0
-	def csum(b):
-	    if len(b) % 2:
-	        b += b"\0"
-	    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-	    while s >> 16:
-	        s = (s & 0xffff) + (s >> 16)
-	    return ~s & 0xffff
-	r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-	s, d = socket.inet_aton(src), socket.inet_aton(dst)
-	for i in range(n):
-	    seq, ack = struct.unpack("!II", os.urandom(8))
-	    data = os.urandom(dlen)
-	    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 502, 0, 0)
-	    c = csum(s + d + struct.pack("!BBH", 0, 6, 20 + dlen) + tcp + data)
-	    tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:] + data
-	    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i, 0, 64, 6, 0, s, d)
-	    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-	    r.sendto(ip + tcp, (dst, 0))
-	PY
+	nsx "$MAL" python3 "$TOP/test/tools/nsforge.py" "$1" "$2" "$SRELAY4" "$3" "$4" \
+		--count "$5" --data "${6:-0}" >/dev/null
 }
 
 # t_spoof MODE PURE

@@ -89,30 +89,7 @@ splice_ports() {
 # spoof_syn SRC_IP SRC_PORT DST_IP DST_PORT: one SYN (MSS, SACK, window
 # scale, random ISN) with a forged source, sent from MAL.
 spoof_syn() {
-	nsx "$MAL" python3 - "$@" <<-'PY'
-	import os, socket, struct, sys
-	src, sport, dst, dport = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-	def csum(b):
-	    if len(b) % 2:
-	        b += b"\0"
-	    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-	    while s >> 16:
-	        s = (s & 0xffff) + (s >> 16)
-	    return ~s & 0xffff
-	isn = struct.unpack("!I", os.urandom(4))[0]
-	# MSS 1460, SACK permitted, NOP, window scale 7, NOP NOP (to 4 bytes)
-	opts = b"\x02\x04\x05\xb4" + b"\x04\x02" + b"\x01\x03\x03\x07" + b"\x01\x01"
-	thl = 20 + len(opts)
-	s, d = socket.inet_aton(src), socket.inet_aton(dst)
-	tcp = struct.pack("!HHIIBBHHH", sport, dport, isn, 0, (thl // 4) << 4, 0x02, 64240, 0, 0) + opts
-	c = csum(s + d + struct.pack("!BBH", 0, 6, thl) + tcp)
-	tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
-	ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + thl, 0x1234, 0, 64, 6, 0, s, d)
-	ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-	r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-	r.sendto(ip + tcp, (dst, 0))
-	print("spoofed SYN %s:%d -> %s:%d isn %u" % (src, sport, dst, dport, isn))
-	PY
+	nsx "$MAL" python3 "$TOP/test/tools/nsforge.py" "$1" "$2" "$3" "$4" 2
 }
 
 # a_sport: the source port of HA's connection waiting for the relay (its
