@@ -395,6 +395,7 @@ struct broker {
 	struct broker_use **use;	/* BROKER_USE_BUCKETS chains (limits.c) */
 	struct login_rec **login_recs;	/* BROKER_USE_BUCKETS chains (doors.c) */
 	unsigned int nlogin_recs, nunauth;
+	__u64 login_sweep_ns;		/* the full login_recs are swept again from then */
 	struct ns_ratelog door_log[LIM_MAX];	/* lines about the doors' refusals */
 	struct ns_ratelog login_log;		/* lines about failed logins */
 	unsigned int nactive, ndone;

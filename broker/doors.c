@@ -99,12 +99,12 @@ void doors_admitted(struct peer *p)
 {
 	char key[KEY_LEN];
 
+	p->conn.max_body = BROKER_LOGIN_MAX_BODY;
 	unauth_key(&p->observed, key, sizeof(key));
 	if (use_add(p->b, key, 1))
 		return;		/* out of memory: not counted per source */
 	p->unauth = true;
 	p->b->nunauth++;
-	p->conn.max_body = BROKER_LOGIN_MAX_BODY;
 }
 
 void doors_authed(struct peer *p)
@@ -169,8 +169,10 @@ static struct login_rec *rec_get(struct broker *b, const char *key, __u64 now)
 
 	if (r)
 		return r;
-	if (b->nlogin_recs >= BROKER_LOGIN_RECS)
-		rec_sweep(b, now);
+	if (b->nlogin_recs >= BROKER_LOGIN_RECS && now >= b->login_sweep_ns) {
+		rec_sweep(b, now);	/* (a full table is swept once a second at most) */
+		b->login_sweep_ns = now + NS_PER_S;
+	}
 	if (b->nlogin_recs >= BROKER_LOGIN_RECS)
 		return NULL;
 	r = calloc(1, sizeof(*r) + len);
