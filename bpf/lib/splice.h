@@ -368,6 +368,33 @@ static __always_inline int ns_early_rst(const struct ns_parsed *p,
 	       !(val->flags & NS_F_HEARD) && ns_now() < val->last_seen_ns + NS_EARLY_RST_NS;
 }
 
+/*
+ * A NAT that reused a finished connection's addresses and ports for a new
+ * one sends the new side's proof (its ACK of our SYN-ACK, see ns_miss) with
+ * the 5-tuple of the old splice's entry, which stays in the table for the
+ * close grace (the daemon reclaims it only once the new pair is complete).
+ * On an entry of a connection that is over, a segment to a relay port where
+ * another splice waits for this side's proof is that proof, not the old
+ * connection's. Only entries that saw a FIN or an RST pay for the lookups.
+ */
+static __always_inline int ns_reused_proof(const struct ns_parsed *p,
+					   const struct ns_rewrite *val)
+{
+	struct ns_port_key pk = {
+		.proto = p->key.proto,
+		.family = p->key.family,
+		.port = p->key.dport,
+	};
+	struct ns_port_val *exp;
+
+	if (!(val->flags & (NS_F_FIN | NS_F_RST)) || p->key.proto != IPPROTO_TCP ||
+	    (p->tcp_flags & NS_TCP_RST))
+		return 0;
+	exp = bpf_map_lookup_elem(&ns_ports, &pk);
+	return exp && exp->proving && exp->splice_id != val->splice_id &&
+	       ns_entry_over(&p->key, val);
+}
+
 static __always_inline int ns_hit(struct ns_ctx *ctx, const struct ns_parsed *p,
 				  struct ns_rewrite *val)
 {
@@ -386,6 +413,8 @@ static __always_inline int ns_hit(struct ns_ctx *ctx, const struct ns_parsed *p,
 			return NS_V_HANDSHAKE;
 		return ns_punt(ctx, p, val->splice_id, val->dir, NS_PUNT_SYN_RETX);
 	}
+	if (ns_reused_proof(p, val))
+		return ns_miss(ctx, p);
 	if (ns_early_rst(p, val))
 		return -NS_DROP_EARLY_RST;
 	return ns_splice_packet(ctx, p, val);

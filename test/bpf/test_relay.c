@@ -109,6 +109,7 @@ static const struct expect_def expects[] = {
 /* ... and splice 24 waits for side A's SYN on splice 1's relay port 5001. */
 #define ST_REEXPECT	(1U << 5)
 #define ST_HEARD	(1U << 6)	/* every side heard from (NS_F_HEARD) */
+#define ST_REPROVE	(1U << 8)	/* ST_REEXPECT's splice waits for side A's proof */
 #define ST_TRACK	(1U << 7)	/* splice 1's sequence numbers tracked (ns_track):
 					 * A is at FIXTURE_SEQ, B at FIXTURE_ACK_SEQ */
 #define REEXPECT_ID	24
@@ -351,6 +352,14 @@ static const struct tcase cases[] = {
 	  .state = ST_B_RST | ST_REEXPECT,
 	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), SYN }, BOTH(NS_V_PUNT),
 	  .punt = { NS_PUNT_SYN, 0, REEXPECT_ID } },
+	{ "tcp4 ACK on a finished splice, its port waiting for A's proof: punted as the proof",
+	  .state = ST_A_FIN | ST_REEXPECT | ST_REPROVE,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001) }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_PROOF, 0, REEXPECT_ID } },
+	{ "tcp4 ACK on a finished splice, its port expected without proving: forwarded",
+	  .state = ST_A_FIN | ST_REEXPECT,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001) }, FORWARD, .flags = NS_F_FIN,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), TO_B } },
 	{ "tcp4 SYN on a finished splice, its port expected by nobody: passed",
 	  .state = ST_A_FIN,
 	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), SYN }, BOTH(NS_V_PASS) },
@@ -811,7 +820,8 @@ static void state_set(struct env *e, unsigned int state)
 	}
 	if (state & ST_REEXPECT) {
 		struct ns_port_key pk = { IPPROTO_TCP, NS_AF_INET, htons(5001) };
-		struct ns_port_val pv = { .splice_id = REEXPECT_ID, .side = 0 };
+		struct ns_port_val pv = { .splice_id = REEXPECT_ID, .side = 0,
+					  .proving = !!(state & ST_REPROVE) };
 
 		addr_parse(PEER_A4, pv.allow);
 		assert_int_equal(bpf_map_update_elem(e->ports, &pk, &pv, BPF_NOEXIST), 0);
