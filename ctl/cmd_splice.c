@@ -255,9 +255,11 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		printf("Usage: natsplice [-j] stats\n\n"
 		       "Verdict counters (pass, tx, redirect, punt, drop, fallback, handshake) and\n"
 		       "drop reasons (malformed, ttl, fib, stranger, source, ringbuf, frag, size,\n"
-		       "early_rst) of the relay's dataplane, summed over all CPUs. early_rst:\n"
-		       "RSTs from a side not heard from since its SYN-ACK (its NAT's answer to\n"
-		       "a segment of the partner that outran the SYN-ACK), dropped.\n");
+		       "early_rst, window) of the relay's dataplane, summed over all CPUs.\n"
+		       "early_rst: RSTs from a side not heard from since its SYN-ACK (its NAT's\n"
+		       "answer to a segment of the partner that outran the SYN-ACK), dropped.\n"
+		       "window: TCP segments of a splice outside the window its receiver would\n"
+		       "accept (RFC 5961): forged RSTs, FINs or data, dropped.\n");
 		return 0;
 	}
 	if (argc > 1)
