@@ -192,6 +192,9 @@ enum ns_stat {
 	NS_DROP_SIZE,		/* spliced packet bigger than the egress MTU */
 	NS_DROP_EARLY_RST,	/* RST from a side not heard since the handshake:
 				 * its NAT's, not its own (bpf/lib/splice.h) */
+	NS_DROP_WINDOW,		/* TCP segment outside the window its receiver
+				 * would accept: a spoofed RST, FIN or data
+				 * (RFC 5961; bpf/lib/splice.h ns_window) */
 
 	NS_STAT_MAX
 };
@@ -204,8 +207,22 @@ _Static_assert(NS_STAT_MAX <= NS_STAT_SLOTS, "ns_stats: raise NS_STAT_SLOTS");
 #define NS_STAT_NAMES {							\
 	"pass", "tx", "redirect", "punt", "drop", "fallback", "handshake", \
 	"malformed", "ttl", "fib", "stranger", "source", "ringbuf",	\
-	"frag", "size", "early_rst",					\
+	"frag", "size", "early_rst", "window",				\
 }
+
+/*
+ * What the fast path knows of a TCP splice's two sequence spaces, at
+ * NS_SPLICE_SLOT(id) of ns_track (bpf/lib/splice.h ns_window). Index: the
+ * sending side (ns_rewrite.dir). The daemon writes it from the two SYNs at
+ * install; BPF moves it forward with each segment inside the window. Racy
+ * across CPUs by design: the margins absorb a stale value.
+ */
+struct ns_track {
+	__u32 splice_id;	/* whose: 0 or another id = no check */
+	__u32 snd_max[2];	/* highest sequence number sent, + 1 (data, SYN, FIN) */
+	__u32 ack_max[2];	/* highest acknowledgment number sent */
+	__u32 pad;
+};
 
 /* Splice modes and states, as stored in ns_splice. */
 enum ns_mode { NS_MODE_PASSIVE = 0, NS_MODE_PURE = 1 };

@@ -45,7 +45,7 @@ struct relay_bpf {
 	struct tc_relay *tc;
 	struct bpf_link *xdp_link;
 	struct ring_buffer *rb;
-	int table, counters, stats, ports, splices;
+	int table, counters, stats, ports, splices, track;
 	int ncpus;
 };
 
@@ -436,6 +436,7 @@ static int relay_bpf_open(struct relay *r)
 	b->stats = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_stats"));
 	b->ports = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_ports"));
 	b->splices = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_splices"));
+	b->track = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_track"));
 	b->rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_punts")),
 				 on_punt, r, NULL);
 	if (!b->rb)
@@ -534,6 +535,31 @@ static int relay_bpf_save(struct relay *r, const struct relay_splice *sp)
 	return 0;
 }
 
+/*
+ * The fast path's window check (bpf/lib/splice.h ns_window) starts from the
+ * two SYNs the daemon paired: side d has sent up to its ISN + 1 and
+ * acknowledges up to its partner's ISN + 1 (our SYN-ACKs carry the
+ * partner's ISN: the relay never shifts sequence numbers, passive or pure).
+ * Without both SYNs (UDP, the module's handshake) the slot says "not
+ * tracked": it may hold a former splice's marks.
+ */
+static void track_install(struct relay_bpf *b, const struct relay_splice *sp)
+{
+	__u32 slot = NS_SPLICE_SLOT(sp->s.id);
+	struct ns_track t = {};
+	int d;
+
+	if (sp->s.proto == IPPROTO_TCP && (sp->s.seen & 3) == 3) {
+		t.splice_id = sp->s.id;
+		for (d = 0; d < 2; d++) {
+			t.snd_max[d] = sp->s.syn[d].isn + 1;
+			t.ack_max[d] = sp->s.syn[!d].isn + 1;
+		}
+	}
+	if (b->track >= 0 && bpf_map_update_elem(b->track, &slot, &t, BPF_ANY))
+		log_warn("splice %u: window tracking: %s", sp->s.id, strerror(errno));
+}
+
 static int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
 {
 	struct relay_bpf *b = r->bpf;
@@ -552,6 +578,7 @@ static int relay_bpf_install(struct relay *r, const struct relay_splice *sp)
 			return err;
 		}
 	}
+	track_install(b, sp);
 	return 0;
 }
 
@@ -568,6 +595,15 @@ static void relay_bpf_remove(struct relay *r, struct relay_splice *sp)
 			if (!bpf_map_lookup_elem(r->bpf->table, &key, &val) &&
 			    val.splice_id == sp->s.id)
 				bpf_map_delete_elem(r->bpf->table, &key);
+		}
+	}
+	if (r->bpf->track >= 0) {	/* (no stale marks for a later splice of this id) */
+		__u32 slot = NS_SPLICE_SLOT(sp->s.id);
+		struct ns_track t = {};
+
+		if (!bpf_map_lookup_elem(r->bpf->track, &slot, &t) && t.splice_id == sp->s.id) {
+			memset(&t, 0, sizeof(t));
+			bpf_map_update_elem(r->bpf->track, &slot, &t, BPF_ANY);
 		}
 	}
 	bpf_map_delete_elem(r->bpf->splices, &sp->s.id);

@@ -376,6 +376,9 @@ static void reclaim_keys(struct relay *r, struct relay_splice *sp)
 	}
 }
 
+static void peer_str(const struct relay_splice *sp, const struct ns_peer *p, char *buf,
+		     size_t len);
+
 /*
  * Entries first, then the answers (DESIGN §2): to side `first` first, or,
  * when that side was answered already (it proved itself), to the other
@@ -406,7 +409,13 @@ static void splice_up(struct relay *r, struct relay_splice *sp, int first, bool 
 			log_warn("splice %u: answer side %c: %s", sp->s.id, 'A' + side,
 				 strerror(-err));
 	}
-	log_info("splice %u: established", sp->s.id);
+	if (ns_log_get_level() >= NS_LOG_INFO) {
+		char pa[NS_ADDRSTRLEN + 8], pb[NS_ADDRSTRLEN + 8];
+
+		peer_str(sp, &sp->s.peer[0], pa, sizeof(pa));
+		peer_str(sp, &sp->s.peer[1], pb, sizeof(pb));
+		log_info("splice %u: established (A %s, B %s)", sp->s.id, pa, pb);
+	}
 }
 
 /*

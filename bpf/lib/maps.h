@@ -28,6 +28,14 @@ struct {
 	__type(value, struct ns_counters);
 } ns_counters SEC(".maps");
 
+/* Sequence tracking of TCP splices at NS_SPLICE_SLOT(id) (struct ns_track). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_MAX_SPLICES);
+	__type(key, __u32);
+	__type(value, struct ns_track);
+} ns_track SEC(".maps");
+
 /* Verdict and drop-reason counters indexed by enum ns_stat; BPF counts, the CLI reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -58,6 +58,8 @@ struct ns_parsed {
 	__be32 flowinfo;	/* IPv6 traffic class + flow label, for the FIB */
 	__u8 tos;		/* IPv4 TOS, for the FIB */
 	__u8 ttl;		/* TTL / hop limit */
+	__u32 seq, ack;		/* TCP, host order */
+	__u32 tcp_len;		/* TCP payload bytes (of this fragment) */
 	__u8 tcp_flags;
 	__u8 frag;		/* enum ns_frag */
 	__u8 have;		/* NS_HAVE_* */
@@ -115,6 +117,9 @@ static __always_inline int ns_parse_tcp(struct ns_ctx *ctx, struct ns_parsed *p)
 	 * header is inside the packet (RFC 1858: no tiny first fragments). */
 	if (th->doff < 5 || th->doff * 4U > p->l3_len - (off - p->l3_off))
 		return NS_P_BAD;
+	p->seq = bpf_ntohl(th->seq);
+	p->ack = bpf_ntohl(th->ack_seq);
+	p->tcp_len = p->l3_len - (off - p->l3_off) - th->doff * 4U;
 	return NS_P_L4;
 }
 

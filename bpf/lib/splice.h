@@ -210,9 +210,67 @@ static __always_inline void ns_frag_key(const struct ns_parsed *p, struct ns_fra
 	fk->family = p->key.family;
 }
 
-/* Book-keeping of a forwarded packet: flags, last seen, counters, fragments. */
+/*
+ * RFC 5961 in the fast path. An off-path attacker who knows a splice's
+ * 5-tuple (relay address and port, a NAT's address and a port it kept) can
+ * forge its segments, but not guess its sequence numbers. ns_track holds
+ * per sending side the highest sequence number sent (snd_max) and the
+ * highest acknowledgment sent (ack_max, the receiver's rcv_nxt as the relay
+ * saw it). A segment from side d belongs between what its receiver has
+ * acknowledged and what d has sent:
+ *
+ *	ack_max[!d] - NS_WIN_MARGIN  <=  seq  <=  snd_max[d] + NS_WIN_MARGIN
+ *
+ * (retransmissions go back at most to what was acknowledged; new data starts
+ * at snd_max; the margin covers reordering between CPUs and keepalives), and
+ * its ACK acknowledges at most what the other side has sent. Anything else
+ * would be dropped by the endpoint too: it is dropped here (NS_DROP_WINDOW),
+ * so it neither reaches the endpoint nor marks the splice. An RST in the
+ * window closes the splice only when it is exact (seq = the receiver's
+ * rcv_nxt, or the sender's snd_max: RFC 5961 3.2); an inexact one is
+ * forwarded, the endpoint answers it with a challenge ACK, and the splice
+ * stays. Returns 0 (forward), 1 (forward, do not mark it closed), or
+ * -NS_DROP_WINDOW. Only what is in the window moves the marks forward, so a
+ * forged segment cannot move them either.
+ */
+#define NS_WIN_MARGIN	(256U << 10)
+
+static __always_inline int ns_seq_le(__u32 a, __u32 b)
+{
+	return (__s32)(b - a) >= 0;
+}
+
+static __always_inline int ns_window(const struct ns_parsed *p, const struct ns_rewrite *val)
+{
+	__u32 slot = NS_SPLICE_SLOT(val->splice_id), d = val->dir & 1, end;
+	struct ns_track *t;
+
+	if (p->key.proto != IPPROTO_TCP || p->frag != NS_FRAG_NONE)
+		return 0;
+	t = bpf_map_lookup_elem(&ns_track, &slot);
+	if (!t || t->splice_id != val->splice_id)
+		return 0;	/* not tracked (UDP, the module's handshake) */
+	if (!ns_seq_le(t->ack_max[!d] - NS_WIN_MARGIN, p->seq) ||
+	    !ns_seq_le(p->seq, t->snd_max[d] + NS_WIN_MARGIN))
+		return -NS_DROP_WINDOW;
+	if ((p->tcp_flags & NS_TCP_ACK) &&
+	    (!ns_seq_le(p->ack, t->snd_max[!d] + NS_WIN_MARGIN) ||
+	     !ns_seq_le(t->ack_max[d] - NS_WIN_MARGIN, p->ack)))
+		return -NS_DROP_WINDOW;
+	if (p->tcp_flags & NS_TCP_RST)
+		return p->seq == t->ack_max[!d] || p->seq == t->snd_max[d] ? 0 : 1;
+	end = p->seq + p->tcp_len + !!(p->tcp_flags & NS_TCP_FIN);
+	if (!ns_seq_le(end, t->snd_max[d]))
+		t->snd_max[d] = end;
+	if ((p->tcp_flags & NS_TCP_ACK) && !ns_seq_le(p->ack, t->ack_max[d]))
+		t->ack_max[d] = p->ack;
+	return 0;
+}
+
+/* Book-keeping of a forwarded packet: flags, last seen, counters, fragments.
+ * inexact: an RST that does not close the splice (ns_window). */
 static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewrite *val,
-				       __u64 now)
+				       __u64 now, int inexact)
 {
 	__u32 slot = NS_SPLICE_SLOT(val->splice_id);
 	__u32 dir = val->dir & 1;
@@ -220,9 +278,10 @@ static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewr
 
 	if (p->tcp_flags & NS_TCP_FIN)
 		ns_flag_set(val, NS_F_FIN);
-	if (p->tcp_flags & NS_TCP_RST)
-		ns_flag_set(val, NS_F_RST);
-	else if (p->key.proto == IPPROTO_TCP && !(val->flags & NS_F_HEARD))
+	if (p->tcp_flags & NS_TCP_RST) {
+		if (!inexact)
+			ns_flag_set(val, NS_F_RST);
+	} else if (p->key.proto == IPPROTO_TCP && !(val->flags & NS_F_HEARD))
 		ns_flag_set(val, NS_F_HEARD);	/* (ns_early_rst) */
 	if (now > val->last_seen_ns + NS_SEEN_GRANULARITY_NS)
 		val->last_seen_ns = now;
@@ -239,15 +298,18 @@ static __always_inline void ns_account(const struct ns_parsed *p, struct ns_rewr
 	}
 }
 
-/* Forward a packet of a splice and account for it. */
+/* Forward a packet of a splice (in its window) and account for it. */
 static __always_inline int ns_splice_packet(struct ns_ctx *ctx, const struct ns_parsed *p,
 					    struct ns_rewrite *val)
 {
 	__u64 now = ns_now();
-	int ret = ns_forward(ctx, p, val, now);
+	int inexact = ns_window(p, val), ret;
 
+	if (inexact < 0)
+		return inexact;
+	ret = ns_forward(ctx, p, val, now);
 	if (ret == NS_V_TX || ret == NS_V_REDIRECT)
-		ns_account(p, val, now);
+		ns_account(p, val, now, inexact);
 	return ret;
 }
 

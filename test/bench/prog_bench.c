@@ -94,7 +94,7 @@ enum kind { K_EMPTY, K_PARSE, K_FIB, K_RELAY, K_MAX };
 /* One loaded program; map fds only for the relay. */
 struct prog {
 	int fd;
-	int table, stats;
+	int table, stats, track;
 };
 
 /* The programs of one hook. */
@@ -262,6 +262,17 @@ static void splice_install(const struct prog *p, const struct splice_def *d)
 		ns_rewrite_deltas(&echo, &ev);
 		map_put(p->table, &echo, &ev, "an echo entry");
 	}
+	/* The window check (ns_window) runs on every TCP hit, as in service:
+	 * both sides at FIXTURE_SEQ, which the packets carry as their
+	 * sequence and acknowledgment number (frame_of), echoes included. */
+	if (d->proto == IPPROTO_TCP && p->track >= 0) {
+		struct ns_track t = { .splice_id = d->id };
+		__u32 slot = NS_SPLICE_SLOT(d->id);
+
+		t.snd_max[0] = t.snd_max[1] = t.ack_max[0] = t.ack_max[1] = FIXTURE_SEQ;
+		if (bpf_map_update_elem(p->track, &slot, &t, BPF_ANY))
+			die("cannot set the window marks: %s", strerror(errno));
+	}
 }
 
 static __u64 stat_sum(const struct prog *p, __u32 i)
@@ -295,6 +306,7 @@ static void relay_prog(struct prog *p, struct bpf_object *obj, struct bpf_progra
 	p->fd = bpf_program__fd(prog);
 	p->table = bpf_object__find_map_fd_by_name(obj, "ns_table");
 	p->stats = bpf_object__find_map_fd_by_name(obj, "ns_stats");
+	p->track = bpf_object__find_map_fd_by_name(obj, "ns_track");
 	if (p->fd < 0 || p->table < 0 || p->stats < 0)
 		die("relay program or maps missing");
 	for (i = 0; i < ARRAY_SIZE(splices); i++)
@@ -397,6 +409,7 @@ static void frame_of(const struct bcase *c, const struct params *pr, struct fram
 		.family = c->family, .proto = c->proto,
 		.src = c->src, .dst = c->dst, .sport = c->sport, .dport = c->dport,
 		.ttl = TTL_START, .payload = pr->payload,
+		.ack_off = (__s32)(FIXTURE_SEQ - FIXTURE_ACK_SEQ),	/* (splice_install) */
 	};
 
 	if (pkt_build(&p, f))

@@ -32,8 +32,8 @@ const __u8 MAC_SENDER[6]     = { 0x02, 0, 0, 0, 0, 0xaa };
 
 #define FRAG_ID4	0x1234
 #define FRAG_ID6	0x1234abcdU
-#define TCP_SEQ		0x01020304U
-#define TCP_ACK_SEQ	0x0a0b0c0dU
+#define TCP_SEQ		FIXTURE_SEQ
+#define TCP_ACK_SEQ	FIXTURE_ACK_SEQ
 #define VLAN_TCI_BASE	100
 
 static void put16(__u8 *p, __u16 v)
@@ -126,9 +126,9 @@ static size_t datagram_build(const struct pkt *p, __u8 *ip)
 	if (p->proto == IPPROTO_TCP) {
 		__u8 flags = p->tcp_flags ? p->tcp_flags : NS_TCP_ACK;
 
-		put32(l4 + 4, TCP_SEQ);
+		put32(l4 + 4, TCP_SEQ + p->seq_off);
 		if (flags & NS_TCP_ACK)
-			put32(l4 + 8, TCP_ACK_SEQ);
+			put32(l4 + 8, TCP_ACK_SEQ + p->ack_off);
 		l4[12] = (TCP_HLEN / 4) << 4;
 		l4[13] = flags;
 		put16(l4 + 14, 0xffff);

@@ -11,7 +11,9 @@
 
 #include "natsplice_abi.h"
 
-#define FRAME_MAX	9216	/* bytes, the largest frame a test builds */
+#define FRAME_MAX	9216
+#define FIXTURE_SEQ	0x01020304U	/* a TCP segment's sequence number ... */
+#define FIXTURE_ACK_SEQ	0x0a0b0c0dU	/* ... and acknowledgment number */	/* bytes, the largest frame a test builds */
 
 /* The namespace (fixture_netns()): two veths, ns0 facing the peers. */
 #define DEV_PEERS	"ns0"	/* 192.0.2.10/24, 2001:db8::10/64, MTU 9000 */
@@ -53,6 +55,8 @@ struct pkt {
 	const char *src, *dst;
 	__u16 sport, dport;	/* host order */
 	__u8 tcp_flags;		/* NS_TCP_*; ACK unless nonzero */
+	__s32 seq_off, ack_off;	/* added to the TCP sequence / acknowledgment number
+				 * (FIXTURE_SEQ, FIXTURE_ACK_SEQ) */
 	__u8 ttl;		/* TTL / hop limit; 0: 64 */
 	__u8 tos;		/* IPv4 TOS / IPv6 traffic class: DSCP << 2 | ECN */
 	__u16 payload;		/* bytes after the L4 header */

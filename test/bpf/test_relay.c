@@ -110,6 +110,8 @@ static const struct expect_def expects[] = {
 #define ST_REEXPECT	(1U << 5)
 #define ST_HEARD	(1U << 6)	/* every side heard from (NS_F_HEARD) */
 #define ST_REPROVE	(1U << 8)	/* ST_REEXPECT's splice waits for side A's proof */
+#define ST_TRACK	(1U << 7)	/* splice 1's sequence numbers tracked (ns_track):
+					 * A is at FIXTURE_SEQ, B at FIXTURE_ACK_SEQ */
 #define REEXPECT_ID	24
 
 /* ------------------------------------------------------------------------
@@ -176,6 +178,8 @@ struct tcase {
 #define HOP(...) .hop = { .set = 1, __VA_ARGS__ }
 
 #define SYN .tcp_flags = NS_TCP_SYN
+#define FROM_B(d) .seq_off = (__s32)(FIXTURE_ACK_SEQ - FIXTURE_SEQ) + (d), \
+	.ack_off = (__s32)(FIXTURE_SEQ - FIXTURE_ACK_SEQ)
 #define FORWARD .xdp = NS_V_TX, .tc = NS_V_REDIRECT
 #define BOTH(v) .xdp = (v), .tc = (v)
 
@@ -233,6 +237,67 @@ static const struct tcase cases[] = {
 	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .ip_opts = 12, .payload = 9 },
 	  FORWARD,
 	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .ip_opts = 12, .payload = 9, TO_B } },
+	/* RFC 5961 (ns_window): what the endpoints would reject does not
+	 * reach them, and does not mark the splice. (ST_TRACK: A's sequence
+	 * space is at FIXTURE_SEQ, B's at FIXTURE_ACK_SEQ; FROM_B puts B's
+	 * segments in B's.) */
+	{ "tcp4 tracked: data in the window forwarded",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 100 }, FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .payload = 100, TO_B } },
+	{ "tcp4 tracked: a retransmission 100 KB back forwarded",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_B4, 40002, RELAY4, 5002), FROM_B(-100000), .payload = 10 },
+	  FORWARD,
+	  .out = { TCP4(RELAY4, 5001, PEER_A4, 40001), FROM_B(-100000), .payload = 10,
+		   TO_A } },
+	{ "tcp4 tracked: data 1 GB away dropped",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = 0x40000000, .payload = 100 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: data 4 MB behind what was acknowledged dropped",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = -(4 << 20), .payload = 100 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: an ACK of data never sent dropped",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .ack_off = 0x20000000 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: RST out of the window dropped, the splice not marked",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_RST,
+		  .seq_off = (__s32)0x80000000 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: FIN out of the window dropped, the splice not marked",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_B4, 40002, RELAY4, 5002), .tcp_flags = NS_TCP_FIN | NS_TCP_ACK,
+		  .seq_off = 0x10000000 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: RST in the window, not exact: forwarded (challenge ACK), not marked",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_RST, .seq_off = 1000 },
+	  FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .tcp_flags = NS_TCP_RST,
+		   .seq_off = 1000, TO_B } },
+	{ "tcp4 tracked: the exact RST marks the splice",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_RST }, FORWARD,
+	  .flags = NS_F_RST,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .tcp_flags = NS_TCP_RST, TO_B } },
+	{ "tcp4 tracked: FIN in the window marks the splice",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_B4, 40002, RELAY4, 5002), .tcp_flags = NS_TCP_FIN | NS_TCP_ACK,
+		  FROM_B(0) },
+	  FORWARD, .flags = NS_F_FIN,
+	  .out = { TCP4(RELAY4, 5001, PEER_A4, 40001), .tcp_flags = NS_TCP_FIN | NS_TCP_ACK,
+		   FROM_B(0), TO_A } },
+	{ "tcp4 tracked: data after 100 bytes in the window moves the mark",
+	  .state = ST_TRACK,
+	  .pre = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 100 },
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_RST, .seq_off = 100 },
+	  FORWARD, .flags = NS_F_RST,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .tcp_flags = NS_TCP_RST,
+		   .seq_off = 100, TO_B } },
 	/* The kernel strips the outer tag before TC; BPF_PROG_TEST_RUN does
 	 * not, so TC sees what it would see of a QinQ frame's inner tag. */
 	{ "tcp4 in a VLAN-tagged frame: XDP leaves it untouched to TC",
@@ -516,7 +581,7 @@ struct env {
 	const char *name;
 	int xdp;			/* XDP (else TC) */
 	int prog;
-	int table, counters, stats, ports, frags;
+	int table, counters, stats, ports, frags, track;
 	struct ring_buffer *rb;
 	int ifindex;			/* DEV_PEERS */
 	int remote_ifindex;		/* DEV_REMOTE */
@@ -700,6 +765,17 @@ static void state_set(struct env *e, unsigned int state)
 	stats_zero(e);
 	counters_zero(e);
 	punts_drain(e);
+	{
+		struct ns_track t = { 0 };
+		__u32 slot = NS_SPLICE_SLOT(1);
+
+		if (state & ST_TRACK) {
+			t.splice_id = 1;
+			t.snd_max[0] = t.ack_max[1] = FIXTURE_SEQ;
+			t.snd_max[1] = t.ack_max[0] = FIXTURE_ACK_SEQ;
+		}
+		assert_int_equal(bpf_map_update_elem(e->track, &slot, &t, BPF_ANY), 0);
+	}
 	if (state & ST_EMPTY)
 		return;
 	for (i = 0; i < ARRAY_SIZE(splices); i++) {
@@ -1070,6 +1146,7 @@ static int env_init(struct env *e, struct bpf_object *obj, struct bpf_program *p
 	e->counters = bpf_object__find_map_fd_by_name(obj, "ns_counters");
 	e->stats = bpf_object__find_map_fd_by_name(obj, "ns_stats");
 	e->ports = bpf_object__find_map_fd_by_name(obj, "ns_ports");
+	e->track = bpf_object__find_map_fd_by_name(obj, "ns_track");
 	e->frags = bpf_object__find_map_fd_by_name(obj, "ns_frags");
 	e->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "ns_punts"),
 				 on_punt, e, NULL);
@@ -1159,7 +1236,7 @@ static void maps_identical(void **state)
 		assert_int_equal(bpf_map__map_flags(m), bpf_map__map_flags(o));
 		n++;
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 9);
 	xdp_relay__destroy(x);
 	tc_relay__destroy(t);
 }
