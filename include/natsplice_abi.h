@@ -219,9 +219,13 @@ _Static_assert(NS_STAT_MAX <= NS_STAT_SLOTS, "ns_stats: raise NS_STAT_SLOTS");
  */
 struct ns_track {
 	__u32 splice_id;	/* whose: 0 or another id = no check */
+	__u8 wscale[2];		/* shift of the windows side d advertises (RFC 7323) */
+	__u16 pad;
 	__u32 snd_max[2];	/* highest sequence number sent, + 1 (data, SYN, FIN) */
 	__u32 ack_max[2];	/* highest acknowledgment number sent */
-	__u32 pad;
+	__u32 edge[2];		/* right edge of the window side d advertised:
+				 * the highest ack + (window << wscale) */
+	__u32 max_win[2];	/* largest window side d advertised, scaled */
 };
 
 /* Splice modes and states, as stored in ns_splice. */

@@ -537,23 +537,31 @@ static int relay_bpf_save(struct relay *r, const struct relay_splice *sp)
 
 /*
  * The fast path's window check (bpf/lib/splice.h ns_window) starts from the
- * two SYNs the daemon paired: side d has sent up to its ISN + 1 and
- * acknowledges up to its partner's ISN + 1 (our SYN-ACKs carry the
- * partner's ISN: the relay never shifts sequence numbers, passive or pure).
- * Without both SYNs (UDP, the module's handshake) the slot says "not
+ * two SYNs the daemon paired: side d has sent up to its ISN + 1,
+ * acknowledges up to its partner's ISN + 1 and offered the window of its
+ * SYN (never scaled, RFC 7323 2.2); later windows are scaled by the shift
+ * its SYN asked for, when both SYNs asked (our SYN-ACKs carry the partner's
+ * ISN and options: the relay never shifts sequence numbers, passive or
+ * pure). Without both SYNs (UDP, the module's handshake) the slot says "not
  * tracked": it may hold a former splice's marks.
  */
 static void track_install(struct relay_bpf *b, const struct relay_splice *sp)
 {
 	__u32 slot = NS_SPLICE_SLOT(sp->s.id);
+	const struct ns_syn *syn = sp->s.syn;
 	struct ns_track t = {};
+	bool scaled;
 	int d;
 
 	if (sp->s.proto == IPPROTO_TCP && (sp->s.seen & 3) == 3) {
+		scaled = syn[0].opts & syn[1].opts & NS_SYN_WSCALE;
 		t.splice_id = sp->s.id;
 		for (d = 0; d < 2; d++) {
-			t.snd_max[d] = sp->s.syn[d].isn + 1;
-			t.ack_max[d] = sp->s.syn[!d].isn + 1;
+			t.wscale[d] = scaled ? syn[d].wscale : 0;
+			t.snd_max[d] = syn[d].isn + 1;
+			t.ack_max[d] = syn[!d].isn + 1;
+			t.max_win[d] = syn[d].window;
+			t.edge[d] = t.ack_max[d] + t.max_win[d];
 		}
 	}
 	if (b->track >= 0 && bpf_map_update_elem(b->track, &slot, &t, BPF_ANY))

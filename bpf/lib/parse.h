@@ -60,6 +60,7 @@ struct ns_parsed {
 	__u8 ttl;		/* TTL / hop limit */
 	__u32 seq, ack;		/* TCP, host order */
 	__u32 tcp_len;		/* TCP payload bytes (of this fragment) */
+	__u16 tcp_win;		/* TCP window field, host order, unscaled */
 	__u8 tcp_flags;
 	__u8 frag;		/* enum ns_frag */
 	__u8 have;		/* NS_HAVE_* */
@@ -119,6 +120,7 @@ static __always_inline int ns_parse_tcp(struct ns_ctx *ctx, struct ns_parsed *p)
 		return NS_P_BAD;
 	p->seq = bpf_ntohl(th->seq);
 	p->ack = bpf_ntohl(th->ack_seq);
+	p->tcp_win = bpf_ntohs(th->window);
 	p->tcp_len = p->l3_len - (off - p->l3_off) - th->doff * 4U;
 	return NS_P_L4;
 }

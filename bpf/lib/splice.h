@@ -213,25 +213,29 @@ static __always_inline void ns_frag_key(const struct ns_parsed *p, struct ns_fra
 /*
  * RFC 5961 in the fast path. An off-path attacker who knows a splice's
  * 5-tuple (relay address and port, a NAT's address and a port it kept) can
- * forge its segments, but not guess its sequence numbers. ns_track holds
- * per sending side the highest sequence number sent (snd_max) and the
- * highest acknowledgment sent (ack_max, the receiver's rcv_nxt as the relay
- * saw it). A segment from side d belongs between what its receiver has
- * acknowledged and what d has sent:
+ * forge its segments, but not guess its sequence numbers. ns_track holds per
+ * side d what d has sent (snd_max), acknowledged (ack_max) and offered: the
+ * right edge of its receive window (edge) and the largest window (max_win).
+ * A segment from d is one its receiver r would take when
  *
- *	ack_max[!d] - NS_WIN_MARGIN  <=  seq  <=  snd_max[d] + NS_WIN_MARGIN
+ *	ack_max[r] - max_win[r]  <=  seq  <=  max(snd_max[d], edge[r])
+ *	ack_max[d] - max_win[d]  <=  ack  <=  snd_max[r]
  *
- * (retransmissions go back at most to what was acknowledged; new data starts
- * at snd_max; the margin covers reordering between CPUs and keepalives), and
- * its ACK acknowledges at most what the other side has sent. Anything else
- * would be dropped by the endpoint too: it is dropped here (NS_DROP_WINDOW),
- * so it neither reaches the endpoint nor marks the splice. An RST in the
- * window closes the splice only when it is exact (seq = the receiver's
- * rcv_nxt, or the sender's snd_max: RFC 5961 3.2); an inexact one is
- * forwarded, the endpoint answers it with a challenge ACK, and the splice
- * stays. Returns 0 (forward), 1 (forward, do not mark it closed), or
- * -NS_DROP_WINDOW. Only what is in the window moves the marks forward, so a
- * forged segment cannot move them either.
+ * each bound widened by NS_WIN_MARGIN (reordering between CPUs, a mark
+ * written late by another CPU): a sender never has more than the window its
+ * receiver offered in flight, so a retransmission goes back at most max_win
+ * behind what was acknowledged, and never sends beyond the edge it was
+ * offered. The edge counts, not only what was seen: data lost before the
+ * relay moves the next segment's seq beyond snd_max by as much as was lost.
+ * A segment without ACK (not RST) is rejected by the endpoint in any
+ * synchronized state (RFC 9293 3.10.7.4). Anything else is dropped here
+ * (NS_DROP_WINDOW), so it neither reaches the endpoint nor marks the
+ * splice. An RST in the window closes the splice only when it is exact
+ * (seq = the receiver's rcv_nxt, or the sender's snd_max: RFC 5961 3.2); an
+ * inexact one is forwarded, the endpoint answers it with a challenge ACK,
+ * and the splice stays. Returns 0 (forward), 1 (forward, do not mark it
+ * closed), or -NS_DROP_WINDOW. Only what is in the window moves the marks,
+ * so a forged segment cannot move them either.
  */
 #define NS_WIN_MARGIN	(256U << 10)
 
@@ -240,9 +244,15 @@ static __always_inline int ns_seq_le(__u32 a, __u32 b)
 	return (__s32)(b - a) >= 0;
 }
 
+static __always_inline __u32 ns_seq_max(__u32 a, __u32 b)
+{
+	return ns_seq_le(a, b) ? b : a;
+}
+
 static __always_inline int ns_window(const struct ns_parsed *p, const struct ns_rewrite *val)
 {
-	__u32 slot = NS_SPLICE_SLOT(val->splice_id), d = val->dir & 1, end;
+	__u32 slot = NS_SPLICE_SLOT(val->splice_id), d = val->dir & 1, r = !d, win;
+	int rst = !!(p->tcp_flags & NS_TCP_RST);
 	struct ns_track *t;
 
 	if (p->key.proto != IPPROTO_TCP || p->frag != NS_FRAG_NONE)
@@ -250,20 +260,24 @@ static __always_inline int ns_window(const struct ns_parsed *p, const struct ns_
 	t = bpf_map_lookup_elem(&ns_track, &slot);
 	if (!t || t->splice_id != val->splice_id)
 		return 0;	/* not tracked (UDP, the module's handshake) */
-	if (!ns_seq_le(t->ack_max[!d] - NS_WIN_MARGIN, p->seq) ||
-	    !ns_seq_le(p->seq, t->snd_max[d] + NS_WIN_MARGIN))
+	if (!rst && !(p->tcp_flags & NS_TCP_ACK))
+		return -NS_DROP_WINDOW;
+	if (!ns_seq_le(t->ack_max[r] - t->max_win[r] - NS_WIN_MARGIN, p->seq) ||
+	    !ns_seq_le(p->seq, ns_seq_max(t->snd_max[d], t->edge[r]) + NS_WIN_MARGIN))
 		return -NS_DROP_WINDOW;
 	if ((p->tcp_flags & NS_TCP_ACK) &&
-	    (!ns_seq_le(p->ack, t->snd_max[!d] + NS_WIN_MARGIN) ||
-	     !ns_seq_le(t->ack_max[d] - NS_WIN_MARGIN, p->ack)))
+	    (!ns_seq_le(p->ack, t->snd_max[r] + NS_WIN_MARGIN) ||
+	     !ns_seq_le(t->ack_max[d] - t->max_win[d] - NS_WIN_MARGIN, p->ack)))
 		return -NS_DROP_WINDOW;
-	if (p->tcp_flags & NS_TCP_RST)
-		return p->seq == t->ack_max[!d] || p->seq == t->snd_max[d] ? 0 : 1;
-	end = p->seq + p->tcp_len + !!(p->tcp_flags & NS_TCP_FIN);
-	if (!ns_seq_le(end, t->snd_max[d]))
-		t->snd_max[d] = end;
-	if ((p->tcp_flags & NS_TCP_ACK) && !ns_seq_le(p->ack, t->ack_max[d]))
-		t->ack_max[d] = p->ack;
+	if (rst)
+		return p->seq == t->ack_max[r] || p->seq == t->snd_max[d] ? 0 : 1;
+	t->snd_max[d] = ns_seq_max(t->snd_max[d],
+				   p->seq + p->tcp_len + !!(p->tcp_flags & NS_TCP_FIN));
+	t->ack_max[d] = ns_seq_max(t->ack_max[d], p->ack);
+	win = (__u32)p->tcp_win << (t->wscale[d] & 15);
+	t->edge[d] = ns_seq_max(t->edge[d], p->ack + win);
+	if (win > t->max_win[d])
+		t->max_win[d] = win;
 	return 0;
 }
 

@@ -270,6 +270,8 @@ static void splice_install(const struct prog *p, const struct splice_def *d)
 		__u32 slot = NS_SPLICE_SLOT(d->id);
 
 		t.snd_max[0] = t.snd_max[1] = t.ack_max[0] = t.ack_max[1] = FIXTURE_SEQ;
+		t.max_win[0] = t.max_win[1] = 0xffff;
+		t.edge[0] = t.edge[1] = FIXTURE_SEQ + 0xffff;
 		if (bpf_map_update_elem(p->track, &slot, &t, BPF_ANY))
 			die("cannot set the window marks: %s", strerror(errno));
 	}

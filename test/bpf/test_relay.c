@@ -111,7 +111,12 @@ static const struct expect_def expects[] = {
 #define ST_HEARD	(1U << 6)	/* every side heard from (NS_F_HEARD) */
 #define ST_REPROVE	(1U << 8)	/* ST_REEXPECT's splice waits for side A's proof */
 #define ST_TRACK	(1U << 7)	/* splice 1's sequence numbers tracked (ns_track):
-					 * A is at FIXTURE_SEQ, B at FIXTURE_ACK_SEQ */
+					 * A is at FIXTURE_SEQ, B at FIXTURE_ACK_SEQ,
+					 * each offered 64 KB (unscaled) */
+#define ST_SCALED	(1U << 8)	/* ... with window scale 7 on both sides */
+#define ST_BULK		(1U << 9)	/* ... A sent 4 MB, B acknowledged them and
+					 * offered 8 MB more (scale 7) */
+#define MB		(1 << 20)
 #define REEXPECT_ID	24
 
 /* ------------------------------------------------------------------------
@@ -291,6 +296,46 @@ static const struct tcase cases[] = {
 	  FORWARD, .flags = NS_F_FIN,
 	  .out = { TCP4(RELAY4, 5001, PEER_A4, 40001), .tcp_flags = NS_TCP_FIN | NS_TCP_ACK,
 		   FROM_B(0), TO_A } },
+	/* What a loaded test bed did to the check's first version: a sender
+	 * with megabytes in flight (a scaled window) retransmits from far
+	 * behind what its receiver acknowledged (that ACK was lost after the
+	 * relay), or sends far ahead of what the relay saw (segments lost
+	 * before it). Both are in the window the receiver offered. */
+	{ "tcp4 tracked: an ACK with a scaled window moves the edge: data 3 MB ahead forwarded",
+	  .state = ST_TRACK | ST_SCALED,
+	  .pre = { TCP4(PEER_B4, 40002, RELAY4, 5002), FROM_B(0) },
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = 3 * MB, .payload = 100 },
+	  FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .seq_off = 3 * MB, .payload = 100,
+		   TO_B } },
+	{ "tcp4 tracked: without that ACK, data 3 MB ahead dropped",
+	  .state = ST_TRACK | ST_SCALED,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = 3 * MB, .payload = 100 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: in bulk, a retransmission 3 MB behind the ACK forwarded",
+	  .state = ST_TRACK | ST_BULK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = MB, .payload = 100 },
+	  FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .seq_off = MB, .payload = 100,
+		   TO_B } },
+	{ "tcp4 tracked: in bulk, data 3 MB beyond what the relay saw forwarded",
+	  .state = ST_TRACK | ST_BULK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = 7 * MB, .payload = 100 },
+	  FORWARD,
+	  .out = { TCP4(RELAY4, 5002, PEER_B4, 40002), .seq_off = 7 * MB, .payload = 100,
+		   TO_B } },
+	{ "tcp4 tracked: in bulk, data beyond the edge offered dropped",
+	  .state = ST_TRACK | ST_BULK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = 13 * MB, .payload = 100 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: in bulk, data further back than the window offered dropped",
+	  .state = ST_TRACK | ST_BULK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .seq_off = -5 * MB, .payload = 100 },
+	  BOTH(-NS_DROP_WINDOW) },
+	{ "tcp4 tracked: a segment without ACK dropped (the endpoint would)",
+	  .state = ST_TRACK,
+	  .in = { TCP4(PEER_A4, 40001, RELAY4, 5001), .tcp_flags = NS_TCP_FIN },
+	  BOTH(-NS_DROP_WINDOW) },
 	{ "tcp4 tracked: data after 100 bytes in the window moves the mark",
 	  .state = ST_TRACK,
 	  .pre = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 100 },
@@ -773,6 +818,15 @@ static void state_set(struct env *e, unsigned int state)
 			t.splice_id = 1;
 			t.snd_max[0] = t.ack_max[1] = FIXTURE_SEQ;
 			t.snd_max[1] = t.ack_max[0] = FIXTURE_ACK_SEQ;
+			t.max_win[0] = t.max_win[1] = 0xffff;
+			t.edge[0] = t.ack_max[0] + 0xffff;
+			t.edge[1] = t.ack_max[1] + 0xffff;
+			t.wscale[0] = t.wscale[1] = state & (ST_SCALED | ST_BULK) ? 7 : 0;
+			if (state & ST_BULK) {
+				t.snd_max[0] = t.ack_max[1] = FIXTURE_SEQ + 4 * MB;
+				t.max_win[1] = 8 * MB;
+				t.edge[1] = t.ack_max[1] + t.max_win[1];
+			}
 		}
 		assert_int_equal(bpf_map_update_elem(e->track, &slot, &t, BPF_ANY), 0);
 	}
