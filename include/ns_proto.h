@@ -100,6 +100,54 @@
  *  8. The relay reports SPLICE_DONE { SESSION, SPLICE_ID, BYTES_AB, BYTES_BA,
  *     PACKETS, TEXT (why) } when the splice is deleted.
  *
+ * ## Public ports (clients with no agent)
+ *  A provider exposes a TCP service on a port of a relay's public address,
+ *  for any client (curl, ssh, a browser) to connect to:
+ *  1. P -> broker: PUBLISH { ..., EXPOSE } where EXPOSE is a nested list
+ *     { PORT (U16; 0: the broker picks one of the agent's allowed ports),
+ *     [PREFIX...] (STR "addr/len", may repeat: the client sources allowed;
+ *     none: any), [MAX_CONNS] (U32: live public connections; 0 or absent:
+ *     the broker's default) }. The broker checks the agent's `expose` ACL
+ *     (ERROR DENIED) and answers OK; the port opens asynchronously.
+ *  2. Broker -> a relay (the least loaded that logged in with PUBLIC_PORTS
+ *     covering the port): PUBLIC_OPEN { REQ_ID, PUBLIC_ID (U32, the broker's
+ *     name for this exposure), PORT, PROTO (6), FROM_A (P's observed
+ *     address: where provider connections may come from), TIMEOUT (seconds
+ *     a client's SYN is held for its provider), [PREFIX...] } -> OK | ERROR.
+ *     The same PUBLIC_ID again replaces the exposure's parameters (P came
+ *     back from another address). PUBLIC_CLOSE { PUBLIC_ID } closes it
+ *     (no answer); a relay that logs in again has none open. A relay says
+ *     which ports it may open in its LOGIN: PUBLIC_PORTS (STR "lo-hi", may
+ *     repeat; none: it opens none).
+ *  3. Broker -> P: PUBLIC_INFO { SERVICE (bare), [PEER_ADDR] (the relay's
+ *     address and the port: open), [TEXT] (why not, or no longer) } whenever
+ *     that changes.
+ *  4. A client's SYN to the port from an allowed source: the relay holds it
+ *     (no answer yet) in a splice of its own whose side B is the client
+ *     (PORT_B = the public port) and side A the provider (PORT_A: a relay
+ *     port of the range, at random, accepting SYNs from FROM_A only), and
+ *     sends PUBLIC_CLIENT { PUBLIC_ID, SPLICE_ID, PORT_A, PEER_ADDR (the
+ *     client's address and port) } to the broker. Retransmitted SYNs of
+ *     that client go to the same splice.
+ *  5. Broker: P online and under MAX_CONNS -> a session (public) and
+ *     PUBLIC_ACCEPT { SPLICE_ID, SESSION } to the relay, which tags the
+ *     splice with SESSION (SPLICE_DONE names it), and CONNECT_INFO
+ *     { SESSION, PATH (RELAY), DIAL (1), PEER_ADDR (the relay's address,
+ *     PORT_A), SPLICE_MODE (passive), SERVICE (bare), PROTO, PLAIN (1),
+ *     CLIENT_ADDR (the client's address and port), PUBLIC_ADDR (the relay's
+ *     address and the public port) } to P: no KEY, no proofs, no OPEN (the
+ *     client has no agent to prove anything). Otherwise PUBLIC_REFUSE
+ *     { SPLICE_ID, CODE } to the relay, which resets the client (RST) and
+ *     deletes the splice.
+ *  6. P connects to PEER_ADDR; the relay splices it with the held SYN (the
+ *     client connected first: it is answered first and must prove itself
+ *     with its ACK before P is answered, see relay_splice.c "proving"; the
+ *     SYN-ACK options follow the same rules as every splice: P's SYN is the
+ *     client's partner). P connects to its target when its connection is
+ *     up, writes the PROXY protocol header there if the service asks for
+ *     one (from CLIENT_ADDR and PUBLIC_ADDR), and forwards as is.
+ *  7. No provider within TIMEOUT: the relay resets the client (RST).
+ *
  * ## UDP stays UDP (TRANSPORT)
  *  CONNECT and FLOW of a UDP service carry TRANSPORT 17 (datagrams as
  *  datagrams) or 6 (each datagram framed as { be16 length; bytes } on a TCP
@@ -204,6 +252,12 @@ enum ns_msg_type {
 	NS_MSG_SPLICE_PEER,
 	NS_MSG_SPLICE_DONE,
 	NS_MSG_FLOW,		/* another flow on an established session */
+	NS_MSG_PUBLIC_OPEN,	/* broker -> relay: open a public port */
+	NS_MSG_PUBLIC_CLOSE,	/* broker -> relay: close it */
+	NS_MSG_PUBLIC_INFO,	/* broker -> provider: its public port's state */
+	NS_MSG_PUBLIC_CLIENT,	/* relay -> broker: a client's SYN is held */
+	NS_MSG_PUBLIC_ACCEPT,	/* broker -> relay: its provider comes */
+	NS_MSG_PUBLIC_REFUSE,	/* broker -> relay: reset the client */
 	NS_MSG_MAX
 };
 
@@ -250,6 +304,13 @@ enum ns_attr_type {
 	NS_A_PORT,		/* U16: the flow's port on the far application's host */
 	NS_A_ALG,		/* STR: the service's application layer gateway ("ftp") */
 	NS_A_PLAIN,		/* U8 1 = the tunnel is not sealed (the service's encrypt: false) */
+	NS_A_EXPOSE,		/* nested: PORT, PREFIX..., MAX_CONNS (public ports) */
+	NS_A_PREFIX,		/* STR "addr/len": a source prefix allowed; may repeat */
+	NS_A_MAX_CONNS,		/* U32 */
+	NS_A_PUBLIC_ID,		/* U32: the broker's name for one public port */
+	NS_A_PUBLIC_PORTS,	/* STR "lo-hi": ports a relay may open publicly; may repeat */
+	NS_A_CLIENT_ADDR,	/* ADDR: a public port's client */
+	NS_A_PUBLIC_ADDR,	/* ADDR: the relay's address and public port it connected to */
 	NS_A_MAX
 };
 

@@ -27,6 +27,7 @@ enum attr_kind { K_NONE, K_U8, K_U16, K_U32, K_U64, K_STR, K_BIN, K_ADDR, K_NEST
 static const struct attr_def {
 	__u8 kind;
 	__u16 max;		/* STR: longest value in bytes */
+	__u8 rep;		/* may repeat (ns_msg_next reads each) */
 } attr_defs[NS_A_MAX] = {
 	[NS_A_NONCE]		= { K_BIN },
 	[NS_A_VERSION_MIN]	= { K_U8 },
@@ -69,6 +70,13 @@ static const struct attr_def {
 	[NS_A_PORT]		= { K_U16 },
 	[NS_A_ALG]		= { K_STR, STR_MAX },
 	[NS_A_PLAIN]		= { K_U8 },
+	[NS_A_EXPOSE]		= { K_NEST },
+	[NS_A_PREFIX]		= { K_STR, STR_MAX, 1 },
+	[NS_A_MAX_CONNS]	= { K_U32 },
+	[NS_A_PUBLIC_ID]	= { K_U32 },
+	[NS_A_PUBLIC_PORTS]	= { K_STR, STR_MAX, 1 },
+	[NS_A_CLIENT_ADDR]	= { K_ADDR },
+	[NS_A_PUBLIC_ADDR]	= { K_ADDR },
 };
 
 static bool attr_known(unsigned int type)
@@ -252,8 +260,9 @@ int ns_msg_hdr(const __u8 *hdr, __u8 *type, __u32 *len)
 }
 
 /*
- * Walks the attributes of body into m's table. Only SERVICE_INFO may repeat;
- * at the top level (nested == false) each SERVICE_INFO must itself parse.
+ * Walks the attributes of body into m's table (the first of a repeated one).
+ * Only nested lists (SERVICE_INFO, EXPOSE) and those marked rep may repeat;
+ * at the top level (nested == false) each nested list must itself parse.
  */
 static int parse_attrs(struct ns_msg *m, const __u8 *body, size_t len, bool nested)
 {
@@ -296,7 +305,7 @@ static int parse_attrs(struct ns_msg *m, const __u8 *body, size_t len, bool nest
 				m->bad_attr = sub.bad_attr;
 				return err;
 			}
-		} else if (m->attr[type]) {
+		} else if (m->attr[type] && !attr_defs[type].rep) {
 			return -EINVAL;
 		}
 		if (!m->attr[type]) {
@@ -489,6 +498,12 @@ const char *ns_msg_type_name(int type)
 		[NS_MSG_SPLICE_PEER] = "SPLICE_PEER",
 		[NS_MSG_SPLICE_DONE] = "SPLICE_DONE",
 		[NS_MSG_FLOW] = "FLOW",
+		[NS_MSG_PUBLIC_OPEN] = "PUBLIC_OPEN",
+		[NS_MSG_PUBLIC_CLOSE] = "PUBLIC_CLOSE",
+		[NS_MSG_PUBLIC_INFO] = "PUBLIC_INFO",
+		[NS_MSG_PUBLIC_CLIENT] = "PUBLIC_CLIENT",
+		[NS_MSG_PUBLIC_ACCEPT] = "PUBLIC_ACCEPT",
+		[NS_MSG_PUBLIC_REFUSE] = "PUBLIC_REFUSE",
 	};
 
 	if (type <= 0 || type >= NS_MSG_MAX)

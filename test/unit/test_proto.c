@@ -39,8 +39,16 @@ static const enum kind kinds[NS_A_MAX] = {
 	[NS_A_PORT_B] = K_U16, [NS_A_BYTES_AB] = K_U64, [NS_A_BYTES_BA] = K_U64,
 	[NS_A_PACKETS] = K_U64, [NS_A_COMPRESS] = K_U8, [NS_A_TOKEN] = K_BIN,
 	[NS_A_TRANSPORT] = K_U8, [NS_A_PARENT] = K_U64, [NS_A_PORT] = K_U16, [NS_A_ALG] = K_STR,
-	[NS_A_PLAIN] = K_U8,
+	[NS_A_PLAIN] = K_U8, [NS_A_EXPOSE] = K_NEST, [NS_A_PREFIX] = K_STR,
+	[NS_A_MAX_CONNS] = K_U32, [NS_A_PUBLIC_ID] = K_U32, [NS_A_PUBLIC_PORTS] = K_STR,
+	[NS_A_CLIENT_ADDR] = K_ADDR, [NS_A_PUBLIC_ADDR] = K_ADDR,
 };
+
+/* The attributes that may repeat besides nested lists. */
+static bool repeats(int a)
+{
+	return a == NS_A_PREFIX || a == NS_A_PUBLIC_PORTS;
+}
 
 /* Every message with the attributes ns_proto.h gives it (optional ones included). */
 static const struct msg_spec {
@@ -49,12 +57,13 @@ static const struct msg_spec {
 } specs[] = {
 	{ NS_MSG_CHALLENGE, { NS_A_NONCE, NS_A_VERSION_MIN, NS_A_VERSION_MAX } },
 	{ NS_MSG_LOGIN, { NS_A_ROLE, NS_A_NAME, NS_A_VERSION, NS_A_PROOF, NS_A_LOCAL_ADDR,
-			  NS_A_LISTEN_PORT, NS_A_RELAY_ADDR } },
+			  NS_A_LISTEN_PORT, NS_A_RELAY_ADDR, NS_A_PUBLIC_PORTS } },
 	{ NS_MSG_LOGIN_OK, { NS_A_VERSION, NS_A_OBSERVED_ADDR, NS_A_HOLD_TIME } },
 	{ NS_MSG_ERROR, { NS_A_REQ_ID, NS_A_SESSION, NS_A_CODE, NS_A_TEXT } },
 	{ NS_MSG_HEARTBEAT, { 0 } },
 	{ NS_MSG_OK, { NS_A_REQ_ID } },
-	{ NS_MSG_PUBLISH, { NS_A_REQ_ID, NS_A_SERVICE, NS_A_PROTO, NS_A_COMPRESS, NS_A_PLAIN } },
+	{ NS_MSG_PUBLISH, { NS_A_REQ_ID, NS_A_SERVICE, NS_A_PROTO, NS_A_COMPRESS, NS_A_PLAIN,
+			    NS_A_EXPOSE } },
 	{ NS_MSG_UNPUBLISH, { NS_A_REQ_ID, NS_A_SERVICE } },
 	{ NS_MSG_LIST, { NS_A_REQ_ID } },
 	{ NS_MSG_LIST_REPLY, { NS_A_REQ_ID, NS_A_SERVICE_INFO } },
@@ -67,7 +76,8 @@ static const struct msg_spec {
 				 NS_A_PEER_ADDR, NS_A_BIND_PORT, NS_A_SPLICE_MODE,
 				 NS_A_KEY, NS_A_PROTO, NS_A_COMPRESS, NS_A_TOKEN,
 				 NS_A_TRANSPORT, NS_A_PARENT, NS_A_PORT, NS_A_ALG,
-				 NS_A_PLAIN } },
+				 NS_A_PLAIN, NS_A_SERVICE, NS_A_CLIENT_ADDR,
+				 NS_A_PUBLIC_ADDR } },
 	{ NS_MSG_SPLICE_REQUEST, { NS_A_SESSION, NS_A_PROTO, NS_A_SPLICE_MODE, NS_A_FROM_A,
 				   NS_A_FROM_B, NS_A_TIMEOUT } },
 	{ NS_MSG_SPLICE_READY, { NS_A_SESSION, NS_A_SPLICE_ID, NS_A_RELAY_ADDR, NS_A_PORT_A,
@@ -76,6 +86,14 @@ static const struct msg_spec {
 	{ NS_MSG_SPLICE_DONE, { NS_A_SESSION, NS_A_SPLICE_ID, NS_A_BYTES_AB, NS_A_BYTES_BA,
 				NS_A_PACKETS, NS_A_TEXT } },
 	{ NS_MSG_FLOW, { NS_A_REQ_ID, NS_A_PARENT, NS_A_PROTO, NS_A_PORT, NS_A_TRANSPORT } },
+	{ NS_MSG_PUBLIC_OPEN, { NS_A_REQ_ID, NS_A_PUBLIC_ID, NS_A_PORT, NS_A_PROTO, NS_A_FROM_A,
+				NS_A_TIMEOUT, NS_A_PREFIX } },
+	{ NS_MSG_PUBLIC_CLOSE, { NS_A_PUBLIC_ID } },
+	{ NS_MSG_PUBLIC_INFO, { NS_A_SERVICE, NS_A_PEER_ADDR, NS_A_TEXT } },
+	{ NS_MSG_PUBLIC_CLIENT, { NS_A_PUBLIC_ID, NS_A_SPLICE_ID, NS_A_PORT_A,
+				  NS_A_PEER_ADDR } },
+	{ NS_MSG_PUBLIC_ACCEPT, { NS_A_SPLICE_ID, NS_A_SESSION } },
+	{ NS_MSG_PUBLIC_REFUSE, { NS_A_SPLICE_ID, NS_A_CODE } },
 };
 
 /* Deterministic test values per attribute type; big enough to catch byte-order bugs. */
@@ -107,10 +125,10 @@ static void val_addr(int a, __u8 *family, __u32 addr[4], __u16 *port)
 	}
 }
 
-static void put_service_info(struct ns_msg_buf *mb, int i)
+static void put_service_info(struct ns_msg_buf *mb, int a, int i)
 {
 	char name[32];
-	size_t mark = ns_mb_nest_begin(mb, NS_A_SERVICE_INFO);
+	size_t mark = ns_mb_nest_begin(mb, a);
 
 	snprintf(name, sizeof(name), "agent%d/svc%d", i, i);
 	ns_mb_str(mb, NS_A_SERVICE, name);
@@ -137,20 +155,20 @@ static void put_attr(struct ns_msg_buf *mb, int a)
 	case K_ADDR: val_addr(a, &fam, addr, &port); ns_mb_addr(mb, a, fam, addr, port); break;
 	case K_NEST:
 		for (i = 0; i < 3; i++)
-			put_service_info(mb, i);
+			put_service_info(mb, a, i);
 		break;
 	default: fail();
 	}
 }
 
-static void check_service_infos(const struct ns_msg *m)
+static void check_service_infos(const struct ns_msg *m, int a)
 {
 	const __u8 *val;
 	size_t pos = 0;
 	__u16 len;
 	int i = 0;
 
-	while (ns_msg_next(m, NS_A_SERVICE_INFO, &pos, &val, &len) == 1) {
+	while (ns_msg_next(m, a, &pos, &val, &len) == 1) {
 		struct ns_msg sub;
 		char want[32], name[64];
 		__u8 proto;
@@ -211,7 +229,7 @@ static void check_attr(const struct ns_msg *m, int a)
 		assert_memory_equal(gaddr, addr, 16);
 		break;
 	case K_NEST:
-		check_service_infos(m);
+		check_service_infos(m, a);
 		break;
 	default:
 		fail();
@@ -347,7 +365,8 @@ static void test_must_understand(void **state)
 	assert_int_equal(m.bad_attr, 0);
 }
 
-/* Each attribute twice: only SERVICE_INFO may repeat; the MUST bit does not hide a repeat. */
+/* Each attribute twice: only nested lists, PREFIX and PUBLIC_PORTS may repeat; the
+ * MUST bit does not hide a repeat. */
 static void test_repeats(void **state)
 {
 	int a, must;
@@ -367,7 +386,7 @@ static void test_repeats(void **state)
 			}
 			assert_int_equal(ns_mb_finish(&mb), 0);
 			assert_int_equal(ns_msg_parse(&m, mb.data, mb.len),
-					 kinds[a] == K_NEST ? 0 : -EINVAL);
+					 kinds[a] == K_NEST || repeats(a) ? 0 : -EINVAL);
 			ns_mb_free(&mb);
 		}
 	}
@@ -379,6 +398,44 @@ static void test_repeats(void **state)
 
 		assert_int_equal(ns_msg_parse(&m, buf, raw_msg(buf, attrs, sizeof(attrs))), 0);
 	}
+}
+
+/* A public port's EXPOSE: a nested list whose PREFIX repeats, each read in order. */
+static void test_expose(void **state)
+{
+	static const char *const prefixes[] = { "192.0.2.0/24", "2001:db8::/32" };
+	struct ns_msg_buf mb;
+	struct ns_msg m, sub;
+	const __u8 *val;
+	size_t pos = 0, mark;
+	__u16 len, port;
+	__u32 conns;
+	int i = 0;
+
+	assert_int_equal(ns_mb_init(&mb, NS_MSG_PUBLISH), 0);
+	ns_mb_str(&mb, NS_A_SERVICE, "web");
+	mark = ns_mb_nest_begin(&mb, NS_A_EXPOSE);
+	ns_mb_u16(&mb, NS_A_PORT, 8080);
+	ns_mb_str(&mb, NS_A_PREFIX, prefixes[0]);
+	ns_mb_str(&mb, NS_A_PREFIX, prefixes[1]);
+	ns_mb_u32(&mb, NS_A_MAX_CONNS, 5);
+	ns_mb_nest_end(&mb, mark);
+	assert_int_equal(ns_mb_finish(&mb), 0);
+	assert_int_equal(ns_msg_parse(&m, mb.data, mb.len), 0);
+	assert_non_null(m.attr[NS_A_EXPOSE]);
+	assert_int_equal(ns_msg_parse_nested(&sub, m.attr[NS_A_EXPOSE], m.alen[NS_A_EXPOSE]), 0);
+	assert_int_equal(ns_msg_u16(&sub, NS_A_PORT, &port), 0);
+	assert_int_equal(port, 8080);
+	assert_int_equal(ns_msg_u32(&sub, NS_A_MAX_CONNS, &conns), 0);
+	assert_int_equal(conns, 5);
+	while (ns_msg_next(&sub, NS_A_PREFIX, &pos, &val, &len) == 1) {
+		assert_true(i < 2);
+		assert_int_equal(len, strlen(prefixes[i]));
+		assert_memory_equal(val, prefixes[i], len);
+		i++;
+	}
+	assert_int_equal(i, 2);
+	ns_mb_free(&mb);
 }
 
 static void test_nested(void **state)
@@ -398,7 +455,7 @@ static void test_nested(void **state)
 	assert_int_equal(ns_msg_parse(&m, mb.data, mb.len), 0);
 	assert_int_equal(ns_msg_u32(&m, NS_A_REQ_ID, &reqid), 0);
 	assert_int_equal(reqid, 77);
-	check_service_infos(&m);
+	check_service_infos(&m, NS_A_SERVICE_INFO);
 	/* the table keeps the first occurrence */
 	assert_int_equal(ns_msg_next(&m, NS_A_SERVICE_INFO, &pos, &val, &len), 1);
 	assert_ptr_equal(val, m.attr[NS_A_SERVICE_INFO]);
@@ -808,6 +865,7 @@ int main(void)
 		cmocka_unit_test(test_wire_format),
 		cmocka_unit_test(test_must_understand),
 		cmocka_unit_test(test_repeats),
+		cmocka_unit_test(test_expose),
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_header),
