@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,51 @@ int ns_parse_addr(const char *s, __u8 *family, __u32 addr[4])
 	}
 	memcpy(addr, a, sizeof(a));
 	return 0;
+}
+
+/* The bits of addr (network order) that a prefix of len bits keeps: word i's mask. */
+static __u32 prefix_mask(unsigned int len, int i)
+{
+	unsigned int bits = len > 32u * i ? len - 32u * i : 0;
+
+	return bits >= 32 ? 0xffffffffu : bits ? htonl(~0u << (32 - bits)) : 0;
+}
+
+int ns_prefix_parse(const char *s, struct ns_prefix *p)
+{
+	char buf[NS_ADDRSTRLEN + 4];
+	const char *slash;
+	__u32 len;
+	int i;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	memset(p, 0, sizeof(*p));
+	slash = strchr(s, '/');
+	memcpy(buf, s, slash ? (size_t)(slash - s) : strlen(s));
+	buf[slash ? slash - s : (ptrdiff_t)strlen(s)] = 0;
+	if (ns_parse_addr(buf, &p->family, p->addr))
+		return -EINVAL;
+	len = p->family == AF_INET ? 32 : 128;
+	if (slash && (ns_parse_u32(slash + 1, &len) || len > (p->family == AF_INET ? 32u : 128u)))
+		return -EINVAL;
+	p->len = len;
+	for (i = 0; i < 4; i++)
+		if (p->addr[i] & ~prefix_mask(len, i))
+			return -EINVAL;		/* host bits set: a typo, most likely */
+	return 0;
+}
+
+int ns_prefix_match(const struct ns_prefix *p, __u8 family, const __u32 addr[4])
+{
+	int i;
+
+	if (family != p->family)
+		return 0;
+	for (i = 0; i < 4; i++)
+		if ((addr[i] & prefix_mask(p->len, i)) != p->addr[i])
+			return 0;
+	return 1;
 }
 
 /* "a.b.c.d:port" or "[v6]:port"; a bare v6 address has no port to split off. */

@@ -16,6 +16,16 @@ int ns_parse_addr(const char *s, __u8 *family, __u32 addr[4]);
 int ns_parse_hostport(const char *s, __u8 *family, __u32 addr[4], __u16 *port);
 /* "40000-40999" or "5000"; lo <= hi, 1..65535. */
 int ns_parse_port_range(const char *s, __u16 *lo, __u16 *hi);
+/* An address prefix: "192.0.2.0/24", "2001:db8::/32", or a bare address
+ * (a /32 or /128). Host bits must be zero. */
+struct ns_prefix {
+	__u8 family;		/* AF_INET / AF_INET6 */
+	__u8 len;		/* bits */
+	__u32 addr[4];		/* network order, IPv4 in [0] */
+};
+int ns_prefix_parse(const char *s, struct ns_prefix *p);
+/* Is family/addr (network order) inside p? */
+int ns_prefix_match(const struct ns_prefix *p, __u8 family, const __u32 addr[4]);
 /* Strict decimal, no sign/space/overflow. */
 int ns_parse_u32(const char *s, __u32 *v);
 /* A single port, 1..65535. */

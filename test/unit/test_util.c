@@ -102,6 +102,42 @@ static void test_parse_addr_v6(void **state)
 		assert_int_equal(ns_parse_addr(bad[i], &fam, a), -EINVAL);
 }
 
+static void test_prefix(void **state)
+{
+	static const char *const bad[] = {
+		"", "/24", "192.0.2.0/", "192.0.2.0/33", "192.0.2.1/24", "2001:db8::/129",
+		"2001:db8::1/64", "192.0.2.0/-1", "192.0.2.0/24x", "host/8", NULL,
+	};
+	struct ns_prefix p;
+	__u32 a[4];
+	__u8 fam;
+	int i;
+
+	for (i = 0; bad[i]; i++)
+		assert_int_equal(ns_prefix_parse(bad[i], &p), -EINVAL);
+	assert_int_equal(ns_prefix_parse("192.0.2.0/24", &p), 0);
+	assert_int_equal(p.len, 24);
+	assert_int_equal(ns_parse_addr("192.0.2.77", &fam, a), 0);
+	assert_true(ns_prefix_match(&p, fam, a));
+	assert_int_equal(ns_parse_addr("192.0.3.1", &fam, a), 0);
+	assert_false(ns_prefix_match(&p, fam, a));
+	assert_int_equal(ns_parse_addr("::ffff:192.0.2.77", &fam, a), 0);
+	assert_false(ns_prefix_match(&p, fam, a));	/* another family */
+	assert_int_equal(ns_prefix_parse("0.0.0.0/0", &p), 0);
+	assert_true(ns_prefix_match(&p, AF_INET, a));
+	assert_int_equal(ns_prefix_parse("2001:db8:8000::/33", &p), 0);
+	assert_int_equal(ns_parse_addr("2001:db8:ffff::1", &fam, a), 0);
+	assert_true(ns_prefix_match(&p, fam, a));
+	assert_int_equal(ns_parse_addr("2001:db8:7fff::1", &fam, a), 0);
+	assert_false(ns_prefix_match(&p, fam, a));
+	assert_int_equal(ns_prefix_parse("2001:db8::5", &p), 0);	/* bare: one host */
+	assert_int_equal(p.len, 128);
+	assert_int_equal(ns_parse_addr("2001:db8::5", &fam, a), 0);
+	assert_true(ns_prefix_match(&p, fam, a));
+	a[3] ^= htonl(1);
+	assert_false(ns_prefix_match(&p, fam, a));
+}
+
 static void test_parse_hostport(void **state)
 {
 	static const char *const bad[] = {
@@ -225,6 +261,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u32),
+		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_parse_port),
 		cmocka_unit_test(test_parse_addr_v4),
 		cmocka_unit_test(test_parse_addr_v6),
