@@ -110,6 +110,12 @@ struct ns_counters {
 _Static_assert((NS_MAX_SPLICES & (NS_MAX_SPLICES - 1)) == 0,
 	       "NS_SPLICE_SLOT() needs NS_MAX_SPLICES to be a power of two");
 
+/* The splice_id of a public port's expectation (ns_port_val): the bit and
+ * the daemon's index of the port. Splice ids never have the bit. Its SYNs and
+ * ACKs are punted like those of a proving side; the daemon finds the client's
+ * splice by its address and port. */
+#define NS_PUBLIC_BIT	0x80000000U
+
 /* Relay port expectation key: which splice owns (proto, family, port). */
 struct ns_port_key {
 	__u8 proto;
@@ -281,7 +287,9 @@ struct ns_splice {
 	__u8 allow_any[2];
 	__u8 seen;		/* bit per side: its SYN / token arrived */
 	__u8 closed_by_rst;
-	__u16 pad;
+	__u8 pub;		/* side B is a public port's client: port[1] is
+				 * that public port, not a relay port */
+	__u8 pad;
 	__u32 allow[2][4];	/* allowed source address per side */
 	__u32 relay[4];		/* relay address the splice lives on */
 	struct ns_peer peer[2];

@@ -7,12 +7,15 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <net/if.h>
+#include <sys/queue.h>
 
 #include "tls.h"
 #include "http.h"
 #include "natsplice_abi.h"
 #include "ctlproto.h"
+#include "log.h"
 #include "loop.h"
+#include "util.h"
 #include "pipe.h"
 #include "prom.h"
 
@@ -58,6 +61,8 @@ void relay_portset_give(struct relay_portset *ps, __u16 port);
 /* The free port that the random number rnd picks, or 0 when none is. */
 __u16 relay_portset_pick(const struct relay_portset *ps, __u32 rnd);
 
+#define RELAY_PUBLIC_RANGES	8	/* public-ports entries */
+
 /* Settings, from the command line or relay.yaml; read-only once running. */
 struct relay_cfg {
 	char dev[IF_NAMESIZE];
@@ -78,6 +83,11 @@ struct relay_cfg {
 	__u32 rst_grace_s;	/* after an RST */
 	__u32 idle_tcp_s;
 	__u32 idle_udp_s;
+	/* public ports (relay_public.c): what the broker may open, and how
+	 * many clients' SYNs all of them hold at once */
+	struct { __u16 lo, hi; } public_ports[RELAY_PUBLIC_RANGES];
+	unsigned int npublic_ports;
+	__u32 public_half_open;
 	struct sockaddr_storage metrics;	/* metrics: GET /metrics (Prometheus) */
 	socklen_t metrics_len;		/* 0: none */
 	struct ns_http_tokens metrics_tokens;	/* metrics-tokens: none = open */
@@ -91,6 +101,7 @@ struct relay_cfg {
 struct relay_splice;
 struct ns_bclient;
 struct relay;
+struct ns_pkt_info;
 
 /* A registration with the event loop (lib/loop.c): what to call when fd is
  * ready. nw is the loop's; relay_watch_add() fills it. */
@@ -103,6 +114,27 @@ struct relay_watch {
 	struct ns_watch nw;
 };
 
+
+#define RELAY_PUBLIC_MAX	64	/* public ports open at once */
+#define RELAY_PUBLIC_PREFIXES	16	/* allowed source prefixes per public port */
+#define RELAY_PUBLIC_BUCKETS	4096	/* held clients by address and port */
+#define RELAY_PUBLIC_PREFIX_SLOTS 4096	/* held clients by port and source prefix */
+
+/* A public port the broker opened (relay_public.c). */
+struct relay_public {
+	__u32 id;		/* the broker's PUBLIC_ID; 0: a free slot */
+	__u32 index;		/* in relay.pub[]: its NS_PUBLIC_BIT punt id */
+	__u16 port;		/* host order */
+	__u8 family;		/* the provider's, so the clients' (no translation) */
+	__u32 from[4];		/* where its provider connects from */
+	__u32 timeout_s;	/* a client's SYN waits this long for the provider */
+	unsigned int nprefix;	/* 0: any source */
+	struct ns_prefix prefix[RELAY_PUBLIC_PREFIXES];
+	TAILQ_HEAD(, relay_splice) held;	/* clients not established, oldest first */
+	unsigned int nheld;
+	__u64 clients, evicted, disallowed, dropped;
+	struct relay_watch lw;	/* userspace mode: its listening socket */
+};
 
 /* What the dataplane reports up to the splice life cycle (relay_splice.c). */
 struct relay_dp_events {
@@ -170,6 +202,10 @@ struct relay_dataplane {
 	__u32 (*key_owner)(struct relay *r, const struct relay_splice *sp, int dir);
 	/* Verdict and drop counters (NS_STAT_*). */
 	int (*stats)(struct relay *r, __u64 stats[NS_STAT_MAX]);
+	/* Take the SYNs to a public port (to the daemon: relay_public_punt,
+	 * or accept them: relay_public_client), or stop. */
+	int (*public_open)(struct relay *r, struct relay_public *pub);
+	void (*public_close)(struct relay *r, struct relay_public *pub);
 };
 
 extern const struct relay_dataplane relay_dp_bpf;	/* relay_bpf.c */
@@ -210,6 +246,15 @@ struct relay {
 	 * refused (its partner was answered already, or too many). */
 	__u64 syn_second_taken, syn_second_refused;
 	__u64 proofs_bad;	/* ACKs at a proving port that proved nothing */
+	/* public ports (relay_public.c) */
+	struct relay_public pub[RELAY_PUBLIC_MAX];
+	struct relay_splice *pub_by_client[RELAY_PUBLIC_BUCKETS];
+	__u16 pub_prefix[RELAY_PUBLIC_PREFIX_SLOTS];	/* held per port and source prefix */
+	unsigned int pub_held;		/* all public ports' held clients */
+	/* clients of public ports: held, evicted, from a source not allowed,
+	 * dropped (no relay port or splice room) */
+	__u64 pub_clients, pub_evicted, pub_disallowed, pub_dropped;
+	struct ns_ratelog pub_log;
 	struct ns_http *http;	/* --metrics (relay_metrics.c), or NULL */
 	struct relay_metrics *m;	/* what /metrics counts besides the maps */
 	volatile bool stop;
@@ -233,7 +278,7 @@ static inline __u32 relay_id_alloc(struct relay_splice *const *by_id, __u32 *nex
 	__u32 id;
 
 	do
-		id = (*next)++;
+		id = (*next)++ & ~NS_PUBLIC_BIT;
 	while (!id || by_id[NS_SPLICE_SLOT(id)]);
 	return id;
 }
@@ -264,6 +309,11 @@ struct relay_splice {
 	struct relay_splice *next, *prev;	/* all splices */
 	struct relay_splice *id_next;		/* id hash chain */
 	__u64 last_log_ns;
+	/* a public port's client not established yet (relay_public.c) */
+	struct relay_public *pub;
+	TAILQ_ENTRY(relay_splice) pub_entry;	/* pub->held */
+	struct relay_splice *pub_hnext;		/* relay.pub_by_client chain */
+	unsigned int pub_slot;			/* relay.pub_prefix[] */
 	/* userspace mode */
 	struct relay_watch lw[2];	/* listening (TCP) or bound (UDP) sockets per side */
 	struct relay_watch cw[2];	/* accepted TCP connections per side */
@@ -292,6 +342,28 @@ void relay_splice_established(struct relay *r, struct relay_splice *sp, int firs
 void relay_splice_save(struct relay *r, struct relay_splice *sp);
 const char *relay_state_name(__u8 state);
 
+/* A public port's client at pub, from pi: a splice holding it (B) waiting
+ * for the provider (A) on a relay port of the range, not linked to pub yet. */
+int relay_splice_add_public(struct relay *r, const struct relay_public *pub,
+			    const struct ns_pkt_info *pi, struct relay_splice **out, char *msg,
+			    size_t msglen);
+/* A punt (SYN, retransmission, proof) for side `side` of sp. */
+void relay_splice_punt(struct relay *r, struct relay_splice *sp, int side,
+		       const struct ns_punt *p, const struct ns_pkt_info *pi, size_t len);
+
+/* relay_public.c: public ports */
+struct relay_public *relay_public_get(struct relay *r, __u32 punt_id);
+int relay_public_open(struct relay *r, const struct relay_public *want, char *msg, size_t len);
+void relay_public_close(struct relay *r, __u32 id, const char *why);
+void relay_public_close_all(struct relay *r, const char *why);
+void relay_public_punt(struct relay *r, const struct ns_punt *p, const struct ns_pkt_info *pi,
+		       size_t len);
+struct relay_splice *relay_public_client(struct relay *r, struct relay_public *pub,
+					 const struct ns_pkt_info *pi);
+/* sp is established or goes: no longer held for its public port. */
+void relay_public_unhold(struct relay *r, struct relay_splice *sp);
+void relay_public_answer(struct relay *r, __u32 splice_id, __u64 session, __u32 code);
+
 /* relay_send.c: packets the daemon sends itself (BPF dataplane) */
 int relay_send_open(struct relay *r);
 int relay_send_ip(struct relay *r, __u8 family, const void *pkt, size_t len);
@@ -305,6 +377,8 @@ void relay_broker_close(struct relay *r);	/* safe without --broker */
 void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp);
 void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
 			      const struct ctl_splice *info, const char *why);
+void relay_broker_public_client(struct relay *r, const struct relay_public *pub,
+				const struct relay_splice *sp);
 
 /* relay_config.c: settings (command line, relay.yaml) and --help */
 int relay_cfg_parse(struct relay_cfg *c, const char *sock, int argc, char **argv, int *verbose,

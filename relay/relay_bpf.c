@@ -509,6 +509,8 @@ static int relay_bpf_expect(struct relay *r, const struct relay_splice *sp, int 
 	struct ns_port_key k;
 	struct ns_port_val v = {};
 
+	if (sp->s.pub && side == 1)
+		return 0;	/* the public port's own expectation stays */
 	port_key(sp, side, &k);
 	v.splice_id = sp->s.id;
 	v.side = side;
@@ -833,6 +835,22 @@ static void on_ring(struct relay *r, struct relay_watch *w, __u32 events)
 	ring_buffer__consume(r->bpf->rb);
 }
 
+/* The public ports of a daemon before this one: the broker opens them again
+ * (until then their SYNs go to the kernel, which resets them). */
+static void public_forget(struct relay *r)
+{
+	struct ns_port_key k, next, *prev = NULL;
+	struct ns_port_val v;
+
+	while (!bpf_map_get_next_key(r->bpf->ports, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (!bpf_map_lookup_elem(r->bpf->ports, &k, &v) && (v.splice_id & NS_PUBLIC_BIT) &&
+		    !bpf_map_delete_elem(r->bpf->ports, &k))
+			prev = NULL;	/* (deleted: start over) */
+	}
+}
+
 static int dp_open(struct relay *r)
 {
 	int err, n;
@@ -854,6 +872,7 @@ static int dp_open(struct relay *r)
 	n = relay_bpf_restore(r);
 	if (n > 0)
 		log_info("took over %d splices from the pinned state", n);
+	public_forget(r);
 	return n;
 }
 
@@ -901,6 +920,42 @@ static int dp_answer(struct relay *r, const struct relay_splice *sp, int side)
 					    relay_send_udp_ok(r, sp, side);
 }
 
+/*
+ * A public port: its SYNs and (while a client proves itself) its ACKs go to
+ * the daemon (bpf/lib/splice.h ns_miss, as for a proving side), under the
+ * port's punt id; a client's splice, once established, is found by its
+ * 5-tuple first. Its RSTs and strangers' segments are dropped.
+ */
+static void public_key(const struct relay_public *pub, struct ns_port_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->proto = IPPROTO_TCP;
+	k->family = pub->family;
+	k->port = htons(pub->port);
+}
+
+static int dp_public_open(struct relay *r, struct relay_public *pub)
+{
+	struct ns_port_val v = {
+		.splice_id = NS_PUBLIC_BIT | pub->index, .side = 1, .allow_any = 1,
+		.proving = 1,
+	};
+	struct ns_port_key k;
+
+	public_key(pub, &k);
+	if (bpf_map_update_elem(r->bpf->ports, &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static void dp_public_close(struct relay *r, struct relay_public *pub)
+{
+	struct ns_port_key k;
+
+	public_key(pub, &k);
+	bpf_map_delete_elem(r->bpf->ports, &k);
+}
+
 const struct relay_dataplane relay_dp_bpf = {
 	/* map reads and writes: distributions forbid unprivileged bpf() */
 	.keep_caps = NS_CAP(CAP_BPF),
@@ -922,4 +977,6 @@ const struct relay_dataplane relay_dp_bpf = {
 	.counters = relay_bpf_counters,
 	.key_owner = relay_bpf_key_owner,
 	.stats = relay_bpf_stats,
+	.public_open = dp_public_open,
+	.public_close = dp_public_close,
 };

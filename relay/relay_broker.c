@@ -17,15 +17,23 @@
 #include "proto.h"
 #include "util.h"
 
-/* LOGIN: a relay also says which address its splices use. */
+/* LOGIN: a relay also says which address its splices use, and which ports
+ * the broker may open there for public clients. */
 static void on_login(void *arg, struct ns_msg_buf *mb)
 {
 	struct relay *r = arg;
+	char range[16];
+	unsigned int i;
 
 	if (r->cfg.has4)
 		ns_mb_addr(mb, NS_A_RELAY_ADDR, NS_AF_INET, r->cfg.addr4, 0);
 	else
 		ns_mb_addr(mb, NS_A_RELAY_ADDR, NS_AF_INET6, r->cfg.addr6, 0);
+	for (i = 0; i < r->cfg.npublic_ports; i++) {
+		snprintf(range, sizeof(range), "%u-%u", r->cfg.public_ports[i].lo,
+			 r->cfg.public_ports[i].hi);
+		ns_mb_str(mb, NS_A_PUBLIC_PORTS, range);
+	}
 }
 
 static void on_up(void *arg, const struct ns_bclient_login *li)
@@ -96,16 +104,116 @@ static void on_splice_request(struct relay *r, const struct ns_msg *m)
 	log_info("splice %u: for broker session %016llx", sp->s.id, (unsigned long long)session);
 }
 
+static void send_req_error(struct relay *r, __u32 req, int code, const char *text)
+{
+	struct ns_msg_buf mb;
+
+	ns_mb_init(&mb, NS_MSG_ERROR);
+	ns_mb_u32(&mb, NS_A_REQ_ID, req);
+	ns_mb_u32(&mb, NS_A_CODE, code);
+	ns_mb_str(&mb, NS_A_TEXT, text);
+	ns_bclient_send(r->broker, &mb);
+}
+
+/* PUBLIC_OPEN { REQ_ID, PUBLIC_ID, PORT, PROTO, FROM_A, TIMEOUT, PREFIX... } */
+static void on_public_open(struct relay *r, const struct ns_msg *m)
+{
+	struct relay_public want = { .timeout_s = r->cfg.half_open_s };
+	struct ns_msg_buf mb;
+	char msg[160] = "", pfx[64];
+	const __u8 *val;
+	size_t pos = 0;
+	__u16 port, alen;
+	__u8 proto = 0;
+	__u32 req;
+	int err;
+
+	if (ns_msg_u32(m, NS_A_REQ_ID, &req)) {
+		send_error(r, 0, NS_ERR_MALFORMED, "PUBLIC_OPEN needs REQ_ID");
+		return;
+	}
+	if (ns_msg_u32(m, NS_A_PUBLIC_ID, &want.id) || !want.id ||
+	    ns_msg_u16(m, NS_A_PORT, &want.port) || !want.port ||
+	    ns_msg_addr(m, NS_A_FROM_A, &want.family, want.from, &port)) {
+		send_req_error(r, req, NS_ERR_MALFORMED,
+			       "PUBLIC_OPEN needs PUBLIC_ID, PORT and FROM_A");
+		return;
+	}
+	if (!ns_msg_u8(m, NS_A_PROTO, &proto) && proto != IPPROTO_TCP) {
+		send_req_error(r, req, NS_ERR_UNSUPPORTED, "public ports are for TCP only");
+		return;
+	}
+	ns_msg_u32(m, NS_A_TIMEOUT, &want.timeout_s);
+	if (!want.timeout_s)
+		want.timeout_s = 1;
+	while (ns_msg_next(m, NS_A_PREFIX, &pos, &val, &alen) == 1) {
+		if (want.nprefix == RELAY_PUBLIC_PREFIXES) {
+			send_req_error(r, req, NS_ERR_MALFORMED, "too many PREFIX");
+			return;
+		}
+		snprintf(pfx, sizeof(pfx), "%.*s", alen, (const char *)val);
+		if (alen >= sizeof(pfx) || ns_prefix_parse(pfx, &want.prefix[want.nprefix++])) {
+			send_req_error(r, req, NS_ERR_MALFORMED, "bad PREFIX");
+			return;
+		}
+	}
+	err = relay_public_open(r, &want, msg, sizeof(msg));
+	if (err) {
+		log_warn("public port %u for the broker: %s", want.port, msg);
+		send_req_error(r, req, err == -EPERM ? NS_ERR_DENIED :
+				       err == -EADDRINUSE || err == -ENOSPC ? NS_ERR_BUSY :
+				       NS_ERR_INTERNAL, msg);
+		return;
+	}
+	ns_mb_init(&mb, NS_MSG_OK);
+	ns_mb_u32(&mb, NS_A_REQ_ID, req);
+	ns_bclient_send(r->broker, &mb);
+}
+
+void relay_broker_public_client(struct relay *r, const struct relay_public *pub,
+				const struct relay_splice *sp)
+{
+	struct ns_msg_buf mb;
+
+	if (!ns_bclient_up(r->broker))
+		return;
+	ns_mb_init(&mb, NS_MSG_PUBLIC_CLIENT);
+	ns_mb_u32(&mb, NS_A_PUBLIC_ID, pub->id);
+	ns_mb_u32(&mb, NS_A_SPLICE_ID, sp->s.id);
+	ns_mb_u16(&mb, NS_A_PORT_A, ntohs(sp->s.port[0]));
+	ns_mb_addr(&mb, NS_A_PEER_ADDR, sp->s.family, sp->s.peer[1].addr,
+		   ntohs(sp->s.peer[1].port));
+	ns_bclient_send(r->broker, &mb);
+}
+
 /* What the broker asks of a logged-in relay. */
 static void on_message(void *arg, const struct ns_msg *m)
 {
 	struct relay *r = arg;
 	char text[256] = "";
-	__u32 code = 0;
+	__u32 code = 0, id;
+	__u64 session;
 
 	switch (m->type) {
 	case NS_MSG_SPLICE_REQUEST:
 		on_splice_request(r, m);
+		return;
+	case NS_MSG_PUBLIC_OPEN:
+		on_public_open(r, m);
+		return;
+	case NS_MSG_PUBLIC_CLOSE:
+		if (!ns_msg_u32(m, NS_A_PUBLIC_ID, &id))
+			relay_public_close(r, id, "by the broker");
+		return;
+	case NS_MSG_PUBLIC_ACCEPT:
+		if (!ns_msg_u32(m, NS_A_SPLICE_ID, &id) && !ns_msg_u64(m, NS_A_SESSION, &session) &&
+		    session)
+			relay_public_answer(r, id, session, 0);
+		return;
+	case NS_MSG_PUBLIC_REFUSE:
+		ns_msg_u32(m, NS_A_CODE, &code);
+		if (!ns_msg_u32(m, NS_A_SPLICE_ID, &id))
+			relay_public_answer(r, id, 0, code);
 		return;
 	case NS_MSG_ERROR:
 		ns_msg_u32(m, NS_A_CODE, &code);
@@ -117,11 +225,18 @@ static void on_message(void *arg, const struct ns_msg *m)
 	}
 }
 
+/* Splices live on in the kernel; public ports close (the broker moves them
+ * elsewhere meanwhile, and opens them again when this relay is back). */
+static void on_down(void *arg, const struct ns_bclient_loss *loss)
+{
+	relay_public_close_all(arg, "the broker is gone");
+}
+
 static const struct ns_bclient_ops relay_bclient_ops = {
 	.login = on_login,
 	.up = on_up,
 	.message = on_message,
-	/* (down: splices live on in the kernel; nothing to undo) */
+	.down = on_down,
 };
 
 void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp)

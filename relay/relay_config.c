@@ -29,6 +29,7 @@ static void cfg_defaults(struct relay_cfg *c)
 	c->rst_grace_s = 10;
 	c->idle_tcp_s = 2 * 3600;
 	c->idle_udp_s = 300;
+	c->public_half_open = 1024;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 }
 
@@ -55,6 +56,22 @@ static int set_ports(void *cfg, const char *val, char *msg, size_t len)
 	struct relay_cfg *c = cfg;
 
 	return ns_parse_port_range(val, &c->port_lo, &c->port_hi);
+}
+
+static int set_public_ports(void *cfg, const char *val, char *msg, size_t len)
+{
+	struct relay_cfg *c = cfg;
+	__u16 lo, hi;
+
+	if (ns_parse_port_range(val, &lo, &hi))
+		return -EINVAL;
+	if (c->npublic_ports == RELAY_PUBLIC_RANGES) {
+		snprintf(msg, len, "at most %d ranges", RELAY_PUBLIC_RANGES);
+		return -EINVAL;
+	}
+	c->public_ports[c->npublic_ports].lo = lo;
+	c->public_ports[c->npublic_ports++].hi = hi;
+	return 0;
 }
 
 /* Room is left for the names of the pinned maps and programs. */
@@ -100,6 +117,17 @@ static const struct ns_setting settings[] = {
 	  .help = "relay port range (default 20000-20999; keep it out of the clients' "
 		  "ephemeral port ranges). A port is held only while a splice waits for its "
 		  "SYN: established splices share ports" },
+	{ .name = "public-ports", .type = NS_SET_FUNC, .parse = set_public_ports,
+	  .flags = NS_SET_REPEAT, .what = "LO-HI or PORT, 1-65535", .arg = "LO-HI",
+	  .help = "ports the broker may open on this relay's address for clients with no "
+		  "agent (a service's expose:); once per range, at most 8 (in the file: a "
+		  "list); outside the relay port range. Default: none" },
+	{ .name = "public-half-open", .type = NS_SET_U32, CFG(public_half_open), .min = 1,
+	  .max = NS_MAX_SPLICES / 2, .arg = "N",
+	  .help = "clients' SYNs held for their providers at once, all public ports together "
+		  "(default 1024; each holds a relay port and about 1 KiB). When full, the "
+		  "public port holding the most gives up its SYN from the source /24 (/48) "
+		  "holding the most, the oldest: a flood at one port evicts its own" },
 	{ .name = "pin-dir", .type = NS_SET_FUNC, .parse = set_pin_dir,
 	  .what = "an absolute path of at most 222 bytes", .arg = "DIR",
 	  .help = "where maps and programs are pinned (default " NS_PIN_DIR_DEFAULT "/DEV, "
@@ -149,6 +177,7 @@ static const struct ns_setting settings[] = {
 static int cfg_check(void *cfg, char *err, size_t len)
 {
 	struct relay_cfg *c = cfg;
+	unsigned int i;
 
 	if (!c->has4 && !c->has6) {
 		snprintf(err, len, "needs --address IP, the relay's public address (or "
@@ -160,6 +189,17 @@ static int cfg_check(void *cfg, char *err, size_t len)
 	    (!c->pin_dir[0] &&
 	     relay_default_pin_dir(c->dev, c->pin_dir, sizeof(c->pin_dir)))) {
 		snprintf(err, len, "the device name is too long for the default paths");
+		return -EINVAL;
+	}
+	for (i = 0; i < c->npublic_ports; i++)
+		if (c->public_ports[i].lo <= c->port_hi && c->public_ports[i].hi >= c->port_lo) {
+			snprintf(err, len, "public-ports %u-%u overlaps the relay port range "
+				 "%u-%u", c->public_ports[i].lo, c->public_ports[i].hi,
+				 c->port_lo, c->port_hi);
+			return -EINVAL;
+		}
+	if (c->npublic_ports && !c->broker[0]) {
+		snprintf(err, len, "public-ports needs --broker: the broker opens them");
 		return -EINVAL;
 	}
 	if (c->broker[0])
@@ -282,7 +322,8 @@ static const struct relay_key {
 	RCFG("secret", secret), RCFG("broker-fingerprint", tls.has_pin),
 	RCFG("broker-fingerprint", tls.pin), RCFG("broker-ca", tls.ca),
 	RCFG("broker-name", tls.host), RCFG("insecure", tls.insecure), RCFG("user", user),
-	RCFG("handshake", no_kmod),
+	RCFG("handshake", no_kmod), RCFG("public-ports", public_ports),
+	RCFG("public-ports", npublic_ports), RCFG("public-half-open", public_half_open),
 };
 
 void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size_t len)

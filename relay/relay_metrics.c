@@ -34,6 +34,7 @@ static const struct {
 	{ "half-open deadline passed", "half_open_timeout" },
 	{ "failed", "failed" },
 	{ "refused", "refused" },
+	{ "evicted", "evicted" },
 	{ "deleted", "deleted" },
 };
 #define END_REASONS (sizeof(end_reasons) / sizeof(end_reasons[0]))
@@ -203,6 +204,36 @@ static void out_syn_race(struct relay *r, FILE *f)
 		    "(wrong source or acknowledgment).", r->proofs_bad);
 }
 
+/* Public ports (relay_public.c): what is open, what the clients cost. */
+static void out_public(struct relay *r, FILE *f)
+{
+	int i;
+
+	ns_prom_head(f, "natsplice_relay_public_held", "gauge",
+		     "Clients of an open public port whose SYN is held for the provider "
+		     "(public-half-open bounds their sum), by port.");
+	for (i = 0; i < RELAY_PUBLIC_MAX; i++)
+		if (r->pub[i].id)
+			fprintf(f, "natsplice_relay_public_held{port=\"%u\"} %u\n", r->pub[i].port,
+				r->pub[i].nheld);
+	ns_prom_u64(f, "natsplice_relay_public_held_max", "gauge",
+		    "Clients' SYNs all public ports may hold at once (public-half-open).",
+		    r->cfg.public_half_open);
+	ns_prom_head(f, "natsplice_relay_public_clients_total", "counter",
+		     "Clients' first SYNs at public ports: held (for the broker and the "
+		     "provider), evicted (made room for another; see public-half-open), "
+		     "not_allowed (source outside the port's prefixes), dropped (no relay port "
+		     "or splice room).");
+	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"held\"} %llu\n",
+		(unsigned long long)r->pub_clients);
+	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"evicted\"} %llu\n",
+		(unsigned long long)r->pub_evicted);
+	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"not_allowed\"} %llu\n",
+		(unsigned long long)r->pub_disallowed);
+	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"dropped\"} %llu\n",
+		(unsigned long long)r->pub_dropped);
+}
+
 static void out_relay(struct relay *r, FILE *f)
 {
 	ns_prom_head(f, "natsplice_relay_info", "gauge",
@@ -235,6 +266,7 @@ static enum MHD_Result on_request(void *data, struct ns_http_req *req)
 	out_splices(r, f);
 	out_ports(r, f);
 	out_syn_race(r, f);
+	out_public(r, f);
 	out_relay(r, f);
 	return ns_http_respond_body(req->conn, MHD_HTTP_OK, &body, NS_HTTP_TYPE_PROM);
 }

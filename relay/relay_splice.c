@@ -56,11 +56,18 @@ static void port_drop(struct relay *r, __u16 p)
 	relay_portset_give(&r->ports, p);
 }
 
+/* A public port's client (side B of sp->s.pub) is not on a relay port: the
+ * public port is its own (relay_public.c). */
+static bool relay_side(const struct relay_splice *sp, int side)
+{
+	return sp->s.port[side] && !(sp->s.pub && side == 1);
+}
+
 static void port_use(struct relay *r, struct relay_splice *sp, int side)
 {
 	__u16 p = ntohs(sp->s.port[side]);
 
-	if (!p)
+	if (!relay_side(sp, side))
 		return;
 	r->port_refs[p]++;
 	if (!r->by_port[p] && (sp->s.state < NS_ST_ESTABLISHED || !ports_shared(r, sp)))
@@ -71,7 +78,7 @@ static void port_unuse(struct relay *r, struct relay_splice *sp, int side)
 {
 	__u16 p = ntohs(sp->s.port[side]);
 
-	if (!p)
+	if (!relay_side(sp, side))
 		return;
 	r->port_refs[p]--;
 	if (r->by_port[p] == sp)
@@ -85,7 +92,7 @@ static void ports_release(struct relay *r, struct relay_splice *sp)
 	int side;
 
 	for (side = 0; side < 2 && ports_shared(r, sp); side++)
-		if (sp->s.port[side] && r->by_port[ntohs(sp->s.port[side])] == sp)
+		if (relay_side(sp, side) && r->by_port[ntohs(sp->s.port[side])] == sp)
 			port_drop(r, ntohs(sp->s.port[side]));
 }
 
@@ -165,6 +172,39 @@ void relay_splice_save(struct relay *r, struct relay_splice *sp)
 		log_warn("splice %u: save: %s", sp->s.id, strerror(-err));
 }
 
+static void ports_exhausted(struct relay *r, int err, char *msg, size_t msglen)
+{
+	if (err == -EADDRINUSE)
+		snprintf(msg, msglen, "relay port range %u-%u exhausted", r->cfg.port_lo,
+			 r->cfg.port_hi);
+	else
+		snprintf(msg, msglen, "no random bytes for a relay port");
+}
+
+/* The rest of a new splice sp (id, ports and allowances set): linked, its
+ * ports opened, its record saved. 0, or -errno with sp freed. */
+static int splice_start(struct relay *r, struct relay_splice *sp, __u32 timeout, char *msg,
+			size_t msglen)
+{
+	int err;
+
+	sp->s.id = relay_id_alloc(r->by_id, &r->next_id);
+	sp->s.state = NS_ST_WAITING;
+	memcpy(sp->s.relay, relay_addr(r, sp->s.family), sizeof(sp->s.relay));
+	sp->s.created_ns = ns_now_ns();
+	sp->s.deadline_ns = sp->s.created_ns + (__u64)timeout * NS_SEC;
+	link_splice(r, sp);
+	err = r->dp->splice_open(r, sp);
+	if (err) {
+		snprintf(msg, msglen, "cannot open relay ports: %s", strerror(-err));
+		relay_splice_delete(r, sp, NULL);
+		return err;
+	}
+	relay_splice_save(r, sp);
+	relay_metrics_created(r);
+	return 0;
+}
+
 int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_splice **out,
 		     char *msg, size_t msglen)
 {
@@ -209,22 +249,15 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 		port_drop(r, pa);
 	}
 	if (err) {
-		if (err == -EADDRINUSE)
-			snprintf(msg, msglen, "relay port range %u-%u exhausted",
-				 r->cfg.port_lo, r->cfg.port_hi);
-		else
-			snprintf(msg, msglen, "no random bytes for a relay port");
+		ports_exhausted(r, err, msg, msglen);
 		free(sp);
 		return err;
 	}
-	sp->s.id = relay_id_alloc(r->by_id, &r->next_id);
 	sp->s.proto = req->proto;
 	sp->s.family = family;
 	sp->s.mode = req->mode;
-	sp->s.state = NS_ST_WAITING;
 	sp->s.port[0] = htons(pa);
 	sp->s.port[1] = htons(pb);	/* pure: A's source port, once known */
-	memcpy(sp->s.relay, relay_addr(r, family), sizeof(sp->s.relay));
 	for (side = 0; side < 2; side++) {
 		sp->s.allow_any[side] = !req->has_from[side];
 		memcpy(sp->s.allow[side], req->from[side], sizeof(sp->s.allow[side]));
@@ -233,21 +266,60 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 		free(sp);
 		return -EIO;
 	}
-	sp->s.created_ns = ns_now_ns();
-	sp->s.deadline_ns = sp->s.created_ns + (__u64)timeout * NS_SEC;
-	link_splice(r, sp);
-
-	err = r->dp->splice_open(r, sp);
-	if (err) {
-		snprintf(msg, msglen, "cannot open relay ports: %s", strerror(-err));
-		relay_splice_delete(r, sp, NULL);
+	err = splice_start(r, sp, timeout, msg, msglen);
+	if (err)
 		return err;
-	}
-	relay_splice_save(r, sp);
-	relay_metrics_created(r);
 	log_info("splice %u: %s %s, ports %u/%u, half-open deadline %us", sp->s.id,
 		 req->proto == IPPROTO_TCP ? "tcp" : "udp",
 		 req->mode == NS_MODE_PURE ? "pure" : "passive", pa, pb, timeout);
+	*out = sp;
+	return 0;
+}
+
+int relay_splice_add_public(struct relay *r, const struct relay_public *pub,
+			    const struct ns_pkt_info *pi, struct relay_splice **out, char *msg,
+			    size_t msglen)
+{
+	struct relay_splice *sp;
+	__u16 pa;
+	int err;
+
+	if (r->nsplices >= NS_MAX_SPLICES) {
+		snprintf(msg, msglen, "splice table full (%u splices)", r->nsplices);
+		return -ENOSPC;
+	}
+	sp = splice_new();
+	if (!sp)
+		return -ENOMEM;
+	err = port_alloc(r, &pa);
+	if (err) {
+		ports_exhausted(r, err, msg, msglen);
+		free(sp);
+		return err;
+	}
+	sp->s.proto = IPPROTO_TCP;
+	sp->s.family = pub->family;
+	sp->s.mode = NS_MODE_PASSIVE;
+	sp->s.pub = 1;
+	sp->s.port[0] = htons(pa);
+	sp->s.port[1] = htons(pub->port);
+	memcpy(sp->s.allow[0], pub->from, sizeof(sp->s.allow[0]));
+	sp->s.allow_any[1] = 1;
+	/* known before its SYN is recorded: relay_public.c files it by these */
+	memcpy(sp->s.peer[1].addr, pi->saddr, sizeof(sp->s.peer[1].addr));
+	sp->s.peer[1].port = pi->sport;
+	err = splice_start(r, sp, pub->timeout_s, msg, msglen);
+	if (err)
+		return err;
+	if (ns_log_get_level() >= NS_LOG_INFO) {
+		char a[NS_ADDRSTRLEN];
+
+		ns_addr_str(sp->s.family, pi->saddr, a, sizeof(a));
+		log_info("splice %u: public port %u, client %s%s%s:%u, provider's port %u, "
+			 "deadline %us", sp->s.id, pub->port, sp->s.family == NS_AF_INET6 ? "[" : "",
+			 a, sp->s.family == NS_AF_INET6 ? "]" : "", ntohs(pi->sport), pa,
+			 pub->timeout_s);
+	}
 	*out = sp;
 	return 0;
 }
@@ -268,6 +340,12 @@ struct relay_splice *relay_splice_adopt(struct relay *r, const struct ns_splice 
 	link_splice(r, sp);
 	if (s->id >= r->next_id)
 		r->next_id = s->id + 1;
+	if (s->pub && s->state < NS_ST_ESTABLISHED) {
+		/* Its public port died with the daemon before (the broker
+		 * opens it again): the next GC round resets this client. */
+		sp->s.deadline_ns = 0;
+		return sp;
+	}
 	if (s->state == NS_ST_HALF && s->seen == 3 && proves_first(r, sp)) {
 		/* The daemon before this one was waiting for a side's proof;
 		 * which side and its other candidates died with it. Side A
@@ -327,6 +405,7 @@ void relay_splice_delete(struct relay *r, struct relay_splice *sp, const char *w
 			 (unsigned long long)(info.bytes[0] + info.bytes[1]),
 			 (unsigned long long)info.bytes[0], (unsigned long long)info.bytes[1]);
 	}
+	relay_public_unhold(r, sp);
 	r->dp->splice_close(r, sp);
 	unlink_splice(r, sp);
 	free(sp);
@@ -400,6 +479,7 @@ static void splice_up(struct relay *r, struct relay_splice *sp, int first, bool 
 	}
 	sp->s.state = NS_ST_ESTABLISHED;
 	ports_release(r, sp);
+	relay_public_unhold(r, sp);
 	relay_metrics_established(r, sp);
 	relay_splice_save(r, sp);
 	for (i = answered; i < 2; i++) {
@@ -706,30 +786,20 @@ static void on_udp(struct relay *r, struct relay_splice *sp, int side,
 	relay_splice_save(r, sp);
 }
 
-void relay_on_punt(struct relay *r, const struct ns_punt *p)
+void relay_splice_punt(struct relay *r, struct relay_splice *sp, int side,
+		       const struct ns_punt *p, const struct ns_pkt_info *pi, size_t len)
 {
-	struct relay_splice *sp = relay_splice_find(r, p->splice_id);
-	size_t len = p->len < NS_PUNT_BYTES ? p->len : NS_PUNT_BYTES;
-	struct ns_pkt_info pi;
 	struct ns_syn syn;
-	int side = p->side & 1, err;
+	int err;
 
-	if (!sp) {
-		log_debug("punt for unknown splice %u", p->splice_id);
-		return;
-	}
-	if (ns_pkt_parse(p->data, len, &pi)) {
-		log_debug("splice %u: unparsable punt", sp->s.id);
-		return;
-	}
 	if (sp->s.proto == IPPROTO_UDP) {
-		on_udp(r, sp, side, &pi, p->data + pi.payload_off,
-		       len > pi.payload_off ? len - pi.payload_off : 0);
+		on_udp(r, sp, side, pi, p->data + pi->payload_off,
+		       len > pi->payload_off ? len - pi->payload_off : 0);
 		return;
 	}
 	if (p->reason == NS_PUNT_PROOF) {
 		if (sp->prove_side >= 0 && sp->s.state < NS_ST_ESTABLISHED)
-			prove_ack(r, sp, side, &pi, p->data, len);
+			prove_ack(r, sp, side, pi, p->data, len);
 		return;
 	}
 	/* (a SYN the kernel handshake refused: what it recorded so far first) */
@@ -740,7 +810,30 @@ void relay_on_punt(struct relay *r, const struct ns_punt *p)
 			 err == -EPERM ? "TCP-MD5/AO cannot be spliced" : "malformed");
 		return;
 	}
-	on_syn(r, sp, side, &pi, &syn);
+	on_syn(r, sp, side, pi, &syn);
+}
+
+void relay_on_punt(struct relay *r, const struct ns_punt *p)
+{
+	size_t len = p->len < NS_PUNT_BYTES ? p->len : NS_PUNT_BYTES;
+	struct relay_splice *sp = NULL;
+	struct ns_pkt_info pi;
+
+	if (!(p->splice_id & NS_PUBLIC_BIT)) {
+		sp = relay_splice_find(r, p->splice_id);
+		if (!sp) {
+			log_debug("punt for unknown splice %u", p->splice_id);
+			return;
+		}
+	}
+	if (ns_pkt_parse(p->data, len, &pi)) {
+		log_debug("unparsable punt (splice %u)", p->splice_id);
+		return;
+	}
+	if (sp)
+		relay_splice_punt(r, sp, p->side & 1, p, &pi, len);
+	else
+		relay_public_punt(r, p, &pi, len);
 }
 
 /* Table flags -> splice state; returns true when the state changed. */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 
 #include "relay.h"
 #include "log.h"
+#include "pkt.h"
 #include "util.h"
 
 #define PIPE_BYTES	(256 << 10)	/* pipe capacity per direction (agent_fwd.c: a
@@ -224,7 +226,8 @@ static int relay_user_open(struct relay *r, struct relay_splice *sp)
 
 	if (sp->s.mode == NS_MODE_PURE)
 		return -EOPNOTSUPP;
-	for (side = 0; side < 2; side++) {
+	/* (a public port's client is accepted on the public port already) */
+	for (side = 0; side < (sp->s.pub ? 1 : 2); side++) {
 		fd = socket(sp->s.family == NS_AF_INET ? AF_INET : AF_INET6,
 			    type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
@@ -269,6 +272,75 @@ static void relay_user_close(struct relay *r, struct relay_splice *sp)
 		close_watch(r, &sp->cw[side]);
 	}
 	close_pipes(sp);
+}
+
+/*
+ * A public port is a listening socket here: the kernel completes the
+ * clients' handshakes (SYN cookies when its backlog overflows), and each
+ * accepted client waits for its provider as side B of a splice of its own.
+ */
+static void on_public_accept(struct relay *r, struct relay_watch *w, __u32 events)
+{
+	struct relay_public *pub = (struct relay_public *)((char *)w -
+							   offsetof(struct relay_public, lw));
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct ns_pkt_info pi = { .proto = IPPROTO_TCP };
+	struct sockaddr_storage ss;
+	struct relay_splice *sp;
+	socklen_t sl;
+	int fd;
+
+	for (;;) {
+		sl = sizeof(ss);
+		fd = accept4(w->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		ns_sockaddr_split(&ss, &pi.family, pi.saddr, &pi.sport);
+		sp = relay_public_client(r, pub, &pi);
+		if (!sp) {
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(fd);	/* not allowed, or no room: an RST */
+			continue;
+		}
+		sp->cw[1].fd = fd;
+		sp->cw[1].sp = sp;
+		sp->cw[1].side = 1;
+		sp->s.seen |= 2;
+		sp->s.state = NS_ST_HALF;
+	}
+}
+
+static int dp_public_open(struct relay *r, struct relay_public *pub)
+{
+	int one = 1, fd, err;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	fd = socket(pub->family == NS_AF_INET ? AF_INET : AF_INET6,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sl = ns_sockaddr_make(pub->family, relay_addr(r, pub->family), htons(pub->port), &ss);
+	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, SOMAXCONN)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	pub->lw.fd = fd;
+	pub->lw.sp = NULL;
+	pub->lw.fn = on_public_accept;
+	err = relay_watch_add(r, &pub->lw, EPOLLIN);
+	if (err) {
+		close(fd);
+		pub->lw.fd = -1;
+	}
+	return err;
+}
+
+static void dp_public_close(struct relay *r, struct relay_public *pub)
+{
+	close_watch(r, &pub->lw);
 }
 
 /* ---- the dataplane (struct relay_dataplane) ---- */
@@ -355,4 +427,6 @@ const struct relay_dataplane relay_dp_user = {
 	.counters = dp_counters,
 	.key_owner = dp_key_owner,
 	.stats = dp_stats,
+	.public_open = dp_public_open,
+	.public_close = dp_public_close,
 };
