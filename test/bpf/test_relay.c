@@ -97,6 +97,8 @@ static const struct expect_def expects[] = {
 	/* Side A of splice 26 was answered and must prove itself. */
 	{ IPPROTO_TCP, NS_AF_INET, 6003, 26, 0, PEER_A4, 0, 1 },
 	{ IPPROTO_TCP, NS_AF_INET6, 6003, 27, 1, PEER_B6, 0, 1 },
+	/* A public port (relay_public.c): any source, punted under its index. */
+	{ IPPROTO_TCP, NS_AF_INET, 8080, NS_PUBLIC_BIT | 3, 1, NULL, 0, 1 },
 };
 
 /* Map state of a case, on top of the whole world above. */
@@ -113,8 +115,8 @@ static const struct expect_def expects[] = {
 #define ST_TRACK	(1U << 7)	/* splice 1's sequence numbers tracked (ns_track):
 					 * A is at FIXTURE_SEQ, B at FIXTURE_ACK_SEQ,
 					 * each offered 64 KB (unscaled) */
-#define ST_SCALED	(1U << 8)	/* ... with window scale 7 on both sides */
-#define ST_BULK		(1U << 9)	/* ... A sent 4 MB, B acknowledged them and
+#define ST_SCALED	(1U << 9)	/* ... with window scale 7 on both sides */
+#define ST_BULK		(1U << 10)	/* ... A sent 4 MB, B acknowledged them and
 					 * offered 8 MB more (scale 7) */
 #define MB		(1 << 20)
 #define REEXPECT_ID	24
@@ -517,6 +519,20 @@ static const struct tcase cases[] = {
 	{ "tcp4 SYN to a proving port: punted (a candidate)",
 	  .in = { TCP4(PEER_A4, 50001, RELAY4, 6003), SYN }, BOTH(NS_V_PUNT),
 	  .punt = { NS_PUNT_SYN, 0, 26 } },
+	{ "tcp4 SYN to a public port: punted under the port's index",
+	  .in = { TCP4(PEER_B4, 50000, RELAY4, 8080), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 1, NS_PUBLIC_BIT | 3 } },
+	{ "tcp4 SYN from anywhere to a public port: punted",
+	  .in = { TCP4(REMOTE4, 50000, RELAY4, 8080), SYN }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_SYN, 1, NS_PUBLIC_BIT | 3 } },
+	{ "tcp4 ACK with data to a public port (a client's proof): punted",
+	  .in = { TCP4(PEER_B4, 50000, RELAY4, 8080), .payload = 40 }, BOTH(NS_V_PUNT),
+	  .punt = { NS_PUNT_PROOF, 1, NS_PUBLIC_BIT | 3 } },
+	{ "tcp4 RST to a public port: stranger",
+	  .in = { TCP4(PEER_B4, 50000, RELAY4, 8080), .tcp_flags = NS_TCP_RST },
+	  BOTH(-NS_DROP_STRANGER) },
+	{ "tcp6 SYN to a public port open for IPv4 only: passed to the host",
+	  .in = { TCP6(PEER_B6, 50000, RELAY6, 8080), SYN }, BOTH(NS_V_PASS) },
 	{ "tcp4 SYN from the allowed source to a loose expected port: punted",
 	  .in = { TCP4(PEER_B4, 50000, RELAY4, 46248), SYN }, BOTH(NS_V_PUNT),
 	  .punt = { NS_PUNT_SYN, 1, 25 } },
