@@ -57,6 +57,17 @@ struct agent_ports {
 bool agent_ports_has(const struct agent_ports *p, __u8 proto, __u16 port);
 
 /* publish: one local service offered to others. */
+#define AGENT_EXPOSE_ALLOW_MAX	16	/* expose: allow: prefixes */
+
+/* expose: a public port on a relay for clients with no agent (issue 14). */
+struct agent_expose {
+	bool on;
+	__u16 port;				/* 0: the broker picks one */
+	__u32 max_conns;			/* 0: the broker's default */
+	unsigned int nallow;			/* 0: any source */
+	char allow[AGENT_EXPOSE_ALLOW_MAX][NS_ADDRSTRLEN + 5];	/* "addr/len" */
+};
+
 struct agent_pub {
 	char name[AGENT_NAME_MAX + 1];		/* bare name */
 	struct sockaddr_storage target;		/* the real server */
@@ -67,6 +78,7 @@ struct agent_pub {
 	struct agent_ports ports;		/* more ports of the target host (flows) */
 	struct agent_ports reverse;		/* ports the server connects back to */
 	char alg[AGENT_ALG_MAX + 1];		/* "" = none */
+	struct agent_expose expose;
 };
 
 /* subscribe: a remote service made local on a listening port. */
@@ -344,7 +356,11 @@ struct agent_tunnel {
 	struct ns_timer timer;			/* set-up deadline; UDP idle */
 	struct ns_watch tw;			/* the tunnel socket */
 	struct ns_watch pw;			/* client (S, TCP) or target (P) socket */
-	struct sockaddr_storage client;		/* S: the client's address */
+	struct sockaddr_storage client;		/* S: the client's address; P, public: the
+						 * public client's (CLIENT_ADDR) */
+	bool public;				/* P: for a public port's client: no
+						 * proofs, no OPEN, not sealed */
+	struct sockaddr_storage public_addr;	/* P, public: what the client connected to */
 	__u8 proof_out[NS_PROOF_LEN + 1];	/* our proof, then S: OPEN with a client */
 	size_t proof_len, proof_sent;
 	__u8 proof_in[NS_PROOF_LEN];

@@ -73,6 +73,17 @@ static void send_one(struct agent *a, size_t i)
 		ns_mb_u8(&mb, NS_A_COMPRESS, 1);
 	if (p->plain)
 		ns_mb_u8(&mb, NS_A_PLAIN, 1);
+	if (p->expose.on) {
+		size_t mark = ns_mb_nest_begin(&mb, NS_A_EXPOSE);
+		unsigned int j;
+
+		ns_mb_u16(&mb, NS_A_PORT, p->expose.port);
+		for (j = 0; j < p->expose.nallow; j++)
+			ns_mb_str(&mb, NS_A_PREFIX, p->expose.allow[j]);
+		if (p->expose.max_conns)
+			ns_mb_u32(&mb, NS_A_MAX_CONNS, p->expose.max_conns);
+		ns_mb_nest_end(&mb, mark);
+	}
 	b->pub_pending++;
 	agent_broker_send(a, &mb);
 }
@@ -206,6 +217,29 @@ static void on_up(void *arg, const struct ns_bclient_login *li)
 		log_ready(a);
 }
 
+/* PUBLIC_INFO { SERVICE, [PEER_ADDR], [TEXT] }: where a service's public
+ * port is open, or why it is not (any more). */
+static void on_public_info(struct agent *a, const struct ns_msg *m)
+{
+	char service[AGENT_NAME_MAX + 1], text[1001] = "", as[NS_ADDRSTRLEN];
+	__u32 addr[4];
+	__u16 port;
+	__u8 family;
+
+	if (ns_msg_str(m, NS_A_SERVICE, service, sizeof(service))) {
+		log_warn("broker: PUBLIC_INFO without SERVICE ignored");
+		return;
+	}
+	ns_msg_str(m, NS_A_TEXT, text, sizeof(text));
+	if (ns_msg_addr(m, NS_A_PEER_ADDR, &family, addr, &port)) {
+		log_warn("%s: no public port%s%s", service, text[0] ? ": " : "", text);
+		return;
+	}
+	ns_addr_str(family, addr, as, sizeof(as));
+	log_info("%s: public at %s%s%s:%u", service, family == NS_AF_INET6 ? "[" : "", as,
+		 family == NS_AF_INET6 ? "]" : "", port);
+}
+
 /* One message after LOGIN_OK; the connection may be gone afterwards. */
 static void on_message(void *arg, const struct ns_msg *m)
 {
@@ -224,6 +258,9 @@ static void on_message(void *arg, const struct ns_msg *m)
 		break;
 	case NS_MSG_CONNECT_INFO:
 		agent_tunnel_on_info(a, m);
+		break;
+	case NS_MSG_PUBLIC_INFO:
+		on_public_info(a, m);
 		break;
 	default:
 		/* A newer broker's message: not fatal, just not ours. */

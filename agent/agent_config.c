@@ -24,8 +24,10 @@
 /* The structured keys; the scalar ones are in settings[] below. */
 static const char *const file_keys[] = { "publish", "subscribe", NULL };
 static const char *const pub_keys[] = {
-	"name", "target", "proto", "compress", "ports", "reverse", "alg", "encrypt", NULL
+	"name", "target", "proto", "compress", "ports", "reverse", "alg", "encrypt", "expose",
+	NULL
 };
+static const char *const expose_keys[] = { "port", "allow", "max-conns", NULL };
 static const char *const sub_keys[] = {
 	"service", "listen", "proto", "pool", "pool-idle", "pool_idle", "ports", "reverse", "alg",
 	NULL
@@ -259,6 +261,52 @@ static int alg_at(const struct yc_node *map, char alg[AGENT_ALG_MAX + 1], bool c
 	return ret;
 }
 
+/* expose: { port, allow, max-conns }: a public port for clients with no agent. */
+static int expose_at(const struct yc_node *map, struct agent_pub *p, struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(map, "expose"), *v, *a;
+	struct ns_prefix pfx;
+	size_t i, cnt;
+	__u32 port = 0;
+	int ret;
+
+	if (!n)
+		return 0;
+	if (n->kind != YC_MAP)
+		return yc_error(n, x->err, x->errlen, "expose must be a map: { port: N, allow: "
+				"[PREFIX, ...], max-conns: N } (port: the public port on the relay; "
+				"without it the broker picks one)");
+	if (p->proto != IPPROTO_TCP)
+		return yc_error(n, x->err, x->errlen, "expose: public ports are for TCP services "
+				"only");
+	ret = yc_check_keys(n, expose_keys, x->err, x->errlen);
+	v = yc_get(n, "port");
+	if (!ret && v)
+		ret = u32_at(v, "port", 1, 65535, "", &port, x);
+	v = yc_get(n, "max-conns");
+	if (!ret && v)
+		ret = u32_at(v, "max-conns", 1, 1000000, " connections", &p->expose.max_conns, x);
+	a = yc_get(n, "allow");
+	cnt = !a ? 0 : a->kind == YC_SEQ ? a->n : 1;
+	if (!ret && a && a->kind == YC_MAP)
+		ret = yc_error(a, x->err, x->errlen, "allow must be a list of prefixes");
+	if (!ret && cnt > AGENT_EXPOSE_ALLOW_MAX)
+		ret = yc_error(a, x->err, x->errlen, "allow: at most %d prefixes",
+			       AGENT_EXPOSE_ALLOW_MAX);
+	for (i = 0; !ret && i < cnt; i++) {
+		v = a->kind == YC_SEQ ? a->items[i] : a;
+		ret = str_into(v, "allow", p->expose.allow[i], sizeof(p->expose.allow[i]), x);
+		if (!ret && ns_prefix_parse(p->expose.allow[i], &pfx))
+			ret = yc_error(v, x->err, x->errlen, "allow: '%s' is not an address prefix "
+				       "(192.0.2.0/24, 2001:db8::/32, or one address)",
+				       p->expose.allow[i]);
+	}
+	p->expose.on = true;
+	p->expose.port = port;
+	p->expose.nallow = cnt;
+	return ret;
+}
+
 static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_ctx *x)
 {
 	size_t i, j;
@@ -304,6 +352,8 @@ static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 			ret = ports_at(it, "reverse", IPPROTO_TCP, &p->reverse, x);
 		if (!ret)
 			ret = alg_at(it, p->alg, p->compress, x);
+		if (!ret)
+			ret = expose_at(it, p, x);
 		if (ret)
 			return ret;
 		c->npub++;
@@ -514,8 +564,10 @@ static const struct ns_settings agent_settings = {
 "publish and subscribe are lists in the file (examples/agent.yaml documents\n"
 "them): a service's target, proto, compress, encrypt (tunnels are encrypted\n"
 "end to end unless encrypt: false), its more ports, the ports its\n"
-"server connects back to (reverse) and its ALG (alg: ftp or sip); a\n"
-"subscription's listen address, pool, ports, reverse ports and ALG.\n"
+"server connects back to (reverse), its ALG (alg: ftp or sip) and a public\n"
+"port on a relay for clients with no agent (expose: { port, allow,\n"
+"max-conns }, TCP; the broker's expose ACL decides); a subscription's listen\n"
+"address, pool, ports, reverse ports and ALG.\n"
 "\n"
 "Changed: -d used to mean \"stay in the foreground\". The agent now stays in the\n"
 "foreground unless given -d, like the broker and the relay, and -d detaches\n"

@@ -337,6 +337,13 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 			agent_tunnel_close(t, true, "cannot connect to the peer");
 			return;
 		}
+		if (t->public) {
+			/* the relay spliced us to the client: it speaks to the target */
+			log_info("%s: public client spliced (relay path)",
+				 agent_tunnel_label(t, label, sizeof(label)));
+			agent_link_target(t);
+			return;
+		}
 		proof_start(t);
 		break;
 	case TUN_PROOF:

@@ -39,6 +39,8 @@
  * client's next connections come as flows. */
 static bool sess_multi(const struct agent_tunnel *t)
 {
+	if (t->public)
+		return false;	/* no agent at the other end to ask for flows */
 	if (t->alg[0] || t->role == TUN_ROLE_PROVIDER)
 		return true;
 	return t->lis->cfg->ports.n || t->lis->cfg->reverse.n;

@@ -52,7 +52,8 @@ const char *agent_tunnel_label(const struct agent_tunnel *t, char *buf, size_t l
 	if (t->role == TUN_ROLE_SUBSCRIBER)
 		snprintf(buf, len, "%s", agent_listener_name(t->lis));
 	else
-		snprintf(buf, len, "%s for %s", t->pub->name, t->peer_name);
+		snprintf(buf, len, t->public ? "%s for public client %s" : "%s for %s",
+			 t->pub->name, t->peer_name);
 	if (t->has_session) {
 		size_t n = strlen(buf);
 
@@ -556,6 +557,50 @@ static struct agent_tunnel *flow_far_end(struct agent *a, const struct ns_msg *m
 	return t;
 }
 
+/*
+ * CONNECT_INFO with CLIENT_ADDR (ns_proto.h, public ports): a client with no
+ * agent at our public port, held by the relay until we connect to it: a new
+ * provider tunnel of its own (no OFFER came before). NULL (and ERROR
+ * { SESSION } to the broker) when the service is not exposed here.
+ */
+static struct agent_tunnel *public_tunnel(struct agent *a, const struct ns_msg *m,
+					  __u64 session)
+{
+	char service[AGENT_NAME_MAX + 1] = "";
+	const struct agent_pub *pub = NULL;
+	struct agent_tunnel *t;
+	__u32 addr[4];
+	__u16 port;
+	__u8 family;
+	size_t i;
+
+	ns_msg_str(m, NS_A_SERVICE, service, sizeof(service));
+	for (i = 0; i < a->cfg->npub && !pub; i++)
+		if (!strcmp(a->cfg->pub[i].name, service) && a->cfg->pub[i].expose.on &&
+		    a->cfg->pub[i].proto == IPPROTO_TCP)
+			pub = &a->cfg->pub[i];
+	if (!pub) {
+		log_warn("public client #%016" PRIx64 " for '%s': not exposed here; refused",
+			 (uint64_t)session, service);
+		send_refusal(a, NS_MSG_ERROR, session, NS_ERR_NOT_FOUND, "not exposed here");
+		return NULL;
+	}
+	t = tunnel_new(a, TUN_ROLE_PROVIDER, IPPROTO_TCP);
+	if (!t)
+		return NULL;
+	t->public = true;
+	t->pub = pub;
+	t->target = pub->target;
+	t->session = session;
+	t->has_session = true;
+	if (!ns_msg_addr(m, NS_A_CLIENT_ADDR, &family, addr, &port))
+		ns_sockaddr_make(family, addr, htons(port), &t->client);
+	if (!ns_msg_addr(m, NS_A_PUBLIC_ADDR, &family, addr, &port))
+		ns_sockaddr_make(family, addr, htons(port), &t->public_addr);
+	agent_sa_str(&t->client, t->peer_name, sizeof(t->peer_name));
+	return t;
+}
+
 /* CONNECT_INFO -> the tunnel it is for, or NULL. */
 static struct agent_tunnel *info_tunnel(struct agent *a, const struct ns_msg *m, __u64 session)
 {
@@ -575,6 +620,8 @@ static struct agent_tunnel *info_tunnel(struct agent *a, const struct ns_msg *m,
 	t = find_session(a, session, TUN_ROLE_PROVIDER);
 	if (!t && ns_msg_u64(m, NS_A_PARENT, &parent) == 0)
 		return flow_far_end(a, m, session, parent);
+	if (!t && m->attr[NS_A_CLIENT_ADDR])
+		return public_tunnel(a, m, session);
 	if (!t || t->state != TUN_WAIT_INFO) {
 		log_debug("CONNECT_INFO for session #%016" PRIx64 ": not expected",
 			  (uint64_t)session);
@@ -645,7 +692,8 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	agent_tunnel_label(t, label, sizeof(label));
 	if (ns_msg_u8(m, NS_A_DIAL, &dial) || dial > 1 ||
 	    ns_msg_addr(m, NS_A_PEER_ADDR, &family, addr, &port) ||
-	    ns_msg_bin(m, NS_A_KEY, wrapped, sizeof(wrapped)) || (dial && !port)) {
+	    (!t->public && ns_msg_bin(m, NS_A_KEY, wrapped, sizeof(wrapped))) ||
+	    (dial && !port) || (t->public && !dial)) {
 		log_err("%s: broker sent an incomplete CONNECT_INFO", label);
 		sub_or_close(t, "bad CONNECT_INFO from the broker");
 		return;
@@ -653,7 +701,7 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	ns_msg_u8(m, NS_A_PATH, &path);
 	ns_msg_u8(m, NS_A_COMPRESS, &compress);
 	ns_msg_u8(m, NS_A_PLAIN, &plain);
-	t->plain = plain == 1;
+	t->plain = plain == 1 || t->public;	/* (a public client speaks to the target) */
 	t->path = path;
 	if (udp_info(t, m)) {
 		log_err("%s: broker sent a UDP relay CONNECT_INFO without TOKEN", label);
@@ -665,7 +713,7 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	ns_msg_u16(m, NS_A_BIND_PORT, &t->bind_port);
 	t->compress = compress;
 	ns_sockaddr_make(family, addr, htons(port), &t->peer);
-	if (ns_key_wrap(a->cfg->secret, session, wrapped, t->key)) {
+	if (!t->public && ns_key_wrap(a->cfg->secret, session, wrapped, t->key)) {
 		agent_tunnel_close(t, true, "cannot unwrap the session key");
 		return;
 	}

@@ -277,6 +277,44 @@ static void test_missing_keys(void **state)
 		   "  - { service: a/b }\n", "t.yaml:5:5: missing 'listen'");
 }
 
+/* expose: a public port for clients with no agent (issue 14). */
+static void test_expose(void **state)
+{
+	struct agent_cfg c;
+	const char *head = "broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n";
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s  - name: web\n    target: 127.0.0.1:80\n"
+		 "    expose: { port: 8080, allow: [192.0.2.0/24, '2001:db8::/32'], "
+		 "max-conns: 50 }\n  - { name: ssh, target: 127.0.0.1:22, expose: {} }\n"
+		 "  - { name: db, target: 127.0.0.1:5432 }\n", head);
+	load_ok(&c, text);
+	assert_true(c.pub[0].expose.on);
+	assert_int_equal(c.pub[0].expose.port, 8080);
+	assert_int_equal(c.pub[0].expose.max_conns, 50);
+	assert_int_equal(c.pub[0].expose.nallow, 2);
+	assert_string_equal(c.pub[0].expose.allow[1], "2001:db8::/32");
+	assert_true(c.pub[1].expose.on);	/* the broker picks the port */
+	assert_int_equal(c.pub[1].expose.port, 0);
+	assert_false(c.pub[2].expose.on);
+	agent_cfg_free(&c);
+	snprintf(text, sizeof(text), "%s  - { name: dns, target: 127.0.0.1:53, proto: udp, "
+		 "expose: { port: 53 } }\n", head);
+	load_fails(text, "t.yaml:5:60: expose: public ports are for TCP services only");
+	snprintf(text, sizeof(text), "%s  - { name: web, target: 127.0.0.1:80, "
+		 "expose: { allow: [192.0.2.1/24] } }\n", head);
+	load_fails(text, "t.yaml:5:58: allow: '192.0.2.1/24' is not an address prefix "
+		   "(192.0.2.0/24, 2001:db8::/32, or one address)");
+	snprintf(text, sizeof(text), "%s  - { name: web, target: 127.0.0.1:80, "
+		 "expose: { port: 70000 } }\n", head);
+	load_fails(text, "t.yaml:5:56: port must be 1..65535, not 70000");
+	snprintf(text, sizeof(text), "%s  - { name: web, target: 127.0.0.1:80, "
+		 "expose: 8080 }\n", head);
+	load_fails(text, "t.yaml:5:48: expose must be a map: { port: N, allow: [PREFIX, ...], "
+		   "max-conns: N } (port: the public port on the relay; without it the broker "
+		   "picks one)");
+}
+
 static void test_unknown_keys(void **state)
 {
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nbrokers: x\n",
@@ -457,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_same_port_both_protos),
 		cmocka_unit_test(test_ports_and_alg),
+		cmocka_unit_test(test_expose),
 		cmocka_unit_test(test_syntax_error_position),
 		cmocka_unit_test(test_unsafe),
 	};
