@@ -107,7 +107,8 @@ broker_fingerprint() {
 	[[ $BROKER_FP == sha256:* ]] || fail "--fingerprint printed '$BROKER_FP'"
 }
 
-# start_broker [extra yaml]: broker.yaml with agents home-nas, laptop, pub,
+# start_broker [extra yaml]: broker.yaml with agents home-nas (NAS_EXPOSE: its
+# expose ACL), laptop, pub,
 # relay relay1, its TLS certificate under $TMP, plus extra lines; waits for
 # "ready". Sets BROKER_PID/LOG/CONF and BROKER_FP (the agents' and relay's pin).
 start_broker() {
@@ -118,7 +119,7 @@ start_broker() {
 	$(broker_tls_yaml | sed -n 1p)
 	$(broker_tls_yaml | sed -n 2p)
 	agents:
-	  - { name: home-nas, secret: nas-secret }
+	  - { name: home-nas, secret: nas-secret${NAS_EXPOSE:+, expose: $NAS_EXPOSE} }
 	  - { name: laptop, secret: laptop-secret }
 	  - { name: pub, secret: pub-secret }
 	  - { name: mallory, secret: mallory-secret }

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Public ports (issue 14): a service behind NAT on a port of the relay's
+# address, for clients with no agent. The whole system (sys.sh): home-nas
+# (HA, behind NAT A) publishes a web server with `expose: { port: 8080 }`;
+# the broker lets it (its expose ACL) and has the relay open 203.0.113.20:8080;
+# curl on PUB, a public host with no agent, downloads from there. The relay
+# holds each client's SYN until home-nas, told by the broker, connects to a
+# relay port of its own, and splices the two (XDP, TC) or copies (userspace).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sys.sh"
+
+PUBLIC_URL=http://$SRELAY4:8080/
+
+# public_bed MODE [BROKER YAML] [RELAY ARGS...]: the bed above, a 4 MiB
+# random file; returns once home-nas says its public port is open.
+public_bed() {
+	local mode=$1 yaml=${2:-}
+
+	shift 2 2>/dev/null || shift $#
+	need_system
+	topo_nat
+	NAS_EXPOSE='[8080, 2222, "8100-8199"]' start_broker "public-connect-timeout: 5
+$yaml"
+	start_sys_relay "$mode" --broker-fingerprint "$BROKER_FP" --public-ports 8000-8199 \
+		--public-ports 2222 "$@"
+	random_file "$TMP/web.bin" $((4 << 20))
+	web_server "$HA" 8080 "$TMP/web.bin"
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp, expose: { port: 8080 } }'
+	NAS_LOG=$AGENT_LOG
+	wait_for_line "$NAS_LOG" "web: public at $SRELAY4:8080" 20 "$AGENT_PID" ||
+		fail "the public port did not open: $(grep -E 'public|web' "$NAS_LOG" | tail -n 3)"
+}
+
+# public_get OUT: curl from the public host; its exit status.
+public_get() {
+	nsx "$PUB" curl -fsS --max-time 60 -o "$1" "$PUBLIC_URL"
+}
+
+# t_download MODE: one client, then the broker's record of it.
+t_download() {
+	public_bed "$1"
+	public_get "$TMP/got.bin" || fail "curl through the public port failed (exit $?)"
+	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
+	wait_until 10 eval '[ "$(broker_api /api/v1/sessions |
+		jq "[.[] | select(.kind == \"public\")] | length")" -ge 1 ]' ||
+		fail "no public session in the broker's record: $(broker_api /api/v1/sessions)"
+	broker_api /api/v1/sessions | jq -e --arg c "$PUB4" \
+		'[.[] | select(.kind == "public") | .client | startswith($c)] | any' >/dev/null ||
+		fail "the public session does not name the client $PUB4: $(broker_api /api/v1/sessions)"
+	broker_api /metrics | grep -E '^natsplice_broker_public_sessions_total [1-9]' >/dev/null ||
+		fail "natsplice_broker_public_sessions_total did not count it"
+}
+
+test_xdp_download() { t_download xdp; }
+test_tc_download() { t_download tc; }
+test_userspace_download() { t_download userspace; }
+
+# 200 clients at once (XDP): each gets the whole file.
+test_xdp_parallel_200() {
+	local i pids=() bad=0
+
+	public_bed xdp "max-splices-per-pair: 0
+tunnel-rate: 0
+max-sessions-per-agent: 0
+public-max-conns: 1000"
+	for i in $(seq 200); do
+		nsx "$PUB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" "$PUBLIC_URL" &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || bad=$((bad + 1))
+	done
+	[ "$bad" = 0 ] || fail "$bad of 200 parallel downloads failed"
+	for i in $(seq 200); do
+		cmp -s "$TMP/p$i.bin" "$TMP/web.bin" || fail "download $i differs"
+	done
+}
+
+# A provider that stops: new clients get an RST, not a hang. Hung (SIGSTOP:
+# still logged in, never connects): at the relay's deadline (public-connect-
+# timeout, 5 s). Gone (SIGTERM: logged out): at once.
+test_xdp_provider_stopped() {
+	local t0 t1 rc
+
+	public_bed xdp
+	kill -STOP "$AGENT_PID"
+	t0=$(date +%s)
+	rc=0
+	nsx "$PUB" curl -sS --max-time 30 -o /dev/null "$PUBLIC_URL" 2>"$TMP/curl.err" || rc=$?
+	t1=$(date +%s)
+	kill -CONT "$AGENT_PID"
+	[ "$rc" = 7 ] || [ "$rc" = 56 ] ||
+		fail "a hung provider: curl exit $rc ($(cat "$TMP/curl.err")), not a reset"
+	[ $((t1 - t0)) -le 20 ] || fail "a hung provider: the reset took $((t1 - t0)) s"
+	grep -E "half-open deadline passed" "$RELAY_LOG" >/dev/null ||
+		fail "the relay did not reset the client at its deadline"
+	# back: it works again
+	public_get "$TMP/got.bin" || fail "after SIGCONT: curl exit $?"
+	stop_agent_named home-nas
+	t0=$(date +%s)
+	rc=0
+	nsx "$PUB" curl -sS --max-time 30 -o /dev/null "$PUBLIC_URL" 2>"$TMP/curl.err" || rc=$?
+	t1=$(date +%s)
+	[ "$rc" = 7 ] || [ "$rc" = 56 ] ||
+		fail "a provider gone: curl exit $rc ($(cat "$TMP/curl.err")), not a reset"
+	[ $((t1 - t0)) -le 10 ] || fail "a provider gone: the reset took $((t1 - t0)) s"
+}
+
+run_tests
