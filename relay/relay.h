@@ -88,6 +88,7 @@ struct relay_cfg {
 	struct { __u16 lo, hi; } public_ports[RELAY_PUBLIC_RANGES];
 	unsigned int npublic_ports;
 	__u32 public_half_open;
+	__u32 public_syn_rate;	/* new clients a second per port held at once */
 	struct sockaddr_storage metrics;	/* metrics: GET /metrics (Prometheus) */
 	socklen_t metrics_len;		/* 0: none */
 	struct ns_http_tokens metrics_tokens;	/* metrics-tokens: none = open */
@@ -119,6 +120,15 @@ struct relay_watch {
 #define RELAY_PUBLIC_PREFIXES	16	/* allowed source prefixes per public port */
 #define RELAY_PUBLIC_BUCKETS	4096	/* held clients by address and port */
 #define RELAY_PUBLIC_PREFIX_SLOTS 4096	/* held clients by port and source prefix */
+#define RELAY_PUBLIC_VERIFIED	4096	/* clients that answered a challenge (cache) */
+
+/* A client that answered a public port's challenge (relay_public.c). */
+struct relay_verified {
+	__u32 addr[4];
+	__be16 port;
+	__u32 pub_id;
+	__u64 until_ns;
+};
 
 /* A public port the broker opened (relay_public.c). */
 struct relay_public {
@@ -133,6 +143,9 @@ struct relay_public {
 	TAILQ_HEAD(, relay_splice) held;	/* clients not established, oldest first */
 	unsigned int nheld;
 	__u64 clients, evicted, disallowed, dropped;
+	/* new clients held without a challenge: a token bucket (public-syn-rate) */
+	double tokens;
+	__u64 tokens_ns;
 	struct relay_watch lw;	/* userspace mode: its listening socket */
 };
 
@@ -254,6 +267,9 @@ struct relay {
 	/* clients of public ports: held, evicted, from a source not allowed,
 	 * dropped (no relay port or splice room) */
 	__u64 pub_clients, pub_evicted, pub_disallowed, pub_dropped;
+	__u64 pub_challenged, pub_verified;	/* challenges sent, answered */
+	struct relay_verified pub_ok[RELAY_PUBLIC_VERIFIED];
+	__u8 cookie_key[32];		/* the challenges' HMAC key, random at start */
 	struct ns_ratelog pub_log;
 	struct ns_http *http;	/* --metrics (relay_metrics.c), or NULL */
 	struct relay_metrics *m;	/* what /metrics counts besides the maps */
@@ -314,6 +330,7 @@ struct relay_splice {
 	TAILQ_ENTRY(relay_splice) pub_entry;	/* pub->held */
 	struct relay_splice *pub_hnext;		/* relay.pub_by_client chain */
 	unsigned int pub_slot;			/* relay.pub_prefix[] */
+	bool pub_verified;			/* it answered a challenge: evicted last */
 	/* userspace mode */
 	struct relay_watch lw[2];	/* listening (TCP) or bound (UDP) sockets per side */
 	struct relay_watch cw[2];	/* accepted TCP connections per side */
@@ -358,8 +375,10 @@ void relay_public_close(struct relay *r, __u32 id, const char *why);
 void relay_public_close_all(struct relay *r, const char *why);
 void relay_public_punt(struct relay *r, const struct ns_punt *p, const struct ns_pkt_info *pi,
 		       size_t len);
+/* verified: it answered a challenge (userspace mode: it completed a
+ * handshake with the kernel). */
 struct relay_splice *relay_public_client(struct relay *r, struct relay_public *pub,
-					 const struct ns_pkt_info *pi);
+					 const struct ns_pkt_info *pi, bool verified);
 /* sp is established or goes: no longer held for its public port. */
 void relay_public_unhold(struct relay *r, struct relay_splice *sp);
 void relay_public_answer(struct relay *r, __u32 splice_id, __u64 session, __u32 code);
@@ -370,6 +389,11 @@ int relay_send_ip(struct relay *r, __u8 family, const void *pkt, size_t len);
 int relay_send_synack(struct relay *r, const struct relay_splice *sp, int side);
 int relay_send_rst(struct relay *r, const struct relay_splice *sp, int side);
 int relay_send_udp_ok(struct relay *r, const struct relay_splice *sp, int side);
+/* A public port's challenge to a client's SYN (pi, syn): a SYN-ACK whose
+ * acknowledgment number is `cookie`, which no SYN-SENT socket accepts: the
+ * client answers with an RST whose sequence number is the cookie. */
+int relay_send_challenge(struct relay *r, const struct ns_pkt_info *pi,
+			 const struct ns_syn *syn, __u32 cookie);
 
 /* relay_broker.c: what the relay does over its broker connection (lib/bclient.c) */
 int relay_broker_open(struct relay *r);

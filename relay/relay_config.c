@@ -30,6 +30,7 @@ static void cfg_defaults(struct relay_cfg *c)
 	c->idle_tcp_s = 2 * 3600;
 	c->idle_udp_s = 300;
 	c->public_half_open = 1024;
+	c->public_syn_rate = 100;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 }
 
@@ -128,6 +129,13 @@ static const struct ns_setting settings[] = {
 		  "(default 1024; each holds a relay port and about 1 KiB). When full, the "
 		  "public port holding the most gives up its SYN from the source /24 (/48) "
 		  "holding the most, the oldest: a flood at one port evicts its own" },
+	{ .name = "public-syn-rate", .type = NS_SET_U32, CFG(public_syn_rate), .min = 1,
+	  .max = 1000000, .arg = "N",
+	  .help = "new clients a second (burst: twice as many) a public port holds at once; "
+		  "beyond that a new client is first challenged: its SYN is answered with a "
+		  "SYN-ACK it must refuse with an RST that proves its address (Linux clients "
+		  "then send their SYN again at once), so a flood of forged SYNs holds "
+		  "nothing (default 100)" },
 	{ .name = "pin-dir", .type = NS_SET_FUNC, .parse = set_pin_dir,
 	  .what = "an absolute path of at most 222 bytes", .arg = "DIR",
 	  .help = "where maps and programs are pinned (default " NS_PIN_DIR_DEFAULT "/DEV, "
@@ -324,6 +332,7 @@ static const struct relay_key {
 	RCFG("broker-name", tls.host), RCFG("insecure", tls.insecure), RCFG("user", user),
 	RCFG("handshake", no_kmod), RCFG("public-ports", public_ports),
 	RCFG("public-ports", npublic_ports), RCFG("public-half-open", public_half_open),
+	RCFG("public-syn-rate", public_syn_rate),
 };
 
 void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size_t len)

@@ -194,6 +194,10 @@ static int relay_start(struct relay *r)
 		return err;
 	ns_timer_init(&r->gc_t, on_gc, r);
 	r->next_id = 1;
+	if (ns_random_bytes(r->cookie_key, sizeof(r->cookie_key))) {
+		log_err("no random bytes for the public ports' challenges");
+		return -EIO;
+	}
 	r->ev.punt = relay_on_punt;
 	r->ev.adopt = relay_splice_adopt;
 	r->ev.paired = relay_splice_established;

@@ -232,6 +232,14 @@ static void out_public(struct relay *r, FILE *f)
 		(unsigned long long)r->pub_disallowed);
 	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"dropped\"} %llu\n",
 		(unsigned long long)r->pub_dropped);
+	ns_prom_head(f, "natsplice_relay_public_challenges_total", "counter",
+		     "New clients of a public port beyond public-syn-rate, challenged first "
+		     "(sent), and the challenges answered with the right RST (answered): a "
+		     "flood of forged SYNs is challenged and never answers.");
+	fprintf(f, "natsplice_relay_public_challenges_total{outcome=\"sent\"} %llu\n",
+		(unsigned long long)r->pub_challenged);
+	fprintf(f, "natsplice_relay_public_challenges_total{outcome=\"answered\"} %llu\n",
+		(unsigned long long)r->pub_verified);
 }
 
 static void out_relay(struct relay *r, FILE *f)

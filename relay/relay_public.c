@@ -14,9 +14,21 @@
  * What a SYN flood costs is bounded: all public ports together hold at most
  * public-half-open clients (each a splice of about 1 KiB and a relay port).
  * When full, the port holding the most gives one up: among its oldest
- * EVICT_SCAN, the one whose source prefix (/24, /48) holds the most there,
+ * EVICT_SCAN, one that did not answer a challenge (below) before one that
+ * did, then the one whose source prefix (/24, /48) holds the most there,
  * the oldest of those. A flood at one port evicts its own SYNs; other ports,
  * and relay ports for agents' splices, keep theirs.
+ *
+ * And a flood of forged SYNs does not get that far. A port holds at most
+ * public-syn-rate new clients a second (burst: twice that) at once; beyond
+ * that a new client is challenged first: its SYN is answered, statelessly,
+ * with a SYN-ACK whose acknowledgment number is a cookie (an HMAC of the
+ * client's address and port, the port and the time) and which no socket in
+ * SYN-SENT accepts: the client answers with an RST whose sequence number is
+ * that cookie (RFC 9293 3.10.7.3), proving its address, and Linux sends its
+ * SYN again at once (TCP_TIMEOUT_MIN). A proven client is held, and evicted
+ * last, for VERIFIED_NS. Forged SYNs cost one SYN-ACK each, no memory, and
+ * never make the broker or the provider do anything.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,12 +37,17 @@
 #include <netinet/in.h>
 
 #include "relay.h"
+#include "auth.h"
 #include "bclient.h"
+#include "bytes.h"
 #include "log.h"
 #include "pkt.h"
 #include "util.h"
 
 #define EVICT_SCAN	64	/* held SYNs an eviction looks at, oldest first */
+#define NS_SEC		1000000000ULL
+#define COOKIE_SLOT_NS	(8 * NS_SEC)	/* a challenge is good for this (to 2x) */
+#define VERIFIED_NS	(30 * NS_SEC)	/* a client that answered one is let in this long */
 
 static unsigned int client_bucket(const __u32 addr[4], __be16 port)
 {
@@ -134,7 +151,9 @@ static void evict_one(struct relay *r)
 	if (!most)
 		return;
 	TAILQ_FOREACH(sp, &most->held, pub_entry) {
-		if (!victim || r->pub_prefix[sp->pub_slot] > r->pub_prefix[victim->pub_slot])
+		if (!victim || (victim->pub_verified && !sp->pub_verified) ||
+		    (victim->pub_verified == sp->pub_verified &&
+		     r->pub_prefix[sp->pub_slot] > r->pub_prefix[victim->pub_slot]))
 			victim = sp;
 		if (++n == EVICT_SCAN)
 			break;
@@ -144,6 +163,79 @@ static void evict_one(struct relay *r)
 	log_debug("public port %u: client SYN evicted (splice %u): %u held", most->port,
 		  victim->s.id, r->pub_held);
 	relay_splice_delete(r, victim, "evicted");
+}
+
+static __u32 cookie(const struct relay *r, const struct relay_public *pub,
+		    const struct ns_pkt_info *pi, __u64 slot)
+{
+	const void *parts[] = { &slot, pi->saddr, &pi->sport, &pub->id, &pub->port };
+	const size_t lens[] = { sizeof(slot), sizeof(pi->saddr), sizeof(pi->sport),
+				sizeof(pub->id), sizeof(pub->port) };
+	__u8 mac[NS_HMAC_LEN];
+
+	if (ns_hmac(r->cookie_key, sizeof(r->cookie_key), parts, lens, 5, mac))
+		return 0;
+	return ns_get32(mac);
+}
+
+static struct relay_verified *verified_slot(struct relay *r, const struct relay_public *pub,
+					    const struct ns_pkt_info *pi)
+{
+	return &r->pub_ok[(client_bucket(pi->saddr, pi->sport) ^ pub->id) &
+			  (RELAY_PUBLIC_VERIFIED - 1)];
+}
+
+static bool is_verified(struct relay *r, const struct relay_public *pub,
+			const struct ns_pkt_info *pi, __u64 now)
+{
+	const struct relay_verified *v = verified_slot(r, pub, pi);
+
+	return v->until_ns > now && v->pub_id == pub->id && v->port == pi->sport &&
+	       !memcmp(v->addr, pi->saddr, sizeof(v->addr));
+}
+
+/* One more new client held without a challenge? (the token bucket) */
+static bool budget_take(const struct relay *r, struct relay_public *pub, __u64 now)
+{
+	double rate = r->cfg.public_syn_rate, burst = 2 * rate;
+
+	pub->tokens += (double)(now - pub->tokens_ns) * rate / NS_SEC;
+	if (pub->tokens > burst)
+		pub->tokens = burst;
+	pub->tokens_ns = now;
+	if (pub->tokens < 1)
+		return false;
+	pub->tokens -= 1;
+	return true;
+}
+
+static void challenge(struct relay *r, const struct relay_public *pub,
+		      const struct ns_pkt_info *pi, const struct ns_syn *syn, __u64 now)
+{
+	int err = relay_send_challenge(r, pi, syn, cookie(r, pub, pi, now / COOKIE_SLOT_NS));
+
+	r->pub_challenged++;
+	if (err)
+		ns_log_limited(&r->pub_log, 10, 60, now, NS_LOG_WARN,
+			       "public port %u: challenge: %s", pub->port, strerror(-err));
+}
+
+/* An RST at the public port from a client not held: the answer to a
+ * challenge (this slot's cookie or the last one's), or nothing. */
+static void challenge_answer(struct relay *r, const struct relay_public *pub,
+			     const struct ns_pkt_info *pi, __u64 now)
+{
+	__u64 slot = now / COOKIE_SLOT_NS;
+	struct relay_verified *v;
+
+	if (pi->seq != cookie(r, pub, pi, slot) && pi->seq != cookie(r, pub, pi, slot - 1))
+		return;
+	v = verified_slot(r, pub, pi);
+	memcpy(v->addr, pi->saddr, sizeof(v->addr));
+	v->port = pi->sport;
+	v->pub_id = pub->id;
+	v->until_ns = now + VERIFIED_NS;
+	r->pub_verified++;
 }
 
 static bool source_allowed(const struct relay_public *pub, __u8 family, const __u32 addr[4])
@@ -165,7 +257,7 @@ static bool source_allowed(const struct relay_public *pub, __u8 family, const __
  * no room (its SYN is dropped: the client sends it again).
  */
 struct relay_splice *relay_public_client(struct relay *r, struct relay_public *pub,
-					 const struct ns_pkt_info *pi)
+					 const struct ns_pkt_info *pi, bool verified)
 {
 	struct relay_splice *sp;
 	char msg[128] = "";
@@ -188,6 +280,7 @@ struct relay_splice *relay_public_client(struct relay *r, struct relay_public *p
 		return NULL;
 	}
 	hold(r, pub, sp);
+	sp->pub_verified = verified;
 	pub->clients++;
 	r->pub_clients++;
 	relay_broker_public_client(r, pub, sp);
@@ -199,20 +292,35 @@ void relay_public_punt(struct relay *r, const struct ns_punt *p, const struct ns
 		       size_t len)
 {
 	struct relay_public *pub = relay_public_get(r, p->splice_id);
+	__u64 now = ns_now_ns();
 	struct relay_splice *sp;
 	struct ns_syn syn;
+	bool verified;
 
 	if (!pub || pi->family != pub->family)
 		return;
 	sp = find_held(r, pub, pi->saddr, pi->sport);
 	if (!sp) {
-		/* an ACK of a client not held (evicted, or never): nothing */
-		if (p->reason == NS_PUNT_PROOF || ns_syn_parse(p->data, len, &syn))
+		/* an RST: a challenge's answer; an ACK of a client not held
+		 * (evicted, or never): nothing */
+		if (p->reason == NS_PUNT_PROOF) {
+			if (pi->tcp_flags & NS_TCP_RST)
+				challenge_answer(r, pub, pi, now);
 			return;
-		sp = relay_public_client(r, pub, pi);
+		}
+		if (ns_syn_parse(p->data, len, &syn))
+			return;
+		verified = is_verified(r, pub, pi, now);
+		if (!verified && !budget_take(r, pub, now)) {
+			challenge(r, pub, pi, &syn, now);
+			return;
+		}
+		sp = relay_public_client(r, pub, pi, verified);
 		if (!sp)
 			return;
 	}
+	if (p->reason == NS_PUNT_PROOF && (pi->tcp_flags & NS_TCP_RST))
+		return;		/* (an RST proves nothing to a held client's splice) */
 	relay_splice_punt(r, sp, 1, p, pi, len);
 }
 
@@ -264,6 +372,8 @@ int relay_public_open(struct relay *r, const struct relay_public *want, char *ms
 	pub = &r->pub[i];
 	*pub = *want;
 	pub->index = i;
+	pub->tokens = 2.0 * r->cfg.public_syn_rate;
+	pub->tokens_ns = ns_now_ns();
 	pub->lw.fd = -1;
 	TAILQ_INIT(&pub->held);
 	err = r->dp->public_open(r, pub);

@@ -100,6 +100,32 @@ int relay_send_rst(struct relay *r, const struct relay_splice *sp, int side)
 	return relay_send_ip(r, sp->s.family, buf, len);
 }
 
+int relay_send_challenge(struct relay *r, const struct ns_pkt_info *pi,
+			 const struct ns_syn *syn, __u32 cookie)
+{
+	/* own: the client's SYN as if its ISN were cookie - 1; partner: no
+	 * options, so the SYN-ACK carries none (nothing is agreed here) */
+	struct ns_syn own = *syn, partner = { .isn = cookie ^ 0x5a5a5a5aU, .window = 1024 };
+	struct ns_synack_params p = {
+		.family = pi->family,
+		.ttl = RELAY_TTL,
+		.relay_port = pi->dport,
+		.peer_port = pi->sport,
+		.own = &own,
+		.partner = &partner,
+	};
+	__u8 buf[128];
+	ssize_t len;
+
+	own.isn = cookie - 1;
+	memcpy(p.relay, pi->daddr, sizeof(p.relay));
+	memcpy(p.peer, pi->saddr, sizeof(p.peer));
+	len = ns_synack_build(&p, buf, sizeof(buf));
+	if (len < 0)
+		return len;
+	return relay_send_ip(r, pi->family, buf, len);
+}
+
 /* "NSOK" from the side's relay port: the UDP splice is established. */
 int relay_send_udp_ok(struct relay *r, const struct relay_splice *sp, int side)
 {

@@ -296,7 +296,7 @@ static void on_public_accept(struct relay *r, struct relay_watch *w, __u32 event
 		if (fd < 0)
 			return;
 		ns_sockaddr_split(&ss, &pi.family, pi.saddr, &pi.sport);
-		sp = relay_public_client(r, pub, &pi);
+		sp = relay_public_client(r, pub, &pi, true);
 		if (!sp) {
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			close(fd);	/* not allowed, or no room: an RST */

@@ -351,8 +351,10 @@ static __always_inline int ns_miss(struct ns_ctx *ctx, const struct ns_parsed *p
 	if (tcp && !ns_is_syn(p)) {
 		/* A side that was answered proves itself with its ACK: the
 		 * daemon wants it (relay_splice.c, "proving"). An RST proves
-		 * nothing. */
-		if (exp->proving && allowed && !(p->tcp_flags & (NS_TCP_SYN | NS_TCP_RST)))
+		 * nothing, except at a public port, where a client answers a
+		 * challenge with one (relay_public.c). */
+		if (exp->proving && allowed && !(p->tcp_flags & NS_TCP_SYN) &&
+		    (!(p->tcp_flags & NS_TCP_RST) || (exp->splice_id & NS_PUBLIC_BIT)))
 			return ns_punt(ctx, p, exp->splice_id, exp->side, NS_PUNT_PROOF);
 		return exp->loose ? NS_V_PASS : -NS_DROP_STRANGER;
 	}

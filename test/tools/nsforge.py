@@ -3,14 +3,16 @@
 """nsforge: IPv4 TCP segments with a forged source, for the spoofing tests
 (test_synrace.sh, test_spoof.sh). Needs CAP_NET_RAW in the sending namespace.
 
-  nsforge.py SRC SPORT DST DPORT FLAGS [--count N] [--data BYTES]
+  nsforge.py SRC SPORT DST DPORT FLAGS [--count N] [--data BYTES] [--spread CIDR]
 
 FLAGS is the TCP flags byte (2 SYN, 4 RST, 17 FIN|ACK, 24 PSH|ACK). Sequence
 and acknowledgment numbers are random; a SYN carries MSS 1460, SACK
 permitted and window scale 7, as a real one does. Prints one line per
-segment: "forged FLAGS SRC:SPORT -> DST:DPORT seq N".
+segment: "forged FLAGS SRC:SPORT -> DST:DPORT seq N". With --spread, each
+segment comes from a random address of CIDR and a random port (a flood from
+many forged sources; SRC and SPORT are ignored) and nothing is printed.
 """
-import argparse, os, socket, struct
+import argparse, ipaddress, os, random, socket, struct
 
 
 def csum(b):
@@ -49,12 +51,22 @@ def main():
     ap.add_argument("flags", type=int)
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--data", type=int, default=0, help="payload bytes (random)")
+    ap.add_argument("--spread", help="random sources from this IPv4 CIDR")
     a = ap.parse_args()
     r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    net = ipaddress.ip_network(a.spread) if a.spread else None
     for i in range(a.count):
-        pkt, seq = segment(a.src, a.sport, a.dst, a.dport, a.flags, os.urandom(a.data), i)
-        r.sendto(pkt, (a.dst, 0))
-        print("forged %d %s:%d -> %s:%d seq %u" % (a.flags, a.src, a.sport, a.dst, a.dport, seq))
+        src, sport = a.src, a.sport
+        if net:
+            src = str(net[random.randrange(net.num_addresses)])
+            sport = random.randrange(1024, 65536)
+        pkt, seq = segment(src, sport, a.dst, a.dport, a.flags, os.urandom(a.data), i & 0xffff)
+        try:
+            r.sendto(pkt, (a.dst, 0))
+        except BlockingIOError:
+            continue
+        if not net:
+            print("forged %d %s:%d -> %s:%d seq %u" % (a.flags, src, sport, a.dst, a.dport, seq))
 
 
 if __name__ == "__main__":
