@@ -107,4 +107,63 @@ test_xdp_provider_stopped() {
 	[ $((t1 - t0)) -le 10 ] || fail "a provider gone: the reset took $((t1 - t0)) s"
 }
 
+# relay_metric NAME [LABELS]: the relay's value of a metric (summed).
+relay_metric() {
+	nsx "$RELAY" curl -fsS "http://127.0.0.1:9781/metrics" |
+		awk -v m="$1" -v l="${2:-}" '($1 == m || index($1, m "{") == 1) &&
+			(l == "" || index($1, l)) {
+			n += $2 } END { print n + 0 }'
+}
+
+# A flood of forged SYNs (20000, from 131072 addresses) at the public port
+# while laptop downloads home-nas's web server through the relay (another
+# service's splice) and a new public client connects: the download is
+# whole, the client gets through (challenged, it proves its address), the
+# relay holds no more than public-half-open and its memory stays put.
+test_xdp_syn_flood() {
+	local mal=${NSP}mal dl rss0 rss1 held max=0 i
+
+	need python3
+	public_bed xdp "" --public-half-open 64 --public-syn-rate 20 --metrics 127.0.0.1:9781
+	ns_add "$mal"
+	inet_host "$mal" mal 203.0.113.66
+	random_file "$TMP/big.bin" $((32 << 20))
+	web_server "$HA" 8090 "$TMP/big.bin"
+	stop_agent_named home-nas
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp, expose: { port: 8080 } }
+  - { name: big, target: 127.0.0.1:8090, proto: tcp }'
+	wait_for_line "$AGENT_LOG" "web: public at $SRELAY4:8080" 20 "$AGENT_PID" ||
+		fail "the public port did not open again"
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/big, listen: 127.0.0.1:18090, proto: tcp, pool: 0 }'
+	rss0=$(ps -o rss= -p "$RELAY_PID")
+	nsx "$HB" curl -fsS --max-time 120 --limit-rate 4M -o "$TMP/big.got" \
+		http://127.0.0.1:18090/ &
+	dl=$!
+	nsx "$mal" python3 "$TOP/test/tools/nsforge.py" 0.0.0.0 0 "$SRELAY4" 8080 2 \
+		--count 20000 --spread 198.18.0.0/15 &
+	local flood=$!
+	for i in $(seq 20); do
+		held=$(relay_metric natsplice_relay_public_held)
+		[ "$held" -le "$max" ] || max=$held
+		[ "$(relay_metric natsplice_relay_public_challenges_total 'outcome="sent"')" -lt 1000 ] ||
+			break
+		sleep 0.2
+	done
+	public_get "$TMP/got.bin" || fail "a new public client during the flood: curl exit $?"
+	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the public client's download differs"
+	wait "$flood"
+	held=$(relay_metric natsplice_relay_public_held)
+	[ "$held" -le "$max" ] || max=$held
+	wait "$dl" || fail "the download through the other service failed (curl exit $?)"
+	cmp -s "$TMP/big.got" "$TMP/big.bin" || fail "the other service's download differs"
+	rss1=$(ps -o rss= -p "$RELAY_PID")
+	echo "flood: $(relay_metric natsplice_relay_public_challenges_total 'outcome="sent"') challenged, $(relay_metric natsplice_relay_public_challenges_total 'outcome="answered"') answered, $(relay_metric natsplice_relay_public_clients_total 'outcome="held"') held in all, at most $max at once; relay RSS $rss0 -> $rss1 KiB"
+	[ "$max" -le 64 ] || fail "the relay held $max SYNs (public-half-open 64)"
+	[ "$(relay_metric natsplice_relay_public_challenges_total 'outcome="answered"')" -ge 1 ] ||
+		fail "the public client was never challenged: the flood did not exhaust the rate"
+	[ $((rss1 - rss0)) -lt 8192 ] || fail "the relay grew by $((rss1 - rss0)) KiB in the flood"
+}
+
 run_tests
