@@ -403,6 +403,8 @@ void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
 			      const struct ctl_splice *info, const char *why);
 void relay_broker_public_client(struct relay *r, const struct relay_public *pub,
 				const struct relay_splice *sp);
+/* SPLICE_DONE for a splice that is gone already (a public client's). */
+void relay_broker_gone(struct relay *r, __u64 session, __u32 splice_id);
 
 /* relay_config.c: settings (command line, relay.yaml) and --help */
 int relay_cfg_parse(struct relay_cfg *c, const char *sock, int argc, char **argv, int *verbose,

@@ -270,6 +270,22 @@ void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
 	ns_bclient_send(r->broker, &mb);
 }
 
+void relay_broker_gone(struct relay *r, __u64 session, __u32 splice_id)
+{
+	struct ns_msg_buf mb;
+
+	if (!ns_bclient_up(r->broker))
+		return;
+	ns_mb_init(&mb, NS_MSG_SPLICE_DONE);
+	ns_mb_u64(&mb, NS_A_SESSION, session);
+	ns_mb_u32(&mb, NS_A_SPLICE_ID, splice_id);
+	ns_mb_u64(&mb, NS_A_BYTES_AB, 0);
+	ns_mb_u64(&mb, NS_A_BYTES_BA, 0);
+	ns_mb_u64(&mb, NS_A_PACKETS, 0);
+	ns_mb_str(&mb, NS_A_TEXT, "gone before its provider came");
+	ns_bclient_send(r->broker, &mb);
+}
+
 int relay_broker_open(struct relay *r)
 {
 	struct ns_bclient_cfg cfg = {

@@ -422,6 +422,12 @@ void relay_public_answer(struct relay *r, __u32 splice_id, __u64 session, __u32 
 {
 	struct relay_splice *sp = relay_splice_find(r, splice_id);
 
+	if ((!sp || !sp->s.pub) && session) {
+		/* gone meanwhile (its deadline, an eviction): the broker's
+		 * session ends now, not at its timeout */
+		relay_broker_gone(r, session, splice_id);
+		return;
+	}
 	if (!sp || !sp->s.pub)
 		return;
 	if (session) {
