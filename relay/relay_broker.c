@@ -253,37 +253,35 @@ void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp)
 	ns_bclient_send(r->broker, &mb);
 }
 
-void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
-			      const struct ctl_splice *info, const char *why)
+static void send_done(struct relay *r, __u64 session, __u32 splice_id, const __u64 bytes[2],
+		      __u64 packets, const char *why)
 {
 	struct ns_msg_buf mb;
 
-	if (!ns_bclient_up(r->broker) || !sp->s.session)
-		return;
-	ns_mb_init(&mb, NS_MSG_SPLICE_DONE);
-	ns_mb_u64(&mb, NS_A_SESSION, sp->s.session);
-	ns_mb_u32(&mb, NS_A_SPLICE_ID, sp->s.id);
-	ns_mb_u64(&mb, NS_A_BYTES_AB, info->bytes[0]);
-	ns_mb_u64(&mb, NS_A_BYTES_BA, info->bytes[1]);
-	ns_mb_u64(&mb, NS_A_PACKETS, info->packets[0] + info->packets[1]);
-	ns_mb_str(&mb, NS_A_TEXT, why);
-	ns_bclient_send(r->broker, &mb);
-}
-
-void relay_broker_gone(struct relay *r, __u64 session, __u32 splice_id)
-{
-	struct ns_msg_buf mb;
-
-	if (!ns_bclient_up(r->broker))
+	if (!ns_bclient_up(r->broker) || !session)
 		return;
 	ns_mb_init(&mb, NS_MSG_SPLICE_DONE);
 	ns_mb_u64(&mb, NS_A_SESSION, session);
 	ns_mb_u32(&mb, NS_A_SPLICE_ID, splice_id);
-	ns_mb_u64(&mb, NS_A_BYTES_AB, 0);
-	ns_mb_u64(&mb, NS_A_BYTES_BA, 0);
-	ns_mb_u64(&mb, NS_A_PACKETS, 0);
-	ns_mb_str(&mb, NS_A_TEXT, "gone before its provider came");
+	ns_mb_u64(&mb, NS_A_BYTES_AB, bytes[0]);
+	ns_mb_u64(&mb, NS_A_BYTES_BA, bytes[1]);
+	ns_mb_u64(&mb, NS_A_PACKETS, packets);
+	ns_mb_str(&mb, NS_A_TEXT, why);
 	ns_bclient_send(r->broker, &mb);
+}
+
+void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,
+			      const struct ctl_splice *info, const char *why)
+{
+	send_done(r, sp->s.session, sp->s.id, info->bytes, info->packets[0] + info->packets[1],
+		  why);
+}
+
+void relay_broker_gone(struct relay *r, __u64 session, __u32 splice_id)
+{
+	static const __u64 none[2];
+
+	send_done(r, session, splice_id, none, 0, "gone before its provider came");
 }
 
 int relay_broker_open(struct relay *r)
