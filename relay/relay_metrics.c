@@ -188,17 +188,28 @@ static void out_ports(struct relay *r, FILE *f)
 		    "share ports and hold none).", held);
 }
 
+/* One counter by outcome: NAME{outcome="..."} for each of n. */
+static void out_outcomes(FILE *f, const char *name, const char *help,
+			 const char *const *outcomes, const __u64 *v, int n)
+{
+	int i;
+
+	ns_prom_head(f, name, "counter", help);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s{outcome=\"%s\"} %llu\n", name, outcomes[i],
+			(unsigned long long)v[i]);
+}
+
 /* SYNs racing a side (relay_splice.c, "proving"). */
 static void out_syn_race(struct relay *r, FILE *f)
 {
-	ns_prom_head(f, "natsplice_relay_syn_second_source_total", "counter",
+	static const char *const outcomes[] = { "taken", "refused" };
+	const __u64 v[] = { r->syn_second_taken, r->syn_second_refused };
+
+	out_outcomes(f, "natsplice_relay_syn_second_source_total",
 		     "SYNs from a second source (or with a new ISN) for a side of a splice not "
 		     "established yet: taken (in the place of the first before the pair, or "
-		     "as a candidate that must prove itself) or refused.");
-	fprintf(f, "natsplice_relay_syn_second_source_total{outcome=\"taken\"} %llu\n",
-		(unsigned long long)r->syn_second_taken);
-	fprintf(f, "natsplice_relay_syn_second_source_total{outcome=\"refused\"} %llu\n",
-		(unsigned long long)r->syn_second_refused);
+		     "as a candidate that must prove itself) or refused.", outcomes, v, 2);
 	ns_prom_u64(f, "natsplice_relay_proofs_bad_total", "counter",
 		    "Segments at the port of a side that must prove itself that proved nothing "
 		    "(wrong source or acknowledgment).", r->proofs_bad);
@@ -207,6 +218,10 @@ static void out_syn_race(struct relay *r, FILE *f)
 /* Public ports (relay_public.c): what is open, what the clients cost. */
 static void out_public(struct relay *r, FILE *f)
 {
+	static const char *const clients[] = { "held", "evicted", "not_allowed", "dropped" };
+	static const char *const challenges[] = { "sent", "answered" };
+	const __u64 vc[] = { r->pub_clients, r->pub_evicted, r->pub_disallowed, r->pub_dropped };
+	const __u64 vch[] = { r->pub_challenged, r->pub_verified };
 	int i;
 
 	ns_prom_head(f, "natsplice_relay_public_held", "gauge",
@@ -219,27 +234,15 @@ static void out_public(struct relay *r, FILE *f)
 	ns_prom_u64(f, "natsplice_relay_public_held_max", "gauge",
 		    "Clients' SYNs all public ports may hold at once (public-half-open).",
 		    r->cfg.public_half_open);
-	ns_prom_head(f, "natsplice_relay_public_clients_total", "counter",
+	out_outcomes(f, "natsplice_relay_public_clients_total",
 		     "Clients' first SYNs at public ports: held (for the broker and the "
 		     "provider), evicted (made room for another; see public-half-open), "
 		     "not_allowed (source outside the port's prefixes), dropped (no relay port "
-		     "or splice room).");
-	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"held\"} %llu\n",
-		(unsigned long long)r->pub_clients);
-	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"evicted\"} %llu\n",
-		(unsigned long long)r->pub_evicted);
-	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"not_allowed\"} %llu\n",
-		(unsigned long long)r->pub_disallowed);
-	fprintf(f, "natsplice_relay_public_clients_total{outcome=\"dropped\"} %llu\n",
-		(unsigned long long)r->pub_dropped);
-	ns_prom_head(f, "natsplice_relay_public_challenges_total", "counter",
+		     "or splice room).", clients, vc, 4);
+	out_outcomes(f, "natsplice_relay_public_challenges_total",
 		     "New clients of a public port beyond public-syn-rate, challenged first "
 		     "(sent), and the challenges answered with the right RST (answered): a "
-		     "flood of forged SYNs is challenged and never answers.");
-	fprintf(f, "natsplice_relay_public_challenges_total{outcome=\"sent\"} %llu\n",
-		(unsigned long long)r->pub_challenged);
-	fprintf(f, "natsplice_relay_public_challenges_total{outcome=\"answered\"} %llu\n",
-		(unsigned long long)r->pub_verified);
+		     "flood of forged SYNs is challenged and never answers.", challenges, vch, 2);
 }
 
 static void out_relay(struct relay *r, FILE *f)

@@ -181,6 +181,17 @@ static void ports_exhausted(struct relay *r, int err, char *msg, size_t msglen)
 		snprintf(msg, msglen, "no random bytes for a relay port");
 }
 
+/* A new splice, if the table has room for it. */
+static int splice_room(struct relay *r, struct relay_splice **sp, char *msg, size_t msglen)
+{
+	if (r->nsplices >= NS_MAX_SPLICES) {
+		snprintf(msg, msglen, "splice table full (%u splices)", r->nsplices);
+		return -ENOSPC;
+	}
+	*sp = splice_new();
+	return *sp ? 0 : -ENOMEM;
+}
+
 /* The rest of a new splice sp (id, ports and allowances set): linked, its
  * ports opened, its record saved. 0, or -errno with sp freed. */
 static int splice_start(struct relay *r, struct relay_splice *sp, __u32 timeout, char *msg,
@@ -235,13 +246,9 @@ int relay_splice_add(struct relay *r, const struct ctl_req *req, struct relay_sp
 			 family == NS_AF_INET ? "IPv4" : "IPv6");
 		return -EAFNOSUPPORT;
 	}
-	if (r->nsplices >= NS_MAX_SPLICES) {
-		snprintf(msg, msglen, "splice table full (%u splices)", r->nsplices);
-		return -ENOSPC;
-	}
-	sp = splice_new();
-	if (!sp)
-		return -ENOMEM;
+	err = splice_room(r, &sp, msg, msglen);
+	if (err)
+		return err;
 	err = port_alloc(r, &pa);
 	if (!err && req->mode == NS_MODE_PASSIVE) {
 		port_hold(r, pa, sp);	/* hold it while picking the second */
@@ -284,13 +291,9 @@ int relay_splice_add_public(struct relay *r, const struct relay_public *pub,
 	__u16 pa;
 	int err;
 
-	if (r->nsplices >= NS_MAX_SPLICES) {
-		snprintf(msg, msglen, "splice table full (%u splices)", r->nsplices);
-		return -ENOSPC;
-	}
-	sp = splice_new();
-	if (!sp)
-		return -ENOMEM;
+	err = splice_room(r, &sp, msg, msglen);
+	if (err)
+		return err;
 	err = port_alloc(r, &pa);
 	if (err) {
 		ports_exhausted(r, err, msg, msglen);
