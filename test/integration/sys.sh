@@ -240,13 +240,14 @@ http_get() {
 	nsx "$1" curl -fsS --max-time 60 -o "$3" "$2"
 }
 
-# parallel_get N: N downloads at once from HB through the subscriber port
-# 127.0.0.1:18080; every one must arrive and match $TMP/web.bin.
+# parallel_get N [NS URL]: N downloads at once from HB through the subscriber
+# port 127.0.0.1:18080 (or from NS, of URL); every one must arrive and match
+# $TMP/web.bin.
 parallel_get() {
-	local n=$1 i pids=() bad=0
+	local n=$1 ns=${2:-$HB} url=${3:-http://127.0.0.1:18080/} i pids=() bad=0
 
 	for i in $(seq "$n"); do
-		nsx "$HB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" http://127.0.0.1:18080/ &
+		nsx "$ns" curl -fsS --max-time 120 -o "$TMP/p$i.bin" "$url" &
 		pids+=($!)
 	done
 	for i in "${!pids[@]}"; do

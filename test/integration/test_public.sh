@@ -58,23 +58,11 @@ test_userspace_download() { t_download userspace; }
 
 # 200 clients at once (XDP): each gets the whole file.
 test_xdp_parallel_200() {
-	local i pids=() bad=0
-
 	public_bed xdp "max-splices-per-pair: 0
 tunnel-rate: 0
 max-sessions-per-agent: 0
 public-max-conns: 1000"
-	for i in $(seq 200); do
-		nsx "$PUB" curl -fsS --max-time 120 -o "$TMP/p$i.bin" "$PUBLIC_URL" &
-		pids+=($!)
-	done
-	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || bad=$((bad + 1))
-	done
-	[ "$bad" = 0 ] || fail "$bad of 200 parallel downloads failed"
-	for i in $(seq 200); do
-		cmp -s "$TMP/p$i.bin" "$TMP/web.bin" || fail "download $i differs"
-	done
+	parallel_get 200 "$PUB" "$PUBLIC_URL"
 }
 
 # A provider that stops: new clients get an RST, not a hang. Hung (SIGSTOP:
