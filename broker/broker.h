@@ -15,6 +15,7 @@
 #include "http.h"
 #include "loop.h"
 #include "log.h"
+#include "util.h"
 
 #define BROKER_NAME_MAX		255	/* bytes of an agent, relay or service name (a STR) */
 #define BROKER_SERVICES_DEFAULT	256	/* max-services-per-agent */
@@ -55,6 +56,10 @@
 #define BROKER_SESS_BUCKETS	4096	/* session id hash */
 #define BROKER_DRAIN_MS		2000	/* a closed peer gets this long to read our ERROR */
 #define BROKER_RELAY_BUSY_MS	250	/* a relay that answered BUSY gets no request this long */
+#define BROKER_PUBLIC_TIMEOUT_S	5	/* public-connect-timeout */
+#define BROKER_PUBLIC_MAX_CONNS	256	/* public-max-conns */
+#define BROKER_EXPOSE_PREFIXES	16	/* EXPOSE PREFIX entries */
+#define BROKER_PORT_RANGES	64	/* an agent's expose ACL, a relay's PUBLIC_PORTS */
 #define BROKER_RELAY_GRACE_S	10	/* after start: relay-path requests wait for a relay
 					 * (relays retry every 5 s +-25 % at most) */
 
@@ -67,11 +72,17 @@ struct ns_ep {
 	__u16 port;
 };
 
+struct port_range {
+	__u16 lo, hi;
+};
+
 /* One agent or relay of the config: who may log in. */
 struct broker_cred {
 	char *name;
 	char *secret;
 	int line, col;		/* where the entry starts, for errors */
+	struct port_range *expose;	/* agents: the public ports it may expose */
+	size_t nexpose;
 };
 
 /* An ACL entry: "web" (any provider's web) or "home-nas/web" (one provider's). */
@@ -109,6 +120,8 @@ struct broker_cfg {
 	__u32 login_free;		/* login-failures-free (0: no backoff) */
 	__u32 login_backoff_max_s;	/* login-backoff-max */
 	__u32 msg_rate, msg_burst;	/* msg-rate, msg-burst: one agent's messages */
+	__u32 public_timeout_s;		/* public-connect-timeout */
+	__u32 public_max_conns;		/* public-max-conns */
 	char user[64];			/* user: who the broker becomes after binding */
 	char tls_cert[256];		/* tls-cert: PEM, made with tls-key if neither exists */
 	char tls_key[256];		/* tls-key */
@@ -224,12 +237,28 @@ enum peer_state {
 };
 
 /* A published service (one agent's list). */
+/* A service's public port (public.c): where it is open, or why not. */
+struct exposure {
+	bool on;			/* PUBLISH had EXPOSE */
+	__u16 port;
+	__u32 max_conns;
+	unsigned int nprefix;
+	char prefix[BROKER_EXPOSE_PREFIXES][NS_ADDRSTRLEN + 5];	/* "addr/len" */
+	__u32 id;			/* PUBLIC_ID, unique in this broker */
+	struct peer *relay;		/* where it is open or being opened, or NULL */
+	__u32 req;			/* PUBLIC_OPEN's REQ_ID while unanswered */
+	bool open;			/* the relay said OK */
+	unsigned int live;		/* public sessions established, not done */
+	char why[160];			/* why it is not open */
+};
+
 struct service {
 	struct service *next;
 	char name[BROKER_NAME_MAX + 1];	/* bare name */
 	__u8 proto;			/* IPPROTO_TCP / IPPROTO_UDP */
 	__u8 compress;			/* NS_A_COMPRESS as published, 0 if absent */
 	__u8 plain;			/* NS_A_PLAIN as published: tunnels not sealed */
+	struct exposure ex;
 };
 
 /* The reachability probe of an agent's LISTEN_PORT (probe.c). */
@@ -272,6 +301,8 @@ struct peer {
 	unsigned int load;		/* relays: SPLICE_READY - SPLICE_DONE on this connection */
 	unsigned int pending;		/* relays: SPLICE_REQUESTs not answered yet */
 	__u64 busy_until_ns;		/* relays: answered BUSY; skipped until then */
+	struct port_range pub_ports[BROKER_PORT_RANGES];	/* relays: LOGIN PUBLIC_PORTS */
+	unsigned int npub_ports;
 	__u8 nonce[NS_NONCE_LEN];
 	struct ns_timer timer;		/* login deadline, then heartbeat and hold */
 	__u64 last_rx_ns, next_hb_ns;
@@ -344,6 +375,11 @@ struct session {
 	__u8 held;				/* HELD_*: counted by limits.c */
 	__u64 splice_req_ns;			/* SPLICE_REQUEST sent (the handshake window) */
 	char why[160];				/* failure, or the relay's close reason */
+	/* a public port's client (public.c): no subscriber agent */
+	bool public;
+	struct ns_ep client;			/* PUBLIC_CLIENT PEER_ADDR */
+	__u16 public_port;
+	__u32 public_id;
 };
 
 struct broker_stats {
@@ -360,6 +396,8 @@ struct broker_stats {
 	__u64 plain_refused;		/* plain-text connections refused (no insecure) */
 	__u64 tls_failed;		/* TLS handshakes failed or stalled */
 	__u64 limit_hits[LIM_MAX];	/* requests refused by an agent's limit */
+	__u64 public_sessions;		/* public clients given to their provider */
+	__u64 public_refused[2];	/* ... refused: provider gone, max-conns */
 };
 
 
@@ -399,6 +437,7 @@ struct broker {
 	struct ns_ratelog door_log[LIM_MAX];	/* lines about the doors' refusals */
 	struct ns_ratelog login_log;		/* lines about failed logins */
 	unsigned int nactive, ndone;
+	__u32 next_public_id, next_public_req;	/* public.c */
 	struct ns_http *http;
 	struct broker_stats st;
 	time_t started;
@@ -461,6 +500,32 @@ const char *mode_name(int mode);
 /* Relay ports held by relay's live splices (the records of sessions whose
  * splice is set up and not reported done). */
 unsigned int sess_relay_ports(const struct broker *b, const char *relay);
+
+/* A public port's client at relay R: a session of its own (no subscriber),
+ * PUBLIC_ACCEPT to R and CONNECT_INFO to P; NULL when out of memory. */
+struct session *sess_public(struct peer *R, struct peer *P, const struct service *svc,
+			    __u32 splice_id, __u16 port_a, const struct ns_ep *client);
+
+/* public.c: public ports (include/ns_proto.h, "Public ports") */
+/* PUBLISH's EXPOSE (or none) for s of P: 0, or -errno with *code and text
+ * for the ERROR. The port opens afterwards (public_place). */
+int public_publish(struct peer *P, struct service *s, const struct ns_msg *m, __u32 *code,
+		   char *text, size_t len);
+void public_place(struct peer *P, struct service *s);
+/* s is withdrawn (UNPUBLISH, P gone): its port closes. */
+void public_withdraw(struct peer *P, struct service *s);
+void public_relay_reply(struct peer *R, const struct ns_msg *m, bool ok);
+void public_client(struct peer *R, const struct ns_msg *m);
+/* A relay logged in (its PUBLIC_PORTS read) or is gone. */
+void public_relay_online(struct broker *b);
+void public_relay_gone(struct peer *R);
+void public_session_done(struct session *s);
+/* LOGIN's PUBLIC_PORTS of a relay: 0, or -EINVAL (a bad range). */
+int public_relay_ports(struct peer *R, const struct ns_msg *m);
+unsigned int public_live(const struct broker *b);	/* public sessions established */
+unsigned int public_open_count(const struct broker *b);
+struct ns_out;
+void public_api(struct broker *b, struct ns_out *o);	/* GET /api/v1/public */
 
 /* limits.c: what one agent may take */
 int limits_init(struct broker *b);

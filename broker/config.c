@@ -44,6 +44,8 @@ void cfg_defaults(struct broker_cfg *c)
 	c->login_backoff_max_s = BROKER_LOGIN_BACKOFF_MAX;
 	c->msg_rate = BROKER_MSG_RATE;
 	c->msg_burst = BROKER_MSG_BURST;
+	c->public_timeout_s = BROKER_PUBLIC_TIMEOUT_S;
+	c->public_max_conns = BROKER_PUBLIC_MAX_CONNS;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
 	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
@@ -56,6 +58,7 @@ static void creds_free(struct broker_cred *v, size_t n)
 	for (i = 0; i < n; i++) {
 		free(v[i].name);
 		free(v[i].secret);
+		free(v[i].expose);
 	}
 	free(v);
 }
@@ -132,11 +135,44 @@ static const struct yc_node *need(const struct yc_node *map, const char *key, co
 	return n;
 }
 
-/* agents: / relays: a sequence of { name, secret }. */
+/* An agent's expose: the public ports it may have a relay open: a list of
+ * PORT and "LO-HI" (or one of them). */
+static int load_expose(const struct yc_node *n, struct broker_cred *c, char *err, size_t errlen)
+{
+	size_t i, cnt = n->kind == YC_SEQ ? n->n : 1;
+	const char *v;
+	int ret;
+
+	if (n->kind == YC_MAP)
+		return yc_error(n, err, errlen, "expose must be a list of ports and port ranges "
+				"(8080, \"8000-8099\")");
+	if (cnt > BROKER_PORT_RANGES)
+		return yc_error(n, err, errlen, "expose: at most %d ports and ranges",
+				BROKER_PORT_RANGES);
+	c->expose = calloc(cnt ? cnt : 1, sizeof(*c->expose));
+	if (!c->expose)
+		return -ENOMEM;
+	for (i = 0; i < cnt; i++) {
+		const struct yc_node *it = n->kind == YC_SEQ ? n->items[i] : n;
+
+		ret = yc_scalar(it, &v, err, errlen);
+		if (ret)
+			return ret;
+		if (ns_parse_port_range(v, &c->expose[i].lo, &c->expose[i].hi))
+			return yc_error(it, err, errlen, "expose: '%s' is not a port or a range "
+					"LO-HI (1-65535)", v);
+	}
+	c->nexpose = cnt;
+	return 0;
+}
+
+/* agents: / relays: a sequence of { name, secret } (agents: and expose). */
 static int load_creds(const struct yc_node *seq, const char *what, struct broker_cred **out,
 		      size_t *nout, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "name", "secret", NULL };
+	static const char *const agent_keys[] = { "name", "secret", "expose", NULL };
+	static const char *const relay_keys[] = { "name", "secret", NULL };
+	const char *const *keys = strcmp(what, "agent") ? relay_keys : agent_keys;
 	struct broker_cred *v;
 	size_t i;
 	int ret;
@@ -172,6 +208,11 @@ static int load_creds(const struct yc_node *seq, const char *what, struct broker
 		(*nout)++;
 		if (!v[i].name || !v[i].secret)
 			return -ENOMEM;
+		if (yc_get(e, "expose")) {
+			ret = load_expose(yc_get(e, "expose"), &v[i], err, errlen);
+			if (ret)
+				return ret;
+		}
 	}
 	qsort(v, *nout, sizeof(*v), cred_cmp);
 	for (i = 1; i < *nout; i++) {
@@ -465,6 +506,16 @@ static const struct ns_setting settings[] = {
 	{ .name = "msg-burst", .type = NS_SET_U32, CFG(msg_burst), .min = 1, .max = 10000000,
 	  .arg = "N",
 	  .help = "... and at once, after a quiet moment (default " STR(BROKER_MSG_BURST) ")" },
+	{ .name = "public-connect-timeout", .type = NS_SET_SECONDS, CFG(public_timeout_s),
+	  .min = 1, .max = 300, .arg = "SEC",
+	  .help = "how long a relay holds a public port's client (its SYN) for the provider "
+		  "to connect; then the client gets an RST (default "
+		  STR(BROKER_PUBLIC_TIMEOUT_S) ")" },
+	{ .name = "public-max-conns", .type = NS_SET_U32, CFG(public_max_conns), .min = 1,
+	  .max = 1000000, .arg = "N",
+	  .help = "live connections of one exposed service's public port, when its agent "
+		  "gives no max-conns or a larger one (default " STR(BROKER_PUBLIC_MAX_CONNS)
+		  ")" },
 	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The HTTP API (libmicrohttpd): GET /metrics (Prometheus text format) and
- * GET /api/v1/{agents,relays,services,sessions} (JSON arrays), and the
+ * GET /api/v1/{agents,relays,services,sessions,public} (JSON arrays), and the
  * dashboard's files (dashboard.c) at / and /dashboard/.
  *
  * lib/http.c serves it inside the broker's own event loop, so the handlers
@@ -136,7 +136,12 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 		ns_out_obj_begin(o, NULL);
 		ns_out_fmt(o, "id", "%016llx", (unsigned long long)s->id);
 		ns_out_fmt(o, "service", "%s/%s", s->prov_name, s->service);
+		ns_out_str(o, "kind", s->public ? "public" : "agent");
 		ns_out_str(o, "subscriber", s->sub_name);
+		if (s->public)
+			out_ep(o, "client", &s->client);
+		else
+			ns_out_null(o, "client");
 		ns_out_str(o, "provider", s->prov_name);
 		ns_out_str(o, "proto", s->proto == IPPROTO_UDP ? "udp" : "tcp");
 		ns_out_str(o, "transport", s->transport == IPPROTO_UDP ? "udp" : "tcp");
@@ -250,6 +255,21 @@ static void metrics(struct broker *b, FILE *f)
 	       "Bytes relayed, both directions, of finished splices.", st->relay_bytes);
 	ns_prom_u64(f, "natsplice_relay_packets_total", "counter",
 	       "Packets relayed, of finished splices.", st->relay_packets);
+	ns_prom_u64(f, "natsplice_broker_public_ports", "gauge",
+	       "Services' public ports open on a relay (expose:).", public_open_count(b));
+	ns_prom_u64(f, "natsplice_broker_public_sessions", "gauge",
+	       "Public ports' clients given to their provider, not reported done yet.",
+	       public_live(b));
+	ns_prom_u64(f, "natsplice_broker_public_sessions_total", "counter",
+	       "Public ports' clients given to their provider (sessions of kind public; also "
+	       "counted in natsplice_sessions_total{path=\"relay\"}).", st->public_sessions);
+	ns_prom_head(f, "natsplice_broker_public_refused_total", "counter",
+		    "Public ports' clients the broker had the relay reset, by reason: "
+		    "not_found (the provider or its service is gone), limit (max-conns).");
+	fprintf(f, "natsplice_broker_public_refused_total{reason=\"not_found\"} %llu\n",
+		(unsigned long long)st->public_refused[0]);
+	fprintf(f, "natsplice_broker_public_refused_total{reason=\"limit\"} %llu\n",
+		(unsigned long long)st->public_refused[1]);
 	ns_prom_u64(f, "natsplice_start_time_seconds", "gauge", "When the broker started (Unix time).",
 	       (unsigned long long)b->started);
 }
@@ -291,6 +311,7 @@ static enum MHD_Result on_request(void *data, struct ns_http_req *req)
 		{ "/api/v1/relays", api_relays },
 		{ "/api/v1/services", api_services },
 		{ "/api/v1/sessions", api_sessions },
+		{ "/api/v1/public", public_api },
 	};
 	struct broker *b = data;
 	struct MHD_Connection *c = req->conn;

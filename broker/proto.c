@@ -166,8 +166,12 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		p->listen_port = port;
 	p->relay_addr = p->observed;
 	p->relay_addr.port = 0;
-	if (role == NS_ROLE_RELAY)
+	if (role == NS_ROLE_RELAY) {
 		ns_msg_addr(m, NS_A_RELAY_ADDR, &p->relay_addr.family, p->relay_addr.addr, &port);
+		if (public_relay_ports(p, m))
+			log_warn("relay %s: bad PUBLIC_PORTS in its LOGIN: it opens no public port",
+				 name);
+	}
 
 	slot = role == NS_ROLE_AGENT ? &b->agents[idx] : &b->relays[idx];
 	old = *slot;
@@ -216,6 +220,7 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		log_info("relay %s logged in from %s (public address %s)", name, a,
 			 ns_addr_str(p->relay_addr.family, p->relay_addr.addr, ra, sizeof(ra)));
 		sess_relay_online(b);
+		public_relay_online(b);
 		return;
 	}
 	log_info("agent %s logged in from %s%s", name, a,
@@ -242,6 +247,7 @@ void services_drop(struct peer *p)
 
 	while ((s = p->services)) {
 		p->services = s->next;
+		public_withdraw(p, s);
 		free(s);
 		p->b->nservices--;
 	}
@@ -255,10 +261,11 @@ static const char *proto_name(__u8 proto)
 
 static void on_publish(struct peer *p, const struct ns_msg *m)
 {
-	char name[BROKER_NAME_MAX + 1];
-	__u8 proto = IPPROTO_TCP, compress = 0, plain = 0;
+	char name[BROKER_NAME_MAX + 1], text[200];
+	__u8 proto = IPPROTO_TCP, compress = 0, plain = 0, old_proto;
 	struct service *s;
-	__u32 req;
+	__u32 req, code;
+	bool fresh;
 	int err;
 
 	if (ns_msg_u32(m, NS_A_REQ_ID, &req) || ns_msg_str(m, NS_A_SERVICE, name, sizeof(name))) {
@@ -286,7 +293,8 @@ static void on_publish(struct peer *p, const struct ns_msg *m)
 		return;
 	}
 	s = service_find(p, name);
-	if (!s) {
+	fresh = !s;
+	if (fresh) {
 		if (limit_publish(p, req))
 			return;
 		s = calloc(1, sizeof(*s));
@@ -295,17 +303,31 @@ static void on_publish(struct peer *p, const struct ns_msg *m)
 			return;
 		}
 		snprintf(s->name, sizeof(s->name), "%s", name);
+	}
+	old_proto = s->proto;
+	s->proto = proto;
+	if (public_publish(p, s, m, &code, text, sizeof(text))) {
+		log_info("agent %s: %s not published: %s", p->name, name, text);
+		proto_error(p, &req, 0, code, "%s", text);
+		if (fresh)
+			free(s);
+		else
+			s->proto = old_proto;
+		return;
+	}
+	if (fresh) {
 		s->next = p->services;
 		p->services = s;
 		p->nservices++;
 		p->b->nservices++;
 	}
-	s->proto = proto;
 	s->compress = compress;
 	s->plain = plain;
-	log_info("agent %s published %s (%s%s%s)", p->name, name, proto_name(proto),
-		 compress ? ", compressed" : "", plain ? ", not encrypted" : "");
+	log_info("agent %s published %s (%s%s%s)%s", p->name, name, proto_name(proto),
+		 compress ? ", compressed" : "", plain ? ", not encrypted" : "",
+		 s->ex.on ? ", exposed" : "");
 	proto_ok(p, req);
+	public_place(p, s);
 }
 
 static void on_unpublish(struct peer *p, const struct ns_msg *m)
@@ -327,6 +349,7 @@ static void on_unpublish(struct peer *p, const struct ns_msg *m)
 		return;
 	}
 	*sp = s->next;
+	public_withdraw(p, s);
 	free(s);
 	p->nservices--;
 	p->b->nservices--;
@@ -445,9 +468,16 @@ static void agent_message(struct peer *p, const struct ns_msg *m)
 
 static void relay_message(struct peer *p, const struct ns_msg *m)
 {
+	__u64 session;
+
 	switch (m->type) {
 	case NS_MSG_HEARTBEAT:
+		return;
 	case NS_MSG_OK:
+		public_relay_reply(p, m, true);
+		return;
+	case NS_MSG_PUBLIC_CLIENT:
+		public_client(p, m);
 		return;
 	case NS_MSG_SPLICE_READY:
 		sess_splice_ready(p, m);
@@ -459,7 +489,10 @@ static void relay_message(struct peer *p, const struct ns_msg *m)
 		sess_splice_done(p, m);
 		return;
 	case NS_MSG_ERROR:
-		on_error(p, m);
+		if (ns_msg_u64(m, NS_A_SESSION, &session) && m->attr[NS_A_REQ_ID])
+			public_relay_reply(p, m, false);	/* PUBLIC_OPEN's */
+		else
+			on_error(p, m);
 		return;
 	default:
 		unsupported(p, m, m->type > 0 && m->type < NS_MSG_MAX ? "not expected from a relay"

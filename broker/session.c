@@ -134,7 +134,8 @@ void sessions_free(struct broker *b)
 
 /* Drop the oldest finished records beyond session-history (not a session
  * that may still get flows: BROKER_FLOW_KEEP_S; nor one that holds a relay
- * splice in its handshake: it counts towards its agents' limits). */
+ * splice in its handshake: it counts towards its agents' limits; nor a
+ * public client's until SPLICE_DONE: it counts towards max-conns). */
 static void history_trim(struct broker *b)
 {
 	struct session *s = b->sess_head, *next;
@@ -142,7 +143,8 @@ static void history_trim(struct broker *b)
 
 	while (s && b->ndone > b->cfg->session_history) {
 		next = s->next;
-		if (!sess_active(s) && now >= s->keep_until_ns && !s->held) {
+		if (!sess_active(s) && now >= s->keep_until_ns && !s->held &&
+		    !(s->public && s->state == SESS_ESTABLISHED)) {
 			sess_free(s);
 			b->ndone--;
 		}
@@ -219,8 +221,11 @@ static void sess_finish(struct session *s, enum sess_state state)
 
 static const char *sess_label(const struct session *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "session %016llx (%s -> %s/%s)", (unsigned long long)s->id,
-		 s->sub_name, s->prov_name, s->service);
+	char c[EP_STRLEN];
+
+	snprintf(buf, len, "session %016llx (%s%s -> %s/%s)", (unsigned long long)s->id,
+		 s->public ? "public client " : s->sub_name,
+		 s->public ? ep_str(&s->client, c, sizeof(c)) : "", s->prov_name, s->service);
 	return buf;
 }
 
@@ -236,7 +241,7 @@ static void sess_fail(struct session *s, const struct peer *reporter, int code,
 static void sess_fail(struct session *s, const struct peer *reporter, int code,
 		      enum fail_reason r, const char *fmt, ...)
 {
-	char label[3 * BROKER_NAME_MAX + 40];
+	char label[3 * BROKER_NAME_MAX + 80];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -285,7 +290,7 @@ static void on_sess_timeout(struct ns_loop *l, struct ns_timer *t)
 static void sess_established(struct session *s)
 {
 	struct broker *b = s->b;
-	char label[3 * BROKER_NAME_MAX + 40];
+	char label[3 * BROKER_NAME_MAX + 80];
 
 	s->setup_ms = (ns_now_ns() - s->start_ns) / NS_PER_MS;
 	if (!s->parent)		/* its flows find it, whatever session-history says */
@@ -314,7 +319,7 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 	struct ns_msg_buf mb;
 	int err;
 
-	err = ns_key_wrap(c->agents[to->idx].secret, s->id, s->key, wrapped);
+	err = s->public ? 0 : ns_key_wrap(c->agents[to->idx].secret, s->id, s->key, wrapped);
 	if (err)
 		return err;
 	ns_mb_init(&mb, NS_MSG_CONNECT_INFO);
@@ -334,7 +339,18 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 		if (s->path == NS_PATH_RELAY)
 			ns_mb_bin(&mb, NS_A_TOKEN, s->token, sizeof(s->token));
 	}
-	ns_mb_bin(&mb, NS_A_KEY, wrapped, sizeof(wrapped));
+	if (s->public) {
+		/* no proofs with a client that has no agent (ns_proto.h) */
+		struct ns_ep pe = s->relay_ep;
+
+		pe.port = s->public_port;
+		ns_mb_str(&mb, NS_A_SERVICE, s->service);
+		ns_mb_addr(&mb, NS_A_CLIENT_ADDR, s->client.family, s->client.addr,
+			   s->client.port);
+		ns_mb_addr(&mb, NS_A_PUBLIC_ADDR, pe.family, pe.addr, pe.port);
+	} else {
+		ns_mb_bin(&mb, NS_A_KEY, wrapped, sizeof(wrapped));
+	}
 	if (s->compress)
 		ns_mb_u8(&mb, NS_A_COMPRESS, s->compress);
 	if (s->plain)
@@ -859,6 +875,46 @@ void sess_splice_peer(struct peer *R, const struct ns_msg *m)
 	sess_established(s);
 }
 
+struct session *sess_public(struct peer *R, struct peer *P, const struct service *svc,
+			    __u32 splice_id, __u16 port_a, const struct ns_ep *client)
+{
+	struct broker *b = R->b;
+	struct ns_msg_buf mb;
+	struct session *s;
+	struct ns_ep e;
+
+	if (b->nactive >= BROKER_NEGOTIATIONS_MAX)
+		return NULL;
+	s = sess_new(b);
+	if (!s)
+		return NULL;
+	s->public = true;
+	s->client = *client;
+	s->public_port = svc->ex.port;
+	s->public_id = svc->ex.id;
+	s->prov = P;
+	s->prov_name = P->name;
+	s->relay = R;
+	s->relay_name = R->name;
+	snprintf(s->service, sizeof(s->service), "%s", svc->name);
+	s->proto = s->transport = IPPROTO_TCP;
+	s->plain = 1;
+	s->path = NS_PATH_RELAY;
+	s->mode = NS_MODE_PASSIVE;
+	s->splice_id = splice_id;
+	s->port_a = port_a;
+	s->relay_ep = R->relay_addr;
+	ns_mb_init(&mb, NS_MSG_PUBLIC_ACCEPT);
+	ns_mb_u32(&mb, NS_A_SPLICE_ID, splice_id);
+	ns_mb_u64(&mb, NS_A_SESSION, s->id);
+	peer_send(R, &mb);
+	e = ep_port(&s->relay_ep, port_a);
+	send_info(s, P, false, true, &e, 0);
+	b->st.public_sessions++;
+	sess_established(s);
+	return s;
+}
+
 /*
  * A pure splice can fail where a passive one would not: the relay refuses
  * it when P's public source port, which becomes a relay port, is already one
@@ -955,6 +1011,8 @@ void sess_splice_done(struct peer *R, const struct ns_msg *m)
 	if (s->state == SESS_ESTABLISHED) {
 		s->state = SESS_CLOSED;
 		snprintf(s->why, sizeof(s->why), "%.*s", (int)sizeof(s->why) - 1, text);
+		if (s->public)
+			public_session_done(s);
 	} else if (sess_active(s) && s->relay == R && !sess_retry_passive(s, text)) {
 		sess_fail(s, R, NS_ERR_NO_RELAY, FAIL_RELAY_ERROR,
 			  "relay %s ended the splice before both sides came: %s", R->name,

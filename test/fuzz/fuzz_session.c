@@ -35,6 +35,7 @@
 #include "../../broker/conn.c"
 #include "../../broker/proto.c"
 #include "../../broker/session.c"
+#include "../../broker/public.c"
 #include "../../broker/control.c"
 #include "auth.h"
 #include "log.h"
