@@ -14,6 +14,9 @@
 #   haproxy2 HB 127.0.0.1:18090 -> haproxy -> NATA4:8081 (port forward)
 #            -> haproxy on HA -> nginx: the best user-space proxy for each
 #            of the agents' two hops (no relay)
+#   public   HB (an ordinary client, no agent needed) -> the relay's public
+#            port SRELAY4:8080 (home-nas's expose:) -> provider agent ->
+#            nginx; the relay holds each SYN until the provider connects
 #   ssh-r    HB -> PUB4:9080; sshd on PUB (GatewayPorts), HA runs
 #            `ssh -N -R 0.0.0.0:9080:127.0.0.1:8080` to it
 # Each figure is measured for the three paths one after the other in one bed.
@@ -25,7 +28,7 @@
 # (size and number of the downloads), TUN_TTFB_N
 # (connect-to-first-byte samples), TUN_REDIS_N (0: no redis-benchmark).
 
-TUN_PATHS="portfwd tunnel haproxy2 ssh-r"
+TUN_PATHS="portfwd tunnel public haproxy2 ssh-r"
 TUN_WRK_C=${TUN_WRK_C:-10}	# wrk connections
 
 tun_steps() {
@@ -42,6 +45,7 @@ tun_ep() {
 	portfwd) echo "$NATA4:8080" ;;
 	tunnel) echo "127.0.0.1:18080" ;;
 	tunnel-nopool) echo "127.0.0.1:18083" ;;
+	public) echo "$SRELAY4:8080" ;;
 	ssh-r) echo "$PUB4:9080" ;;
 	haproxy2) echo "127.0.0.1:18090" ;;
 	esac
@@ -164,6 +168,7 @@ tun_sshd() {
 tun_hop_pids() {
 	case "$1" in
 	tunnel) echo "$SUB_PID $PROV_PID" ;;
+	public) echo "$PROV_PID" ;;
 	haproxy2) echo "$HAP_PIDS" ;;
 	ssh-r) echo "$SSH_PID $(ip netns pids "$PUB")" ;;
 	esac
@@ -299,11 +304,13 @@ bed_tunnels() {
 	NFT
 	# new connections per second through one pair of agents: more than one
 	# agent's limits allow by default (README, Limits)
-	start_broker "tunnel-rate: 0
+	NAS_EXPOSE='[8080]' start_broker "tunnel-rate: 0
 max-sessions-per-agent: 0
 max-splices-per-pair: 0
-msg-rate: 0"
-	start_sys_relay xdp
+msg-rate: 0
+public-max-conns: 100000"
+	start_sys_relay xdp --broker-fingerprint "$BROKER_FP" --public-ports 8080 \
+		--public-syn-rate 100000
 	tun_nginx
 	tun_haproxy
 	if [ "$redis" = 1 ]; then
@@ -315,9 +322,11 @@ msg-rate: 0"
 	fi
 	tun_sshd
 	start_agent "$HA" home-nas nas-secret 'publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }
+  - { name: web, target: 127.0.0.1:8080, proto: tcp, expose: { port: 8080 } }
   - { name: redis, target: 127.0.0.1:6379, proto: tcp }'
 	PROV_PID=$AGENT_PID
+	wait_for_line "$AGENT_LOG" "web: public at $SRELAY4:8080" 20 "$AGENT_PID" ||
+		fail "the public port did not open"
 	# the same service a second time without a pool, for connect-to-first-byte
 	local nopool="  - { service: home-nas/web, listen: 127.0.0.1:18083, proto: tcp, pool: 0 }"
 	grep -q '"pool"' "$TOP/agent/agent_config.c" 2>/dev/null || nopool=

@@ -268,6 +268,7 @@ struct relay {
 	 * dropped (no relay port or splice room) */
 	__u64 pub_clients, pub_evicted, pub_disallowed, pub_dropped;
 	__u64 pub_challenged, pub_verified;	/* challenges sent, answered */
+	__u64 pub_early_data;		/* a client's data before its splice was up */
 	struct relay_verified pub_ok[RELAY_PUBLIC_VERIFIED];
 	__u8 cookie_key[32];		/* the challenges' HMAC key, random at start */
 	struct ns_ratelog pub_log;

@@ -243,6 +243,10 @@ static void out_public(struct relay *r, FILE *f)
 		     "New clients of a public port beyond public-syn-rate, challenged first "
 		     "(sent), and the challenges answered with the right RST (answered): a "
 		     "flood of forged SYNs is challenged and never answers.", challenges, vch, 2);
+	ns_prom_u64(f, "natsplice_relay_public_early_data_total", "counter",
+		    "Segments with data from a public port's client before its splice was "
+		    "installed: lost, sent again after a retransmission timeout. 0 unless a "
+		    "client ignores the zero window of its SYN-ACK.", r->pub_early_data);
 }
 
 static void out_relay(struct relay *r, FILE *f)

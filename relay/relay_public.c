@@ -299,6 +299,8 @@ void relay_public_punt(struct relay *r, const struct ns_punt *p, const struct ns
 
 	if (!pub || pi->family != pub->family)
 		return;
+	if (p->reason == NS_PUNT_PROOF && p->len > pi->payload_off)
+		r->pub_early_data++;	/* data before a splice: lost (see relay_send.c) */
 	sp = find_held(r, pub, pi->saddr, pi->sport);
 	if (!sp) {
 		/* an RST: a challenge's answer; an ACK of a client not held

@@ -64,8 +64,17 @@ int relay_send_ip(struct relay *r, __u8 family, const void *pkt, size_t len)
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
+/*
+ * A public port's client (side B of a public splice) is answered first and
+ * proves itself with its ACK before the provider is answered and the splice
+ * installed (relay_splice.c, "proving"): data it sent right behind that ACK
+ * would reach no splice and wait for a retransmission timeout. So its
+ * SYN-ACK offers a window of 0: it sends nothing until the provider's ACK,
+ * forwarded once the splice is installed, opens the window.
+ */
 int relay_send_synack(struct relay *r, const struct relay_splice *sp, int side)
 {
+	struct ns_syn partner = sp->s.syn[!side];
 	struct ns_synack_params p = {
 		.family = sp->s.family,
 		.ttl = RELAY_TTL,
@@ -73,11 +82,13 @@ int relay_send_synack(struct relay *r, const struct relay_splice *sp, int side)
 		.relay_port = sp->s.port[side],
 		.peer_port = sp->s.peer[side].port,
 		.own = &sp->s.syn[side],
-		.partner = &sp->s.syn[!side],
+		.partner = &partner,
 	};
 	__u8 buf[128];
 	ssize_t len;
 
+	if (sp->s.pub && side == 1)
+		partner.window = 0;
 	memcpy(p.relay, sp->s.relay, sizeof(p.relay));
 	memcpy(p.peer, sp->s.peer[side].addr, sizeof(p.peer));
 	len = ns_synack_build(&p, buf, sizeof(buf));

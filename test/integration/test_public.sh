@@ -22,7 +22,7 @@ public_bed() {
 	NAS_EXPOSE='[8080, 2222, "8100-8199"]' start_broker "public-connect-timeout: 5
 $yaml"
 	start_sys_relay "$mode" --broker-fingerprint "$BROKER_FP" --public-ports 8000-8199 \
-		--public-ports 2222 "$@"
+		--public-ports 2222 --metrics 127.0.0.1:9781 "$@"
 	random_file "$TMP/web.bin" $((4 << 20))
 	web_server "$HA" 8080 "$TMP/web.bin"
 	start_agent "$HA" home-nas nas-secret 'publish:
@@ -52,8 +52,23 @@ t_download() {
 		fail "natsplice_broker_public_sessions_total did not count it"
 }
 
-test_xdp_download() { t_download xdp; }
-test_tc_download() { t_download tc; }
+# t_first_data: 20 clients one after the other, each sends its request
+# right behind its handshake. None of it reaches the relay before the
+# client's splice is installed: the request waits for the window the
+# provider opens (relay_send.c), instead of being punted, lost and sent
+# again a retransmission timeout later.
+t_first_data() {
+	local i
+
+	for i in $(seq 20); do
+		public_get "$TMP/got.bin" || fail "client $i: curl exit $?"
+	done
+	[ "$(relay_metric natsplice_relay_public_early_data_total)" = 0 ] ||
+		fail "$(relay_metric natsplice_relay_public_early_data_total) segments of clients' data reached the relay before their splice"
+}
+
+test_xdp_download() { t_download xdp; t_first_data; }
+test_tc_download() { t_download tc; t_first_data; }
 test_userspace_download() { t_download userspace; }
 
 # 200 clients at once (XDP): each gets the whole file.
@@ -112,7 +127,7 @@ test_xdp_syn_flood() {
 	local mal=${NSP}mal dl rss0 rss1 held max=0 i
 
 	need python3
-	public_bed xdp "" --public-half-open 64 --public-syn-rate 20 --metrics 127.0.0.1:9781
+	public_bed xdp "" --public-half-open 64 --public-syn-rate 20
 	ns_add "$mal"
 	inet_host "$mal" mal 203.0.113.66
 	random_file "$TMP/big.bin" $((32 << 20))
