@@ -79,6 +79,7 @@ struct agent_pub {
 	struct agent_ports reverse;		/* ports the server connects back to */
 	char alg[AGENT_ALG_MAX + 1];		/* "" = none */
 	struct agent_expose expose;
+	__u8 proxy;				/* proxy-protocol: 0 off, NS_PROXY_V1/V2 */
 };
 
 /* subscribe: a remote service made local on a listening port. */
@@ -360,8 +361,14 @@ struct agent_tunnel {
 						 * public client's (CLIENT_ADDR) */
 	bool public;				/* P: for a public port's client: no
 						 * proofs, no OPEN, not sealed */
-	struct sockaddr_storage public_addr;	/* P, public: what the client connected to */
-	__u8 proof_out[NS_PROOF_LEN + 1];	/* our proof, then S: OPEN with a client */
+	struct sockaddr_storage client_dst;	/* what the client connected to (S: the
+						 * listener; P: PUBLIC_ADDR or OPEN's) */
+	bool want_client;			/* S: CONNECT_INFO CLIENT_INFO: open with 'A' */
+	__u8 open_rec[NS_OPEN_ADDR_LEN];	/* P: OPEN 'A''s record, being read */
+	size_t open_got;			/* ... its bytes so far (0: 'O' or 'A' next) */
+	bool open_addr;				/* ... 'A' came */
+	/* our proof, then S: OPEN with a client ('O', or 'A' and its record) */
+	__u8 proof_out[NS_PROOF_LEN + 1 + NS_OPEN_ADDR_LEN];
 	size_t proof_len, proof_sent;
 	__u8 proof_in[NS_PROOF_LEN];
 	size_t proof_got;
@@ -512,6 +519,10 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events);
 void agent_link_on_target(struct agent_tunnel *t);
 int agent_link_target(struct agent_tunnel *t);	/* P: OPEN came: connect the target */
 int agent_link_open(struct agent_tunnel *t);		/* S: send OPEN on a ready tunnel */
+/* The address a client on fd connected to (the listener's, if unknown). */
+void agent_sock_local(int fd, const struct agent_listener *lis, struct sockaddr_storage *out);
+/* S: OPEN for t's client into buf (NS_OPEN_ADDR_LEN + 1 bytes): its length. */
+size_t agent_link_open_marker(const struct agent_tunnel *t, __u8 *buf);
 void agent_link_close_incoming(struct agent *a);
 int agent_tunnel_listen_open(struct agent *a);
 void agent_tunnel_listen_close(struct agent *a);

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include "agent.h"
+#include "proxyhdr.h"
 #include "settings.h"
 #include "util.h"
 #include "yconf.h"
@@ -25,7 +26,7 @@
 static const char *const file_keys[] = { "publish", "subscribe", NULL };
 static const char *const pub_keys[] = {
 	"name", "target", "proto", "compress", "ports", "reverse", "alg", "encrypt", "expose",
-	NULL
+	"proxy-protocol", NULL
 };
 static const char *const expose_keys[] = { "port", "allow", "max-conns", NULL };
 static const char *const sub_keys[] = {
@@ -307,6 +308,30 @@ static int expose_at(const struct yc_node *map, struct agent_pub *p, struct cfg_
 	return ret;
 }
 
+/* proxy-protocol: v1 | v2 | off: the client's address to the server first. */
+static int proxy_at(const struct yc_node *map, struct agent_pub *p, struct cfg_ctx *x)
+{
+	const struct yc_node *n = yc_get(map, "proxy-protocol");
+	const char *v;
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = yc_scalar(n, &v, x->err, x->errlen);
+	if (ret)
+		return ret;
+	if (!strcmp(v, "v1") || !strcmp(v, "1"))
+		p->proxy = NS_PROXY_V1;
+	else if (!strcmp(v, "v2") || !strcmp(v, "2"))
+		p->proxy = NS_PROXY_V2;
+	else if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "no"))
+		return yc_error(n, x->err, x->errlen, "proxy-protocol must be v1, v2 or off, not "
+				"'%s'", v);
+	if (p->proxy && p->proto != IPPROTO_TCP)
+		return yc_error(n, x->err, x->errlen, "proxy-protocol: for TCP services only");
+	return 0;
+}
+
 static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_ctx *x)
 {
 	size_t i, j;
@@ -354,6 +379,8 @@ static int load_pub(struct agent_cfg *c, const struct yc_node *seq, struct cfg_c
 			ret = alg_at(it, p->alg, p->compress, x);
 		if (!ret)
 			ret = expose_at(it, p, x);
+		if (!ret)
+			ret = proxy_at(it, p, x);
 		if (ret)
 			return ret;
 		c->npub++;
@@ -566,8 +593,10 @@ static const struct ns_settings agent_settings = {
 "end to end unless encrypt: false), its more ports, the ports its\n"
 "server connects back to (reverse), its ALG (alg: ftp or sip) and a public\n"
 "port on a relay for clients with no agent (expose: { port, allow,\n"
-"max-conns }, TCP; the broker's expose ACL decides); a subscription's listen\n"
-"address, pool, ports, reverse ports and ALG.\n"
+"max-conns }, TCP; the broker's expose ACL decides) and the PROXY protocol\n"
+"header with the real client's address to its server (proxy-protocol: v1 or\n"
+"v2, TCP; default off); a subscription's listen address, pool, ports,\n"
+"reverse ports and ALG.\n"
 "\n"
 "Changed: -d used to mean \"stay in the foreground\". The agent now stays in the\n"
 "foreground unless given -d, like the broker and the relay, and -d detaches\n"

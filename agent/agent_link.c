@@ -26,7 +26,9 @@
 
 #include "agent.h"
 #include "auth.h"
+#include "bytes.h"
 #include "log.h"
+#include "proxyhdr.h"
 #include "util.h"
 
 #define INCOMING_MAX	256	/* unproven connections on tunnel-listen at once */
@@ -84,13 +86,92 @@ fail:
 	return -EHOSTUNREACH;
 }
 
-/* P: read the OPEN marker; nothing else may come before it. */
+void agent_sock_local(int fd, const struct agent_listener *lis, struct sockaddr_storage *out)
+{
+	socklen_t sl = sizeof(*out);
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)out, &sl))
+		*out = lis->addr;
+}
+
+/* The record after OPEN_ADDR (ns_proto.h): family, ports, addresses. */
+static void open_rec_put(__u8 *rec, const struct sockaddr_storage *src,
+			 const struct sockaddr_storage *dst)
+{
+	__u32 sa[4], da[4];
+	__be16 sp, dp;
+	__u8 sf, df;
+
+	ns_sockaddr_split(src, &sf, sa, &sp);
+	ns_sockaddr_split(dst, &df, da, &dp);
+	memset(rec, 0, NS_OPEN_ADDR_LEN);
+	rec[0] = sf == df ? sf : 0;
+	memcpy(rec + 2, &sp, 2);
+	memcpy(rec + 4, &dp, 2);
+	memcpy(rec + 8, sa, 16);
+	memcpy(rec + 24, da, 16);
+}
+
+static int open_rec_get(const __u8 *rec, struct sockaddr_storage *src,
+			struct sockaddr_storage *dst)
+{
+	__u32 sa[4], da[4];
+	__be16 sp, dp;
+
+	if (rec[0] != NS_AF_INET && rec[0] != NS_AF_INET6)
+		return -EINVAL;
+	memcpy(&sp, rec + 2, 2);
+	memcpy(&dp, rec + 4, 2);
+	memcpy(sa, rec + 8, 16);
+	memcpy(da, rec + 24, 16);
+	ns_sockaddr_make(rec[0], sa, sp, src);
+	ns_sockaddr_make(rec[0], da, dp, dst);
+	return 0;
+}
+
+size_t agent_link_open_marker(const struct agent_tunnel *t, __u8 *buf)
+{
+	if (!t->want_client) {
+		buf[0] = NS_TUNNEL_OPEN;
+		return 1;
+	}
+	buf[0] = NS_TUNNEL_OPEN_ADDR;
+	open_rec_put(buf + 1, &t->client, &t->client_dst);
+	return 1 + NS_OPEN_ADDR_LEN;
+}
+
+/* P: read the OPEN marker ('O', or 'A' and its record); nothing else may
+ * come before it. */
 static void open_read(struct agent_tunnel *t)
 {
-	char label[LABEL_LEN];
+	char label[LABEL_LEN], cs[AGENT_SA_STRLEN];
 	__u8 c;
 	ssize_t n;
 
+	if (t->open_addr) {
+		n = recv(t->tw.fd, t->open_rec + t->open_got, NS_OPEN_ADDR_LEN - t->open_got,
+			 MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		agent_tunnel_label(t, label, sizeof(label));
+		if (n <= 0) {
+			log_warn("%s: closed in the middle of OPEN", label);
+			agent_tunnel_close(t, true, "closed in OPEN");
+			return;
+		}
+		t->open_got += n;
+		if (t->open_got < NS_OPEN_ADDR_LEN)
+			return;
+		if (open_rec_get(t->open_rec, &t->client, &t->client_dst)) {
+			log_warn("%s: a bad address after OPEN; closed", label);
+			agent_tunnel_close(t, true, "bad OPEN");
+			return;
+		}
+		log_debug("%s: opened by the subscriber for client %s", label,
+			  agent_sa_str(&t->client, cs, sizeof(cs)));
+		agent_link_target(t);
+		return;
+	}
 	n = recv(t->tw.fd, &c, 1, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
@@ -99,6 +180,11 @@ static void open_read(struct agent_tunnel *t)
 		/* a pooled tunnel the subscriber no longer needs */
 		log_debug("%s: closed by the subscriber before a client came", label);
 		agent_tunnel_close(t, false, "not used");
+		return;
+	}
+	if (n == 1 && c == NS_TUNNEL_OPEN_ADDR) {
+		t->open_addr = true;
+		open_read(t);
 		return;
 	}
 	if (n < 0 || c != NS_TUNNEL_OPEN) {
@@ -141,21 +227,43 @@ static void link_up(struct agent_tunnel *t)
 
 int agent_link_open(struct agent_tunnel *t)
 {
-	__u8 c = NS_TUNNEL_OPEN;
+	__u8 buf[1 + NS_OPEN_ADDR_LEN];
+	size_t len = agent_link_open_marker(t, buf);
 	ssize_t n;
 
-	/* the socket's buffer is empty: one byte always fits */
-	n = send(t->tw.fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n == 1)
+	/* the socket's buffer is empty: 41 bytes always fit */
+	n = send(t->tw.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)len)
 		return 0;
 	return n < 0 ? -errno : -EAGAIN;
+}
+
+/* P: the PROXY protocol header to the target, before any forwarded byte
+ * (the service's proxy-protocol; not on a flow's extra connections, whose
+ * servers never asked for it). 0 or -errno. */
+static int proxy_header(struct agent_tunnel *t)
+{
+	const struct sockaddr_storage *src = &t->client, *dst = &t->client_dst;
+	__u8 buf[NS_PROXY_HDR_MAX];
+	ssize_t len, n;
+
+	if (t->role != TUN_ROLE_PROVIDER || t->flow || !t->pub || !t->pub->proxy)
+		return 0;
+	if (!src->ss_family || !dst->ss_family)
+		src = dst = NULL;	/* an older subscriber: UNKNOWN / LOCAL */
+	len = ns_proxy_header(t->pub->proxy, src, dst, buf, sizeof(buf));
+	if (len < 0)
+		return len;
+	/* a fresh connection's buffer is empty: the header always fits */
+	n = send(t->pw.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return n == len ? 0 : n < 0 ? -errno : -EAGAIN;
 }
 
 void agent_link_on_target(struct agent_tunnel *t)
 {
 	char label[LABEL_LEN], ts[AGENT_SA_STRLEN];
 	socklen_t sl = sizeof(int);
-	int soerr = 0;
+	int soerr = 0, err;
 
 	if (getsockopt(t->pw.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
 		log_warn("%s: target %s: %s", agent_tunnel_label(t, label, sizeof(label)),
@@ -163,6 +271,14 @@ void agent_link_on_target(struct agent_tunnel *t)
 			 strerror(soerr ? soerr : errno));
 		/* The subscriber's client sees the reset, as if it had connected itself. */
 		agent_tunnel_close(t, true, "target unreachable");
+		return;
+	}
+	err = proxy_header(t);
+	if (err) {
+		log_warn("%s: PROXY protocol header to %s: %s",
+			 agent_tunnel_label(t, label, sizeof(label)),
+			 agent_sa_str(&t->target, ts, sizeof(ts)), strerror(-err));
+		agent_tunnel_close(t, true, "cannot send the PROXY header");
 		return;
 	}
 	if (agent_fwd_start(t))
@@ -196,7 +312,7 @@ static void proof_start(struct agent_tunnel *t)
 	t->proof_len = NS_PROOF_LEN;
 	if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
 		/* a client is waiting: OPEN rides with the proof, no round trip */
-		t->proof_out[t->proof_len++] = NS_TUNNEL_OPEN;
+		t->proof_len += agent_link_open_marker(t, t->proof_out + NS_PROOF_LEN);
 	agent_sock_tune(t->tw.fd);
 	proof_io(t);
 }

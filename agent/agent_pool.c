@@ -148,6 +148,8 @@ int agent_pool_take(struct agent_listener *lis, int fd, const struct sockaddr_st
 			agent_tunnel_close(t, true, "closed by the peer while pooled");
 			continue;
 		}
+		t->client = *client;	/* (OPEN may carry them) */
+		agent_sock_local(fd, lis, &t->client_dst);
 		err = agent_link_open(t);
 		if (err) {
 			log_debug("%s: cannot send OPEN: %s", label, strerror(-err));
@@ -155,7 +157,6 @@ int agent_pool_take(struct agent_listener *lis, int fd, const struct sockaddr_st
 			continue;
 		}
 		lis->fails = 0;
-		t->client = *client;
 		t->pw.fd = fd;
 		agent_sock_tune(fd);
 		log_debug("connect %s: client %s took a pooled tunnel", label,

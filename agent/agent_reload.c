@@ -139,7 +139,7 @@ static bool pub_same(const struct agent_pub *x, const struct agent_pub *y)
 	       x->proto == y->proto && x->compress == y->compress && x->plain == y->plain &&
 	       !memcmp(&x->ports, &y->ports, sizeof(x->ports)) &&
 	       !memcmp(&x->reverse, &y->reverse, sizeof(x->reverse)) && !strcmp(x->alg, y->alg) &&
-	       !memcmp(&x->expose, &y->expose, sizeof(x->expose));
+	       !memcmp(&x->expose, &y->expose, sizeof(x->expose)) && x->proxy == y->proxy;
 }
 
 /* "2 services removed (home-nas/web, home-nas/ssh)" */

@@ -418,6 +418,7 @@ struct agent_tunnel *agent_tunnel_subscribe(struct agent_listener *lis, int fd,
 	}
 	t->lis = lis;
 	t->client = *client;
+	agent_sock_local(fd, lis, &t->client_dst);
 	if (sess) {
 		t->sess = sess;
 		t->flow = true;
@@ -513,6 +514,8 @@ void agent_tunnel_on_offer(struct agent *a, const struct ns_msg *m)
 	ns_mb_u64(&mb, NS_A_SESSION, session);
 	if (pub->alg[0])
 		ns_mb_str(&mb, NS_A_ALG, pub->alg);
+	if (pub->proxy)
+		ns_mb_u8(&mb, NS_A_CLIENT_INFO, 1);	/* the client's address with OPEN */
 	agent_broker_send(a, &mb);
 }
 
@@ -596,7 +599,7 @@ static struct agent_tunnel *public_tunnel(struct agent *a, const struct ns_msg *
 	if (!ns_msg_addr(m, NS_A_CLIENT_ADDR, &family, addr, &port))
 		ns_sockaddr_make(family, addr, htons(port), &t->client);
 	if (!ns_msg_addr(m, NS_A_PUBLIC_ADDR, &family, addr, &port))
-		ns_sockaddr_make(family, addr, htons(port), &t->public_addr);
+		ns_sockaddr_make(family, addr, htons(port), &t->client_dst);
 	agent_sa_str(&t->client, t->peer_name, sizeof(t->peer_name));
 	return t;
 }
@@ -702,6 +705,8 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	ns_msg_u8(m, NS_A_COMPRESS, &compress);
 	ns_msg_u8(m, NS_A_PLAIN, &plain);
 	t->plain = plain == 1 || t->public;	/* (a public client speaks to the target) */
+	if (t->role == TUN_ROLE_SUBSCRIBER && !ns_msg_u8(m, NS_A_CLIENT_INFO, &plain))
+		t->want_client = plain == 1;
 	t->path = path;
 	if (udp_info(t, m)) {
 		log_err("%s: broker sent a UDP relay CONNECT_INFO without TOKEN", label);

@@ -361,6 +361,7 @@ struct session {
 	__u32 flows;				/* flows asked for on this session */
 	__u64 keep_until_ns;			/* a session that may get flows: not trimmed */
 	char alg[BROKER_NAME_MAX + 1];		/* from ACCEPT, "" = none */
+	__u8 client_info;			/* ACCEPT's CLIENT_INFO: S sends the client's address */
 	bool passive_only;			/* a retry after a refused pure splice */
 	bool relays_busy;			/* SESS_RELAY_WAIT: every relay was busy */
 	__u8 key[NS_KEY_LEN];			/* cleared once delivered */

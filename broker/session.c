@@ -361,6 +361,8 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 	}
 	if (s->alg[0])
 		ns_mb_str(&mb, NS_A_ALG, s->alg);
+	if (is_sub && s->client_info)
+		ns_mb_u8(&mb, NS_A_CLIENT_INFO, 1);
 	explicit_bzero(wrapped, sizeof(wrapped));
 	return peer_send(to, &mb);
 }
@@ -621,6 +623,7 @@ void sess_accept(struct peer *P, const struct ns_msg *m)
 		return;
 	}
 	ns_msg_str(m, NS_A_ALG, s->alg, sizeof(s->alg));
+	ns_msg_u8(m, NS_A_CLIENT_INFO, &s->client_info);
 	sess_route(s);
 }
 

@@ -95,6 +95,14 @@
  *     reads it before anything else, connects to its target only then, and
  *     both forward; a tunnel S closes before OPEN was never used. Any other
  *     first byte closes the tunnel. P sends nothing before its target answered.
+ *     A provider whose service sends its server the PROXY protocol header
+ *     says CLIENT_INFO 1 in its ACCEPT; the broker passes it in S's
+ *     CONNECT_INFO, and S then opens with NS_TUNNEL_OPEN_ADDR ('A') and a
+ *     40-byte record instead of 'O': { u8 family (2 or 10); u8 0; be16 the
+ *     client's port; be16 the port it connected to; u16 0; u8 client
+ *     address[16]; u8 the address it connected to[16] } (IPv4 in the first
+ *     4 bytes). A provider takes 'O' too (an older S): then its header says
+ *     UNKNOWN. The record is not sealed (it precedes the sealed stream).
  *  7. Failures: any party gone or silent for NS_NEGOTIATE_TIMEOUT_S fails the
  *     session: ERROR { REQ_ID, CODE, TEXT } to S (S closes its client at once).
  *  8. The relay reports SPLICE_DONE { SESSION, SPLICE_ID, BYTES_AB, BYTES_BA,
@@ -184,7 +192,8 @@
  *  always the first session (a FLOW naming a flow is taken as naming its
  *  parent). A provider whose service has an ALG says so in ACCEPT
  *  { SESSION, ALG }; the broker passes ALG to the subscriber in its
- *  CONNECT_INFO, so that both agents run it on the service's connection.
+ *  CONNECT_INFO, so that both agents run it on the service's connection
+ *  (and CLIENT_INFO, above, the same way).
  *
  * ## Sealed tunnels (lib/seal.h)
  *  Every tunnel is encrypted end to end unless the service was published
@@ -226,6 +235,8 @@
 #define NS_PROOF_LEN		61		/* "NSP1" + 8 + 1 + 16 + 32 */
 #define NS_PROOF_NONCE_LEN	16
 #define NS_TUNNEL_OPEN		0x4f		/* 'O': S -> P after the proofs, step 6 */
+#define NS_TUNNEL_OPEN_ADDR	0x41		/* 'A': OPEN with the client's address */
+#define NS_OPEN_ADDR_LEN	40		/* the record after 'A' */
 #define NS_ADDR_ATTR_LEN	20
 
 #define NS_ATTR_MUST		0x8000		/* must-understand bit */
@@ -311,6 +322,7 @@ enum ns_attr_type {
 	NS_A_PUBLIC_PORTS,	/* STR "lo-hi": ports a relay may open publicly; may repeat */
 	NS_A_CLIENT_ADDR,	/* ADDR: a public port's client */
 	NS_A_PUBLIC_ADDR,	/* ADDR: the relay's address and public port it connected to */
+	NS_A_CLIENT_INFO,	/* U8 1: P wants the client's address with OPEN (PROXY protocol) */
 	NS_A_MAX
 };
 

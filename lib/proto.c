@@ -77,6 +77,7 @@ static const struct attr_def {
 	[NS_A_PUBLIC_PORTS]	= { K_STR, STR_MAX, 1 },
 	[NS_A_CLIENT_ADDR]	= { K_ADDR },
 	[NS_A_PUBLIC_ADDR]	= { K_ADDR },
+	[NS_A_CLIENT_INFO]	= { K_U8 },
 };
 
 static bool attr_known(unsigned int type)

@@ -110,6 +110,83 @@ test_xdp_provider_stopped() {
 	[ $((t1 - t0)) -le 10 ] || fail "a provider gone: the reset took $((t1 - t0)) s"
 }
 
+# pp_nginx: nginx on HA (as root, its files under $TMP): 127.0.0.1:8081 takes
+# the PROXY protocol (v1 or v2) and logs who it says the client is;
+# 127.0.0.1:8082 does not. Both serve $TMP/www/f (1 MiB).
+pp_nginx() {
+	mkdir -p "$TMP/www" "$TMP/ngx"
+	random_file "$TMP/www/f" $((1 << 20))
+	cat >"$TMP/nginx.conf" <<-CONF
+	user root;
+	worker_processes 1;
+	pid $TMP/nginx.pid;
+	error_log $TMP/nginx.err;
+	events { worker_connections 256; }
+	http {
+	    log_format pp '\$proxy_protocol_addr \$proxy_protocol_port \$remote_addr \$status';
+	    client_body_temp_path $TMP/ngx;
+	    proxy_temp_path $TMP/ngx;
+	    fastcgi_temp_path $TMP/ngx;
+	    uwsgi_temp_path $TMP/ngx;
+	    scgi_temp_path $TMP/ngx;
+	    server {
+	        listen 127.0.0.1:8081 proxy_protocol;
+	        access_log $TMP/pp.log pp;
+	        root $TMP/www;
+	    }
+	    server {
+	        listen 127.0.0.1:8082;
+	        access_log $TMP/plain.log pp;
+	        root $TMP/www;
+	    }
+	}
+	CONF
+	bg "$HA" "$TMP/nginx.log" nginx -c "$TMP/nginx.conf" -g 'daemon off;'
+	wait_until 10 nsx "$HA" sh -c "ss -ltn | grep -q '127.0.0.1:8082 '" ||
+		fail "nginx does not listen: $(cat "$TMP/nginx.err" 2>/dev/null)"
+}
+
+# pp_get NS URL WHO: download f from URL in NS; nginx's last line in
+# pp.log must name WHO as the client.
+pp_get() {
+	PP_WHO=$3
+	nsx "$1" curl -fsS --max-time 30 -o "$TMP/f.got" "$2/f" || fail "curl $2 in $1: exit $?"
+	cmp -s "$TMP/f.got" "$TMP/www/f" || fail "$2: the download differs"
+	wait_until 10 eval '[ "$(tail -n 1 "$TMP/pp.log" 2>/dev/null | cut -d" " -f1)" = "$PP_WHO" ]' ||
+		fail "$2: nginx logged the client as '$(tail -n 1 "$TMP/pp.log" 2>/dev/null)', not $3"
+}
+
+# The real client's address reaches the server (nginx with proxy_protocol):
+# a public port's client (v1), a subscriber agent's client on the relay path,
+# pooled (v2) and not (v1), and a service without it still plain.
+test_xdp_proxy_protocol() {
+	need nginx
+	need_system
+	topo_nat
+	NAS_EXPOSE='[8100]' start_broker
+	start_sys_relay xdp --broker-fingerprint "$BROKER_FP" --public-ports 8100
+	pp_nginx
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: pp1, target: 127.0.0.1:8081, expose: { port: 8100 }, proxy-protocol: v1 }
+  - { name: pp2, target: 127.0.0.1:8081, proxy-protocol: v2 }
+  - { name: plain, target: 127.0.0.1:8082 }'
+	wait_for_line "$AGENT_LOG" "pp1: public at $SRELAY4:8100" 20 "$AGENT_PID" ||
+		fail "the public port did not open"
+	start_agent "$HB" laptop laptop-secret "subscribe:
+  - { service: home-nas/pp2, listen: $HB4:18081 }
+  - { service: home-nas/pp1, listen: $HB4:18083, pool: 0 }
+  - { service: home-nas/plain, listen: 127.0.0.1:18082 }"
+	wait_until 20 nsx "$HB" sh -c "ss -ltn | grep -q $HB4:18081" || fail "laptop does not listen"
+	pp_get "$PUB" "http://$SRELAY4:8100" "$PUB4"
+	pp_get "$HB" "http://$HB4:18081" "$HB4"
+	pp_get "$HB" "http://$HB4:18083" "$HB4"
+	nsx "$HB" curl -fsS --max-time 30 -o "$TMP/f.got" http://127.0.0.1:18082/f ||
+		fail "the service without the PROXY protocol: curl exit $?"
+	cmp -s "$TMP/f.got" "$TMP/www/f" || fail "the plain service's download differs"
+	[ "$(broker_api /api/v1/sessions | jq '[.[] | select(.path == "relay")] | length')" -ge 3 ] ||
+		fail "the subscriber's downloads did not take the relay path"
+}
+
 # relay_metric NAME [LABELS]: the relay's value of a metric (summed).
 relay_metric() {
 	nsx "$RELAY" curl -fsS "http://127.0.0.1:9781/metrics" |

@@ -315,6 +315,31 @@ static void test_expose(void **state)
 		   "picks one)");
 }
 
+/* proxy-protocol: the PROXY protocol header to the server (issue 14). */
+static void test_proxy_protocol(void **state)
+{
+	struct agent_cfg c;
+	const char *head = "broker: 127.0.0.1\nname: a\nsecret: s\npublish:\n";
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s  - { name: a, target: 127.0.0.1:80, proxy-protocol: v1 }\n"
+		 "  - { name: b, target: 127.0.0.1:80, proxy-protocol: v2 }\n"
+		 "  - { name: c, target: 127.0.0.1:80, proxy-protocol: off }\n"
+		 "  - { name: d, target: 127.0.0.1:80 }\n", head);
+	load_ok(&c, text);
+	assert_int_equal(c.pub[0].proxy, NS_PROXY_V1);
+	assert_int_equal(c.pub[1].proxy, NS_PROXY_V2);
+	assert_int_equal(c.pub[2].proxy, 0);
+	assert_int_equal(c.pub[3].proxy, 0);
+	agent_cfg_free(&c);
+	snprintf(text, sizeof(text), "%s  - { name: a, target: 127.0.0.1:80, proxy-protocol: v3 }\n",
+		 head);
+	load_fails(text, "t.yaml:5:54: proxy-protocol must be v1, v2 or off, not 'v3'");
+	snprintf(text, sizeof(text), "%s  - { name: a, target: 127.0.0.1:53, proto: udp, "
+		 "proxy-protocol: v2 }\n", head);
+	load_fails(text, "t.yaml:5:66: proxy-protocol: for TCP services only");
+}
+
 static void test_unknown_keys(void **state)
 {
 	load_fails("broker: 127.0.0.1\nname: a\nsecret: s\nbrokers: x\n",
@@ -496,6 +521,7 @@ int main(void)
 		cmocka_unit_test(test_same_port_both_protos),
 		cmocka_unit_test(test_ports_and_alg),
 		cmocka_unit_test(test_expose),
+		cmocka_unit_test(test_proxy_protocol),
 		cmocka_unit_test(test_syntax_error_position),
 		cmocka_unit_test(test_unsafe),
 	};

@@ -41,7 +41,7 @@ static const enum kind kinds[NS_A_MAX] = {
 	[NS_A_TRANSPORT] = K_U8, [NS_A_PARENT] = K_U64, [NS_A_PORT] = K_U16, [NS_A_ALG] = K_STR,
 	[NS_A_PLAIN] = K_U8, [NS_A_EXPOSE] = K_NEST, [NS_A_PREFIX] = K_STR,
 	[NS_A_MAX_CONNS] = K_U32, [NS_A_PUBLIC_ID] = K_U32, [NS_A_PUBLIC_PORTS] = K_STR,
-	[NS_A_CLIENT_ADDR] = K_ADDR, [NS_A_PUBLIC_ADDR] = K_ADDR,
+	[NS_A_CLIENT_ADDR] = K_ADDR, [NS_A_PUBLIC_ADDR] = K_ADDR, [NS_A_CLIENT_INFO] = K_U8,
 };
 
 /* The attributes that may repeat besides nested lists. */
@@ -53,7 +53,7 @@ static bool repeats(int a)
 /* Every message with the attributes ns_proto.h gives it (optional ones included). */
 static const struct msg_spec {
 	int type;
-	int attrs[20];		/* 0-terminated */
+	int attrs[24];		/* 0-terminated */
 } specs[] = {
 	{ NS_MSG_CHALLENGE, { NS_A_NONCE, NS_A_VERSION_MIN, NS_A_VERSION_MAX } },
 	{ NS_MSG_LOGIN, { NS_A_ROLE, NS_A_NAME, NS_A_VERSION, NS_A_PROOF, NS_A_LOCAL_ADDR,
@@ -70,14 +70,14 @@ static const struct msg_spec {
 	{ NS_MSG_CONNECT, { NS_A_REQ_ID, NS_A_SERVICE, NS_A_PROTO, NS_A_COMPRESS,
 			    NS_A_TRANSPORT } },
 	{ NS_MSG_OFFER, { NS_A_SESSION, NS_A_SERVICE, NS_A_PROTO, NS_A_NAME } },
-	{ NS_MSG_ACCEPT, { NS_A_SESSION, NS_A_ALG } },
+	{ NS_MSG_ACCEPT, { NS_A_SESSION, NS_A_ALG, NS_A_CLIENT_INFO } },
 	{ NS_MSG_REJECT, { NS_A_SESSION, NS_A_CODE, NS_A_TEXT } },
 	{ NS_MSG_CONNECT_INFO, { NS_A_SESSION, NS_A_REQ_ID, NS_A_PATH, NS_A_DIAL,
 				 NS_A_PEER_ADDR, NS_A_BIND_PORT, NS_A_SPLICE_MODE,
 				 NS_A_KEY, NS_A_PROTO, NS_A_COMPRESS, NS_A_TOKEN,
 				 NS_A_TRANSPORT, NS_A_PARENT, NS_A_PORT, NS_A_ALG,
 				 NS_A_PLAIN, NS_A_SERVICE, NS_A_CLIENT_ADDR,
-				 NS_A_PUBLIC_ADDR } },
+				 NS_A_PUBLIC_ADDR, NS_A_CLIENT_INFO } },
 	{ NS_MSG_SPLICE_REQUEST, { NS_A_SESSION, NS_A_PROTO, NS_A_SPLICE_MODE, NS_A_FROM_A,
 				   NS_A_FROM_B, NS_A_TIMEOUT } },
 	{ NS_MSG_SPLICE_READY, { NS_A_SESSION, NS_A_SPLICE_ID, NS_A_RELAY_ADDR, NS_A_PORT_A,
