@@ -273,7 +273,7 @@ start_sys_relay "$CRYPT_RELAY"
 tun_nginx
 case " $CASES " in
 *" ssh-L"*)
-	tun_sshd_start "$HA" 0.0.0.0
+	sshd_start "$HA" 0.0.0.0
 	crypt_ssh 18095
 	crypt_ssh 18096 -c aes128-gcm@openssh.com
 	;;

@@ -22,7 +22,7 @@
 # Each figure is measured for the three paths one after the other in one bed.
 #
 # Uses from bench/run: rec, na, step, TMP, mark_infra, stop_bg, field; from
-# bench/cpu.sh: proc_cpu. bench/crypt.sh uses tun_nginx and tun_sshd_start.
+# bench/cpu.sh: proc_cpu. bench/crypt.sh uses tun_nginx; sys.sh has sshd_start.
 # Settings (set by the profile): TUN_CONN_T (seconds of new connections),
 # TUN_KA_T (seconds of keep-alive requests), TUN_BULK_MB and TUN_BULK_N
 # (size and number of the downloads), TUN_TTFB_N
@@ -120,41 +120,11 @@ tun_nginx() {
 	wait_until 10 nsx "$HA" sh -c "ss -ltn | grep -q ':8080 '" || fail "nginx does not listen"
 }
 
-# tun_sshd_start NS IP: sshd on NS's IP:22 (key login only, GatewayPorts);
-# the key pair is generated once: $TMP/ssh/user for every client.
-tun_sshd_start() {
-	local ns=$1 d=$TMP/ssh
-
-	mkdir -p "$d" /run/sshd
-	chmod 700 "$d"
-	if [ ! -f "$d/user" ]; then
-		{ ssh-keygen -q -t ed25519 -N '' -f "$d/host" && ssh-keygen -q -t ed25519 -N '' -f "$d/user"; } ||
-			fail "ssh-keygen failed"
-		cp "$d/user.pub" "$d/authorized_keys"
-	fi
-	cat >"$d/sshd_config-${ns##*-}" <<-CONF
-	ListenAddress $2:22
-	HostKey $d/host
-	PidFile $d/sshd-${ns##*-}.pid
-	AuthorizedKeysFile $d/authorized_keys
-	PermitRootLogin prohibit-password
-	PasswordAuthentication no
-	KbdInteractiveAuthentication no
-	UsePAM no
-	StrictModes no
-	GatewayPorts yes
-	AllowTcpForwarding yes
-	MaxStartups 1000
-	CONF
-	bg "$ns" "$TMP/sshd-${ns##*-}.log" /usr/sbin/sshd -D -e -f "$d/sshd_config-${ns##*-}"
-	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q ':22 '" || fail "sshd does not listen"
-}
-
 # tun_sshd: sshd on PUB, `ssh -R` from HA.
 tun_sshd() {
 	local d=$TMP/ssh
 
-	tun_sshd_start "$PUB" "$PUB4"
+	sshd_start "$PUB" "$PUB4"
 	bg "$HA" "$TMP/ssh-r.log" ssh -N -i "$d/user" -o StrictHostKeyChecking=no \
 		-o UserKnownHostsFile=/dev/null -o ExitOnForwardFailure=yes -o ServerAliveInterval=30 \
 		-R 0.0.0.0:9080:127.0.0.1:8080 -R 0.0.0.0:9379:127.0.0.1:6379 "root@$PUB4"

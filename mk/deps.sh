@@ -17,7 +17,7 @@ package="debhelper dpkg-dev fakeroot lintian"
 # test/integration/test_install.sh: man pages, units, a booted systemd
 install="man-db groff-base systemd systemd-container"
 test="$build $package $install iproute2 ethtool nftables socat iperf3 curl coreutils jq prometheus
-iperf vsftpd lftp baresip-core sipsak chromium"
+iperf vsftpd lftp baresip-core sipsak chromium nginx openssh-server openssh-client"
 # make fuzz and test/run fuzz: clang's libFuzzer runtime (without it: SKIP)
 test="$test libclang-rt-14-dev"
 vm="$build qemu-system-x86 busybox-static cpio xz-utils kmod dwarves"

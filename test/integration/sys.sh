@@ -262,3 +262,33 @@ parallel_get() {
 random_file() {
 	head -c "$2" /dev/urandom >"$1"
 }
+
+# sshd_start NS IP [PORT]: sshd on NS's IP:PORT (22) (key login only, GatewayPorts);
+# the key pair is generated once: $TMP/ssh/user for every client.
+sshd_start() {
+	local ns=$1 d=$TMP/ssh port=${3:-22}
+
+	mkdir -p "$d" /run/sshd
+	chmod 700 "$d"
+	if [ ! -f "$d/user" ]; then
+		{ ssh-keygen -q -t ed25519 -N '' -f "$d/host" && ssh-keygen -q -t ed25519 -N '' -f "$d/user"; } ||
+			fail "ssh-keygen failed"
+		cp "$d/user.pub" "$d/authorized_keys"
+	fi
+	cat >"$d/sshd_config-${ns##*-}" <<-CONF
+	ListenAddress $2:$port
+	HostKey $d/host
+	PidFile $d/sshd-${ns##*-}.pid
+	AuthorizedKeysFile $d/authorized_keys
+	PermitRootLogin prohibit-password
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	UsePAM no
+	StrictModes no
+	GatewayPorts yes
+	AllowTcpForwarding yes
+	MaxStartups 1000
+	CONF
+	bg "$ns" "$TMP/sshd-${ns##*-}.log" /usr/sbin/sshd -D -e -f "$d/sshd_config-${ns##*-}"
+	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q ':$port '" || fail "sshd does not listen"
+}

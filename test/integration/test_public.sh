@@ -71,6 +71,26 @@ test_xdp_download() { t_download xdp; t_first_data; }
 test_tc_download() { t_download tc; t_first_data; }
 test_userspace_download() { t_download userspace; }
 
+# ssh from the public host, with no agent, to sshd behind NAT A through the
+# public port 2222 (TC mode): a login, a command, and 4 MiB through the
+# session, byte for byte.
+test_tc_ssh() {
+	need ssh ssh-keygen
+	[ -x /usr/sbin/sshd ] || skip "needs /usr/sbin/sshd (openssh-server)"
+	public_bed tc
+	sshd_start "$HA" 127.0.0.1
+	stop_agent_named home-nas
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: ssh, target: 127.0.0.1:22, expose: { port: 2222 } }'
+	wait_for_line "$AGENT_LOG" "ssh: public at $SRELAY4:2222" 20 "$AGENT_PID" ||
+		fail "the public port 2222 did not open"
+	nsx "$PUB" ssh -p 2222 -i "$TMP/ssh/user" -o StrictHostKeyChecking=no \
+		-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=20 \
+		"root@$SRELAY4" "cat $TMP/web.bin" >"$TMP/ssh.got" 2>"$TMP/ssh.err" ||
+		fail "ssh through the public port failed: $(tail -n 2 "$TMP/ssh.err")"
+	cmp -s "$TMP/ssh.got" "$TMP/web.bin" || fail "what came through ssh differs"
+}
+
 # 200 clients at once (XDP): each gets the whole file.
 test_xdp_parallel_200() {
 	public_bed xdp "max-splices-per-pair: 0
