@@ -91,6 +91,52 @@ test_tc_ssh() {
 	cmp -s "$TMP/ssh.got" "$TMP/web.bin" || fail "what came through ssh differs"
 }
 
+# What the broker and the relay refuse: a port the agent's expose ACL does
+# not list (PUBLISH refused, said in the agent's log); a client outside the
+# allowed prefixes (its SYNs dropped); a client over max-conns (reset).
+test_xdp_refusals() {
+	local mal=${NSP}mal rc
+
+	# (a finished connection counts until the relay forgets its splice:
+	# close-grace after both FINs)
+	public_bed xdp "" --close-grace 1
+	ns_add "$mal"
+	inet_host "$mal" mal 203.0.113.66
+	stop_agent_named home-nas
+	start_agent "$HA" home-nas nas-secret "publish:
+  - { name: web, target: 127.0.0.1:8080, expose: { port: 8101, allow: [$PUB4/32], max-conns: 1 } }
+  - { name: other, target: 127.0.0.1:8080, expose: { port: 9999 } }"
+	wait_for_line "$AGENT_LOG" "web: public at $SRELAY4:8101" 20 "$AGENT_PID" ||
+		fail "the public port 8101 did not open"
+	wait_for_line "$AGENT_LOG" "publish other: .*may not expose port 9999" 20 "$AGENT_PID" ||
+		fail "a port outside the ACL was not refused: $(grep other "$AGENT_LOG" | tail -n 2)"
+	rc=0
+	nsx "$mal" curl -sS --connect-timeout 3 -o /dev/null "http://$SRELAY4:8101/" 2>/dev/null || rc=$?
+	[ "$rc" = 28 ] || fail "a client outside allow: curl exit $rc, not a timeout (28)"
+	[ "$(relay_metric natsplice_relay_public_clients_total 'outcome="not_allowed"')" -ge 1 ] ||
+		fail "the relay did not count the client outside allow"
+	nsx "$PUB" curl -fsS --max-time 60 --limit-rate 400K -o "$TMP/slow.bin" \
+		"http://$SRELAY4:8101/" &
+	local slow=$!
+	wait_until 10 eval '[ "$(broker_api /api/v1/public | jq ".[0].connections")" = 1 ]' ||
+		fail "the first client is not counted: $(broker_api /api/v1/public)"
+	rc=0
+	nsx "$PUB" curl -sS --max-time 20 -o /dev/null "http://$SRELAY4:8101/" 2>/dev/null || rc=$?
+	[ "$rc" = 7 ] || [ "$rc" = 56 ] || fail "a client over max-conns: curl exit $rc, not a reset"
+	broker_api /metrics | grep -E '^natsplice_broker_public_refused_total\{reason="limit"\} [1-9]' \
+		>/dev/null || fail "the broker did not count the refusal over max-conns"
+	wait "$slow" || fail "the first client's download failed (curl exit $?)"
+	cmp -s "$TMP/slow.bin" "$TMP/web.bin" || fail "the first client's download differs"
+	wait_until 15 eval '[ "$(broker_api /api/v1/public | jq ".[0].connections")" = 0 ]' ||
+		fail "the finished client still counts: $(broker_api /api/v1/public)"
+	public_get_port 8101 "$TMP/got.bin" || fail "a client after the first one left: curl exit $?"
+}
+
+# public_get_port PORT OUT: curl from the public host to another public port.
+public_get_port() {
+	nsx "$PUB" curl -fsS --max-time 60 -o "$2" "http://$SRELAY4:$1/"
+}
+
 # 200 clients at once (XDP): each gets the whole file.
 test_xdp_parallel_200() {
 	public_bed xdp "max-splices-per-pair: 0

@@ -152,6 +152,37 @@ static void test_errors_top(void **state)
 		   "t.yaml:3:1: did not find expected ',' or '}' (while parsing a flow mapping at line 2)");
 }
 
+/* An agent's expose ACL, and the public port settings (issue 14). */
+static void test_expose(void **state)
+{
+	struct broker_cfg c;
+	int i;
+
+	load_ok(&c, "agents:\n  - { name: a, secret: 12345678, expose: [8080, \"8000-8099\"] }\n"
+		"  - { name: b, secret: 12345678 }\nrelays:\n  - { name: r, secret: 12345678 }\n"
+		"public-connect-timeout: 7\npublic-max-conns: 9\n");
+	i = cfg_agent_index(&c, "a");
+	assert_int_equal(c.agents[i].nexpose, 2);
+	assert_int_equal(c.agents[i].expose[0].lo, 8080);
+	assert_int_equal(c.agents[i].expose[0].hi, 8080);
+	assert_int_equal(c.agents[i].expose[1].lo, 8000);
+	assert_int_equal(c.agents[i].expose[1].hi, 8099);
+	assert_int_equal(c.agents[cfg_agent_index(&c, "b")].nexpose, 0);
+	assert_int_equal(c.public_timeout_s, 7);
+	assert_int_equal(c.public_max_conns, 9);
+	cfg_free(&c);
+	load_ok(&c, "");
+	assert_int_equal(c.public_timeout_s, BROKER_PUBLIC_TIMEOUT_S);
+	assert_int_equal(c.public_max_conns, BROKER_PUBLIC_MAX_CONNS);
+	cfg_free(&c);
+	load_fails("agents:\n  - { name: a, secret: 12345678, expose: [80, 99999] }\n",
+		   "t.yaml:2:47: expose: '99999' is not a port or a range LO-HI (1-65535)");
+	load_fails("agents:\n  - { name: a, secret: 12345678, expose: { port: 80 } }\n",
+		   "t.yaml:2:42: expose must be a list of ports and port ranges (8080, \"8000-8099\")");
+	load_fails("relays:\n  - { name: r, secret: 12345678, expose: [80] }\n",
+		   "t.yaml:2:34: unknown key 'expose'");
+}
+
 static void test_errors_entries(void **state)
 {
 	load_fails("agents:\n  - { name: a, secret: b, port: 1 }\n",
@@ -338,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_options),
 		cmocka_unit_test(test_errors_top),
 		cmocka_unit_test(test_errors_entries),
+		cmocka_unit_test(test_expose),
 		cmocka_unit_test(test_errors_acl),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_limits),
