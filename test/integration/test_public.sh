@@ -164,8 +164,23 @@ test_xdp_provider_stopped() {
 	[ $((t1 - t0)) -le 20 ] || fail "a hung provider: the reset took $((t1 - t0)) s"
 	grep -E "half-open deadline passed" "$RELAY_LOG" >/dev/null ||
 		fail "the relay did not reset the client at its deadline"
-	# back: it works again
+	# back: it works again; and a client whose SYN the kernel sent again
+	# (the provider held up past the first retransmission, 1 s) gets
+	# through once the provider comes within the deadline
 	public_get "$TMP/got.bin" || fail "after SIGCONT: curl exit $?"
+	kill -STOP "$AGENT_PID"
+	local r0
+	r0=$(nsx "$PUB" nstat -az TcpExtTCPSynRetrans | awk '/TCPSynRetrans/ { print $2 }')
+	nsx "$PUB" curl -fsS --max-time 30 -o "$TMP/late.bin" "$PUBLIC_URL" 2>"$TMP/curl.err" &
+	local late=$!
+	wait_until 10 eval '[ "$(nsx "$PUB" nstat -az TcpExtTCPSynRetrans |
+		awk "/TCPSynRetrans/ { print \$2 }")" -gt "$r0" ]' || {
+		kill -CONT "$AGENT_PID"
+		fail "the client never sent its SYN again"
+	}
+	kill -CONT "$AGENT_PID"
+	wait "$late" || fail "a client that sent its SYN again: curl exit $? ($(cat "$TMP/curl.err"))"
+	cmp -s "$TMP/late.bin" "$TMP/web.bin" || fail "the late client's download differs"
 	stop_agent_named home-nas
 	t0=$(date +%s)
 	rc=0
