@@ -94,30 +94,9 @@ tun_nginx() {
 	mkdir -p "$TMP/www" "$TMP/ngx"
 	head -c 100 /dev/zero | tr '\0' x >"$TMP/www/small"
 	head -c "$((TUN_BULK_MB << 20))" /dev/urandom >"$TMP/www/big"
-	cat >"$TMP/nginx.conf" <<-CONF
-	user root;
-	worker_processes 1;
-	pid $TMP/nginx.pid;
-	error_log $TMP/nginx.err;
-	events { worker_connections 4096; }
-	http {
-	    access_log off;
-	    sendfile on;
-	    tcp_nopush on;
-	    keepalive_requests 1000000;
-	    client_body_temp_path $TMP/ngx;
-	    proxy_temp_path $TMP/ngx;
-	    fastcgi_temp_path $TMP/ngx;
-	    uwsgi_temp_path $TMP/ngx;
-	    scgi_temp_path $TMP/ngx;
-	    server {
-	        listen 8080 reuseport backlog=4096;
-	        root $TMP/www;
-	    }
-	}
-	CONF
-	bg "$HA" "$TMP/nginx.log" nginx -c "$TMP/nginx.conf" -g 'daemon off;'
-	wait_until 10 nsx "$HA" sh -c "ss -ltn | grep -q ':8080 '" || fail "nginx does not listen"
+	nginx_start "$HA" 8080 "access_log off;" "sendfile on;" "tcp_nopush on;" \
+		"keepalive_requests 1000000;" \
+		"server { listen 8080 reuseport backlog=4096; root $TMP/www; }"
 }
 
 # tun_sshd: sshd on PUB, `ssh -R` from HA.

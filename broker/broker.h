@@ -523,8 +523,12 @@ void public_relay_gone(struct peer *R);
 void public_session_done(struct session *s);
 /* LOGIN's PUBLIC_PORTS of a relay: 0, or -EINVAL (a bad range). */
 int public_relay_ports(struct peer *R, const struct ns_msg *m);
-unsigned int public_live(const struct broker *b);	/* public sessions established */
-unsigned int public_open_count(const struct broker *b);
+struct public_counts {
+	unsigned int live;	/* public sessions established, not done */
+	unsigned int open;	/* exposures open on a relay */
+	unsigned int on_relay;	/* exposures placed on the relay asked about */
+};
+void public_counts(const struct broker *b, const struct peer *R, struct public_counts *c);
 struct ns_out;
 void public_api(struct broker *b, struct ns_out *o);	/* GET /api/v1/public */
 

@@ -183,6 +183,7 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 static void metrics(struct broker *b, FILE *f)
 {
 	const struct broker_stats *st = &b->st;
+	struct public_counts pc;
 	static const int paths[] = { NS_PATH_DIRECT, NS_PATH_REVERSE, NS_PATH_RELAY };
 	size_t i;
 
@@ -255,11 +256,11 @@ static void metrics(struct broker *b, FILE *f)
 	       "Bytes relayed, both directions, of finished splices.", st->relay_bytes);
 	ns_prom_u64(f, "natsplice_relay_packets_total", "counter",
 	       "Packets relayed, of finished splices.", st->relay_packets);
+	public_counts(b, NULL, &pc);
 	ns_prom_u64(f, "natsplice_broker_public_ports", "gauge",
-	       "Services' public ports open on a relay (expose:).", public_open_count(b));
+	       "Services' public ports open on a relay (expose:).", pc.open);
 	ns_prom_u64(f, "natsplice_broker_public_sessions", "gauge",
-	       "Public ports' clients given to their provider, not reported done yet.",
-	       public_live(b));
+	       "Public ports' clients given to their provider, not reported done yet.", pc.live);
 	ns_prom_u64(f, "natsplice_broker_public_sessions_total", "counter",
 	       "Public ports' clients given to their provider (sessions of kind public; also "
 	       "counted in natsplice_sessions_total{path=\"relay\"}).", st->public_sessions);

@@ -105,19 +105,6 @@ static void pub_not_open(struct peer *P, struct service *s, const char *fmt, ...
 	pub_send_info(P, s);
 }
 
-/* The exposures placed on relay R. */
-static unsigned int pub_relay_exposures(const struct broker *b, const struct peer *R)
-{
-	const struct service *s;
-	unsigned int n = 0;
-	size_t i;
-
-	for (i = 0; i < b->cfg->nagents; i++)
-		for (s = b->agents[i] ? b->agents[i]->services : NULL; s; s = s->next)
-			n += s->ex.on && s->ex.relay == R;
-	return n;
-}
-
 /* The relay for s: online, its PUBLIC_PORTS cover the port, P's family;
  * the least loaded (splices and public ports). NULL: none. */
 static struct peer *pub_pick_relay(struct broker *b, const struct peer *P,
@@ -125,6 +112,7 @@ static struct peer *pub_pick_relay(struct broker *b, const struct peer *P,
 {
 	struct peer *best = NULL, *r;
 	unsigned int load, best_load = 0;
+	struct public_counts c;
 	size_t i;
 
 	for (i = 0; i < b->cfg->nrelays; i++) {
@@ -132,7 +120,8 @@ static struct peer *pub_pick_relay(struct broker *b, const struct peer *P,
 		if (!r || r->doomed || r->relay_addr.family != P->observed.family ||
 		    !pub_in_ranges(r->pub_ports, r->npub_ports, s->ex.port))
 			continue;
-		load = r->load + pub_relay_exposures(b, r);
+		public_counts(b, r, &c);
+		load = r->load + c.on_relay;
 		if (!best || load < best_load) {
 			best = r;
 			best_load = load;
@@ -190,17 +179,33 @@ void public_withdraw(struct peer *P, struct service *s)
 	s->ex.open = false;
 }
 
+/* Does an online relay's PUBLIC_PORTS cover port? */
+static bool pub_relay_covers(const struct broker *b, __u16 port)
+{
+	size_t i;
+
+	for (i = 0; i < b->cfg->nrelays; i++)
+		if (b->relays[i] && !b->relays[i]->doomed &&
+		    pub_in_ranges(b->relays[i]->pub_ports, b->relays[i]->npub_ports, port))
+			return true;
+	return false;
+}
+
 /* The port for an EXPOSE without one: the first of P's allowed ports that
- * no other service exposes. 0: none left. */
+ * no other service exposes, one that an online relay may open if there is
+ * such a port. 0: none left. */
 static __u16 pub_pick_port(struct peer *P, const struct broker_cred *c)
 {
+	int pass;
 	size_t i;
 	__u32 p;
 
-	for (i = 0; i < c->nexpose; i++)
-		for (p = c->expose[i].lo; p <= c->expose[i].hi; p++)
-			if (!pub_port_owner(P->b, p, NULL))
-				return p;
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < c->nexpose; i++)
+			for (p = c->expose[i].lo; p <= c->expose[i].hi; p++)
+				if (!pub_port_owner(P->b, p, NULL) &&
+				    (pass || pub_relay_covers(P->b, p)))
+					return p;
 	return 0;
 }
 
@@ -250,11 +255,12 @@ int public_publish(struct peer *P, struct service *s, const struct ns_msg *m, __
 		memset(&s->ex, 0, sizeof(s->ex));
 		return 0;
 	}
-	*code = NS_ERR_MALFORMED;
+	*code = NS_ERR_UNSUPPORTED;
 	if (s->proto != IPPROTO_TCP) {
 		snprintf(text, len, "public ports are for TCP services only");
 		return -EINVAL;
 	}
+	*code = NS_ERR_MALFORMED;
 	if (ns_msg_parse_nested(&sub, m->attr[NS_A_EXPOSE], m->alen[NS_A_EXPOSE])) {
 		snprintf(text, len, "bad EXPOSE");
 		return -EINVAL;
@@ -444,28 +450,20 @@ void public_relay_gone(struct peer *R)
 		}
 }
 
-unsigned int public_live(const struct broker *b)
+void public_counts(const struct broker *b, const struct peer *R, struct public_counts *c)
 {
 	const struct service *s;
-	unsigned int n = 0;
 	size_t i;
 
+	memset(c, 0, sizeof(*c));
 	for (i = 0; i < b->cfg->nagents; i++)
-		for (s = b->agents[i] ? b->agents[i]->services : NULL; s; s = s->next)
-			n += s->ex.on ? s->ex.live : 0;
-	return n;
-}
-
-unsigned int public_open_count(const struct broker *b)
-{
-	const struct service *s;
-	unsigned int n = 0;
-	size_t i;
-
-	for (i = 0; i < b->cfg->nagents; i++)
-		for (s = b->agents[i] ? b->agents[i]->services : NULL; s; s = s->next)
-			n += s->ex.on && s->ex.open;
-	return n;
+		for (s = b->agents[i] ? b->agents[i]->services : NULL; s; s = s->next) {
+			if (!s->ex.on)
+				continue;
+			c->live += s->ex.live;
+			c->open += s->ex.open;
+			c->on_relay += R && s->ex.relay == R;
+		}
 }
 
 void public_api(struct broker *b, struct ns_out *o)

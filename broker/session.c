@@ -717,8 +717,9 @@ void sess_flow(struct peer *R, const struct ns_msg *m)
 	p = sess_find(b, pid);
 	if (p && p->parent)
 		p = sess_find(b, p->parent);
-	if (!p || (p->state != SESS_ESTABLISHED && p->state != SESS_CLOSED) ||
+	if (!p || p->public || (p->state != SESS_ESTABLISHED && p->state != SESS_CLOSED) ||
 	    (strcmp(R->name, p->sub_name) && strcmp(R->name, p->prov_name))) {
+		/* (a public client's session has no agent at its other end) */
 		sess_count_failure(b, FAIL_NOT_FOUND);
 		proto_error(R, &req, 0, NS_ERR_NOT_FOUND, "no session %016llx of yours",
 			    (unsigned long long)pid);
@@ -911,6 +912,7 @@ struct session *sess_public(struct peer *R, struct peer *P, const struct service
 	ns_mb_u32(&mb, NS_A_SPLICE_ID, splice_id);
 	ns_mb_u64(&mb, NS_A_SESSION, s->id);
 	peer_send(R, &mb);
+	R->load++;	/* a splice of R's, until its SPLICE_DONE */
 	e = ep_port(&s->relay_ep, port_a);
 	send_info(s, P, false, true, &e, 0);
 	b->st.public_sessions++;

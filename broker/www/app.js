@@ -179,7 +179,8 @@ function render(d) {
 		cell(tr, "id", s.parent ? "flow :" + s.port : s.id.slice(0, 8),
 		     { title: s.parent ? s.id + " of " + s.parent : s.id });
 		cell(tr, "service", s.service);
-		cell(tr, "subscriber", s.subscriber);
+		cell(tr, "subscriber", s.kind === "public" ? "public " + s.client : s.subscriber,
+		     { title: s.kind === "public" ? "a public port's client (no agent)" : "" });
 		cell(tr, "path", s.path);
 		cell(tr, "via", via);
 		cell(tr, "transport", s.transport + (s.alg ? " + " + s.alg : ""));

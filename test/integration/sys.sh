@@ -292,3 +292,26 @@ sshd_start() {
 	bg "$ns" "$TMP/sshd-${ns##*-}.log" /usr/sbin/sshd -D -e -f "$d/sshd_config-${ns##*-}"
 	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q ':$port '" || fail "sshd does not listen"
 }
+
+# nginx_start NS PORT SERVERS...: nginx in NS as root, one worker, its files
+# under $TMP (nginx.conf, .pid, .err; temp paths in $TMP/ngx), the http
+# block's server blocks (and anything else) from SERVERS, each an argument
+# line; waits until PORT listens.
+nginx_start() {
+	local ns=$1 port=$2
+
+	shift 2
+	mkdir -p "$TMP/ngx"
+	{
+		printf 'user root;\nworker_processes 1;\npid %s;\nerror_log %s;\n' \
+			"$TMP/nginx.pid" "$TMP/nginx.err"
+		printf 'events { worker_connections 4096; }\nhttp {\n'
+		printf '    %s_temp_path %s;\n' client_body "$TMP/ngx" proxy "$TMP/ngx" \
+			fastcgi "$TMP/ngx" uwsgi "$TMP/ngx" scgi "$TMP/ngx"
+		printf '    %s\n' "$@"
+		printf '}\n'
+	} >"$TMP/nginx.conf"
+	bg "$ns" "$TMP/nginx.log" nginx -c "$TMP/nginx.conf" -g 'daemon off;'
+	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q ':$port '" ||
+		fail "nginx does not listen: $(cat "$TMP/nginx.err" 2>/dev/null)"
+}

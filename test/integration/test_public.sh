@@ -195,36 +195,12 @@ test_xdp_provider_stopped() {
 # the PROXY protocol (v1 or v2) and logs who it says the client is;
 # 127.0.0.1:8082 does not. Both serve $TMP/www/f (1 MiB).
 pp_nginx() {
-	mkdir -p "$TMP/www" "$TMP/ngx"
+	mkdir -p "$TMP/www"
 	random_file "$TMP/www/f" $((1 << 20))
-	cat >"$TMP/nginx.conf" <<-CONF
-	user root;
-	worker_processes 1;
-	pid $TMP/nginx.pid;
-	error_log $TMP/nginx.err;
-	events { worker_connections 256; }
-	http {
-	    log_format pp '\$proxy_protocol_addr \$proxy_protocol_port \$remote_addr \$status';
-	    client_body_temp_path $TMP/ngx;
-	    proxy_temp_path $TMP/ngx;
-	    fastcgi_temp_path $TMP/ngx;
-	    uwsgi_temp_path $TMP/ngx;
-	    scgi_temp_path $TMP/ngx;
-	    server {
-	        listen 127.0.0.1:8081 proxy_protocol;
-	        access_log $TMP/pp.log pp;
-	        root $TMP/www;
-	    }
-	    server {
-	        listen 127.0.0.1:8082;
-	        access_log $TMP/plain.log pp;
-	        root $TMP/www;
-	    }
-	}
-	CONF
-	bg "$HA" "$TMP/nginx.log" nginx -c "$TMP/nginx.conf" -g 'daemon off;'
-	wait_until 10 nsx "$HA" sh -c "ss -ltn | grep -q '127.0.0.1:8082 '" ||
-		fail "nginx does not listen: $(cat "$TMP/nginx.err" 2>/dev/null)"
+	nginx_start "$HA" 8082 \
+		"log_format pp '\$proxy_protocol_addr \$proxy_protocol_port \$remote_addr \$status';" \
+		"server { listen 127.0.0.1:8081 proxy_protocol; access_log $TMP/pp.log pp; root $TMP/www; }" \
+		"server { listen 127.0.0.1:8082; access_log $TMP/plain.log pp; root $TMP/www; }"
 }
 
 # pp_get NS URL WHO: download f from URL in NS; nginx's last line in
