@@ -4,7 +4,9 @@
  * session.c, limits.c, doors.c, control.c over the real conn.c, in process, with no
  * event loop running. Peers are socketpairs (the broker writes to one end;
  * the harness reads and discards the other): three agents (a1..a3) and a
- * relay (r1), logged in with real proofs, and a stranger still at login.
+ * relay (r1, PUBLIC_PORTS 8000-9999), logged in with real proofs, and a
+ * stranger still at login. a1 may expose 8080 and 9000-9001; PUBLIC_IDs and
+ * the PUBLIC_OPENs' REQ_IDs count from 1 in every run.
  *
  * Input: steps. A byte: bits 0-2 the peer (modulo 5), bits 3-5 the op:
  *   0-3  a message: u16 length (BE) then that many bytes, parsed with
@@ -51,7 +53,7 @@ static const char cfg_text[] =
 	"listen: 127.0.0.1:7700\n"	/* never bound */
 	"insecure: true\n"
 	"agents:\n"
-	"  - { name: a1, secret: a1-secret-0123 }\n"
+	"  - { name: a1, secret: a1-secret-0123, expose: [8080, 9000-9001] }\n"
 	"  - { name: a2, secret: a2-secret-0123 }\n"
 	"  - { name: a3, secret: a3-secret-0123 }\n"
 	"relays:\n"
@@ -148,6 +150,8 @@ static void peer_connect(int i)
 	ns_mb_str(&mb, NS_A_NAME, names[i]);
 	ns_mb_u8(&mb, NS_A_VERSION, NS_PROTO_VERSION);
 	ns_mb_bin(&mb, NS_A_PROOF, proof, sizeof(proof));
+	if (i == 3)
+		ns_mb_str(&mb, NS_A_PUBLIC_PORTS, "8000-9999");
 	deliver(peers[i], &mb);
 	settle();
 }
@@ -182,6 +186,7 @@ static void session_ids(__u8 *m, size_t len)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 {
+	struct public_counts pc;
 	struct peer *p;
 	int i;
 
@@ -252,6 +257,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 	CHECK(b.peers == NULL && b.npeers == 0);
 	CHECK(b.agents_online == 0 && b.relays_online == 0 && b.nservices == 0);
 	CHECK(b.sess_head == NULL && b.active == NULL);
+	public_counts(&b, NULL, &pc);
+	CHECK(pc.live == 0 && pc.open == 0);
+	b.next_public_id = b.next_public_req = 0;
 	free(b.agents);
 	free(b.relays);
 	b.agents = NULL;

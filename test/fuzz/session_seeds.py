@@ -23,8 +23,10 @@ def act(peer, op): return bytes([(op << 3) | peer])
 REQ, SVC, PROTO, SESSION, SPLICE_ID, RELAY_ADDR = 15, 16, 17, 19, 29, 11
 PORT_A, PORT_B, BAB, BBA, PK, CODE, TEXT, TOKEN = 30, 31, 32, 33, 34, 13, 14, 36
 TRANSPORT, PARENT, PORT = 37, 38, 39
+EXPOSE, PREFIX, MAX_CONNS, PUBLIC_ID, PEER_ADDR = 42, 43, 44, 45, 22
 PUBLISH, UNPUBLISH, LIST, CONNECT, ACCEPT, REJECT = 7, 8, 9, 11, 13, 14
 SPLICE_READY, SPLICE_PEER, SPLICE_DONE, ERROR, HEARTBEAT, FLOW = 17, 18, 19, 4, 5, 20
+OK, PUBLIC_CLIENT = 6, 24
 
 pub = step(0, msg(PUBLISH, u32(REQ, 1), s(SVC, "ssh"), u8(PROTO, 6)))
 pubu = step(0, msg(PUBLISH, u32(REQ, 2), s(SVC, "dns"), u8(PROTO, 17)))
@@ -43,6 +45,20 @@ done = step(3, msg(SPLICE_DONE, u64(SESSION, 0), u32(SPLICE_ID, 5), u64(BAB, 100
 rerr = step(3, msg(ERROR, u64(SESSION, 0), u32(CODE, 5), s(TEXT, "busy")))
 flow = step(1, msg(FLOW, u32(REQ, 9), u64(PARENT, 0), u16(PORT, 2000), u8(PROTO, 6)))
 lst = step(2, msg(LIST, u32(REQ, 3)))
+# public ports: a1 exposes web on 8080 (PUBLIC_ID 1), r1 opens it (REQ_ID 1)
+def expose(port, *extra):
+    return attr(EXPOSE, u16(PORT, port) + b"".join(extra))
+pubx = step(0, msg(PUBLISH, u32(REQ, 5), s(SVC, "web"), u8(PROTO, 6),
+                   expose(8080, s(PREFIX, "192.0.2.0/24"), u32(MAX_CONNS, 1))))
+pubx0 = step(0, msg(PUBLISH, u32(REQ, 6), s(SVC, "web"), u8(PROTO, 6), expose(0)))
+pubx_denied = step(1, msg(PUBLISH, u32(REQ, 7), s(SVC, "web"), u8(PROTO, 6), expose(8080)))
+ropen = step(3, msg(OK, u32(REQ, 1)))
+rrefuse = step(3, msg(ERROR, u32(REQ, 1), u32(CODE, 11), s(TEXT, "busy")))
+caddr = attr(PEER_ADDR, bytes([2, 0, 0x15, 0xb3, 192, 0, 2, 9]) + bytes(12))
+client = step(3, msg(PUBLIC_CLIENT, u32(PUBLIC_ID, 1), u32(SPLICE_ID, 9), u16(PORT_A, 20009), caddr))
+client2 = step(3, msg(PUBLIC_CLIENT, u32(PUBLIC_ID, 1), u32(SPLICE_ID, 10), u16(PORT_A, 20010), caddr))
+pdone = step(3, msg(SPLICE_DONE, u64(SESSION, 0), u32(SPLICE_ID, 9), u64(BAB, 10), u64(BBA, 20),
+                    u64(PK, 3), s(TEXT, "fin")))
 unpub = step(0, msg(UNPUBLISH, u32(REQ, 4), s(SVC, "ssh")))
 
 seeds = {
@@ -58,6 +74,10 @@ seeds = {
     "flow": pub + con + acc + ready + flow + acc + ready + done,
     "list_unpublish": pub + lst + unpub + con,
     "hold": pub + act(0, 5) + act(3, 5) + act(4, 5) + con,
+    "public_ok": pubx + ropen + client + client2 + pdone + client2,
+    "public_refused": pubx + rrefuse + act(3, 4) + act(3, 7) + ropen + client,
+    "public_prov_gone": pubx + ropen + client + act(0, 4) + client2 + act(0, 7) + pubx0 + ropen + pdone,
+    "public_denied": pubx_denied + pubx + unpub + pubx0 + ropen + client,
     "stranger": step(4, msg(HEARTBEAT)) + step(4, msg(PUBLISH, u32(REQ, 1), s(SVC, "x"), u8(PROTO, 6))),
 }
 for k, v in seeds.items():
