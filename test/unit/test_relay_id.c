@@ -36,13 +36,16 @@ static void test_skips_taken_slots(void **state)
 
 static void test_wraps_past_zero(void **state)
 {
-	__u32 next = 0xffffffff;
+	__u32 next = 0x7fffffff;
 
 	memset(by_id, 0, sizeof(by_id));
 	by_id[1] = LIVE;
-	assert_int_equal(relay_id_alloc(by_id, &next), 0xffffffff);
-	/* 0 means "no splice" in the protocol; 1's slot is taken. */
+	assert_int_equal(relay_id_alloc(by_id, &next), 0x7fffffff);
+	/* Never NS_PUBLIC_BIT (a public port's punt id): after 2^31 - 1 comes 0,
+	 * which means "no splice" in the protocol; 1's slot is taken. */
 	assert_int_equal(relay_id_alloc(by_id, &next), 2);
+	next = 0xffffffff;
+	assert_int_equal(relay_id_alloc(by_id, &next), 0x7fffffff);
 }
 
 static void test_last_free_slot(void **state)
