@@ -94,30 +94,36 @@ void agent_sock_local(int fd, const struct agent_listener *lis, struct sockaddr_
 		*out = lis->addr;
 }
 
-/* The record after OPEN_ADDR (ns_proto.h): family, ports, addresses. */
-static void open_rec_put(__u8 *rec, const struct sockaddr_storage *src,
-			 const struct sockaddr_storage *dst)
+#define OPEN_REC_BODY	(NS_OPEN_ADDR_LEN - NS_OPEN_TAG_LEN)
+
+/* The record after OPEN_ADDR (ns_proto.h): family, ports, addresses, and
+ * the tag of t's session key over them. */
+static void open_rec_put(const struct agent_tunnel *t, __u8 *rec)
 {
 	__u32 sa[4], da[4];
 	__be16 sp, dp;
 	__u8 sf, df;
 
-	ns_sockaddr_split(src, &sf, sa, &sp);
-	ns_sockaddr_split(dst, &df, da, &dp);
+	ns_sockaddr_split(&t->client, &sf, sa, &sp);
+	ns_sockaddr_split(&t->client_dst, &df, da, &dp);
 	memset(rec, 0, NS_OPEN_ADDR_LEN);
 	rec[0] = sf == df ? sf : 0;
 	memcpy(rec + 2, &sp, 2);
 	memcpy(rec + 4, &dp, 2);
 	memcpy(rec + 8, sa, 16);
 	memcpy(rec + 24, da, 16);
+	if (ns_open_tag(t->key, t->session, rec, OPEN_REC_BODY, rec + OPEN_REC_BODY))
+		memset(rec, 0, OPEN_REC_BODY);	/* (no HMAC: the provider refuses it) */
 }
 
-static int open_rec_get(const __u8 *rec, struct sockaddr_storage *src,
-			struct sockaddr_storage *dst)
+static int open_rec_get(const struct agent_tunnel *t, const __u8 *rec,
+			struct sockaddr_storage *src, struct sockaddr_storage *dst)
 {
 	__u32 sa[4], da[4];
 	__be16 sp, dp;
 
+	if (ns_open_tag_check(t->key, t->session, rec, OPEN_REC_BODY, rec + OPEN_REC_BODY))
+		return -EACCES;
 	if (rec[0] != NS_AF_INET && rec[0] != NS_AF_INET6)
 		return -EINVAL;
 	memcpy(&sp, rec + 2, 2);
@@ -136,7 +142,7 @@ size_t agent_link_open_marker(const struct agent_tunnel *t, __u8 *buf)
 		return 1;
 	}
 	buf[0] = NS_TUNNEL_OPEN_ADDR;
-	open_rec_put(buf + 1, &t->client, &t->client_dst);
+	open_rec_put(t, buf + 1);
 	return 1 + NS_OPEN_ADDR_LEN;
 }
 
@@ -145,8 +151,9 @@ size_t agent_link_open_marker(const struct agent_tunnel *t, __u8 *buf)
 static void open_read(struct agent_tunnel *t)
 {
 	char label[LABEL_LEN], cs[AGENT_SA_STRLEN];
-	__u8 c;
 	ssize_t n;
+	int err;
+	__u8 c;
 
 	if (t->open_addr) {
 		n = recv(t->tw.fd, t->open_rec + t->open_got, NS_OPEN_ADDR_LEN - t->open_got,
@@ -162,8 +169,11 @@ static void open_read(struct agent_tunnel *t)
 		t->open_got += n;
 		if (t->open_got < NS_OPEN_ADDR_LEN)
 			return;
-		if (open_rec_get(t->open_rec, &t->client, &t->client_dst)) {
-			log_warn("%s: a bad address after OPEN; closed", label);
+		err = open_rec_get(t, t->open_rec, &t->client, &t->client_dst);
+		if (err) {
+			log_warn("%s: %s after OPEN; closed", label,
+				 err == -EACCES ? "the client's address with a bad tag" :
+						  "a bad address");
 			agent_tunnel_close(t, true, "bad OPEN");
 			return;
 		}
@@ -231,7 +241,7 @@ int agent_link_open(struct agent_tunnel *t)
 	size_t len = agent_link_open_marker(t, buf);
 	ssize_t n;
 
-	/* the socket's buffer is empty: 41 bytes always fit */
+	/* the socket's buffer is empty: 57 bytes always fit */
 	n = send(t->tw.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n == (ssize_t)len)
 		return 0;

@@ -98,11 +98,15 @@
  *     A provider whose service sends its server the PROXY protocol header
  *     says CLIENT_INFO 1 in its ACCEPT; the broker passes it in S's
  *     CONNECT_INFO, and S then opens with NS_TUNNEL_OPEN_ADDR ('A') and a
- *     40-byte record instead of 'O': { u8 family (2 or 10); u8 0; be16 the
+ *     56-byte record instead of 'O': { u8 family (2 or 10); u8 0; be16 the
  *     client's port; be16 the port it connected to; u16 0; u8 client
- *     address[16]; u8 the address it connected to[16] } (IPv4 in the first
- *     4 bytes). A provider takes 'O' too (an older S): then its header says
- *     UNKNOWN. The record is not sealed (it precedes the sealed stream).
+ *     address[16]; u8 the address it connected to[16]; tag[16] } (IPv4 in
+ *     the first 4 bytes), tag = the first 16 bytes of HMAC-SHA256(key,
+ *     "natsplice-open" | SESSION | the 40 bytes before it): only S can name
+ *     the client, a relay on the path cannot change it (a bad tag closes the
+ *     tunnel). A provider takes 'O' too (an older S): then its header says
+ *     UNKNOWN. The record is not sealed (it precedes the sealed stream): a
+ *     relay can read it.
  *  7. Failures: any party gone or silent for NS_NEGOTIATE_TIMEOUT_S fails the
  *     session: ERROR { REQ_ID, CODE, TEXT } to S (S closes its client at once).
  *  8. The relay reports SPLICE_DONE { SESSION, SPLICE_ID, BYTES_AB, BYTES_BA,
@@ -236,7 +240,8 @@
 #define NS_PROOF_NONCE_LEN	16
 #define NS_TUNNEL_OPEN		0x4f		/* 'O': S -> P after the proofs, step 6 */
 #define NS_TUNNEL_OPEN_ADDR	0x41		/* 'A': OPEN with the client's address */
-#define NS_OPEN_ADDR_LEN	40		/* the record after 'A' */
+#define NS_OPEN_TAG_LEN		16		/* the record's tag */
+#define NS_OPEN_ADDR_LEN	(40 + NS_OPEN_TAG_LEN)	/* the record after 'A' */
 #define NS_ADDR_ATTR_LEN	20
 
 #define NS_ATTR_MUST		0x8000		/* must-understand bit */

@@ -141,3 +141,29 @@ int ns_tunnel_proof_check(const __u8 key[NS_KEY_LEN], __u64 session, __u8 expect
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return err;
 }
+
+int ns_open_tag(const __u8 key[NS_KEY_LEN], __u64 session, const void *rec, size_t len,
+		__u8 tag[NS_OPEN_TAG_LEN])
+{
+	static const char label[] = "natsplice-open";
+	__u64 be = htobe64(session);
+	const void *parts[] = { label, &be, rec };
+	const size_t lens[] = { sizeof(label) - 1, sizeof(be), len };
+	__u8 mac[NS_HMAC_LEN];
+	int err = ns_hmac(key, NS_KEY_LEN, parts, lens, 3, mac);
+
+	if (!err)
+		memcpy(tag, mac, NS_OPEN_TAG_LEN);
+	explicit_bzero(mac, sizeof(mac));
+	return err;
+}
+
+int ns_open_tag_check(const __u8 key[NS_KEY_LEN], __u64 session, const void *rec, size_t len,
+		      const __u8 tag[NS_OPEN_TAG_LEN])
+{
+	__u8 want[NS_OPEN_TAG_LEN];
+
+	if (ns_open_tag(key, session, rec, len, want))
+		return -EACCES;
+	return CRYPTO_memcmp(want, tag, NS_OPEN_TAG_LEN) ? -EACCES : 0;
+}

@@ -29,5 +29,13 @@ int ns_tunnel_proof_peek(const __u8 in[NS_PROOF_LEN], __u64 *session, __u8 *role
 /* Check the peer's proof: magic, session, role == expect_role, HMAC. 0 or -EACCES. */
 int ns_tunnel_proof_check(const __u8 key[NS_KEY_LEN], __u64 session, __u8 expect_role,
 			  const __u8 in[NS_PROOF_LEN]);
+/* The tag of OPEN's address record (ns_proto.h, step 6): the first
+ * NS_OPEN_TAG_LEN bytes of HMAC-SHA256(key, "natsplice-open" | SESSION (u64
+ * big-endian) | rec). 0 or -EIO. */
+int ns_open_tag(const __u8 key[NS_KEY_LEN], __u64 session, const void *rec, size_t len,
+		__u8 tag[NS_OPEN_TAG_LEN]);
+/* Check one: 0, or -EACCES (another tag, in constant time). */
+int ns_open_tag_check(const __u8 key[NS_KEY_LEN], __u64 session, const void *rec, size_t len,
+		      const __u8 tag[NS_OPEN_TAG_LEN]);
 
 #endif

@@ -192,6 +192,30 @@ static void test_tunnel_proof_peek(void **state)
 	assert_int_equal(ns_tunnel_proof_peek(p, &session, &role), -EINVAL);
 }
 
+/* OPEN's address record: its tag binds the record to the session key and
+ * the session; any other key, session or byte fails. */
+static void test_open_tag(void **state)
+{
+	__u8 key[NS_KEY_LEN], other[NS_KEY_LEN], rec[40], tag[NS_OPEN_TAG_LEN];
+	size_t i;
+
+	memset(key, 7, sizeof(key));
+	memset(other, 8, sizeof(other));
+	for (i = 0; i < sizeof(rec); i++)
+		rec[i] = (__u8)i;
+	assert_int_equal(ns_open_tag(key, 42, rec, sizeof(rec), tag), 0);
+	assert_int_equal(ns_open_tag_check(key, 42, rec, sizeof(rec), tag), 0);
+	assert_int_equal(ns_open_tag_check(other, 42, rec, sizeof(rec), tag), -EACCES);
+	assert_int_equal(ns_open_tag_check(key, 43, rec, sizeof(rec), tag), -EACCES);
+	for (i = 0; i < sizeof(rec); i++) {
+		rec[i] ^= 1;
+		assert_int_equal(ns_open_tag_check(key, 42, rec, sizeof(rec), tag), -EACCES);
+		rec[i] ^= 1;
+	}
+	tag[15] ^= 0x80;
+	assert_int_equal(ns_open_tag_check(key, 42, rec, sizeof(rec), tag), -EACCES);
+}
+
 static void test_tunnel_proof_check(void **state)
 {
 	const __u64 session = 0xfeedfacecafebeefull;
@@ -242,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_tunnel_proof_layout),
 		cmocka_unit_test(test_tunnel_proof_peek),
 		cmocka_unit_test(test_tunnel_proof_check),
+		cmocka_unit_test(test_open_tag),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
