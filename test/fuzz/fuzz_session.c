@@ -39,6 +39,7 @@
 #include "../../broker/session.c"
 #include "../../broker/public.c"
 #include "../../broker/control.c"
+#include "../broker_inproc.h"
 #include "auth.h"
 #include "log.h"
 
@@ -85,21 +86,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Reap what the loop would: doomed peers, drained peers; forget ended ones. */
 static void settle(void)
 {
-	struct peer *p, *next;
 	char buf[65536];
 	int i;
 
-	if (b.reap)
-		on_reap(b.loop, &b.reap_t);
-	for (p = b.peers; p; p = next) {
-		next = p->next;
-		if (p->state == PEER_DRAIN) {
-			for (i = 0; i < NPEERS; i++)
-				if (peers[i] == p)
-					peers[i] = NULL;
-			peer_free(p);
-		}
-	}
+	inproc_reap(&b, peers, NPEERS);
 	for (i = 0; i < NPEERS; i++)
 		if (far[i] >= 0)
 			for (ssize_t n; (n = read(far[i], buf, sizeof(buf))) > 0;)

@@ -315,3 +315,16 @@ nginx_start() {
 	wait_until 10 nsx "$ns" sh -c "ss -ltn | grep -q ':$port '" ||
 		fail "nginx does not listen: $(cat "$TMP/nginx.err" 2>/dev/null)"
 }
+
+# web_pair BYTES: a random $TMP/web.bin of BYTES on a web server on HA
+# 127.0.0.1:8080, published by home-nas as web, and laptop on HB subscribing
+# to it on 127.0.0.1:18080 (pool: 0: each client its own tunnel). The broker
+# and the relay are up already.
+web_pair() {
+	random_file "$TMP/web.bin" "$1"
+	web_server "$HA" 8080 "$TMP/web.bin"
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }'
+}

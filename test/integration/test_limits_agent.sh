@@ -28,12 +28,7 @@ limits_bed() {
 	topo_nat
 	start_broker "${1:-}"
 	start_sys_relay tc --broker-fingerprint "$BROKER_FP" --close-grace 1 --rst-grace 1
-	random_file "$TMP/web.bin" $((32 * MiB))
-	web_server "$HA" 8080 "$TMP/web.bin"
-	start_agent "$HA" home-nas nas-secret 'publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }'
+	web_pair $((32 * MiB))
 }
 
 # bg_download N [CURL ARGS]: laptop's download number N, in the background

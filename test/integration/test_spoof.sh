@@ -26,12 +26,7 @@ spoof_bed() {
 	# short graces: a splice wrongly marked closed goes within a second
 	# (the defaults, 10 s, could outlast the rest of the download)
 	start_sys_relay "$1" --broker-fingerprint "$BROKER_FP" --rst-grace 1 --close-grace 1
-	random_file "$TMP/web.bin" $((100 << 20))
-	web_server "$HA" 8080 "$TMP/web.bin"
-	start_agent "$HA" home-nas nas-secret 'publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }'
+	web_pair $((100 << 20))
 }
 
 # forge SRC SPORT DPORT FLAGS N [DATA]: N TCP segments from MAL with the

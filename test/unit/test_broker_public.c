@@ -31,6 +31,7 @@
 #include "../../broker/session.c"
 #include "../../broker/public.c"
 #include "../../broker/control.c"
+#include "broker_inproc.h"
 #include "auth.h"
 #include "bytes.h"
 #include "log.h"
@@ -134,20 +135,7 @@ static void expect_error(int i, int code, const char *want)
 
 static void reap(void)
 {
-	struct peer *p, *next;
-	int i;
-
-	if (b.reap)
-		on_reap(b.loop, &b.reap_t);
-	for (p = b.peers; p; p = next) {
-		next = p->next;
-		if (p->state == PEER_DRAIN) {
-			for (i = 0; i < NPEERS; i++)
-				if (peers[i] == p)
-					peers[i] = NULL;
-			peer_free(p);
-		}
-	}
+	inproc_reap(&b, peers, NPEERS);
 }
 
 static void deliver(int i, struct ns_msg_buf *mb)
