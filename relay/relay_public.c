@@ -162,6 +162,11 @@ static void evict_one(struct relay *r)
 	r->pub_evicted++;
 	log_debug("public port %u: client SYN evicted (splice %u): %u held", most->port,
 		  victim->s.id, r->pub_held);
+	/* A client answered already waits for data: it gets an RST. One not
+	 * answered sends its SYN again (a forged one never does): nothing goes
+	 * back to what may be a forged source. */
+	if (victim->prove_side == 1)
+		r->dp->reset(r, victim, 1);
 	relay_splice_delete(r, victim, "evicted");
 }
 
