@@ -191,13 +191,13 @@ test_xdp_provider_stopped() {
 	[ $((t1 - t0)) -le 10 ] || fail "a provider gone: the reset took $((t1 - t0)) s"
 }
 
-# pp_nginx: nginx on HA (as root, its files under $TMP): 127.0.0.1:8081 takes
+# pp_nginx [NS]: nginx on HA (as root, its files under $TMP): 127.0.0.1:8081 takes
 # the PROXY protocol (v1 or v2) and logs who it says the client is;
 # 127.0.0.1:8082 does not. Both serve $TMP/www/f (1 MiB).
 pp_nginx() {
 	mkdir -p "$TMP/www"
 	random_file "$TMP/www/f" $((1 << 20))
-	nginx_start "$HA" 8082 \
+	nginx_start "${1:-$HA}" 8082 \
 		"log_format pp '\$proxy_protocol_addr \$proxy_protocol_port \$remote_addr \$status';" \
 		"server { listen 127.0.0.1:8081 proxy_protocol; access_log $TMP/pp.log pp; root $TMP/www; }" \
 		"server { listen 127.0.0.1:8082; access_log $TMP/plain.log pp; root $TMP/www; }"
@@ -242,6 +242,24 @@ test_xdp_proxy_protocol() {
 	cmp -s "$TMP/f.got" "$TMP/www/f" || fail "the plain service's download differs"
 	[ "$(broker_api /api/v1/sessions | jq '[.[] | select(.path == "relay")] | length')" -ge 3 ] ||
 		fail "the subscriber's downloads did not take the relay path"
+}
+
+# The same on the direct path (the provider, public, accepts the subscriber's
+# tunnel itself: no relay), v2, pooled: nginx logs the subscriber's client.
+test_direct_proxy_protocol() {
+	need nginx
+	need_system
+	topo_nat
+	start_broker
+	pp_nginx "$PUB"
+	start_agent "$PUB" pub pub-secret 'tunnel-listen: 0.0.0.0:7701
+publish:
+  - { name: pp, target: 127.0.0.1:8081, proxy-protocol: v2 }'
+	start_agent "$HB" laptop laptop-secret "subscribe:
+  - { service: pub/pp, listen: $HB4:18081 }"
+	wait_until 20 nsx "$HB" sh -c "ss -ltn | grep -q $HB4:18081" || fail "laptop does not listen"
+	pp_get "$HB" "http://$HB4:18081" "$HB4"
+	[ "$(last_session_path)" = direct ] || fail "the path is $(last_session_path), not direct"
 }
 
 # relay_metric NAME [LABELS]: the relay's value of a metric (summed).
