@@ -256,6 +256,17 @@ static bool source_allowed(const struct relay_public *pub, __u8 family, const __
 	return false;
 }
 
+/* Is pi's source in pub's allowed prefixes? Counted when not. */
+static bool client_allowed(struct relay *r, struct relay_public *pub,
+			   const struct ns_pkt_info *pi)
+{
+	if (source_allowed(pub, pi->family, pi->saddr))
+		return true;
+	pub->disallowed++;
+	r->pub_disallowed++;
+	return false;
+}
+
 /*
  * A new client at pub (its address and port in pi): a splice that holds it,
  * and PUBLIC_CLIENT to the broker. NULL when it is not allowed or there is
@@ -268,11 +279,8 @@ struct relay_splice *relay_public_client(struct relay *r, struct relay_public *p
 	char msg[128] = "";
 	int err;
 
-	if (!source_allowed(pub, pi->family, pi->saddr)) {
-		pub->disallowed++;
-		r->pub_disallowed++;
+	if (!client_allowed(r, pub, pi))
 		return NULL;
-	}
 	if (r->pub_held >= r->cfg.public_half_open)
 		evict_one(r);
 	err = relay_splice_add_public(r, pub, pi, &sp, msg, sizeof(msg));
@@ -317,6 +325,8 @@ void relay_public_punt(struct relay *r, const struct ns_punt *p, const struct ns
 		}
 		if (ns_syn_parse(p->data, len, &syn))
 			return;
+		if (!client_allowed(r, pub, pi))
+			return;		/* (not challenged either) */
 		verified = is_verified(r, pub, pi, now);
 		if (!verified && !budget_take(r, pub, now)) {
 			challenge(r, pub, pi, &syn, now);
