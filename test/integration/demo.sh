@@ -5,7 +5,8 @@
 # home networks behind Linux NAT routers (nftables masquerade). A web server
 # behind one NAT is fetched with curl from behind the other through the
 # subscriber agent's local port: the broker picks the relay path and the bytes
-# cross the relay's kernel splice. Then the direct and the reverse paths.
+# cross the relay's kernel splice. Then the direct and the reverse paths, and
+# a public port on the relay that an ordinary client reaches with no agent.
 # Everything is torn down at the end, also on failure or Ctrl-C.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,11 +31,12 @@ done
 
 standalone nsdemo
 
-fetch() {	# fetch NS PORT: curl through a subscriber port, time and check it
-	local t0 t1
+fetch() {	# fetch NS PORT|URL: curl through a subscriber port (or URL), time and check it
+	local t0 t1 url=$2
 
+	case "$url" in http:*) ;; *) url=http://127.0.0.1:$2/ ;; esac
 	t0=$(date +%s.%N)
-	nsx "$1" curl -fsS -o "$TMP/got.bin" "http://127.0.0.1:$2/"
+	nsx "$1" curl -fsS -o "$TMP/got.bin" "$url"
 	t1=$(date +%s.%N)
 	printf '    curl got %s bytes in %.3f s; sha256 %s\n' "$(stat -c %s "$TMP/got.bin")" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
@@ -55,19 +57,21 @@ cat <<TXT
 TXT
 
 say "Starting the broker and the relay"
-start_broker
-start_sys_relay xdp
+NAS_EXPOSE='[8080]' start_broker
+start_sys_relay xdp --broker-fingerprint "$BROKER_FP" --public-ports 8000-8099
 sed -n 's/^/    /p' "$BROKER_LOG" | grep -m1 ready || true
 echo "    control connections: TLS 1.3; agents and relay pin $BROKER_FP"
 echo "    (natsplice-broker --fingerprint -f broker.yaml)"
 grep -m1 "registered" "$RELAY_LOG" | sed 's/^/    /'
 
-say "HA (behind NATA) runs a web server on 127.0.0.1:8080 and publishes it as 'web'"
+say "HA (behind NATA) runs a web server on 127.0.0.1:8080, publishes it as 'web' and exposes it on the relay's port 8080"
 random_file "$TMP/web.bin" $((8 << 20))
 web_server "$HA" 8080 "$TMP/web.bin"
 start_agent "$HA" home-nas nas-secret 'publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+  - { name: web, target: 127.0.0.1:8080, proto: tcp, expose: { port: 8080 } }'
 echo "    agent home-nas: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
+wait_for_line "$AGENT_LOG" "web: public at" 20 "$AGENT_PID" || fail "the public port did not open"
+echo "    agent home-nas: $(grep -m1 "web: public at" "$AGENT_LOG" | sed 's/^[^:]*: //')"
 
 say "PUB (public address, accepts tunnels on :7701) publishes its own 'web' and subscribes to home-nas/web"
 web_server "$PUB" 8080 "$TMP/web.bin"
@@ -99,7 +103,12 @@ say "3. Reverse path: curl on PUB fetches home-nas/web through :18082 (HA dials 
 fetch "$PUB" 18082
 echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path)"')"
 
+say "4. Public port: curl on PUB (no agent involved) fetches http://$SRELAY4:8080/"
+fetch "$PUB" "http://$SRELAY4:8080/"
+echo "    The relay held curl's SYN until home-nas connected to it, then spliced the two in XDP."
+echo "    broker's record: $(broker_api /api/v1/sessions | jq -r '[.[] | select(.kind == "public")] | last | "public client \(.client) -> \(.service) via relay \(.relay)"')"
+
 say "The broker's view (http://$BROKER_HTTP/api/v1/sessions)"
-broker_api /api/v1/sessions | jq -r '.[] | "    session \(.id): \(.service) \(.subscriber) -> \(.provider) via \(.path), \(if .encrypted then "encrypted end to end" else "not encrypted" end)"' | tail -n 5
+broker_api /api/v1/sessions | jq -r '.[] | "    session \(.id): \(.service) \(.subscriber // ("public client " + .client)) -> \(.provider) via \(.path), \(if .encrypted then "encrypted end to end" else "not encrypted" end)"' | tail -n 5
 
 say "Done: tearing the namespaces down"
