@@ -23,6 +23,7 @@
 
 #define AGENT_NAME_MAX		255	/* bytes; a protocol STR */
 #define AGENT_UDP_IDLE_S	60	/* default: UDP tunnel idle timeout */
+#define AGENT_RELAY_PROBE_S	5	/* default relay-probe-interval */
 #define AGENT_CONNECT_TIMEOUT_S	NS_NEGOTIATE_TIMEOUT_S	/* default: tunnel set-up deadline */
 #define AGENT_RELAY_RETRIES	2	/* a relayed set-up asked again at most so often */
 #define AGENT_BACKOFF_MIN_MS	500	/* pool refill delay after failures: first ... */
@@ -110,6 +111,7 @@ struct agent_cfg {
 	__u32 udp_idle_s;			/* udp-idle */
 	__u32 connect_timeout_s;		/* connect-timeout */
 	__u32 udp_fallback_s;			/* udp-fallback */
+	__u32 relay_probe_s;			/* relay-probe-interval, 0: none */
 	bool no_ktls;				/* ktls: off (seal in user space) */
 	struct ns_tls_client_cfg tls;		/* broker-fingerprint, -ca, -name, insecure */
 };
@@ -427,8 +429,16 @@ struct agent {
 	__u32 next_req;
 	__u8 *buf;				/* AGENT_IO_BUF bytes of scratch for reads */
 	struct agent_dgrams dg;			/* UDP: one batch of datagrams read */
+	struct agent_rtt *rtt;			/* round trips to relays (agent_rtt.c) */
 };
 
+
+/* agent_rtt.c: round trips to relays (include/ns_proto.h, "Round trips to relays") */
+int agent_rtt_init(struct agent *a);
+void agent_rtt_free(struct agent *a);
+void agent_rtt_on_relays(struct agent *a, const struct ns_msg *m);	/* RELAYS */
+void agent_rtt_clear(struct agent *a);	/* the broker is gone */
+void agent_rtt_kick(struct agent *a);	/* relay-probe-interval changed */
 
 /* agent_broker.c */
 void agent_broker_start(struct agent *a);

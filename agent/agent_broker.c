@@ -262,6 +262,9 @@ static void on_message(void *arg, const struct ns_msg *m)
 	case NS_MSG_PUBLIC_INFO:
 		on_public_info(a, m);
 		break;
+	case NS_MSG_RELAYS:
+		agent_rtt_on_relays(a, m);
+		break;
 	default:
 		/* A newer broker's message: not fatal, just not ours. */
 		log_debug("broker: ignoring %s", ns_msg_type_name(m->type));
@@ -285,6 +288,7 @@ static void on_down(void *arg, const struct ns_bclient_loss *loss)
 		br_fatal(a);
 		return;
 	}
+	agent_rtt_clear(a);
 	agent_tunnel_broker_down(a);
 }
 

@@ -550,6 +550,12 @@ static const struct ns_setting settings[] = {
 	{ .name = "udp-idle", .type = NS_SET_SECONDS, CFG(udp_idle_s), .min = 1,
 	  .max = 7 * 24 * 3600, .old_name = "udp_idle", .arg = "SEC",
 	  .help = "close a UDP tunnel after this long without a datagram (default 60)" },
+	{ .name = "relay-probe-interval", .type = NS_SET_SECONDS, CFG(relay_probe_s),
+	  .max = 3600, .arg = "SEC",
+	  .help = "measure the round trip to each relay the broker names this often (one "
+		  "32-byte UDP datagram each way, to the relay's echo-port; after a missed "
+		  "answer at once again): the broker gives relay sessions the relay nearest "
+		  "to both agents and avoids one that stops answering. 0: never (default 5)" },
 	{ .name = "connect-timeout", .type = NS_SET_SECONDS, CFG(connect_timeout_s), .min = 1,
 	  .max = 600, .old_name = "connect_timeout", .arg = "SEC",
 	  .help = "a tunnel must be up (connected, proven, target reached) this long after "
@@ -616,6 +622,7 @@ static void cfg_defaults(struct agent_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->udp_idle_s = AGENT_UDP_IDLE_S;
+	c->relay_probe_s = AGENT_RELAY_PROBE_S;
 	c->connect_timeout_s = AGENT_CONNECT_TIMEOUT_S;
 	c->udp_fallback_s = AGENT_UDP_FALLBACK_S;
 }

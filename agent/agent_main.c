@@ -71,10 +71,10 @@ static int agent_start(struct agent *a)
 	a->buf = malloc(AGENT_IO_BUF);
 	if (a->buf && agent_dgrams_open(a)) {
 		free(a->buf);
-	agent_dgrams_free(a);
+		agent_dgrams_free(a);
 		a->buf = NULL;
 	}
-	if (!a->loop || !a->buf) {
+	if (!a->loop || !a->buf || agent_rtt_init(a)) {
 		log_err("out of memory");
 		return -ENOMEM;
 	}
@@ -115,6 +115,8 @@ static void agent_stop(struct agent *a)
 	agent_udp_listen_close(a);
 	if (a->loop)
 		agent_broker_stop(a);
+	if (a->loop)
+		agent_rtt_free(a);
 	agent_reload_free(a);
 	ns_loop_free(a->loop);
 	free(a->buf);

@@ -228,6 +228,9 @@ static bool broker_same(const struct agent_cfg *o, const struct agent_cfg *n)
 static void say_timers(struct ns_summary *s, const struct agent_cfg *o,
 		       const struct agent_cfg *n)
 {
+	if (o->relay_probe_s != n->relay_probe_s)
+		ns_summary_add(s, "relay-probe-interval %u -> %u s", o->relay_probe_s,
+			       n->relay_probe_s);
 	if (o->udp_idle_s != n->udp_idle_s)
 		ns_summary_add(s, "udp-idle %u -> %u s", o->udp_idle_s, n->udp_idle_s);
 	if (o->connect_timeout_s != n->connect_timeout_s)
@@ -348,9 +351,12 @@ void agent_reload(struct agent *a)
 	lis = NULL;
 	a->cfg = n;
 	a->cfg_retired[a->ncfg_retired++] = o;
+	if (o->relay_probe_s != n->relay_probe_s)
+		agent_rtt_kick(a);
 	if (relogin) {
 		ns_summary_add(&s, "a new broker, name, secret or pin: logging in again");
 		agent_broker_stop(a);
+		agent_rtt_clear(a);
 		agent_tunnel_broker_down(a);
 		agent_broker_start(a);
 	} else {

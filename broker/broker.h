@@ -60,6 +60,8 @@
 #define BROKER_PUBLIC_MAX_CONNS	256	/* public-max-conns */
 #define BROKER_EXPOSE_PREFIXES	16	/* EXPOSE PREFIX entries */
 #define BROKER_PORT_RANGES	64	/* an agent's expose ACL, a relay's PUBLIC_PORTS */
+#define BROKER_RTT_RELAYS	32	/* relays an agent's round trips are kept for */
+#define BROKER_RTT_SLACK_MS	2	/* relay-rtt-slack */
 #define BROKER_RELAY_GRACE_S	10	/* after start: relay-path requests wait for a relay
 					 * (relays retry every 5 s +-25 % at most) */
 
@@ -122,6 +124,7 @@ struct broker_cfg {
 	__u32 msg_rate, msg_burst;	/* msg-rate, msg-burst: one agent's messages */
 	__u32 public_timeout_s;		/* public-connect-timeout */
 	__u32 public_max_conns;		/* public-max-conns */
+	__u32 relay_rtt_slack_ms;	/* relay-rtt-slack: round trips this close are a tie */
 	char user[64];			/* user: who the broker becomes after binding */
 	char tls_cert[256];		/* tls-cert: PEM, made with tls-key if neither exists */
 	char tls_key[256];		/* tls-key */
@@ -182,11 +185,27 @@ struct relay_cand {
 	unsigned int load;		/* active splices: SPLICE_READY - SPLICE_DONE */
 	unsigned int pending;		/* SPLICE_REQUESTs not answered yet */
 	bool busy;			/* answered BUSY a moment ago */
+	__u32 rtt_us;			/* both agents' round trips added up; 0: one of
+					 * them has not measured it, NS_RTT_UNREACHABLE:
+					 * one of them gets no answer */
 };
-/* The online relay of that family that is not busy, with the fewest active
- * splices (ties: fewest pending, then the first): its index; -1 when there is
- * none, -EBUSY when the only ones are busy (worth waiting for). */
-int relay_pick(const struct relay_cand *c, size_t n, __u8 family);
+/* How relay_pick chose. */
+enum relay_by {
+	RELAY_BY_RTT,		/* the smallest round trip (within the slack, least loaded) */
+	RELAY_BY_LOAD,		/* least loaded: no round trips measured */
+	RELAY_BY_UNREACHABLE,	/* least loaded: none answers both agents' probes */
+	RELAY_BY_MAX
+};
+/* The online relay of that family that is not busy: among those both
+ * agents measured and reach, the least loaded of those whose round trip is
+ * within slack_us of the smallest (ties: fewest pending, then the smaller
+ * round trip, then the first); if none is measured, the least loaded of
+ * those not known to be unreachable; else the least loaded. Its index (and
+ * *by); -1 when there is none, -EBUSY when the only ones are busy (worth
+ * waiting for). */
+int relay_pick(const struct relay_cand *c, size_t n, __u8 family, __u32 slack_us,
+	       enum relay_by *by);
+const char *relay_by_name(enum relay_by by);	/* the metric's label */
 
 /* One agent's own limits (limits.c counts and logs them). 0 = no limit. */
 enum broker_limit {
@@ -208,13 +227,6 @@ static inline bool limit_reached(__u64 used, __u32 max)
 {
 	return max && used >= max;
 }
-/* A token bucket as GCRA: tat_ns is when the bucket is full again. */
-struct rate_gcra {
-	__u64 tat_ns;
-};
-/* May one more request pass at now_ns, at rate per second with burst at
- * once? Takes its token if so. rate 0: always. */
-bool rate_allow(struct rate_gcra *g, __u32 rate, __u32 burst, __u64 now_ns);
 /* How long a key (a name from a source, or a source) with fails
  * consecutive failed logins must wait before its next attempt: 0 while
  * fails <= free, then 1 s, doubling with each further failure, at most
@@ -269,6 +281,12 @@ struct probe {
 	__u64 start_ns;
 };
 
+/* One agent's round trip to one relay (rtt.c). */
+struct peer_rtt {
+	const char *relay;		/* the config's name */
+	__u32 us;			/* NS_RTT_UNREACHABLE: no answer */
+};
+
 /* A PEER_LOGIN connection's transport, before CHALLENGE (conn.c). */
 enum peer_transport {
 	PT_SNIFF,		/* waiting for the first byte: 0x16 = TLS, else plain */
@@ -303,6 +321,10 @@ struct peer {
 	__u64 busy_until_ns;		/* relays: answered BUSY; skipped until then */
 	struct port_range pub_ports[BROKER_PORT_RANGES];	/* relays: LOGIN PUBLIC_PORTS */
 	unsigned int npub_ports;
+	__u16 echo_port;		/* relays: LOGIN ECHO_PORT, 0: answers no probes */
+	struct peer_rtt rtt[BROKER_RTT_RELAYS];	/* agents: RTT reports */
+	__u64 relays_sent;		/* agents: the hash of the last RELAYS (rtt.c), 0: none */
+	unsigned int nrtt;
 	__u8 nonce[NS_NONCE_LEN];
 	struct ns_timer timer;		/* login deadline, then heartbeat and hold */
 	__u64 last_rx_ns, next_hb_ns;
@@ -310,10 +332,10 @@ struct peer {
 	time_t since;			/* wall clock: accepted, then logged in */
 	struct service *services;
 	unsigned int nservices;
-	struct rate_gcra tunnel_rate;	/* agents: tunnel-rate */
+	struct ns_gcra tunnel_rate;	/* agents: tunnel-rate */
 	struct ns_ratelog lim_log[LIM_MAX];	/* agents: one line per limit a while */
 	bool unauth;			/* counted in max-unauth(-per-source) (doors.c) */
-	struct rate_gcra msg_rate;	/* agents: msg-rate */
+	struct ns_gcra msg_rate;	/* agents: msg-rate */
 };
 
 /* What a session counts towards (session.held; limits.c). */
@@ -376,6 +398,8 @@ struct session {
 	__u8 held;				/* HELD_*: counted by limits.c */
 	__u64 splice_req_ns;			/* SPLICE_REQUEST sent (the handshake window) */
 	char why[160];				/* failure, or the relay's close reason */
+	enum relay_by relay_by;			/* how the relay was chosen */
+	char relay_why[160];			/* ... in words (round trips, load) */
 	/* a public port's client (public.c): no subscriber agent */
 	bool public;
 	struct ns_ep client;			/* PUBLIC_CLIENT PEER_ADDR */
@@ -399,6 +423,7 @@ struct broker_stats {
 	__u64 limit_hits[LIM_MAX];	/* requests refused by an agent's limit */
 	__u64 public_sessions;		/* public clients given to their provider */
 	__u64 public_refused[2];	/* ... refused: provider gone, max-conns */
+	__u64 relay_by[RELAY_BY_MAX];	/* relay sessions, by how their relay was chosen */
 };
 
 
@@ -531,6 +556,15 @@ struct public_counts {
 void public_counts(const struct broker *b, const struct peer *R, struct public_counts *c);
 struct ns_out;
 void public_api(struct broker *b, struct ns_out *o);	/* GET /api/v1/public */
+
+/* rtt.c: round trips to relays (include/ns_proto.h, "Round trips to relays") */
+void rtt_relays_send(struct peer *agent);	/* RELAYS to one agent */
+void rtt_relays_changed(struct broker *b);	/* ... to every agent */
+void rtt_on_report(struct peer *agent, const struct ns_msg *m);	/* RTT */
+/* What agent measured to relay (a config name): µs, 0 if not measured,
+ * NS_RTT_UNREACHABLE if it gets no answer. NULL agent: 0. */
+__u32 rtt_get(const struct peer *agent, const char *relay);
+const char *rtt_str(__u32 us, char *buf, size_t len);	/* "3.1 ms", "no answer" */
 
 /* limits.c: what one agent may take */
 int limits_init(struct broker *b);

@@ -46,6 +46,7 @@ void cfg_defaults(struct broker_cfg *c)
 	c->msg_burst = BROKER_MSG_BURST;
 	c->public_timeout_s = BROKER_PUBLIC_TIMEOUT_S;
 	c->public_max_conns = BROKER_PUBLIC_MAX_CONNS;
+	c->relay_rtt_slack_ms = BROKER_RTT_SLACK_MS;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
 	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
@@ -516,6 +517,12 @@ static const struct ns_setting settings[] = {
 	  .help = "live connections of one exposed service's public port, when its agent "
 		  "gives no max-conns or a larger one (default " STR(BROKER_PUBLIC_MAX_CONNS)
 		  ")" },
+	{ .name = "relay-rtt-slack", .type = NS_SET_U32, CFG(relay_rtt_slack_ms), .max = 60000,
+	  .arg = "MS",
+	  .help = "a relay session gets the relay with the smallest sum of both agents' round "
+		  "trips (they measure them at the relays' echo-port); relays within this many "
+		  "milliseconds of it count as as near, and the least loaded of them is taken "
+		  "(default " STR(BROKER_RTT_SLACK_MS) ")" },
 	{ .name = "user", .type = NS_SET_FUNC, .parse = set_user, .what = "a user name",
 	  .arg = "NAME",
 	  .help = "once its sockets are bound, run as this user (default " NS_USER_DEFAULT
@@ -547,7 +554,8 @@ const struct ns_settings broker_settings = {
 "\n"
 "The natsplice broker: agents and relays log in to it; it keeps the directory\n"
 "of published services, checks the ACL, negotiates each tunnel, picks the path\n"
-"(direct, reverse or through the least-loaded relay) and instructs the relay.\n"
+"(direct, reverse or through the relay nearest to both agents) and instructs\n"
+"the relay.\n"
 "It stays in the foreground (unless -d), logs to stderr and prints a line\n"
 "containing \"ready\" once it listens. SIGTERM or SIGINT stop it cleanly.\n"
 "SIGHUP (systemctl reload) reads the file and the command line again: agents,\n"

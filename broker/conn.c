@@ -276,8 +276,11 @@ static void peer_end(struct peer *p, const char *why, bool linger)
 		b->relays[p->idx] = NULL;
 		b->relays_online--;
 	}
-	if (p->state == PEER_RELAY)
+	if (p->state == PEER_RELAY) {
 		public_relay_gone(p);	/* (not in b->relays any more: not picked again) */
+		if (!b->stop)
+			rtt_relays_changed(b);	/* the agents stop measuring it */
+	}
 	services_drop(p);
 	p->state = PEER_DRAIN;
 	sess_peer_gone(p);

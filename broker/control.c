@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 
 #include "broker.h"
+#include "rtt.h"
 #include "http.h"
 #include "prom.h"
 #include "out.h"
@@ -46,7 +47,7 @@ static void out_time(struct ns_out *o, const char *key, time_t t)
 static void api_agents(struct broker *b, struct ns_out *o)
 {
 	const struct service *s;
-	size_t i;
+	size_t i, j;
 
 	ns_out_arr_begin(o, NULL);
 	for (i = 0; i < b->cfg->nagents; i++) {
@@ -67,6 +68,18 @@ static void api_agents(struct broker *b, struct ns_out *o)
 			ns_out_null(o, "listen_port");
 		ns_out_bool(o, "reachable", p->reachable);
 		ns_out_bool(o, "probing", p->probe != NULL);
+		ns_out_arr_begin(o, "relay_rtt");	/* what it measured (RTT) */
+		for (j = 0; j < p->nrtt; j++) {
+			ns_out_obj_begin(o, NULL);
+			ns_out_str(o, "relay", p->rtt[j].relay);
+			ns_out_bool(o, "answers", p->rtt[j].us != NS_RTT_UNREACHABLE);
+			if (p->rtt[j].us != NS_RTT_UNREACHABLE)
+				ns_out_u64(o, "rtt_us", p->rtt[j].us);
+			else
+				ns_out_null(o, "rtt_us");
+			ns_out_obj_end(o);
+		}
+		ns_out_arr_end(o);
 		ns_out_arr_begin(o, "services");
 		for (s = p->services; s; s = s->next)
 			ns_out_str(o, NULL, s->name);
@@ -95,6 +108,10 @@ static void api_relays(struct broker *b, struct ns_out *o)
 			   ns_addr_str(p->relay_addr.family, p->relay_addr.addr, a, sizeof(a)));
 		ns_out_u64(o, "active_splices", p->load);
 		ns_out_u64(o, "pending_requests", p->pending);
+		if (p->echo_port)
+			ns_out_u64(o, "echo_port", p->echo_port);
+		else
+			ns_out_null(o, "echo_port");
 		ns_out_u64(o, "ports_in_use", sess_relay_ports(b, p->name));
 		out_time(o, "connected_since", p->since);
 		ns_out_obj_end(o);
@@ -160,6 +177,7 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 		else
 			ns_out_null(o, "mode");
 		ns_out_str(o, "relay", relay ? s->relay_name : NULL);
+		ns_out_str(o, "relay_reason", relay && s->relay_why[0] ? s->relay_why : NULL);
 		if (relay && s->splice_id)
 			ns_out_u64(o, "splice_id", s->splice_id);
 		else
@@ -250,6 +268,13 @@ static void metrics(struct broker *b, FILE *f)
 		ns_prom_label(f, b->relays[i]->name);
 		fprintf(f, "\"} %u\n", b->relays[i]->load);
 	}
+	ns_prom_head(f, "natsplice_broker_relay_choice_total", "counter",
+		    "Relay sessions by how their relay was chosen: rtt (the smallest sum of "
+		    "both agents' round trips), load (none measured: the least loaded), "
+		    "unreachable (no relay answers both agents' probes: the least loaded).");
+	for (i = 0; i < RELAY_BY_MAX; i++)
+		fprintf(f, "natsplice_broker_relay_choice_total{by=\"%s\"} %llu\n",
+			relay_by_name(i), (unsigned long long)st->relay_by[i]);
 	ns_prom_u64(f, "natsplice_relay_splices_done_total", "counter",
 	       "Splices the relays reported finished.", st->splices_done);
 	ns_prom_u64(f, "natsplice_relay_bytes_total", "counter",

@@ -271,7 +271,7 @@ int doors_message(struct peer *p)
 {
 	const struct broker_cfg *c = p->b->cfg;
 
-	if (p->state != PEER_AGENT || rate_allow(&p->msg_rate, c->msg_rate, c->msg_burst,
+	if (p->state != PEER_AGENT || ns_rate_allow(&p->msg_rate, c->msg_rate, c->msg_burst,
 						  ns_now_ns()))
 		return 0;
 	door_refused(p->b, LIM_MSG_RATE, "agent %s closed: more than %u messages a second "

@@ -167,7 +167,7 @@ int limit_tunnel(struct peer *p, __u32 req)
 	const struct broker_cfg *c = p->b->cfg;
 	unsigned int used;
 
-	if (!rate_allow(&p->tunnel_rate, c->tunnel_rate, c->tunnel_burst, ns_now_ns())) {
+	if (!ns_rate_allow(&p->tunnel_rate, c->tunnel_rate, c->tunnel_burst, ns_now_ns())) {
 		limit_hit(p, LIM_TUNNEL_RATE, "agent %s asks for tunnels faster than "
 			  "tunnel-rate %u/s (tunnel-burst %u)", p->name, c->tunnel_rate,
 			  c->tunnel_burst);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "rtt.h"
 
 bool name_valid(const char *s)
 {
@@ -75,9 +76,18 @@ int mode_choose(bool s_reachable, const struct ns_ep *s_local, const struct ns_e
 	return NS_MODE_PASSIVE;
 }
 
-int relay_pick(const struct relay_cand *c, size_t n, __u8 family)
+/* 0: both agents measured it and reach it, 1: not measured (yet), 2: one
+ * of them gets no answer. */
+static int rtt_rank(__u32 rtt_us)
 {
-	int best = -1;
+	return rtt_us == NS_RTT_UNREACHABLE ? 2 : !rtt_us;
+}
+
+int relay_pick(const struct relay_cand *c, size_t n, __u8 family, __u32 slack_us,
+	       enum relay_by *by)
+{
+	__u32 min_rtt = NS_RTT_UNREACHABLE;
+	int best = -1, rank = 3;
 	bool busy = false;
 	size_t i;
 
@@ -88,11 +98,36 @@ int relay_pick(const struct relay_cand *c, size_t n, __u8 family)
 			busy = true;
 			continue;
 		}
+		if (rtt_rank(c[i].rtt_us) < rank)
+			rank = rtt_rank(c[i].rtt_us);
+		if (!rtt_rank(c[i].rtt_us) && c[i].rtt_us < min_rtt)
+			min_rtt = c[i].rtt_us;
+	}
+	for (i = 0; i < n; i++) {
+		if (!c[i].online || c[i].family != family || c[i].busy ||
+		    rtt_rank(c[i].rtt_us) != rank)
+			continue;
+		if (!rank && c[i].rtt_us - min_rtt > slack_us)
+			continue;
 		if (best < 0 || c[i].load < c[best].load ||
-		    (c[i].load == c[best].load && c[i].pending < c[best].pending))
+		    (c[i].load == c[best].load &&
+		     (c[i].pending < c[best].pending ||
+		      (c[i].pending == c[best].pending && !rank && c[i].rtt_us < c[best].rtt_us))))
 			best = i;
 	}
+	if (by)
+		*by = rank == 0 ? RELAY_BY_RTT : rank == 2 ? RELAY_BY_UNREACHABLE : RELAY_BY_LOAD;
 	return best < 0 && busy ? -EBUSY : best;
+}
+
+const char *relay_by_name(enum relay_by by)
+{
+	static const char *const names[] = {
+		[RELAY_BY_RTT] = "rtt", [RELAY_BY_LOAD] = "load",
+		[RELAY_BY_UNREACHABLE] = "unreachable",
+	};
+
+	return by < RELAY_BY_MAX ? names[by] : "?";
 }
 
 const char *limit_name(enum broker_limit l)
@@ -118,26 +153,6 @@ __u64 login_backoff_ns(__u32 fails, __u32 free, __u32 max_s)
 	shift = fails - free - 1;
 	s = shift >= 31 ? max_s : 1ULL << shift;
 	return (s < max_s ? s : max_s) * 1000000000ULL;
-}
-
-/*
- * GCRA (the token bucket of ATM's I.371): each request moves the
- * theoretical arrival time one interval on; a request passes while that
- * time is at most burst - 1 intervals ahead of now. Exactly burst pass at
- * once, then one per interval.
- */
-bool rate_allow(struct rate_gcra *g, __u32 rate, __u32 burst, __u64 now_ns)
-{
-	__u64 interval, tat;
-
-	if (!rate)
-		return true;
-	interval = 1000000000ULL / rate;
-	tat = g->tat_ns > now_ns ? g->tat_ns : now_ns;
-	if (tat - now_ns > (__u64)(burst ? burst - 1 : 0) * interval)
-		return false;
-	g->tat_ns = tat + interval;
-	return true;
 }
 
 int pair_key(const char *a, const char *b, char *out, size_t len)

@@ -168,6 +168,8 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 	p->relay_addr.port = 0;
 	if (role == NS_ROLE_RELAY) {
 		ns_msg_addr(m, NS_A_RELAY_ADDR, &p->relay_addr.family, p->relay_addr.addr, &port);
+		if (ns_msg_u16(m, NS_A_ECHO_PORT, &p->echo_port))
+			p->echo_port = 0;
 		if (public_relay_ports(p, m))
 			log_warn("relay %s: bad PUBLIC_PORTS in its LOGIN: it opens no public port",
 				 name);
@@ -221,8 +223,10 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 			 ns_addr_str(p->relay_addr.family, p->relay_addr.addr, ra, sizeof(ra)));
 		sess_relay_online(b);
 		public_relay_online(b);
+		rtt_relays_changed(b);
 		return;
 	}
+	rtt_relays_send(p);
 	log_info("agent %s logged in from %s%s", name, a,
 		 p->listen_port ? " (probing its listen port)" : "");
 	if (p->listen_port)
@@ -456,6 +460,9 @@ static void agent_message(struct peer *p, const struct ns_msg *m)
 		return;
 	case NS_MSG_REJECT:
 		sess_reject(p, m);
+		return;
+	case NS_MSG_RTT:
+		rtt_on_report(p, m);
 		return;
 	case NS_MSG_ERROR:
 		on_error(p, m);

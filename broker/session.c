@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 
 #include "broker.h"
+#include "rtt.h"
 #include "auth.h"
 #include "log.h"
 #include "proto.h"
@@ -299,9 +300,9 @@ static void sess_established(struct session *s)
 	b->st.setup_ms_sum += s->setup_ms;
 	b->st.setup_count++;
 	if (s->path == NS_PATH_RELAY)
-		log_info("%s: relay %s (%s splice %u) in %u ms",
+		log_info("%s: relay %s (%s splice %u) in %u ms%s%s",
 			 sess_label(s, label, sizeof(label)), s->relay_name, mode_name(s->mode),
-			 s->splice_id, s->setup_ms);
+			 s->splice_id, s->setup_ms, s->relay_why[0] ? ": " : "", s->relay_why);
 	else
 		log_info("%s: %s in %u ms", sess_label(s, label, sizeof(label)), ns_path_name(s->path),
 			 s->setup_ms);
@@ -387,6 +388,46 @@ static bool sess_agents_ok(struct session *s)
 	return false;
 }
 
+/* Both agents' round trips to a relay added up, for relay_pick: 0 when
+ * one has not measured it, NS_RTT_UNREACHABLE when one gets no answer. */
+static __u32 rtt_pair(const struct peer *P, const struct peer *S, const char *relay)
+{
+	__u32 p = rtt_get(P, relay), s = rtt_get(S, relay);
+
+	if (p == NS_RTT_UNREACHABLE || s == NS_RTT_UNREACHABLE)
+		return NS_RTT_UNREACHABLE;
+	return p && s ? p + s : 0;
+}
+
+/* The session record's why for its relay: the round trips, or the load. */
+static void relay_why(struct session *s, const struct relay_cand *cand, size_t n)
+{
+	char pr[24], sr[24];
+	size_t i, measured = 0;
+
+	for (i = 0; i < n; i++)
+		measured += cand[i].online && cand[i].rtt_us && cand[i].rtt_us != NS_RTT_UNREACHABLE;
+	switch (s->relay_by) {
+	case RELAY_BY_RTT:
+		snprintf(s->relay_why, sizeof(s->relay_why),
+			 "round trip %.1f ms (%s %s + %s %s), nearest of %zu measured, %u splices",
+			 (rtt_get(s->prov, s->relay_name) + rtt_get(s->sub, s->relay_name)) / 1000.0,
+			 s->prov_name, rtt_str(rtt_get(s->prov, s->relay_name), pr, sizeof(pr)),
+			 s->sub_name, rtt_str(rtt_get(s->sub, s->relay_name), sr, sizeof(sr)),
+			 measured, s->relay->load);
+		break;
+	case RELAY_BY_UNREACHABLE:
+		snprintf(s->relay_why, sizeof(s->relay_why),
+			 "least loaded (%u splices): no relay answers both agents' probes",
+			 s->relay->load);
+		break;
+	default:
+		snprintf(s->relay_why, sizeof(s->relay_why),
+			 "least loaded (%u splices): round trips not measured", s->relay->load);
+		break;
+	}
+}
+
 /* P accepted: choose the path and either finish or ask a relay. */
 static void sess_route(struct session *s)
 {
@@ -397,6 +438,7 @@ static void sess_route(struct session *s)
 	struct ns_msg_buf mb;
 	struct ns_ep e;
 	__u64 now = ns_now_ns();
+	enum relay_by by;
 	__u8 family;
 	size_t i;
 	int ridx;
@@ -411,9 +453,10 @@ static void sess_route(struct session *s)
 		cand[i].load = r ? r->load : 0;
 		cand[i].pending = r ? r->pending : 0;
 		cand[i].busy = r && now < r->busy_until_ns;
+		cand[i].rtt_us = r ? rtt_pair(P, S, r->name) : 0;
 	}
 	family = P->observed.family == S->observed.family ? P->observed.family : 0;
-	ridx = relay_pick(cand, c->nrelays, family);
+	ridx = relay_pick(cand, c->nrelays, family, c->relay_rtt_slack_ms * 1000, &by);
 	s->path = path_choose(P->reachable, S->reachable, ridx >= 0);
 	if (!s->path && ridx == -EBUSY) {
 		/* Only relays that said BUSY a moment ago: wait for room. */
@@ -468,6 +511,9 @@ static void sess_route(struct session *s)
 		  mode_choose(S->reachable, S->has_local ? &S->local : NULL, &S->observed);
 	s->relay = b->relays[ridx];
 	s->relay_name = s->relay->name;
+	s->relay_by = by;
+	relay_why(s, cand, c->nrelays);
+	b->st.relay_by[by]++;
 	s->relay->pending++;
 	s->state = SESS_SPLICE_WAIT;
 	s->splice_req_ns = ns_now_ns();
@@ -900,6 +946,7 @@ struct session *sess_public(struct peer *R, struct peer *P, const struct service
 	s->prov_name = P->name;
 	s->relay = R;
 	s->relay_name = R->name;
+	snprintf(s->relay_why, sizeof(s->relay_why), "the relay of the public port");
 	snprintf(s->service, sizeof(s->service), "%s", svc->name);
 	s->proto = s->transport = IPPROTO_TCP;
 	s->plain = 1;

@@ -199,6 +199,26 @@
  *  CONNECT_INFO, so that both agents run it on the service's connection
  *  (and CLIENT_INFO, above, the same way).
  *
+ * ## Round trips to relays (lib/rtt.h)
+ *  A relay that answers round-trip probes says so in its LOGIN: ECHO_PORT
+ *  (U16, a UDP port on its RELAY_ADDR). After an agent's LOGIN_OK, and to
+ *  every agent whenever the set changes, the broker sends RELAYS
+ *  { RELAY_INFO... } where each RELAY_INFO is { NAME (the relay's),
+ *  PEER_ADDR (its address and echo port) }: the relays online that the
+ *  agent may be given, all of them (an empty RELAYS: none). The agent
+ *  measures its round trip to each, periodically (its relay-probe-interval),
+ *  with 32-byte UDP requests the relay echoes (rtt.h: a fresh random nonce
+ *  each, over a socket connected to that address: answers from anywhere
+ *  else count for nothing), and sends RTT { RELAY_INFO... } with { NAME,
+ *  RTT_US } entries (NS_RTT_UNREACHABLE: no answers) whenever a value
+ *  changed noticeably, at most once per probe round. The broker gives a
+ *  relay session the relay with the smallest sum of both agents' round
+ *  trips, load breaking ties (sums within relay-rtt-slack of the
+ *  smallest); relays an agent cannot reach come last, relays not measured
+ *  yet after the measured ones; the session record says why. An agent's
+ *  reports only ever change the choice for its own sessions, among relays
+ *  online: values above NS_RTT_MAX_US count as no answer.
+ *
  * ## Sealed tunnels (lib/seal.h)
  *  Every tunnel is encrypted end to end unless the service was published
  *  with PLAIN 1 (encrypt: false), which the broker passes on in both
@@ -274,6 +294,8 @@ enum ns_msg_type {
 	NS_MSG_PUBLIC_CLIENT,	/* relay -> broker: a client's SYN is held */
 	NS_MSG_PUBLIC_ACCEPT,	/* broker -> relay: its provider comes */
 	NS_MSG_PUBLIC_REFUSE,	/* broker -> relay: reset the client */
+	NS_MSG_RELAYS,		/* broker -> agent: the relays to measure */
+	NS_MSG_RTT,		/* agent -> broker: its round trips to them */
 	NS_MSG_MAX
 };
 
@@ -328,6 +350,9 @@ enum ns_attr_type {
 	NS_A_CLIENT_ADDR,	/* ADDR: a public port's client */
 	NS_A_PUBLIC_ADDR,	/* ADDR: the relay's address and public port it connected to */
 	NS_A_CLIENT_INFO,	/* U8 1: P wants the client's address with OPEN (PROXY protocol) */
+	NS_A_ECHO_PORT,		/* U16: a relay's echo port (round-trip probes) */
+	NS_A_RELAY_INFO,	/* nested: NAME, [PEER_ADDR], [RTT_US]; may repeat */
+	NS_A_RTT_US,		/* U32: a round trip in microseconds; 0xffffffff: no answer */
 	NS_A_MAX
 };
 

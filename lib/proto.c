@@ -78,6 +78,9 @@ static const struct attr_def {
 	[NS_A_CLIENT_ADDR]	= { K_ADDR },
 	[NS_A_PUBLIC_ADDR]	= { K_ADDR },
 	[NS_A_CLIENT_INFO]	= { K_U8 },
+	[NS_A_ECHO_PORT]	= { K_U16 },
+	[NS_A_RELAY_INFO]	= { K_NEST, 0, 1 },
+	[NS_A_RTT_US]		= { K_U32 },
 };
 
 static bool attr_known(unsigned int type)
@@ -505,6 +508,8 @@ const char *ns_msg_type_name(int type)
 		[NS_MSG_PUBLIC_CLIENT] = "PUBLIC_CLIENT",
 		[NS_MSG_PUBLIC_ACCEPT] = "PUBLIC_ACCEPT",
 		[NS_MSG_PUBLIC_REFUSE] = "PUBLIC_REFUSE",
+		[NS_MSG_RELAYS] = "RELAYS",
+		[NS_MSG_RTT] = "RTT",
 	};
 
 	if (type <= 0 || type >= NS_MSG_MAX)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -346,4 +347,24 @@ void ns_summary_add(struct ns_summary *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	s->off += vsnprintf(s->buf + s->off, sizeof(s->buf) - s->off, fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * GCRA (the token bucket of ATM's I.371): each request moves the
+ * theoretical arrival time one interval on; a request passes while that
+ * time is at most burst - 1 intervals ahead of now. Exactly burst pass at
+ * once, then one per interval.
+ */
+bool ns_rate_allow(struct ns_gcra *g, __u32 rate, __u32 burst, __u64 now_ns)
+{
+	__u64 interval, tat;
+
+	if (!rate)
+		return true;
+	interval = 1000000000ULL / rate;
+	tat = g->tat_ns > now_ns ? g->tat_ns : now_ns;
+	if (tat - now_ns > (__u64)(burst ? burst - 1 : 0) * interval)
+		return false;
+	g->tat_ns = tat + interval;
+	return true;
 }

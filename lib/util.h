@@ -3,6 +3,7 @@
 #ifndef NS_UTIL_H
 #define NS_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include <sys/socket.h>
@@ -61,6 +62,14 @@ void ns_sockaddr_set_port(struct sockaddr_storage *ss, __u16 port);
  * (port 0) is accepted too. 0 or -EINVAL. */
 int ns_parse_sockaddr(const char *s, int port_optional, struct sockaddr_storage *ss,
 		      socklen_t *len);
+
+/* A token bucket as GCRA: tat_ns is when the bucket is full again (0: full). */
+struct ns_gcra {
+	__u64 tat_ns;
+};
+/* May one more request pass at now_ns, at rate per second with burst at
+ * once? Takes its token if so. rate 0: always. */
+bool ns_rate_allow(struct ns_gcra *g, __u32 rate, __u32 burst, __u64 now_ns);
 
 /* A list of phrases for one log line ("1 agent added (carol), ..."): each
  * ns_summary_add() appends ", " and the phrase; cut at the buffer's end. */

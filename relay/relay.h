@@ -15,6 +15,7 @@
 #include "ctlproto.h"
 #include "log.h"
 #include "loop.h"
+#include "rtt.h"
 #include "util.h"
 #include "pipe.h"
 #include "prom.h"
@@ -89,6 +90,7 @@ struct relay_cfg {
 	unsigned int npublic_ports;
 	__u32 public_half_open;
 	__u32 public_syn_rate;	/* new clients a second per port held at once */
+	__u32 echo_port;	/* agents' round-trip probes (lib/rtt.h); 0: none */
 	struct sockaddr_storage metrics;	/* metrics: GET /metrics (Prometheus) */
 	socklen_t metrics_len;		/* 0: none */
 	struct ns_http_tokens metrics_tokens;	/* metrics-tokens: none = open */
@@ -143,9 +145,7 @@ struct relay_public {
 	TAILQ_HEAD(, relay_splice) held;	/* clients not established, oldest first */
 	unsigned int nheld;
 	__u64 clients, evicted, disallowed, dropped;
-	/* new clients held without a challenge: a token bucket (public-syn-rate) */
-	double tokens;
-	__u64 tokens_ns;
+	struct ns_gcra syn_rate;	/* new clients held without a challenge (public-syn-rate) */
 	struct relay_watch lw;	/* userspace mode: its listening socket */
 };
 
@@ -227,6 +227,7 @@ extern const struct relay_dataplane relay_dp_user;	/* relay_user.c */
 /* Everything the daemon owns; passed around, never global. */
 struct relay {
 	struct relay_cfg cfg;
+	struct ns_echo echo[2];	/* echo-port on the IPv4 and the IPv6 address */
 	int ifindex;
 	__u16 mss4, mss6;	/* largest MSS the device carries */
 	struct ns_loop *loop;

@@ -34,6 +34,8 @@ static void on_login(void *arg, struct ns_msg_buf *mb)
 			 r->cfg.public_ports[i].hi);
 		ns_mb_str(mb, NS_A_PUBLIC_PORTS, range);
 	}
+	if (r->echo[0].w.fd >= 0 || r->echo[1].w.fd >= 0)
+		ns_mb_u16(mb, NS_A_ECHO_PORT, r->cfg.echo_port);
 }
 
 static void on_up(void *arg, const struct ns_bclient_login *li)

@@ -31,6 +31,7 @@ static void cfg_defaults(struct relay_cfg *c)
 	c->idle_udp_s = 300;
 	c->public_half_open = 1024;
 	c->public_syn_rate = 100;
+	c->echo_port = NS_ECHO_PORT;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 }
 
@@ -136,6 +137,11 @@ static const struct ns_setting settings[] = {
 		  "SYN-ACK it must refuse with an RST that proves its address (Linux clients "
 		  "then send their SYN again at once), so a flood of forged SYNs holds "
 		  "nothing (default 100)" },
+	{ .name = "echo-port", .type = NS_SET_U32, CFG(echo_port), .max = 65535, .arg = "PORT",
+	  .help = "UDP port on the relay's addresses where agents measure their round trip "
+		  "to this relay (the broker gives sessions the relay nearest to both "
+		  "agents); outside the relay port range; 0: none, the broker then chooses by "
+		  "load alone (default 7701)" },
 	{ .name = "pin-dir", .type = NS_SET_FUNC, .parse = set_pin_dir,
 	  .what = "an absolute path of at most 222 bytes", .arg = "DIR",
 	  .help = "where maps and programs are pinned (default " NS_PIN_DIR_DEFAULT "/DEV, "
@@ -204,6 +210,17 @@ static int cfg_check(void *cfg, char *err, size_t len)
 			snprintf(err, len, "public-ports %u-%u overlaps the relay port range "
 				 "%u-%u", c->public_ports[i].lo, c->public_ports[i].hi,
 				 c->port_lo, c->port_hi);
+			return -EINVAL;
+		}
+	if (c->echo_port && c->echo_port >= c->port_lo && c->echo_port <= c->port_hi) {
+		snprintf(err, len, "echo-port %u is inside the relay port range %u-%u",
+			 c->echo_port, c->port_lo, c->port_hi);
+		return -EINVAL;
+	}
+	for (i = 0; c->echo_port && i < c->npublic_ports; i++)
+		if (c->echo_port >= c->public_ports[i].lo && c->echo_port <= c->public_ports[i].hi) {
+			snprintf(err, len, "echo-port %u is one of the public-ports %u-%u",
+				 c->echo_port, c->public_ports[i].lo, c->public_ports[i].hi);
 			return -EINVAL;
 		}
 	if (c->npublic_ports && !c->broker[0]) {
@@ -332,7 +349,7 @@ static const struct relay_key {
 	RCFG("broker-name", tls.host), RCFG("insecure", tls.insecure), RCFG("user", user),
 	RCFG("handshake", no_kmod), RCFG("public-ports", public_ports),
 	RCFG("public-ports", npublic_ports), RCFG("public-half-open", public_half_open),
-	RCFG("public-syn-rate", public_syn_rate),
+	RCFG("public-syn-rate", public_syn_rate), RCFG("echo-port", echo_port),
 };
 
 void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size_t len)

@@ -172,6 +172,26 @@ static int relay_drop_root(struct relay *r)
 	return 0;
 }
 
+/* echo-port on each address: where agents measure their round trip to us. */
+static int relay_echo_open(struct relay *r)
+{
+	int i, err;
+
+	for (i = 0; i < 2; i++) {
+		const __u32 *a = relay_addr(r, i ? NS_AF_INET6 : NS_AF_INET);
+
+		if (!r->cfg.echo_port || !a)
+			continue;
+		err = ns_echo_open(&r->echo[i], r->loop, i ? NS_AF_INET6 : NS_AF_INET, a,
+				   r->cfg.echo_port);
+		if (err) {
+			log_err("echo-port %u: %s", r->cfg.echo_port, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 static int relay_start(struct relay *r)
 {
 	char a4[NS_ADDRSTRLEN] = "", a6[NS_ADDRSTRLEN] = "";
@@ -211,6 +231,8 @@ static int relay_start(struct relay *r)
 		return n;
 	err = setup_loop(r);
 	if (!err)
+		err = relay_echo_open(r);
+	if (!err)
 		err = relay_broker_open(r);
 	if (!err)
 		err = relay_metrics_open(r);
@@ -247,6 +269,8 @@ static void relay_stop(struct relay *r)
 		r->head = NULL;
 	}
 	relay_broker_close(r);
+	ns_echo_close(&r->echo[0], r->loop);
+	ns_echo_close(&r->echo[1], r->loop);
 	if (r->dp)
 		r->dp->close(r);
 	free(r->by_id);
@@ -271,7 +295,8 @@ static int relay_loop(struct relay *r)
 /* `natsplice relay run`: sock is the CLI's -S (or NULL). The exit status. */
 int relay_run(const char *sock, int verbose, int argc, char **argv)
 {
-	struct relay r = { .ctl_fd = -1, .raw4 = -1, .raw6 = -1 };
+	struct relay r = { .ctl_fd = -1, .raw4 = -1, .raw6 = -1,
+			   .echo = { { .w.fd = -1 }, { .w.fd = -1 } } };
 	int err, status, ready_fd = -1;
 
 	if (relay_cfg_parse(&r.cfg, sock, argc, argv, &verbose, &status))

@@ -249,6 +249,20 @@ static void out_public(struct relay *r, FILE *f)
 		    "client ignores the zero window of its SYN-ACK.", r->pub_early_data);
 }
 
+/* The echo port (lib/rtt.h): agents' round-trip probes. */
+static void out_echo(struct relay *r, FILE *f)
+{
+	static const char *const outcomes[] = { "answered", "not_a_probe", "rate_limited" };
+	const __u64 v[] = { r->echo[0].answered + r->echo[1].answered,
+			    r->echo[0].ignored + r->echo[1].ignored,
+			    r->echo[0].limited + r->echo[1].limited };
+
+	out_outcomes(f, "natsplice_relay_echo_total",
+		     "Datagrams at the echo port (echo-port): agents' round-trip probes "
+		     "answered, datagrams that were no probe, probes over the answer rate.",
+		     outcomes, v, 3);
+}
+
 static void out_relay(struct relay *r, FILE *f)
 {
 	ns_prom_head(f, "natsplice_relay_info", "gauge",
@@ -282,6 +296,7 @@ static enum MHD_Result on_request(void *data, struct ns_http_req *req)
 	out_ports(r, f);
 	out_syn_race(r, f);
 	out_public(r, f);
+	out_echo(r, f);
 	out_relay(r, f);
 	return ns_http_respond_body(req->conn, MHD_HTTP_OK, &body, NS_HTTP_TYPE_PROM);
 }

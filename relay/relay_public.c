@@ -202,16 +202,8 @@ static bool is_verified(struct relay *r, const struct relay_public *pub,
 /* One more new client held without a challenge? (the token bucket) */
 static bool budget_take(const struct relay *r, struct relay_public *pub, __u64 now)
 {
-	double rate = r->cfg.public_syn_rate, burst = 2 * rate;
-
-	pub->tokens += (double)(now - pub->tokens_ns) * rate / NS_SEC;
-	if (pub->tokens > burst)
-		pub->tokens = burst;
-	pub->tokens_ns = now;
-	if (pub->tokens < 1)
-		return false;
-	pub->tokens -= 1;
-	return true;
+	return ns_rate_allow(&pub->syn_rate, r->cfg.public_syn_rate, 2 * r->cfg.public_syn_rate,
+			     now);
 }
 
 static void challenge(struct relay *r, const struct relay_public *pub,
@@ -389,8 +381,7 @@ int relay_public_open(struct relay *r, const struct relay_public *want, char *ms
 	pub = &r->pub[i];
 	*pub = *want;
 	pub->index = i;
-	pub->tokens = 2.0 * r->cfg.public_syn_rate;
-	pub->tokens_ns = ns_now_ns();
+	pub->syn_rate.tat_ns = 0;	/* a full bucket */
 	pub->lw.fd = -1;
 	TAILQ_INIT(&pub->held);
 	err = r->dp->public_open(r, pub);

@@ -38,6 +38,7 @@
 #include "../../broker/proto.c"
 #include "../../broker/session.c"
 #include "../../broker/public.c"
+#include "../../broker/rtt.c"
 #include "../../broker/control.c"
 #include "../broker_inproc.h"
 #include "auth.h"

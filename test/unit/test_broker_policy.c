@@ -64,33 +64,81 @@ static void test_relay_pick(void **state)
 		{ .online = true, .family = NS_AF_INET6, .load = 0 },	/* other family */
 	};
 
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 1);
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET6), 3);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET, 0, NULL), 1);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET6, 0, NULL), 3);
 	/* Equal load: the one with fewer requests in flight. */
 	c[0].load = 2;
 	c[0].pending = 1;
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 0);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET, 0, NULL), 0);
 	/* All equal: the first. */
 	c[0].pending = 3;
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 0);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET, 0, NULL), 0);
 	/* Nobody of that family, or nobody at all. */
 	c[3].online = false;
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET6), -1);
-	assert_int_equal(relay_pick(c, 0, NS_AF_INET), -1);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET6, 0, NULL), -1);
+	assert_int_equal(relay_pick(c, 0, NS_AF_INET, 0, NULL), -1);
 	/* Mixed-family agents (family 0): no relay can splice them. */
-	assert_int_equal(relay_pick(c, 4, 0), -1);
+	assert_int_equal(relay_pick(c, 4, 0, 0, NULL), -1);
 	/* A busy relay is passed over for another one ... */
 	c[0].busy = true;
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET), 1);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET, 0, NULL), 1);
 	/* ... and when every relay of the family is busy: wait for one. */
 	c[1].busy = true;
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET), -EBUSY);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET, 0, NULL), -EBUSY);
 	/* Busy but offline, or of another family: nothing to wait for. */
 	c[3].online = true;
 	c[3].busy = true;
 	c[0].online = c[1].online = false;
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET), -1);
-	assert_int_equal(relay_pick(c, 4, NS_AF_INET6), -EBUSY);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET, 0, NULL), -1);
+	assert_int_equal(relay_pick(c, 4, NS_AF_INET6, 0, NULL), -EBUSY);
+}
+
+#define MS 1000
+
+/* Round trips first, load among the near ones, unmeasured after measured,
+ * unreachable last. */
+static void test_relay_pick_rtt(void **state)
+{
+	struct relay_cand c[3] = {
+		{ .online = true, .family = NS_AF_INET, .load = 0, .rtt_us = 80 * MS },
+		{ .online = true, .family = NS_AF_INET, .load = 9, .rtt_us = 3 * MS },
+		{ .online = true, .family = NS_AF_INET, .load = 0, .rtt_us = 0 },
+	};
+	enum relay_by by = RELAY_BY_MAX;
+
+	/* the nearest, whatever its load; an unmeasured one does not compete */
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 1);
+	assert_int_equal(by, RELAY_BY_RTT);
+	/* within the slack of the nearest: the least loaded */
+	c[0].rtt_us = 4 * MS;
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 0);
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 0, &by), 1);
+	/* equal load within the slack: the nearer */
+	c[1].load = 0;
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 1);
+	/* the nearest is busy: the next measured one */
+	c[1].busy = true;
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 0);
+	c[1].busy = false;
+	/* one agent gets no answer from it: it comes after the unmeasured */
+	c[1].rtt_us = NS_RTT_UNREACHABLE;
+	c[0].rtt_us = NS_RTT_UNREACHABLE;
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 2);
+	assert_int_equal(by, RELAY_BY_LOAD);
+	/* ... and when none answers both: the least loaded all the same */
+	c[2].rtt_us = NS_RTT_UNREACHABLE;
+	c[2].load = 4;
+	c[1].load = 1;
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 0);
+	assert_int_equal(by, RELAY_BY_UNREACHABLE);
+	/* a measured relay of another family is no candidate */
+	c[0].family = NS_AF_INET6;
+	c[0].rtt_us = 1 * MS;
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 1);
+	/* a lying agent's 1 µs only ranks among relays online */
+	c[0].family = NS_AF_INET;
+	c[0].online = false;
+	assert_int_equal(relay_pick(c, 3, NS_AF_INET, 2 * MS, &by), 1);
 }
 
 static void test_acl(void **state)
@@ -170,34 +218,34 @@ static void test_limit_reached(void **state)
 #define SEC 1000000000ULL
 
 /* How many of n requests at the same instant pass. */
-static unsigned int burst_at(struct rate_gcra *g, __u32 rate, __u32 burst, __u64 now,
+static unsigned int burst_at(struct ns_gcra *g, __u32 rate, __u32 burst, __u64 now,
 			     unsigned int n)
 {
 	unsigned int ok = 0;
 
 	while (n--)
-		ok += rate_allow(g, rate, burst, now);
+		ok += ns_rate_allow(g, rate, burst, now);
 	return ok;
 }
 
 static void test_rate(void **state)
 {
-	struct rate_gcra g = {};
+	struct ns_gcra g = {};
 	__u64 t = 1000 * SEC;
 	unsigned int i, ok;
 
 	/* exactly the burst at once, then nothing at that instant */
 	assert_int_equal(burst_at(&g, 50, 100, t, 150), 100);
-	assert_false(rate_allow(&g, 50, 100, t));
+	assert_false(ns_rate_allow(&g, 50, 100, t));
 	/* one more every 1/rate s: 20 ms at 50/s */
-	assert_false(rate_allow(&g, 50, 100, t + 19 * 1000000));
-	assert_true(rate_allow(&g, 50, 100, t + 20 * 1000000));
-	assert_false(rate_allow(&g, 50, 100, t + 20 * 1000000));
+	assert_false(ns_rate_allow(&g, 50, 100, t + 19 * 1000000));
+	assert_true(ns_rate_allow(&g, 50, 100, t + 20 * 1000000));
+	assert_false(ns_rate_allow(&g, 50, 100, t + 20 * 1000000));
 	/* sustained: 10 s at 200/s offered from a full bucket pass the burst
 	 * and the rate, no more */
 	g.tat_ns = 0;
 	for (ok = 0, i = 0; i < 2000; i++)
-		ok += rate_allow(&g, 50, 100, t + i * (SEC / 200));
+		ok += ns_rate_allow(&g, 50, 100, t + i * (SEC / 200));
 	assert_in_range(ok, 100 + 500 - 2, 100 + 500 + 2);
 	/* quiet for long enough: the whole burst again, and not more */
 	assert_int_equal(burst_at(&g, 50, 100, t + 100 * SEC, 1000), 100);
@@ -208,7 +256,7 @@ static void test_rate(void **state)
 	/* burst 1 (or 0, taken as 1): strictly one per interval */
 	assert_int_equal(burst_at(&g, 10, 1, t, 5), 1);
 	assert_int_equal(burst_at(&g, 10, 0, t + SEC, 5), 1);
-	assert_true(rate_allow(&g, 10, 1, t + SEC + SEC / 10));
+	assert_true(ns_rate_allow(&g, 10, 1, t + SEC + SEC / 10));
 	/* time going backwards (another clock): no more than the burst */
 	g.tat_ns = 0;
 	assert_int_equal(burst_at(&g, 50, 3, t, 10), 3);
@@ -276,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_path),
 		cmocka_unit_test(test_mode),
 		cmocka_unit_test(test_relay_pick),
+		cmocka_unit_test(test_relay_pick_rtt),
 		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_limit_reached),

@@ -6,6 +6,7 @@
  * socketpairs logged in with real proofs: agents a1 (may expose 8080 and
  * 9000-9001), a2 (may expose nothing) and relays r1, r2; the test plays
  * the relays and the agents, and reads what the broker sends them.
+ * Also the relays' round trips (RELAYS, RTT), with the same harness.
  * (Written first against another broker side of the same protocol; its
  * harness kept, its cases made this broker's.)
  */
@@ -30,6 +31,7 @@
 #include "../../broker/proto.c"
 #include "../../broker/session.c"
 #include "../../broker/public.c"
+#include "../../broker/rtt.c"
 #include "../../broker/control.c"
 #include "broker_inproc.h"
 #include "auth.h"
@@ -149,6 +151,8 @@ static void deliver(int i, struct ns_msg_buf *mb)
 	reap();
 }
 
+static __u16 echo_port;	/* relays log in with ECHO_PORT this (0: none) */
+
 /* Peer i connects from addr and logs in; a relay with public_ports ("" none). */
 static void login_from(int i, const char *addr, const char *public_ports)
 {
@@ -181,6 +185,8 @@ static void login_from(int i, const char *addr, const char *public_ports)
 		snprintf(buf, sizeof(buf), "%s", public_ports);
 		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 			ns_mb_str(&mb, NS_A_PUBLIC_PORTS, tok);
+		if (echo_port)
+			ns_mb_u16(&mb, NS_A_ECHO_PORT, echo_port);
 	}
 	deliver(i, &mb);
 	expect(i, NS_MSG_LOGIN_OK, &m);
@@ -697,6 +703,103 @@ static void test_public_relays(void **state)
 	expect_info(A1, "web", R2, 8080, NULL);
 }
 
+/* RELAYS to agent i must list exactly these relays (peer indexes), with the echo port. */
+static void expect_relays(int i, int n, const int *relays)
+{
+	char name[64];
+	const __u8 *val;
+	struct ns_msg m, sub;
+	size_t pos = 0;
+	__u32 addr[4], want[4];
+	__u16 len, port, wport;
+	__u8 family;
+	int k = 0;
+
+	expect(i, NS_MSG_RELAYS, &m);
+	while (ns_msg_next(&m, NS_A_RELAY_INFO, &pos, &val, &len) == 1) {
+		assert_true(k < n);
+		assert_int_equal(ns_msg_parse_nested(&sub, val, len), 0);
+		assert_int_equal(ns_msg_str(&sub, NS_A_NAME, name, sizeof(name)), 0);
+		assert_string_equal(name, names[relays[k]]);
+		assert_int_equal(ns_msg_addr(&sub, NS_A_PEER_ADDR, &family, addr, &port), 0);
+		assert_int_equal(ns_parse_hostport(addrs[relays[k]], &family, want, &wport), 0);
+		assert_memory_equal(addr, want, sizeof(addr));
+		assert_int_equal(port, 7701);
+		k++;
+	}
+	assert_int_equal(k, n);
+}
+
+/* RTT from agent i: { name, us } pairs (name NULL: an entry without NAME). */
+static void report_rtt(int i, int n, const char *const *relay, const __u32 *us)
+{
+	struct ns_msg_buf mb;
+	size_t mark;
+	int k;
+
+	ns_mb_init(&mb, NS_MSG_RTT);
+	for (k = 0; k < n; k++) {
+		mark = ns_mb_nest_begin(&mb, NS_A_RELAY_INFO);
+		if (relay[k])
+			ns_mb_str(&mb, NS_A_NAME, relay[k]);
+		ns_mb_u32(&mb, NS_A_RTT_US, us[k]);
+		ns_mb_nest_end(&mb, mark);
+	}
+	deliver(i, &mb);
+}
+
+/* Relays that answer probes are named to every agent when the set changes
+ * (and only then); what agents report is kept per relay, bad entries
+ * ignored, absurd values taken as no answer; the API shows it. */
+static void test_relay_rtt(void **state)
+{
+	static const char *const rel[] = { "r1", "r2", "nosuch", NULL, "r1" };
+	static const __u32 us[] = { 4000, 0, 7, 9, 4000 };
+	static const __u32 huge[] = { NS_RTT_MAX_US + 1, NS_RTT_UNREACHABLE };
+	char *out;
+
+	echo_port = 7701;
+	login(A1, "");
+	login(A2, "");
+	expect_none(A1);	/* no relay yet: an agent has that list at login */
+	login(R1, "");
+	expect_relays(A1, 1, (int[]){ R1 });
+	expect_relays(A2, 1, (int[]){ R1 });
+	login(R2, "");
+	expect_relays(A1, 2, (int[]){ R1, R2 });
+	expect_relays(A2, 2, (int[]){ R1, R2 });
+	/* a relay without an echo port changes nothing for the agents */
+	echo_port = 0;
+	disconnect(R2);
+	expect_relays(A1, 1, (int[]){ R1 });
+	expect_relays(A2, 1, (int[]){ R1 });
+	login(R2, "");
+	expect_none(A1);
+	expect_none(A2);
+	echo_port = 7701;
+
+	report_rtt(A1, 5, rel, us);
+	assert_int_equal(rtt_get(peers[A1], "r1"), 4000);
+	assert_int_equal(rtt_get(peers[A1], "r2"), 1);	/* 0 is "not measured" */
+	assert_int_equal(rtt_get(peers[A1], "nosuch"), 0);
+	assert_int_equal(peers[A1]->nrtt, 2);
+	assert_int_equal(rtt_get(peers[A2], "r1"), 0);	/* only the reporter's */
+	report_rtt(A1, 2, rel, huge);
+	assert_int_equal(rtt_get(peers[A1], "r1"), NS_RTT_UNREACHABLE);
+	assert_int_equal(rtt_get(peers[A1], "r2"), NS_RTT_UNREACHABLE);
+	expect_none(A1);	/* RTT has no answer */
+	report_rtt(A1, 1, rel, us);
+	out = render(api_agents, false);
+	assert_has(out, "\"relay_rtt\":[{\"relay\":\"r1\",\"answers\":true,"
+			"\"rtt_us\":4000},{\"relay\":\"r2\",\"answers\":false,"
+			"\"rtt_us\":null}]");
+	free(out);
+	/* the relay goes: the agents stop measuring it */
+	disconnect(R1);
+	expect_relays(A1, 0, NULL);
+	expect_relays(A2, 0, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -704,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_public_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_public_denied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_public_relays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_rtt, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
