@@ -13,6 +13,7 @@
 
 #include "ns_proto.h"
 #include "natsplice_abi.h"
+#include "natdisc.h"
 #include "conn.h"
 #include "pipe.h"
 #include "seal.h"
@@ -430,6 +431,8 @@ struct agent {
 	__u8 *buf;				/* AGENT_IO_BUF bytes of scratch for reads */
 	struct agent_dgrams dg;			/* UDP: one batch of datagrams read */
 	struct agent_rtt *rtt;			/* round trips to relays (agent_rtt.c) */
+	struct agent_disc *disc;		/* NAT discovery (agent_disc.c) */
+	struct ns_nat_result nat[2];		/* ... what it found: TCP, UDP */
 };
 
 
@@ -439,6 +442,11 @@ void agent_rtt_free(struct agent *a);
 void agent_rtt_on_relays(struct agent *a, const struct ns_msg *m);	/* RELAYS */
 void agent_rtt_clear(struct agent *a);	/* the broker is gone */
 void agent_rtt_kick(struct agent *a);	/* relay-probe-interval changed */
+
+/* agent_disc.c: NAT behaviour discovery (include/ns_proto.h, lib/natdisc.h) */
+int agent_disc_init(struct agent *a);
+void agent_disc_free(struct agent *a);
+void agent_disc_on_offer(struct agent *a, const struct ns_msg *m);	/* DISCOVERY */
 
 /* agent_broker.c */
 void agent_broker_start(struct agent *a);

@@ -265,6 +265,9 @@ static void on_message(void *arg, const struct ns_msg *m)
 	case NS_MSG_RELAYS:
 		agent_rtt_on_relays(a, m);
 		break;
+	case NS_MSG_DISCOVERY:
+		agent_disc_on_offer(a, m);
+		break;
 	default:
 		/* A newer broker's message: not fatal, just not ours. */
 		log_debug("broker: ignoring %s", ns_msg_type_name(m->type));

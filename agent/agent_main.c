@@ -74,7 +74,7 @@ static int agent_start(struct agent *a)
 		agent_dgrams_free(a);
 		a->buf = NULL;
 	}
-	if (!a->loop || !a->buf || agent_rtt_init(a)) {
+	if (!a->loop || !a->buf || agent_rtt_init(a) || agent_disc_init(a)) {
 		log_err("out of memory");
 		return -ENOMEM;
 	}
@@ -115,8 +115,10 @@ static void agent_stop(struct agent *a)
 	agent_udp_listen_close(a);
 	if (a->loop)
 		agent_broker_stop(a);
-	if (a->loop)
+	if (a->loop) {
 		agent_rtt_free(a);
+		agent_disc_free(a);
+	}
 	agent_reload_free(a);
 	ns_loop_free(a->loop);
 	free(a->buf);

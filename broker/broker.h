@@ -15,6 +15,7 @@
 #include "http.h"
 #include "loop.h"
 #include "log.h"
+#include "natdisc.h"
 #include "util.h"
 
 #define BROKER_NAME_MAX		255	/* bytes of an agent, relay or service name (a STR) */
@@ -125,6 +126,9 @@ struct broker_cfg {
 	__u32 public_timeout_s;		/* public-connect-timeout */
 	__u32 public_max_conns;		/* public-max-conns */
 	__u32 relay_rtt_slack_ms;	/* relay-rtt-slack: round trips this close are a tie */
+	bool has_disc;			/* discovery-address set: NAT discovery on */
+	struct sockaddr_storage disc;	/* discovery-address (port 0) */
+	__u32 disc_port;		/* discovery-port: P, P+1 (and P+2 for connect-backs) */
 	char user[64];			/* user: who the broker becomes after binding */
 	char tls_cert[256];		/* tls-cert: PEM, made with tls-key if neither exists */
 	char tls_key[256];		/* tls-key */
@@ -324,6 +328,8 @@ struct peer {
 	__u16 echo_port;		/* relays: LOGIN ECHO_PORT, 0: answers no probes */
 	struct peer_rtt rtt[BROKER_RTT_RELAYS];	/* agents: RTT reports */
 	__u64 relays_sent;		/* agents: the hash of the last RELAYS (rtt.c), 0: none */
+	struct ns_nat_result nat[2];	/* agents: NAT_INFO for TCP [0] and UDP [1] */
+	__u8 nat_known;			/* bit 0: nat[0] reported, bit 1: nat[1] */
 	unsigned int nrtt;
 	__u8 nonce[NS_NONCE_LEN];
 	struct ns_timer timer;		/* login deadline, then heartbeat and hold */
@@ -400,6 +406,7 @@ struct session {
 	char why[160];				/* failure, or the relay's close reason */
 	enum relay_by relay_by;			/* how the relay was chosen */
 	char relay_why[160];			/* ... in words (round trips, load) */
+	char prov_nat[64], sub_nat[64];		/* their NATs as discovery found (TCP) */
 	/* a public port's client (public.c): no subscriber agent */
 	bool public;
 	struct ns_ep client;			/* PUBLIC_CLIENT PEER_ADDR */
@@ -424,6 +431,7 @@ struct broker_stats {
 	__u64 public_sessions;		/* public clients given to their provider */
 	__u64 public_refused[2];	/* ... refused: provider gone, max-conns */
 	__u64 relay_by[RELAY_BY_MAX];	/* relay sessions, by how their relay was chosen */
+	__u64 disc_answered, disc_ignored, disc_limited, disc_connect_backs;	/* discovery.c */
 };
 
 
@@ -445,6 +453,11 @@ struct broker {
 	struct ns_watch listen_w;
 	struct ns_timer accept_t;	/* accept paused after EMFILE */
 	struct ns_ep listen_ep;		/* the bound address */
+	struct ns_ep disc_ep;		/* discovery-address (discovery.c) */
+	struct ns_watch disc_udp[2][2], disc_tcp[2][2];	/* [L, D][P, P+1] */
+	struct ns_gcra disc_rate;	/* answers */
+	struct disc_conn *disc_conns;	/* TCP discovery connections */
+	unsigned int ndisc_conns;
 	struct peer *peers;		/* every connection */
 	unsigned int npeers;
 	struct peer **agents;		/* cfg->nagents: the logged-in connection or NULL */
@@ -565,6 +578,14 @@ void rtt_on_report(struct peer *agent, const struct ns_msg *m);	/* RTT */
  * NS_RTT_UNREACHABLE if it gets no answer. NULL agent: 0. */
 __u32 rtt_get(const struct peer *agent, const char *relay);
 const char *rtt_str(__u32 us, char *buf, size_t len);	/* "3.1 ms", "no answer" */
+
+/* discovery.c: NAT behaviour discovery (include/ns_proto.h, lib/natdisc.h) */
+int discovery_start(struct broker *b);
+void discovery_stop(struct broker *b);
+void discovery_offer(struct peer *agent);	/* DISCOVERY after its LOGIN_OK */
+void discovery_on_report(struct peer *agent, const struct ns_msg *m);	/* NAT_INFO */
+const char *discovery_short(const struct peer *agent, char *buf, size_t len);
+int discovery_mode(const struct peer *subscriber);	/* NS_MODE_PURE or _PASSIVE */
 
 /* limits.c: what one agent may take */
 int limits_init(struct broker *b);

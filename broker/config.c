@@ -47,6 +47,7 @@ void cfg_defaults(struct broker_cfg *c)
 	c->public_timeout_s = BROKER_PUBLIC_TIMEOUT_S;
 	c->public_max_conns = BROKER_PUBLIC_MAX_CONNS;
 	c->relay_rtt_slack_ms = BROKER_RTT_SLACK_MS;
+	c->disc_port = NS_DISC_PORT;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
 	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
@@ -338,6 +339,17 @@ static int set_user(void *cfg, const char *val, char *msg, size_t len)
 	return 0;
 }
 
+static int set_disc(void *cfg, const char *val, char *msg, size_t len)
+{
+	struct broker_cfg *c = cfg;
+	socklen_t sl;
+
+	if (ns_parse_sockaddr(val, 1, &c->disc, &sl) || ns_sockaddr_port(&c->disc))
+		return -EINVAL;
+	c->has_disc = true;
+	return 0;
+}
+
 static int set_http_token(void *cfg, const char *val, char *msg, size_t len)
 {
 	return ns_http_token_add(&((struct broker_cfg *)cfg)->http_tokens, val, msg, len);
@@ -517,6 +529,17 @@ static const struct ns_setting settings[] = {
 	  .help = "live connections of one exposed service's public port, when its agent "
 		  "gives no max-conns or a larger one (default " STR(BROKER_PUBLIC_MAX_CONNS)
 		  ")" },
+	{ .name = "discovery-address", .type = NS_SET_FUNC, .parse = set_disc,
+	  .what = "an IP address (no port)", .arg = "IP",
+	  .help = "a second address of this host: with it the broker answers NAT behaviour "
+		  "discovery (RFC 5780 style, UDP and TCP) on discovery-port and the next "
+		  "two ports of it and of the listen address (which must then be one "
+		  "address of the same family), and every agent tests its NAT at login. "
+		  "Default: none (no discovery)" },
+	{ .name = "discovery-port", .type = NS_SET_U32, CFG(disc_port), .min = 1, .max = 65533,
+	  .arg = "PORT",
+	  .help = "the first of the three discovery ports (default " STR(NS_DISC_PORT)
+		  "; UDP and TCP P and P+1 answer, TCP P+2 is where connect-backs come from)" },
 	{ .name = "relay-rtt-slack", .type = NS_SET_U32, CFG(relay_rtt_slack_ms), .max = 60000,
 	  .arg = "MS",
 	  .help = "a relay session gets the relay with the smallest sum of both agents' round "

@@ -44,6 +44,73 @@ static void out_time(struct ns_out *o, const char *key, time_t t)
 	ns_out_str(o, key, buf);
 }
 
+/* What an agent's NAT discovery found for one transport (NAT_INFO), or null. */
+static void out_nat(struct ns_out *o, const char *key, const struct peer *p, int udp)
+{
+	const struct ns_nat_result *r = &p->nat[udp];
+	char a[EP_STRLEN];
+	struct ns_ep e;
+
+	if (!(p->nat_known & (1 << udp))) {
+		ns_out_null(o, key);
+		return;
+	}
+	ns_out_obj_begin(o, key);
+	ns_out_bool(o, "blocked", !r->tested);
+	if (r->tested) {
+		ns_out_bool(o, "nat", r->nat);
+		ns_out_str(o, "mapping", ns_nat_beh_name(r->mapping));
+		ns_out_str(o, "filtering", ns_nat_beh_name(r->filtering));
+		ns_out_bool(o, "port_preserved", r->preserve);
+		if (udp)
+			ns_out_bool(o, "hairpin", r->hairpin);
+		e.family = r->family;
+		memcpy(e.addr, r->addr, sizeof(e.addr));
+		e.port = r->port;
+		ns_out_str(o, "mapped_address", ep_str(&e, a, sizeof(a)));
+	}
+	ns_out_obj_end(o);
+}
+
+/* Agents online by what discovery found (TCP and UDP), and the answers. */
+static void out_nat_metrics(struct broker *b, FILE *f)
+{
+	static const char *const what[] = { "answered", "ignored", "rate_limited",
+					    "connect_backs" };
+	const __u64 v[] = { b->st.disc_answered, b->st.disc_ignored, b->st.disc_limited,
+			    b->st.disc_connect_backs };
+	unsigned int n[2][5][5] = { { { 0 } } }, proto, m, fl;
+	size_t i;
+
+	for (i = 0; i < b->cfg->nagents; i++) {
+		const struct peer *p = b->agents[i];
+
+		for (proto = 0; p && proto < 2; proto++)
+			if (p->nat_known & (1 << proto))
+				n[proto][p->nat[proto].tested ? p->nat[proto].mapping : 4]
+				 [p->nat[proto].tested ? p->nat[proto].filtering : 4]++;
+	}
+	ns_prom_head(f, "natsplice_broker_agents_nat", "gauge",
+		     "Agents online by what their NAT behaviour discovery found: mapping and "
+		     "filtering (ei, ad, apd; blocked: no answer), per transport.");
+	for (proto = 0; proto < 2; proto++)
+		for (m = 0; m < 5; m++)
+			for (fl = 0; fl < 5; fl++)
+				if (n[proto][m][fl])
+					fprintf(f, "natsplice_broker_agents_nat{proto=\"%s\","
+						"mapping=\"%s\",filtering=\"%s\"} %u\n",
+						proto ? "udp" : "tcp",
+						m == 4 ? "blocked" : ns_nat_beh_name(m),
+						fl == 4 ? "blocked" : ns_nat_beh_name(fl),
+						n[proto][m][fl]);
+	ns_prom_head(f, "natsplice_broker_discovery_total", "counter",
+		     "NAT discovery requests: answered, ignored (no agent's, malformed), "
+		     "rate_limited; connect_backs made (TCP filtering tests).");
+	for (i = 0; i < 4; i++)
+		fprintf(f, "natsplice_broker_discovery_total{outcome=\"%s\"} %llu\n", what[i],
+			(unsigned long long)v[i]);
+}
+
 static void api_agents(struct broker *b, struct ns_out *o)
 {
 	const struct service *s;
@@ -68,6 +135,8 @@ static void api_agents(struct broker *b, struct ns_out *o)
 			ns_out_null(o, "listen_port");
 		ns_out_bool(o, "reachable", p->reachable);
 		ns_out_bool(o, "probing", p->probe != NULL);
+		for (j = 0; j < 2; j++)
+			out_nat(o, j ? "nat_udp" : "nat_tcp", p, j);
 		ns_out_arr_begin(o, "relay_rtt");	/* what it measured (RTT) */
 		for (j = 0; j < p->nrtt; j++) {
 			ns_out_obj_begin(o, NULL);
@@ -178,6 +247,8 @@ static void api_sessions(struct broker *b, struct ns_out *o)
 			ns_out_null(o, "mode");
 		ns_out_str(o, "relay", relay ? s->relay_name : NULL);
 		ns_out_str(o, "relay_reason", relay && s->relay_why[0] ? s->relay_why : NULL);
+		ns_out_str(o, "provider_nat", s->prov_nat[0] ? s->prov_nat : NULL);
+		ns_out_str(o, "subscriber_nat", s->sub_nat[0] ? s->sub_nat : NULL);
 		if (relay && s->splice_id)
 			ns_out_u64(o, "splice_id", s->splice_id);
 		else
@@ -268,6 +339,7 @@ static void metrics(struct broker *b, FILE *f)
 		ns_prom_label(f, b->relays[i]->name);
 		fprintf(f, "\"} %u\n", b->relays[i]->load);
 	}
+	out_nat_metrics(b, f);
 	ns_prom_head(f, "natsplice_broker_relay_choice_total", "counter",
 		    "Relay sessions by how their relay was chosen: rtt (the smallest sum of "
 		    "both agents' round trips), load (none measured: the least loaded), "

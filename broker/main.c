@@ -132,6 +132,8 @@ static int broker_start(struct broker *b)
 	if (err)
 		return err;
 	err = broker_listen(b);
+	if (!err)
+		err = discovery_start(b);
 	if (err)
 		return err;
 	err = http_start(b);
@@ -160,8 +162,10 @@ static int broker_start(struct broker *b)
 static void broker_stop(struct broker *b)
 {
 	http_stop(b);
-	if (b->loop)
+	if (b->loop) {
 		broker_unlisten(b);
+		discovery_stop(b);
+	}
 	/* Records first: closing the peers then has no negotiation left to fail. */
 	if (b->sess_hash)
 		sessions_free(b);

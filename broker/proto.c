@@ -227,6 +227,7 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		return;
 	}
 	rtt_relays_send(p);
+	discovery_offer(p);
 	log_info("agent %s logged in from %s%s", name, a,
 		 p->listen_port ? " (probing its listen port)" : "");
 	if (p->listen_port)
@@ -463,6 +464,9 @@ static void agent_message(struct peer *p, const struct ns_msg *m)
 		return;
 	case NS_MSG_RTT:
 		rtt_on_report(p, m);
+		return;
+	case NS_MSG_NAT_INFO:
+		discovery_on_report(p, m);
 		return;
 	case NS_MSG_ERROR:
 		on_error(p, m);

@@ -445,6 +445,8 @@ static void sess_route(struct session *s)
 
 	if (!sess_agents_ok(s))
 		return;
+	discovery_short(P, s->prov_nat, sizeof(s->prov_nat));
+	discovery_short(S, s->sub_nat, sizeof(s->sub_nat));
 	for (i = 0; i < c->nrelays; i++) {
 		const struct peer *r = b->relays[i];
 
@@ -508,7 +510,7 @@ static void sess_route(struct session *s)
 		return;
 	}
 	s->mode = s->passive_only || s->transport == IPPROTO_UDP ? NS_MODE_PASSIVE :
-		  mode_choose(S->reachable, S->has_local ? &S->local : NULL, &S->observed);
+		  discovery_mode(S);
 	s->relay = b->relays[ridx];
 	s->relay_name = s->relay->name;
 	s->relay_by = by;

@@ -219,6 +219,22 @@
  *  reports only ever change the choice for its own sessions, among relays
  *  online: values above NS_RTT_MAX_US count as no answer.
  *
+ * ## NAT behaviour discovery (lib/natdisc.h)
+ *  A broker with discovery-address D (a second address of its own, besides
+ *  the listen address L) answers discovery requests in UDP and TCP on
+ *  ports P and P+1 (discovery-port) of both, and tells every agent after
+ *  LOGIN_OK: DISCOVERY { PEER_ADDR (L:P), ALT_ADDR (D:P) }. The agent runs
+ *  RFC 5780's tests (mapping: the source the broker saw from one local port
+ *  at L:P, D:P and D:P+1; filtering: answers asked from D:P+1, then from
+ *  L:P+1 (UDP; TCP: connect-backs from D:P+2, L:P+2) to a fresh local port
+ *  that only sent to L:P; port preservation; UDP hairpinning) and sends
+ *  NAT_INFO { NAT { PROTO, [MAPPING, FILTERING, PRESERVE, HAIRPIN,
+ *  PEER_ADDR (the mapped address)] }... } (no MAPPING: no answer came:
+ *  that transport is blocked). The broker keeps it (API, metrics, session
+ *  records) and takes the subscriber's TCP port preservation for the
+ *  splice mode (pure when kept). An agent's report only concerns its own
+ *  sessions.
+ *
  * ## Sealed tunnels (lib/seal.h)
  *  Every tunnel is encrypted end to end unless the service was published
  *  with PLAIN 1 (encrypt: false), which the broker passes on in both
@@ -296,6 +312,8 @@ enum ns_msg_type {
 	NS_MSG_PUBLIC_REFUSE,	/* broker -> relay: reset the client */
 	NS_MSG_RELAYS,		/* broker -> agent: the relays to measure */
 	NS_MSG_RTT,		/* agent -> broker: its round trips to them */
+	NS_MSG_DISCOVERY,	/* broker -> agent: where to test its NAT */
+	NS_MSG_NAT_INFO,	/* agent -> broker: what the tests found */
 	NS_MSG_MAX
 };
 
@@ -353,6 +371,12 @@ enum ns_attr_type {
 	NS_A_ECHO_PORT,		/* U16: a relay's echo port (round-trip probes) */
 	NS_A_RELAY_INFO,	/* nested: NAME, [PEER_ADDR], [RTT_US]; may repeat */
 	NS_A_RTT_US,		/* U32: a round trip in microseconds; 0xffffffff: no answer */
+	NS_A_ALT_ADDR,		/* ADDR: the broker's second discovery address */
+	NS_A_NAT,		/* nested: PROTO, [MAPPING, FILTERING, PRESERVE, HAIRPIN, PEER_ADDR] */
+	NS_A_MAPPING,		/* U8 enum ns_nat_beh (lib/natdisc.h) */
+	NS_A_FILTERING,		/* U8 enum ns_nat_beh */
+	NS_A_PRESERVE,		/* U8 1: the NAT kept the local port */
+	NS_A_HAIRPIN,		/* U8 1: the NAT hairpins (UDP) */
 	NS_A_MAX
 };
 

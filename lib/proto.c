@@ -81,6 +81,12 @@ static const struct attr_def {
 	[NS_A_ECHO_PORT]	= { K_U16 },
 	[NS_A_RELAY_INFO]	= { K_NEST, 0, 1 },
 	[NS_A_RTT_US]		= { K_U32 },
+	[NS_A_ALT_ADDR]		= { K_ADDR },
+	[NS_A_NAT]		= { K_NEST },
+	[NS_A_MAPPING]		= { K_U8 },
+	[NS_A_FILTERING]	= { K_U8 },
+	[NS_A_PRESERVE]		= { K_U8 },
+	[NS_A_HAIRPIN]		= { K_U8 },
 };
 
 static bool attr_known(unsigned int type)
@@ -510,6 +516,8 @@ const char *ns_msg_type_name(int type)
 		[NS_MSG_PUBLIC_REFUSE] = "PUBLIC_REFUSE",
 		[NS_MSG_RELAYS] = "RELAYS",
 		[NS_MSG_RTT] = "RTT",
+		[NS_MSG_DISCOVERY] = "DISCOVERY",
+		[NS_MSG_NAT_INFO] = "NAT_INFO",
 	};
 
 	if (type <= 0 || type >= NS_MSG_MAX)

@@ -172,9 +172,14 @@ static int relay_drop_root(struct relay *r)
 	return 0;
 }
 
-/* echo-port on each address: where agents measure their round trip to us. */
+/* echo-port on each address: where agents measure their round trip to us.
+ * An address that is not the host's own (a cloud's 1:1 NAT in front):
+ * the family's wildcard. Without it the relay still relays; the broker
+ * then chooses it by load. */
 static int relay_echo_open(struct relay *r)
 {
+	static const __u32 any[4];
+	__u8 family;
 	int i, err;
 
 	for (i = 0; i < 2; i++) {
@@ -182,12 +187,14 @@ static int relay_echo_open(struct relay *r)
 
 		if (!r->cfg.echo_port || !a)
 			continue;
-		err = ns_echo_open(&r->echo[i], r->loop, i ? NS_AF_INET6 : NS_AF_INET, a,
-				   r->cfg.echo_port);
-		if (err) {
-			log_err("echo-port %u: %s", r->cfg.echo_port, strerror(-err));
-			return err;
-		}
+		family = i ? NS_AF_INET6 : NS_AF_INET;
+		err = ns_echo_open(&r->echo[i], r->loop, family, a, r->cfg.echo_port);
+		if (err == -EADDRNOTAVAIL)
+			err = ns_echo_open(&r->echo[i], r->loop, family, any, r->cfg.echo_port);
+		if (err)
+			log_warn("echo-port %u (%s): %s: agents cannot measure their round trip "
+				 "to this relay", r->cfg.echo_port, i ? "IPv6" : "IPv4",
+				 strerror(-err));
 	}
 	return 0;
 }

@@ -39,6 +39,7 @@
 #include "../../broker/session.c"
 #include "../../broker/public.c"
 #include "../../broker/rtt.c"
+#include "../../broker/discovery.c"
 #include "../../broker/control.c"
 #include "../broker_inproc.h"
 #include "auth.h"

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * NAT behaviour discovery, the broker's side (include/ns_proto.h, "NAT
+ * behaviour discovery"; lib/natdisc.h): UDP and TCP on the listen address
+ * L and discovery-address D, each on discovery-port P and P+1, answer an
+ * agent's request with the source they saw, tagged with the agent's
+ * secret; UDP from the address and port the request's flags choose, TCP
+ * over the same connection and, with CONNECT_BACK, also over a connection
+ * the broker opens to that source from port P+2 of the chosen address.
+ * Requests from names that are not agents get nothing; answers are
+ * rate-limited and never larger than the request.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "broker.h"
+#include "natdisc.h"
+
+#define DISC_RATE	1000	/* answers a second, all sockets */
+#define DISC_CONNS	64	/* TCP discovery connections at once (both directions) */
+#define DISC_CONN_MS	5000	/* a TCP discovery connection's whole life */
+
+struct disc_conn {
+	struct ns_watch w;
+	struct ns_timer t;
+	struct broker *b;
+	struct disc_conn *next;
+	bool back;				/* a connect-back (ours): send out, then close */
+	__u8 buf[NS_DISC_REQ_MAX];
+	size_t len;
+	__u8 ans[NS_DISC_ANS_LEN];
+	unsigned int ai;			/* the address it came in on (0 L, 1 D) */
+};
+
+/* The socket address of L or D (ai) and port P + pi. */
+static socklen_t disc_sa(const struct broker *b, unsigned int ai, unsigned int pi,
+			 struct sockaddr_storage *ss)
+{
+	const struct ns_ep *e = ai ? &b->disc_ep : &b->listen_ep;
+
+	return ns_sockaddr_make(e->family, e->addr, htons(b->cfg->disc_port + pi), ss);
+}
+
+static int disc_socket(const struct broker *b, int type, unsigned int ai, unsigned int pi)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = disc_sa(b, ai, pi, &ss);
+	int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, err;
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* The answer to a request from src, in ans: 0, or -errno (not an agent's,
+ * malformed, over the rate). */
+static int disc_answer(struct broker *b, const __u8 *req, size_t len,
+		       const struct sockaddr_storage *src, __u8 *flags, __u8 ans[NS_DISC_ANS_LEN])
+{
+	char name[BROKER_NAME_MAX + 1];
+	__u8 nonce[NS_DISC_NONCE_LEN], family;
+	__u32 addr[4];
+	__be16 port;
+	int idx;
+
+	if (ns_disc_request_parse(req, len, flags, nonce, name, sizeof(name)) ||
+	    (idx = cfg_agent_index(b->cfg, name)) < 0) {
+		b->st.disc_ignored++;
+		return -EINVAL;
+	}
+	if (!ns_rate_allow(&b->disc_rate, DISC_RATE, DISC_RATE / 5, ns_now_ns())) {
+		b->st.disc_limited++;
+		return -EAGAIN;
+	}
+	ns_sockaddr_split(src, &family, addr, &port);
+	b->st.disc_answered++;
+	return ns_disc_answer(ans, b->cfg->agents[idx].secret, *flags, nonce, family, addr,
+			      ntohs(port));
+}
+
+static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct broker *b = w->data;
+	unsigned int i = w - &b->disc_udp[0][0], ai = i / 2, pi = i % 2, to;
+	__u8 req[NS_DISC_REQ_MAX + 1], ans[NS_DISC_ANS_LEN], flags;
+	struct sockaddr_storage src;
+	socklen_t sl;
+	ssize_t n;
+	int k;
+
+	for (k = 0; k < 64; k++) {
+		sl = sizeof(src);
+		n = recvfrom(w->fd, req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
+		if (n < 0)
+			return;
+		if (disc_answer(b, req, n, &src, &flags, ans))
+			continue;
+		to = (ai ^ !!(flags & NS_DISC_CHANGE_IP)) * 2 + (pi ^ !!(flags & NS_DISC_CHANGE_PORT));
+		sendto((&b->disc_udp[0][0])[to].fd, ans, sizeof(ans), MSG_DONTWAIT,
+		       (struct sockaddr *)&src, sl);
+	}
+}
+
+static void disc_conn_free(struct disc_conn *c)
+{
+	struct broker *b = c->b;
+	struct disc_conn **pp;
+
+	for (pp = &b->disc_conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	b->ndisc_conns--;
+	ns_timer_cancel(b->loop, &c->t);
+	ns_loop_del(b->loop, &c->w);
+	close(c->w.fd);
+	free(c);
+}
+
+static void disc_on_conn_timeout(struct ns_loop *l, struct ns_timer *t)
+{
+	disc_conn_free(t->data);
+}
+
+static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events);
+
+static struct disc_conn *disc_conn_new(struct broker *b, int fd, __u32 events)
+{
+	struct disc_conn *c;
+
+	if (b->ndisc_conns >= DISC_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return NULL;
+	}
+	c->b = b;
+	c->w.fn = disc_on_conn;
+	c->w.fd = fd;
+	c->w.data = c;
+	ns_timer_init(&c->t, disc_on_conn_timeout, c);
+	if (ns_loop_add(b->loop, &c->w, events)) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	ns_timer_arm(b->loop, &c->t, DISC_CONN_MS);
+	c->next = b->disc_conns;
+	b->disc_conns = c;
+	b->ndisc_conns++;
+	return c;
+}
+
+/* CONNECT_BACK: a connection to src from port P+2 of the chosen address. */
+static void disc_connect_back(struct broker *b, const struct disc_conn *in, __u8 flags,
+			 const struct sockaddr_storage *src, socklen_t sl)
+{
+	int fd = disc_socket(b, SOCK_STREAM, in->ai ^ !!(flags & NS_DISC_CHANGE_IP),
+			     flags & NS_DISC_CHANGE_PORT ? 2 : 0);
+	struct disc_conn *c;
+
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)src, sl) && errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	c = disc_conn_new(b, fd, EPOLLOUT);
+	if (c) {
+		c->back = true;
+		memcpy(c->ans, in->ans, sizeof(c->ans));
+	}
+}
+
+static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct disc_conn *c = w->data;
+	struct broker *b = c->b;
+	struct sockaddr_storage src;
+	socklen_t sl = sizeof(src);
+	__u8 flags;
+	ssize_t n;
+
+	if (c->back) {
+		/* connected (or not): our answer, then close */
+		if (send(w->fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+			b->st.disc_connect_backs++;
+		disc_conn_free(c);
+		return;
+	}
+	n = recv(w->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			disc_conn_free(c);
+		return;
+	}
+	c->len += n;
+	if (c->len < NS_DISC_REQ_MIN || c->len < 24u + c->buf[6])
+		return;		/* more to come */
+	if (getpeername(w->fd, (struct sockaddr *)&src, &sl) ||
+	    disc_answer(b, c->buf, c->len, &src, &flags, c->ans)) {
+		disc_conn_free(c);
+		return;
+	}
+	c->len = 0;	/* the next request on the same connection */
+	send(w->fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (flags & NS_DISC_CONNECT_BACK)
+		disc_connect_back(b, c, flags, &src, sl);
+}
+
+static void disc_on_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct broker *b = w->data;
+	unsigned int i = w - &b->disc_tcp[0][0];
+	struct disc_conn *c;
+	int fd;
+
+	while ((fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		c = disc_conn_new(b, fd, EPOLLIN);
+		if (c)
+			c->ai = i / 2;
+	}
+}
+
+int discovery_start(struct broker *b)
+{
+	const struct broker_cfg *c = b->cfg;
+	unsigned int ai, pi;
+	int fd;
+
+	for (ai = 0; ai < 2; ai++)
+		for (pi = 0; pi < 2; pi++)
+			b->disc_udp[ai][pi].fd = b->disc_tcp[ai][pi].fd = -1;
+	if (!c->has_disc)
+		return 0;
+	ns_sockaddr_split(&c->disc, &b->disc_ep.family, b->disc_ep.addr,
+			  &(__be16){ 0 });
+	if (b->listen_ep.family != b->disc_ep.family || ns_addr_is_zero(b->listen_ep.addr)) {
+		log_err("discovery-address needs listen: on one address of the same family "
+			"(the first of the two addresses discovery answers from)");
+		return -EINVAL;
+	}
+	for (ai = 0; ai < 2; ai++)
+		for (pi = 0; pi < 2; pi++) {
+			struct ns_watch *u = &b->disc_udp[ai][pi], *t = &b->disc_tcp[ai][pi];
+
+			fd = disc_socket(b, SOCK_DGRAM, ai, pi);
+			if (fd < 0)
+				goto fail;
+			*u = (struct ns_watch){ .fn = disc_on_udp, .fd = fd, .data = b };
+			fd = disc_socket(b, SOCK_STREAM, ai, pi);
+			if (fd < 0 || listen(fd, 64)) {
+				if (fd >= 0)
+					close(fd);
+				fd = -errno;
+				goto fail;
+			}
+			*t = (struct ns_watch){ .fn = disc_on_accept, .fd = fd, .data = b };
+			if (ns_loop_add(b->loop, u, EPOLLIN) || ns_loop_add(b->loop, t, EPOLLIN)) {
+				fd = -ENOMEM;
+				goto fail;
+			}
+		}
+	return 0;
+fail:
+	{
+		char a[EP_STRLEN];
+		struct ns_ep e = ai ? b->disc_ep : b->listen_ep;
+
+		e.port = c->disc_port + pi;
+		log_err("discovery: cannot open %s: %s", ep_str(&e, a, sizeof(a)), strerror(-fd));
+	}
+	return fd;
+}
+
+void discovery_stop(struct broker *b)
+{
+	unsigned int i;
+
+	while (b->disc_conns)
+		disc_conn_free(b->disc_conns);
+	for (i = 0; i < 4; i++) {
+		struct ns_watch *w[2] = { &b->disc_udp[0][0] + i, &b->disc_tcp[0][0] + i };
+		int k;
+
+		for (k = 0; k < 2; k++)
+			if (w[k]->fd >= 0) {
+				ns_loop_del(b->loop, w[k]);
+				close(w[k]->fd);
+				w[k]->fd = -1;
+			}
+	}
+}
+
+/* DISCOVERY to an agent that just logged in: where to send its requests. */
+/* Will S keep its source port through its NAT (a pure splice)? What its
+ * TCP discovery found; without one, what mode_choose (policy.c) guesses. */
+int discovery_mode(const struct peer *S)
+{
+	const struct ns_nat_result *r = &S->nat[0];
+
+	if (!S->reachable && (S->nat_known & 1) && r->tested)
+		return !r->nat || r->preserve ? NS_MODE_PURE : NS_MODE_PASSIVE;
+	return mode_choose(S->reachable, S->has_local ? &S->local : NULL, &S->observed);
+}
+
+void discovery_offer(struct peer *p)
+{
+	struct broker *b = p->b;
+	struct ns_msg_buf mb;
+
+	if (!b->cfg->has_disc || b->disc_udp[0][0].fd < 0)
+		return;
+	ns_mb_init(&mb, NS_MSG_DISCOVERY);
+	ns_mb_addr(&mb, NS_A_PEER_ADDR, b->listen_ep.family, b->listen_ep.addr,
+		   b->cfg->disc_port);
+	ns_mb_addr(&mb, NS_A_ALT_ADDR, b->disc_ep.family, b->disc_ep.addr, b->cfg->disc_port);
+	peer_send(p, &mb);
+}
+
+/* NAT_INFO { NAT { PROTO, [MAPPING, FILTERING, PRESERVE, HAIRPIN, PEER_ADDR] }... }
+ * from an agent: what its tests found (no MAPPING: no answer came). */
+void discovery_on_report(struct peer *p, const struct ns_msg *m)
+{
+	struct ns_nat_result r;
+	const __u8 *val;
+	struct ns_msg sub;
+	size_t pos = 0;
+	__u16 len;
+	__u8 proto, v;
+	char s[160];
+
+	while (ns_msg_next(m, NS_A_NAT, &pos, &val, &len) == 1) {
+		if (ns_msg_parse_nested(&sub, val, len) || ns_msg_u8(&sub, NS_A_PROTO, &proto) ||
+		    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+			continue;
+		memset(&r, 0, sizeof(r));
+		r.tested = !ns_msg_u8(&sub, NS_A_MAPPING, &r.mapping) && r.mapping <= NS_NAT_APD;
+		if (r.tested) {
+			if (ns_msg_u8(&sub, NS_A_FILTERING, &r.filtering) || r.filtering > NS_NAT_APD)
+				r.filtering = NS_NAT_UNKNOWN;
+			r.preserve = !ns_msg_u8(&sub, NS_A_PRESERVE, &v) && v;
+			r.hairpin = !ns_msg_u8(&sub, NS_A_HAIRPIN, &v) && v;
+			if (!ns_msg_addr(&sub, NS_A_PEER_ADDR, &r.family, r.addr, &r.port))
+				r.nat = memcmp(r.addr, p->has_local ? p->local.addr : r.addr,
+					       sizeof(r.addr)) != 0;
+		}
+		p->nat[proto == IPPROTO_UDP] = r;
+		p->nat_known |= 1 << (proto == IPPROTO_UDP);
+		log_info("agent %s: NAT (%s): %s", p->name, proto == IPPROTO_UDP ? "udp" : "tcp",
+			 ns_nat_str(&r, proto == IPPROTO_UDP, s, sizeof(s)));
+	}
+}
+
+/* "ei/apd" for a session record: TCP's mapping/filtering, "" when not known. */
+const char *discovery_short(const struct peer *p, char *buf, size_t len)
+{
+	const struct ns_nat_result *r = p ? &p->nat[0] : NULL;
+
+	if (!r || !(p->nat_known & 1))
+		snprintf(buf, len, "%s", "");
+	else if (!r->tested)
+		snprintf(buf, len, "blocked");
+	else if (!r->nat)
+		snprintf(buf, len, "no NAT, filtering %s", ns_nat_beh_name(r->filtering));
+	else
+		snprintf(buf, len, "%s/%s%s", ns_nat_beh_name(r->mapping),
+			 ns_nat_beh_name(r->filtering), r->preserve ? ", port kept" : "");
+	return buf;
+}
