@@ -357,6 +357,7 @@ struct agent_tunnel {
 	__u8 key[NS_KEY_LEN];
 	struct sockaddr_storage peer;		/* PEER_ADDR */
 	__u16 bind_port;
+	bool no_punch;				/* S: a punched path failed: asked again without */
 	struct ns_timer timer;			/* set-up deadline; UDP idle */
 	struct ns_watch tw;			/* the tunnel socket */
 	struct ns_watch pw;			/* client (S, TCP) or target (P) socket */

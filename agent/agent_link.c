@@ -214,9 +214,7 @@ static void link_up(struct agent_tunnel *t)
 	char label[LABEL_LEN];
 
 	agent_tunnel_label(t, label, sizeof(label));
-	log_info("%s: tunnel up (%s path%s%s)", label,
-		 t->path == NS_PATH_DIRECT ? "direct" : t->path == NS_PATH_REVERSE ? "reverse" :
-		 t->path == NS_PATH_RELAY ? "relay" : "unknown",
+	log_info("%s: tunnel up (%s path%s%s)", label, ns_path_name(t->path),
 		 t->compress ? ", compressed" : "", t->pooled ? ", pooled" : "");
 	if (t->role == TUN_ROLE_SUBSCRIBER) {
 		agent_pool_setup_done(t);
@@ -396,6 +394,34 @@ static void proof_io(struct agent_tunnel *t)
 
 /* ---- dialling ---- */
 
+/* A punched path: the peer's NAT refused our SYN before the peer's own
+ * SYN opened it; again in a moment, from the same port, until the set-up
+ * deadline (include/ns_proto.h, "TCP hole punching"). */
+#define PUNCH_REDIAL_MS	200
+
+static void on_redial(struct ns_loop *l, struct ns_timer *tm)
+{
+	agent_link_dial(tm->data);
+}
+
+static bool punch_again(struct agent_tunnel *t)
+{
+	if (t->path != NS_PATH_PUNCH)
+		return false;
+	if (t->tw.fd >= 0) {
+		if (t->tw_reg)
+			ns_loop_del(t->a->loop, &t->tw);
+		close(t->tw.fd);
+		t->tw.fd = -1;
+	}
+	t->tw_reg = false;
+	t->state = TUN_DIALING;
+	ns_timer_cancel(t->a->loop, &t->rtx);
+	ns_timer_init(&t->rtx, on_redial, t);
+	ns_timer_arm(t->a->loop, &t->rtx, PUNCH_REDIAL_MS);
+	return true;
+}
+
 void agent_link_dial(struct agent_tunnel *t)
 {
 	char label[LABEL_LEN], ps[AGENT_SA_STRLEN];
@@ -403,6 +429,7 @@ void agent_link_dial(struct agent_tunnel *t)
 
 	agent_tunnel_label(t, label, sizeof(label));
 	agent_sa_str(&t->peer, ps, sizeof(ps));
+	t->state = TUN_DIALING;
 	fd = socket(t->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
@@ -434,8 +461,12 @@ void agent_link_dial(struct agent_tunnel *t)
 	}
 	return;
 fail:
+	if (punch_again(t))
+		return;
 	log_warn("%s: connect to %s: %s", label, ps, strerror(errno));
 close:
+	if (t->path == NS_PATH_PUNCH && agent_tunnel_retry(t, "cannot bind its port"))
+		return;
 	if (t->role == TUN_ROLE_SUBSCRIBER && !t->pooled)
 		log_warn("connect %s: tunnel failed (client closed)", agent_tunnel_service(t));
 	agent_tunnel_close(t, true, "cannot connect to the peer");
@@ -451,6 +482,8 @@ void agent_link_on_event(struct agent_tunnel *t, __u32 events)
 	switch (t->state) {
 	case TUN_DIALING:
 		if (getsockopt(t->tw.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+			if (punch_again(t))
+				return;
 			log_warn("%s: connect to %s: %s",
 				 agent_tunnel_label(t, label, sizeof(label)),
 				 agent_sa_str(&t->peer, ps, sizeof(ps)),

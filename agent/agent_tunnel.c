@@ -311,6 +311,8 @@ static int send_connect(struct agent_tunnel *t)
 	ns_mb_u8(&mb, NS_A_PROTO, t->proto);
 	if (t->proto == IPPROTO_UDP)
 		ns_mb_u8(&mb, NS_A_TRANSPORT, t->transport);
+	if (t->no_punch)
+		ns_mb_u8(&mb, NS_A_NO_PUNCH, 1);
 	if (agent_broker_send(a, &mb))
 		return -ENOTCONN;
 	ns_timer_arm(a->loop, &t->timer, 2 * NS_NEGOTIATE_TIMEOUT_S * 1000);
@@ -334,6 +336,14 @@ bool agent_tunnel_retry(struct agent_tunnel *t, const char *why)
 {
 	char label[AGENT_NAME_MAX * 2 + 64];
 
+	if (t->role == TUN_ROLE_SUBSCRIBER && t->path == NS_PATH_PUNCH && !t->proof_ok &&
+	    !t->no_punch && t->state >= TUN_DIALING && t->state <= TUN_PROOF) {
+		/* the punched path did not come up: the broker routes it again */
+		log_info("%s: punched path not up (%s): asking for another path",
+			 agent_tunnel_label(t, label, sizeof(label)), why);
+		t->no_punch = true;
+		goto again;
+	}
 	if (t->role != TUN_ROLE_SUBSCRIBER || t->pooled || t->flow ||
 	    t->proto != IPPROTO_TCP || t->path != NS_PATH_RELAY || t->proof_ok ||
 	    t->retries >= AGENT_RELAY_RETRIES || t->state < TUN_DIALING ||
@@ -343,7 +353,9 @@ bool agent_tunnel_retry(struct agent_tunnel *t, const char *why)
 	log_warn("%s: relayed tunnel failed (%s): asking the broker again (%u of %u)",
 		 agent_tunnel_label(t, label, sizeof(label)), why, t->retries,
 		 AGENT_RELAY_RETRIES);
+again:
 	ns_timer_cancel(t->a->loop, &t->timer);
+	ns_timer_cancel(t->a->loop, &t->rtx);
 	close_sock(t, &t->tw, &t->tw_reg, true);
 	t->has_session = false;
 	t->proof_ok = false;
@@ -679,7 +691,7 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	char label[AGENT_NAME_MAX * 2 + 64], ps[AGENT_SA_STRLEN];
 	__u8 wrapped[NS_KEY_LEN], family, dial, compress = 0, path = 0, plain = 0;
 	struct agent_tunnel *t;
-	__u32 addr[4];
+	__u32 addr[4], punch_s;
 	__u64 session;
 	__u16 port;
 
@@ -725,6 +737,9 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	ns_timer_arm(a->loop, &t->timer, (t->transport == IPPROTO_UDP &&
 					  t->role == TUN_ROLE_SUBSCRIBER ?
 					  a->cfg->udp_fallback_s : a->cfg->connect_timeout_s) * 1000);
+	if (path == NS_PATH_PUNCH && !ns_msg_u32(m, NS_A_TIMEOUT, &punch_s) && punch_s &&
+	    punch_s < a->cfg->connect_timeout_s)
+		ns_timer_arm(a->loop, &t->timer, punch_s * 1000);	/* then another path */
 	log_debug("%s: %s path, %s %s%s%s%s", label, ns_path_name(path),
 		  dial ? "connecting to" : "waiting for", agent_sa_str(&t->peer, ps, sizeof(ps)),
 		  compress ? ", compressed" : "", t->transport == IPPROTO_UDP ? ", udp" : "",

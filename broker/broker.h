@@ -63,6 +63,7 @@
 #define BROKER_PORT_RANGES	64	/* an agent's expose ACL, a relay's PUBLIC_PORTS */
 #define BROKER_RTT_RELAYS	32	/* relays an agent's round trips are kept for */
 #define BROKER_RTT_SLACK_MS	2	/* relay-rtt-slack */
+#define BROKER_PUNCH_TIMEOUT_S	3	/* punch-timeout */
 #define BROKER_RELAY_GRACE_S	10	/* after start: relay-path requests wait for a relay
 					 * (relays retry every 5 s +-25 % at most) */
 
@@ -129,6 +130,8 @@ struct broker_cfg {
 	bool has_disc;			/* discovery-address set: NAT discovery on */
 	struct sockaddr_storage disc;	/* discovery-address (port 0) */
 	__u32 disc_port;		/* discovery-port: P, P+1 (and P+2 for connect-backs) */
+	bool no_punch;			/* hole-punching: false */
+	__u32 punch_timeout_s;		/* punch-timeout */
 	char user[64];			/* user: who the broker becomes after binding */
 	char tls_cert[256];		/* tls-cert: PEM, made with tls-key if neither exists */
 	char tls_key[256];		/* tls-key */
@@ -330,6 +333,7 @@ struct peer {
 	__u64 relays_sent;		/* agents: the hash of the last RELAYS (rtt.c), 0: none */
 	struct ns_nat_result nat[2];	/* agents: NAT_INFO for TCP [0] and UDP [1] */
 	__u8 nat_known;			/* bit 0: nat[0] reported, bit 1: nat[1] */
+	__u64 punch_fail_until_ns;	/* agents: a punched path failed: none until then */
 	unsigned int nrtt;
 	__u8 nonce[NS_NONCE_LEN];
 	struct ns_timer timer;		/* login deadline, then heartbeat and hold */
@@ -396,6 +400,7 @@ struct session {
 	struct ns_ep relay_ep;			/* SPLICE_READY RELAY_ADDR */
 	__u32 splice_id;
 	__u16 port_a, port_b;
+	__u16 punch_port[2];			/* a punched path: P's and S's port */
 	__u64 bytes_ab, bytes_ba, packets;
 	time_t started;				/* wall clock */
 	__u64 start_ns;
@@ -416,7 +421,7 @@ struct session {
 
 struct broker_stats {
 	__u64 logins, login_failures;
-	__u64 sessions[4];		/* established, by enum ns_path */
+	__u64 sessions[5];		/* established, by enum ns_path */
 	__u64 failed[FAIL_MAX];
 	__u64 relay_bytes, relay_packets, splices_done;
 	__u64 malformed;		/* peers closed for a malformed message */
@@ -432,6 +437,7 @@ struct broker_stats {
 	__u64 public_refused[2];	/* ... refused: provider gone, max-conns */
 	__u64 relay_by[RELAY_BY_MAX];	/* relay sessions, by how their relay was chosen */
 	__u64 disc_answered, disc_ignored, disc_limited, disc_connect_backs;	/* discovery.c */
+	__u64 punch_failed;		/* punched paths the subscriber gave up on */
 };
 
 
@@ -586,6 +592,10 @@ void discovery_offer(struct peer *agent);	/* DISCOVERY after its LOGIN_OK */
 void discovery_on_report(struct peer *agent, const struct ns_msg *m);	/* NAT_INFO */
 const char *discovery_short(const struct peer *agent, char *buf, size_t len);
 int discovery_mode(const struct peer *subscriber);	/* NS_MODE_PURE or _PASSIVE */
+/* May s be punched (TCP simultaneous open; include/ns_proto.h)? */
+bool discovery_punchable(const struct session *s);
+/* A CONNECT or FLOW with NO_PUNCH: neither agent punches for a while. */
+void discovery_punch_failed(struct peer *S, struct peer *P);
 
 /* limits.c: what one agent may take */
 int limits_init(struct broker *b);

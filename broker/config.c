@@ -48,6 +48,7 @@ void cfg_defaults(struct broker_cfg *c)
 	c->public_max_conns = BROKER_PUBLIC_MAX_CONNS;
 	c->relay_rtt_slack_ms = BROKER_RTT_SLACK_MS;
 	c->disc_port = NS_DISC_PORT;
+	c->punch_timeout_s = BROKER_PUNCH_TIMEOUT_S;
 	snprintf(c->user, sizeof(c->user), "%s", NS_USER_DEFAULT);
 	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", BROKER_TLS_CERT_DEFAULT);
 	snprintf(c->tls_key, sizeof(c->tls_key), "%s", BROKER_TLS_KEY_DEFAULT);
@@ -350,6 +351,19 @@ static int set_disc(void *cfg, const char *val, char *msg, size_t len)
 	return 0;
 }
 
+static int set_punch(void *cfg, const char *val, char *msg, size_t len)
+{
+	bool *no = &((struct broker_cfg *)cfg)->no_punch;
+
+	if (!strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on"))
+		*no = false;
+	else if (!strcmp(val, "false") || !strcmp(val, "no") || !strcmp(val, "off"))
+		*no = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int set_http_token(void *cfg, const char *val, char *msg, size_t len)
 {
 	return ns_http_token_add(&((struct broker_cfg *)cfg)->http_tokens, val, msg, len);
@@ -540,6 +554,16 @@ static const struct ns_setting settings[] = {
 	  .arg = "PORT",
 	  .help = "the first of the three discovery ports (default " STR(NS_DISC_PORT)
 		  "; UDP and TCP P and P+1 answer, TCP P+2 is where connect-backs come from)" },
+	{ .name = "hole-punching", .type = NS_SET_FUNC, .parse = set_punch,
+	  .what = "true or false", .arg = "BOOL",
+	  .help = "when neither agent is reachable and NAT discovery found that both NATs "
+		  "map TCP endpoint-independently and keep ports, connect them to each "
+		  "other directly (TCP simultaneous open) before using a relay (default true)" },
+	{ .name = "punch-timeout", .type = NS_SET_SECONDS, CFG(punch_timeout_s), .min = 1,
+	  .max = 60, .arg = "SEC",
+	  .help = "a punched tunnel must be up this long after the broker's answer, else the "
+		  "subscriber asks again and gets a relay (default " STR(BROKER_PUNCH_TIMEOUT_S)
+		  ")" },
 	{ .name = "relay-rtt-slack", .type = NS_SET_U32, CFG(relay_rtt_slack_ms), .max = 60000,
 	  .arg = "MS",
 	  .help = "a relay session gets the relay with the smallest sum of both agents' round "

@@ -103,6 +103,10 @@ static void out_nat_metrics(struct broker *b, FILE *f)
 						m == 4 ? "blocked" : ns_nat_beh_name(m),
 						fl == 4 ? "blocked" : ns_nat_beh_name(fl),
 						n[proto][m][fl]);
+	ns_prom_u64(f, "natsplice_broker_punch_failed_total", "counter",
+		    "Punched paths that did not come up in punch-timeout (the subscriber "
+		    "asked again with NO_PUNCH: relays for that pair a while).",
+		    b->st.punch_failed);
 	ns_prom_head(f, "natsplice_broker_discovery_total", "counter",
 		     "NAT discovery requests: answered, ignored (no agent's, malformed), "
 		     "rate_limited; connect_backs made (TCP filtering tests).");
@@ -273,7 +277,8 @@ static void metrics(struct broker *b, FILE *f)
 {
 	const struct broker_stats *st = &b->st;
 	struct public_counts pc;
-	static const int paths[] = { NS_PATH_DIRECT, NS_PATH_REVERSE, NS_PATH_RELAY };
+	static const int paths[] = { NS_PATH_DIRECT, NS_PATH_REVERSE, NS_PATH_RELAY,
+				     NS_PATH_PUNCH };
 	size_t i;
 
 	ns_prom_u64(f, "natsplice_agents_connected", "gauge", "Agents logged in.", b->agents_online);
@@ -284,7 +289,7 @@ static void metrics(struct broker *b, FILE *f)
 	ns_prom_u64(f, "natsplice_sessions_negotiating", "gauge",
 	       "Tunnels being negotiated.", b->nactive);
 	ns_prom_head(f, "natsplice_sessions_total", "counter", "Tunnels negotiated, by path.");
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		fprintf(f, "natsplice_sessions_total{path=\"%s\"} %llu\n", ns_path_name(paths[i]),
 			(unsigned long long)st->sessions[paths[i]]);
 	ns_prom_head(f, "natsplice_sessions_failed_total", "counter",

@@ -319,6 +319,34 @@ int discovery_mode(const struct peer *S)
 	return mode_choose(S->reachable, S->has_local ? &S->local : NULL, &S->observed);
 }
 
+/* What one agent's TCP discovery must have found for a punch: EIM, port kept. */
+static bool punch_side(const struct peer *p, __u64 now)
+{
+	const struct ns_nat_result *r = &p->nat[0];
+
+	return (p->nat_known & 1) && r->tested && r->mapping == NS_NAT_EI && r->preserve &&
+	       now >= p->punch_fail_until_ns;
+}
+
+bool discovery_punchable(const struct session *s)
+{
+	__u64 now = ns_now_ns();
+
+	return !s->b->cfg->no_punch && !s->public && s->transport != IPPROTO_UDP &&
+	       s->prov->observed.family == s->sub->observed.family &&
+	       punch_side(s->prov, now) && punch_side(s->sub, now);
+}
+
+void discovery_punch_failed(struct peer *S, struct peer *P)
+{
+	__u64 until = ns_now_ns() + NS_PUNCH_BACKOFF_S * 1000000000ULL;
+
+	S->b->st.punch_failed++;
+	S->punch_fail_until_ns = P->punch_fail_until_ns = until;
+	log_info("%s -> %s: the punched path did not come up: relays for %u s", S->name,
+		 P->name, NS_PUNCH_BACKOFF_S);
+}
+
 void discovery_offer(struct peer *p)
 {
 	struct broker *b = p->b;

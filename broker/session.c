@@ -332,6 +332,8 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 	ns_mb_addr(&mb, NS_A_PEER_ADDR, ep->family, ep->addr, ep->port);
 	if (bind_port)
 		ns_mb_u16(&mb, NS_A_BIND_PORT, bind_port);
+	if (s->path == NS_PATH_PUNCH)
+		ns_mb_u32(&mb, NS_A_TIMEOUT, c->punch_timeout_s);
 	if (s->path == NS_PATH_RELAY)
 		ns_mb_u8(&mb, NS_A_SPLICE_MODE, s->mode);
 	ns_mb_u8(&mb, NS_A_PROTO, s->proto);
@@ -388,6 +390,16 @@ static bool sess_agents_ok(struct session *s)
 	return false;
 }
 
+/* A port for one side of a punched path: random, above the common
+ * ephemeral ranges' start, where a NAT that keeps ports keeps it. */
+static __u16 punch_port(void)
+{
+	__u16 r = 0;
+
+	ns_random_bytes(&r, sizeof(r));
+	return 20000 + r % 30000;
+}
+
 /* Both agents' round trips to a relay added up, for relay_pick: 0 when
  * one has not measured it, NS_RTT_UNREACHABLE when one gets no answer. */
 static __u32 rtt_pair(const struct peer *P, const struct peer *S, const char *relay)
@@ -440,6 +452,7 @@ static void sess_route(struct session *s)
 	__u64 now = ns_now_ns();
 	enum relay_by by;
 	__u8 family;
+	bool punch;
 	size_t i;
 	int ridx;
 
@@ -459,7 +472,10 @@ static void sess_route(struct session *s)
 	}
 	family = P->observed.family == S->observed.family ? P->observed.family : 0;
 	ridx = relay_pick(cand, c->nrelays, family, c->relay_rtt_slack_ms * 1000, &by);
-	s->path = path_choose(P->reachable, S->reachable, ridx >= 0);
+	punch = discovery_punchable(s);
+	s->path = path_choose(P->reachable, S->reachable, ridx >= 0 || punch);
+	if (s->path == NS_PATH_RELAY && punch)
+		s->path = NS_PATH_PUNCH;
 	if (!s->path && ridx == -EBUSY) {
 		/* Only relays that said BUSY a moment ago: wait for room. */
 		s->state = SESS_RELAY_WAIT;
@@ -499,6 +515,16 @@ static void sess_route(struct session *s)
 		send_info(s, P, false, true, &e, 0);
 		e = ep_port(&P->observed, 0);
 		send_info(s, S, true, false, &e, 0);
+		sess_established(s);
+		return;
+	case NS_PATH_PUNCH:
+		/* both connect at once, each from its port to the other's */
+		s->punch_port[0] = punch_port();
+		s->punch_port[1] = punch_port();
+		e = ep_port(&S->observed, s->punch_port[1]);
+		send_info(s, P, false, true, &e, s->punch_port[0]);
+		e = ep_port(&P->observed, s->punch_port[0]);
+		send_info(s, S, true, true, &e, s->punch_port[1]);
 		sess_established(s);
 		return;
 	}
@@ -638,6 +664,8 @@ void sess_connect(struct peer *S, const struct ns_msg *m)
 			    "an agent cannot subscribe to its own service");
 		return;
 	}
+	if (m->attr[NS_A_NO_PUNCH])
+		discovery_punch_failed(S, P);
 	s = sess_offer(S, P, bare, req, sv->proto, sv->compress, sv->plain, false);
 	if (!s) {
 		sess_count_failure(b, FAIL_INTERNAL);
@@ -789,6 +817,8 @@ void sess_flow(struct peer *R, const struct ns_msg *m)
 	p->flows++;
 	p->keep_until_ns = ns_now_ns() + BROKER_FLOW_KEEP_S * 1000000000ULL;
 	sess_touch(p);
+	if (m->attr[NS_A_NO_PUNCH])
+		discovery_punch_failed(R, other);
 	flow_route(p, R, other, req, proto, transport, port, false);
 }
 

@@ -235,6 +235,21 @@
  *  splice mode (pure when kept). An agent's report only concerns its own
  *  sessions.
  *
+ * ## TCP hole punching (PATH PUNCH)
+ *  When neither agent is reachable and discovery found endpoint-independent
+ *  TCP mapping with the port kept on both sides (same address family, TCP
+ *  transport), the broker prefers a punched path to a relay: it picks a
+ *  port for each agent and sends both CONNECT_INFO { PATH (PUNCH), DIAL (1),
+ *  PEER_ADDR (the other's public address and port), BIND_PORT (its own
+ *  port), TIMEOUT (punch-timeout seconds), KEY, ... }. Both connect at once
+ *  from BIND_PORT to PEER_ADDR (TCP simultaneous open through both NATs),
+ *  again every 200 ms after a refusal, until TIMEOUT; then the usual proofs.
+ *  A subscriber whose punched tunnel is not up by TIMEOUT asks again with
+ *  NO_PUNCH 1 in its CONNECT (or FLOW): the broker then routes it as before
+ *  (relay) and punches for neither agent for NS_PUNCH_BACKOFF_S. Order of
+ *  paths: direct, reverse, punched, relay; tunnels already up stay on
+ *  their path.
+ *
  * ## Sealed tunnels (lib/seal.h)
  *  Every tunnel is encrypted end to end unless the service was published
  *  with PLAIN 1 (encrypt: false), which the broker passes on in both
@@ -279,6 +294,7 @@
 #define NS_OPEN_TAG_LEN		16		/* the record's tag */
 #define NS_OPEN_ADDR_LEN	(40 + NS_OPEN_TAG_LEN)	/* the record after 'A' */
 #define NS_ADDR_ATTR_LEN	20
+#define NS_PUNCH_BACKOFF_S	60		/* no punching for an agent this long after a failure */
 
 #define NS_ATTR_MUST		0x8000		/* must-understand bit */
 
@@ -377,12 +393,13 @@ enum ns_attr_type {
 	NS_A_FILTERING,		/* U8 enum ns_nat_beh */
 	NS_A_PRESERVE,		/* U8 1: the NAT kept the local port */
 	NS_A_HAIRPIN,		/* U8 1: the NAT hairpins (UDP) */
+	NS_A_NO_PUNCH,		/* U8 1: CONNECT/FLOW after a punched path failed */
 	NS_A_MAX
 };
 
 enum ns_role { NS_ROLE_AGENT = 1, NS_ROLE_RELAY = 2 };
 
-enum ns_path { NS_PATH_DIRECT = 1, NS_PATH_REVERSE = 2, NS_PATH_RELAY = 3 };
+enum ns_path { NS_PATH_DIRECT = 1, NS_PATH_REVERSE = 2, NS_PATH_RELAY = 3, NS_PATH_PUNCH = 4 };
 
 /* Error codes (NS_A_CODE). */
 enum ns_err {

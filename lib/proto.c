@@ -87,6 +87,7 @@ static const struct attr_def {
 	[NS_A_FILTERING]	= { K_U8 },
 	[NS_A_PRESERVE]		= { K_U8 },
 	[NS_A_HAIRPIN]		= { K_U8 },
+	[NS_A_NO_PUNCH]		= { K_U8 },
 };
 
 static bool attr_known(unsigned int type)
@@ -557,6 +558,8 @@ const char *ns_path_name(int path)
 		return "reverse";
 	case NS_PATH_RELAY:
 		return "relay";
+	case NS_PATH_PUNCH:
+		return "punched";
 	default:
 		return "unknown";
 	}
