@@ -321,7 +321,7 @@ void agent_udp_link(struct agent_tunnel *t, bool dial)
 		agent_tunnel_close(t, true, "cannot compute the tunnel proof");
 		return;
 	}
-	if (!dial) {
+	if (!dial && !(t->path == NS_PATH_PUNCH && t->bind_port)) {
 		if (t->a->tlu_w.fd < 0) {
 			log_err("%s: the broker wants this agent to accept a UDP tunnel, but "
 				"tunnel-listen is not configured", label);
@@ -331,7 +331,17 @@ void agent_udp_link(struct agent_tunnel *t, bool dial)
 		t->state = TUN_WAIT_PEER;	/* until its proof comes (agent_udp_listen) */
 		return;
 	}
-	err = udp_socket(t, NULL, &t->peer);
+	if (t->path == NS_PATH_PUNCH && t->bind_port) {
+		/* both send from the port the broker gave to the other's public one */
+		struct sockaddr_storage local;
+		static const __u32 any[4];
+
+		ns_sockaddr_make(t->peer.ss_family == AF_INET6 ? NS_AF_INET6 : NS_AF_INET, any,
+				 htons(t->bind_port), &local);
+		err = udp_socket(t, &local, &t->peer);
+	} else {
+		err = udp_socket(t, NULL, &t->peer);
+	}
 	if (err) {
 		log_warn("%s: udp to %s: %s", label, agent_sa_str(&t->peer, ps, sizeof(ps)),
 			 strerror(-err));
@@ -339,6 +349,8 @@ void agent_udp_link(struct agent_tunnel *t, bool dial)
 		return;
 	}
 	t->state = t->path == NS_PATH_RELAY ? TUN_DIALING : TUN_PROOF;
+	if (!dial)
+		return;		/* punched, behind a full cone: answer the first datagram */
 	resend(t);
 	ns_timer_arm(t->a->loop, &t->rtx, AGENT_UDP_RESEND_MS);
 }
@@ -347,13 +359,19 @@ void agent_udp_fallback(struct agent_tunnel *t)
 {
 	struct agent_listener *main = fallback_owner(t->lis);
 	char label[LABEL_LEN];
+	bool punched = t->path == NS_PATH_PUNCH && !t->no_punch;
 
 	agent_tunnel_label(t, label, sizeof(label));
-	if (!main->udp_failed_until_ns || ns_now_ns() >= main->udp_failed_until_ns)
+	if (punched) {
+		/* the punched path did not come up: UDP through a relay first */
+		log_info("%s: punched path not up: asking for another path", label);
+		t->no_punch = true;
+	} else if (!main->udp_failed_until_ns || ns_now_ns() >= main->udp_failed_until_ns)
 		log_warn("%s: no UDP tunnel within %u s: falling back to a TCP tunnel (and for "
 			 "this subscription's clients for %u s)", label,
 			 t->a->cfg->udp_fallback_s, AGENT_UDP_FAILED_S);
-	main->udp_failed_until_ns = ns_now_ns() + AGENT_UDP_FAILED_S * 1000000000ull;
+	if (!punched)
+		main->udp_failed_until_ns = ns_now_ns() + AGENT_UDP_FAILED_S * 1000000000ull;
 	ns_timer_cancel(t->a->loop, &t->rtx);
 	if (t->tw_reg)
 		ns_loop_del(t->a->loop, &t->tw);
@@ -364,7 +382,8 @@ void agent_udp_fallback(struct agent_tunnel *t)
 	t->has_session = false;
 	t->proof_ok = t->relay_ok = false;
 	memset(t->key, 0, sizeof(t->key));
-	t->transport = IPPROTO_TCP;
+	if (!punched)
+		t->transport = IPPROTO_TCP;
 	t->state = TUN_WAIT_INFO;
 	agent_tunnel_resend(t);
 }

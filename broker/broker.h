@@ -594,6 +594,8 @@ const char *discovery_short(const struct peer *agent, char *buf, size_t len);
 int discovery_mode(const struct peer *subscriber);	/* NS_MODE_PURE or _PASSIVE */
 /* May s be punched (TCP simultaneous open; include/ns_proto.h)? */
 bool discovery_punchable(const struct session *s);
+/* A UDP punch: may this side wait for the other's first datagram? */
+bool discovery_punch_waits(const struct peer *p);
 /* A CONNECT or FLOW with NO_PUNCH: neither agent punches for a while. */
 void discovery_punch_failed(struct peer *S, struct peer *P);
 

@@ -319,22 +319,39 @@ int discovery_mode(const struct peer *S)
 	return mode_choose(S->reachable, S->has_local ? &S->local : NULL, &S->observed);
 }
 
-/* What one agent's TCP discovery must have found for a punch: EIM, port kept. */
-static bool punch_side(const struct peer *p, __u64 now)
+/* What one agent's discovery must have found for a punch of that
+ * transport (udp: 1): endpoint-independent mapping, the port kept. */
+static bool punch_side(const struct peer *p, int udp, __u64 now)
 {
-	const struct ns_nat_result *r = &p->nat[0];
+	const struct ns_nat_result *r = &p->nat[udp];
 
-	return (p->nat_known & 1) && r->tested && r->mapping == NS_NAT_EI && r->preserve &&
-	       now >= p->punch_fail_until_ns;
+	return (p->nat_known & (1 << udp)) && r->tested && r->mapping == NS_NAT_EI &&
+	       r->preserve && now >= p->punch_fail_until_ns;
 }
 
 bool discovery_punchable(const struct session *s)
 {
+	int udp = s->transport == IPPROTO_UDP;
 	__u64 now = ns_now_ns();
 
-	return !s->b->cfg->no_punch && !s->public && s->transport != IPPROTO_UDP &&
+	return !s->b->cfg->no_punch && !s->public &&
 	       s->prov->observed.family == s->sub->observed.family &&
-	       punch_side(s->prov, now) && punch_side(s->sub, now);
+	       punch_side(s->prov, udp, now) && punch_side(s->sub, udp, now) &&
+	       (!udp || discovery_punch_waits(s->prov) || discovery_punch_waits(s->sub));
+}
+
+/*
+ * UDP: a datagram that reaches the far NAT before that NAT's own side sent
+ * one leaves a conntrack entry there (Linux: to the router itself) which
+ * then takes the tuple the near side's mapping needs: the NAT maps that
+ * side to another port and the punch fails. TCP recovers (a SYN reopens a
+ * closed entry); UDP does not. So one side must send first and the other
+ * only answer, which takes endpoint-independent filtering on the answering
+ * side: its NAT lets the first datagram in unasked.
+ */
+bool discovery_punch_waits(const struct peer *p)
+{
+	return (p->nat_known & 2) && p->nat[1].tested && p->nat[1].filtering == NS_NAT_EI;
 }
 
 void discovery_punch_failed(struct peer *S, struct peer *P)

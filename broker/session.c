@@ -452,7 +452,7 @@ static void sess_route(struct session *s)
 	__u64 now = ns_now_ns();
 	enum relay_by by;
 	__u8 family;
-	bool punch;
+	bool punch, udp_wait_p;
 	size_t i;
 	int ridx;
 
@@ -518,13 +518,16 @@ static void sess_route(struct session *s)
 		sess_established(s);
 		return;
 	case NS_PATH_PUNCH:
-		/* both connect at once, each from its port to the other's */
+		/* TCP: both connect at once, each from its port to the other's;
+		 * UDP: one sends first, the other (behind a full cone) answers */
+		udp_wait_p = s->transport == IPPROTO_UDP && discovery_punch_waits(P);
 		s->punch_port[0] = punch_port();
 		s->punch_port[1] = punch_port();
 		e = ep_port(&S->observed, s->punch_port[1]);
-		send_info(s, P, false, true, &e, s->punch_port[0]);
+		send_info(s, P, false, !udp_wait_p, &e, s->punch_port[0]);
 		e = ep_port(&P->observed, s->punch_port[0]);
-		send_info(s, S, true, true, &e, s->punch_port[1]);
+		send_info(s, S, true, !(s->transport == IPPROTO_UDP && !udp_wait_p), &e,
+			  s->punch_port[1]);
 		sess_established(s);
 		return;
 	}
