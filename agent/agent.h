@@ -358,6 +358,8 @@ struct agent_tunnel {
 	struct sockaddr_storage peer;		/* PEER_ADDR */
 	__u16 bind_port;
 	bool no_punch;				/* S: a punched path failed: asked again without */
+	bool punch_started;			/* a punched path: its slots run (agent_link.c) */
+	__u16 punch_base[2], punch_k;		/* ... the ports given (ours, the peer's), slot */
 	struct ns_timer timer;			/* set-up deadline; UDP idle */
 	struct ns_watch tw;			/* the tunnel socket */
 	struct ns_watch pw;			/* client (S, TCP) or target (P) socket */
@@ -533,6 +535,7 @@ const char *agent_tunnel_service(const struct agent_tunnel *t);	/* S */
 
 /* agent_link.c: the tunnel's TCP connection, proofs, the target */
 void agent_link_dial(struct agent_tunnel *t);
+void agent_link_dial_later(struct agent_tunnel *t, __u32 ms);	/* a punched path's DELAY_MS */
 void agent_link_expect(struct agent_tunnel *t);
 void agent_link_on_event(struct agent_tunnel *t, __u32 events);
 void agent_link_on_target(struct agent_tunnel *t);

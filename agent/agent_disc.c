@@ -110,7 +110,8 @@ static int disc_socket(int family, int type, __u16 port)
 {
 	struct sockaddr_storage ss;
 	static const __u32 any[4];
-	int fd = socket(family == AF_INET6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0), one = 1;
+	int fd = socket(family == AF_INET6 ? AF_INET6 : AF_INET,
+			type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
 
 	if (fd < 0)
 		return -1;
@@ -138,6 +139,19 @@ static __u16 local_port(int fd, __u32 addr[4])
 	return ntohs(port);
 }
 
+/* The local address the host sends from towards dst (a UDP socket's
+ * getsockname says 0.0.0.0 until it is connected). */
+static void local_addr_to(const struct sockaddr_storage *dst, __u32 addr[4])
+{
+	int fd = socket(dst->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return;
+	if (!connect(fd, (const struct sockaddr *)dst, ns_sockaddr_len(dst)))
+		local_port(fd, addr);
+	close(fd);
+}
+
 static void udp_tests(struct agent_disc *d, struct ns_nat_result *r)
 {
 	int fam = d->at[0].ss_family, u1 = disc_socket(fam, SOCK_DGRAM, 0);
@@ -156,6 +170,7 @@ static void udp_tests(struct agent_disc *d, struct ns_nat_result *r)
 		goto out;
 	r->tested = true;
 	lport = local_port(u1, local);
+	local_addr_to(&dst, local);
 	r->preserve = lport == r->port;
 	dst = disc_to(d, 1, 0);
 	if (!udp_query(d, u1, &dst, 0, &m2)) {
@@ -226,7 +241,7 @@ static int tcp_query(const struct agent_disc *d, int fd, __u8 flags, __u8 nonce[
 	if (ns_random_bytes(nonce, NS_DISC_NONCE_LEN))
 		return -EIO;
 	len = ns_disc_request(req, sizeof(req), flags, nonce, d->name);
-	if (len < 0 || send(fd, req, len, MSG_NOSIGNAL) != len)
+	if (len < 0 || send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
 		return -EIO;
 	return read_answer(d, fd, nonce, 3 * DISC_WAIT_MS, m);
 }
@@ -240,7 +255,7 @@ static bool connect_back_came(const struct agent_disc *d, int lfd, const __u8 *n
 	int fd;
 
 	while (!ok && (now = ns_now_ns()) < end && wait_in(lfd, (end - now) / 1000000 + 1)) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
 		ok = !read_answer(d, fd, nonce, DISC_WAIT_MS, &m);

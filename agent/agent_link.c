@@ -394,20 +394,19 @@ static void proof_io(struct agent_tunnel *t)
 
 /* ---- dialling ---- */
 
-/* A punched path: the peer's NAT refused our SYN before the peer's own
- * SYN opened it; again in a moment, from the same port, until the set-up
- * deadline (include/ns_proto.h, "TCP hole punching"). */
-#define PUNCH_REDIAL_MS	200
+/*
+ * A punched path (include/ns_proto.h, "TCP hole punching"): both agents
+ * connect at once, and the SYNs must cross. A SYN that reaches the other
+ * NAT before the other side's own left it is refused there, and that NAT
+ * keeps the refused connection (closed) for a while: a SYN on the same
+ * ports gets nowhere after that. So both sides move, in step, to the next
+ * pair of ports every PUNCH_SLOT_MS (each port + 1) until one pair gets
+ * through or the set-up deadline passes.
+ */
+#define PUNCH_SLOT_MS	250
 
-static void on_redial(struct ns_loop *l, struct ns_timer *tm)
+static void punch_close(struct agent_tunnel *t)
 {
-	agent_link_dial(tm->data);
-}
-
-static bool punch_again(struct agent_tunnel *t)
-{
-	if (t->path != NS_PATH_PUNCH)
-		return false;
 	if (t->tw.fd >= 0) {
 		if (t->tw_reg)
 			ns_loop_del(t->a->loop, &t->tw);
@@ -415,11 +414,57 @@ static bool punch_again(struct agent_tunnel *t)
 		t->tw.fd = -1;
 	}
 	t->tw_reg = false;
+}
+
+static void on_punch_slot(struct ns_loop *l, struct ns_timer *tm)
+{
+	struct agent_tunnel *t = tm->data;
+
+	if (t->state != TUN_DIALING)
+		return;		/* up (or on its way): this pair of ports got through */
+	punch_close(t);
+	t->punch_k++;
+	t->bind_port = t->punch_base[0] + t->punch_k;
+	ns_sockaddr_set_port(&t->peer, t->punch_base[1] + t->punch_k);
+	log_debug("punched path: not through yet, ports %u -> %u next (attempt %u)",
+		  t->bind_port, ns_sockaddr_port(&t->peer), t->punch_k + 1);
+	agent_link_dial(t);
+}
+
+/* A refused or failed SYN of a punched path: wait for the next slot. */
+static bool punch_again(struct agent_tunnel *t)
+{
+	if (t->path != NS_PATH_PUNCH)
+		return false;
+	punch_close(t);
+	t->state = TUN_DIALING;
+	return true;
+}
+
+static void on_punch_first(struct ns_loop *l, struct ns_timer *tm)
+{
+	agent_link_dial(tm->data);
+}
+
+void agent_link_dial_later(struct agent_tunnel *t, __u32 ms)
+{
 	t->state = TUN_DIALING;
 	ns_timer_cancel(t->a->loop, &t->rtx);
-	ns_timer_init(&t->rtx, on_redial, t);
-	ns_timer_arm(t->a->loop, &t->rtx, PUNCH_REDIAL_MS);
-	return true;
+	ns_timer_init(&t->rtx, on_punch_first, t);
+	ns_timer_arm(t->a->loop, &t->rtx, ms);
+}
+
+/* The first dial of a punched path starts the slots. */
+static void punch_start(struct agent_tunnel *t)
+{
+	if (t->path != NS_PATH_PUNCH || t->punch_started)
+		return;
+	t->punch_started = true;
+	t->punch_k = 0;
+	t->punch_base[0] = t->bind_port;
+	t->punch_base[1] = ns_sockaddr_port(&t->peer);
+	ns_timer_cancel(t->a->loop, &t->rtx);
+	ns_timer_init(&t->rtx, on_punch_slot, t);
 }
 
 void agent_link_dial(struct agent_tunnel *t)
@@ -430,6 +475,9 @@ void agent_link_dial(struct agent_tunnel *t)
 	agent_tunnel_label(t, label, sizeof(label));
 	agent_sa_str(&t->peer, ps, sizeof(ps));
 	t->state = TUN_DIALING;
+	punch_start(t);
+	if (t->path == NS_PATH_PUNCH)
+		ns_timer_arm(t->a->loop, &t->rtx, PUNCH_SLOT_MS);
 	fd = socket(t->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;

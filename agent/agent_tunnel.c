@@ -749,7 +749,12 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 		return;
 	}
 	if (dial) {
-		agent_link_dial(t);
+		__u32 delay = 0;
+
+		if (path == NS_PATH_PUNCH && !ns_msg_u32(m, NS_A_DELAY_MS, &delay) && delay)
+			agent_link_dial_later(t, delay < 1000 ? delay : 1000);
+		else
+			agent_link_dial(t);
 		return;
 	}
 	if (a->tl_w.fd < 0) {

@@ -401,6 +401,7 @@ struct session {
 	__u32 splice_id;
 	__u16 port_a, port_b;
 	__u16 punch_port[2];			/* a punched path: P's and S's port */
+	__u32 punch_delay_ms[2];		/* ... and how long each waits (DELAY_MS) */
 	__u64 bytes_ab, bytes_ba, packets;
 	time_t started;				/* wall clock */
 	__u64 start_ns;

@@ -59,16 +59,20 @@ static void on_probe_timeout(struct ns_loop *l, struct ns_timer *t)
 	probe_done(pr->p, false, "timed out");
 }
 
-/* The broker's own listen address as the probe's source, when it is one
- * address of the same family (a multi-homed broker probes from its public face). */
+/* The probe's source: the discovery-address when there is one (the agent
+ * never sent to it: a NAT that filters by address, a restricted cone, does
+ * not let the probe in just because the agent talks to the broker), else
+ * the broker's own listen address when it is one address of the same
+ * family (a multi-homed broker probes from its public face). */
 static void probe_bind(struct broker *b, int fd, __u8 family)
 {
+	const struct ns_ep *src = b->cfg->has_disc ? &b->disc_ep : &b->listen_ep;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 
-	if (b->listen_ep.family != family || ns_addr_is_zero(b->listen_ep.addr))
+	if (src->family != family || ns_addr_is_zero(src->addr))
 		return;
-	sl = ns_sockaddr_make(family, b->listen_ep.addr, 0, &ss);
+	sl = ns_sockaddr_make(family, src->addr, 0, &ss);
 	if (bind(fd, (struct sockaddr *)&ss, sl))
 		log_debug("probe: bind to the listen address: %s", strerror(errno));
 }

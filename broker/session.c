@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "broker.h"
 #include "rtt.h"
@@ -332,8 +333,11 @@ static int send_info(struct session *s, struct peer *to, bool is_sub, bool dial,
 	ns_mb_addr(&mb, NS_A_PEER_ADDR, ep->family, ep->addr, ep->port);
 	if (bind_port)
 		ns_mb_u16(&mb, NS_A_BIND_PORT, bind_port);
-	if (s->path == NS_PATH_PUNCH)
+	if (s->path == NS_PATH_PUNCH) {
 		ns_mb_u32(&mb, NS_A_TIMEOUT, c->punch_timeout_s);
+		if (s->punch_delay_ms[is_sub])
+			ns_mb_u32(&mb, NS_A_DELAY_MS, s->punch_delay_ms[is_sub]);
+	}
 	if (s->path == NS_PATH_RELAY)
 		ns_mb_u8(&mb, NS_A_SPLICE_MODE, s->mode);
 	ns_mb_u8(&mb, NS_A_PROTO, s->proto);
@@ -398,6 +402,27 @@ static __u16 punch_port(void)
 
 	ns_random_bytes(&r, sizeof(r));
 	return 20000 + r % 30000;
+}
+
+/* Half the smoothed round trip of an agent's control connection, in µs. */
+static __u32 peer_owd_us(const struct peer *p)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(p->conn.fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return 0;
+	return ti.tcpi_rtt / 2;
+}
+
+/* A punched path: the nearer agent waits the difference of the one-way
+ * delays, so that both SYNs leave at once (include/ns_proto.h). */
+static void punch_delays(struct session *s)
+{
+	__u32 p = peer_owd_us(s->prov), q = peer_owd_us(s->sub);
+
+	s->punch_delay_ms[0] = q > p ? (q - p) / 1000 : 0;
+	s->punch_delay_ms[1] = p > q ? (p - q) / 1000 : 0;
 }
 
 /* Both agents' round trips to a relay added up, for relay_pick: 0 when
@@ -521,6 +546,7 @@ static void sess_route(struct session *s)
 		/* TCP: both connect at once, each from its port to the other's;
 		 * UDP: one sends first, the other (behind a full cone) answers */
 		udp_wait_p = s->transport == IPPROTO_UDP && discovery_punch_waits(P);
+		punch_delays(s);
 		s->punch_port[0] = punch_port();
 		s->punch_port[1] = punch_port();
 		e = ep_port(&S->observed, s->punch_port[1]);

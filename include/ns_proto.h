@@ -243,7 +243,13 @@
  *  PEER_ADDR (the other's public address and port), BIND_PORT (its own
  *  port), TIMEOUT (punch-timeout seconds), KEY, ... }. Both connect at once
  *  from BIND_PORT to PEER_ADDR (TCP simultaneous open through both NATs),
- *  again every 200 ms after a refusal, until TIMEOUT; then the usual proofs.
+ *  and every 250 ms that it is not connected both move to the next pair of
+ *  ports (each + 1: a SYN refused by the far NAT leaves a closed
+ *  connection there that blocks those ports a while), until TIMEOUT; then
+ *  the usual proofs.
+ *  The nearer agent (by the round trip of its control connection) gets
+ *  DELAY_MS, the difference of the one-way delays, so that both SYNs leave
+ *  at the same moment and cross on the way.
  *  A subscriber whose punched tunnel is not up by TIMEOUT asks again with
  *  NO_PUNCH 1 in its CONNECT (or FLOW): the broker then routes it as before
  *  (relay) and punches for neither agent for NS_PUNCH_BACKOFF_S. Order of
@@ -394,6 +400,7 @@ enum ns_attr_type {
 	NS_A_PRESERVE,		/* U8 1: the NAT kept the local port */
 	NS_A_HAIRPIN,		/* U8 1: the NAT hairpins (UDP) */
 	NS_A_NO_PUNCH,		/* U8 1: CONNECT/FLOW after a punched path failed */
+	NS_A_DELAY_MS,		/* U32: a punched path: connect this long after CONNECT_INFO */
 	NS_A_MAX
 };
 

@@ -88,6 +88,7 @@ static const struct attr_def {
 	[NS_A_PRESERVE]		= { K_U8 },
 	[NS_A_HAIRPIN]		= { K_U8 },
 	[NS_A_NO_PUNCH]		= { K_U8 },
+	[NS_A_DELAY_MS]		= { K_U32 },
 };
 
 static bool attr_known(unsigned int type)

@@ -13,6 +13,7 @@
 # relay runs an XDP_PASS program (XDP_TX on veth, see lib.sh).
 
 BROKER_BIN=${BROKER_BIN:-$TOP/broker/natsplice-broker}
+NSDELAY=${NSDELAY:-$TOP/test/tools/nsdelay}
 AGENT_BIN=${AGENT_BIN:-$TOP/agent/natsplice-agent}
 BROKER4=203.0.113.10
 SRELAY4=203.0.113.20
@@ -53,14 +54,39 @@ inet_host() {
 	nsx "$1" ethtool -K eth0 tx off >/dev/null
 }
 
-# nat_router NAT HOST WAN4 LANNET: a masquerading router NAT between br0 and a
-# LAN with one host HOST (.2), router .1.
+# delayed_host NS SHORT IPV4 MS: NS's eth0 reaches br0 through the
+# namespace NS-d, where nsdelay holds every frame MS ms each way. The
+# offloads are off on every end: nsdelay forwards frames as they come.
+delayed_host() {
+	local ns=$1 short=$2 ip=$3 ms=$4 dly=$1-d dev
+
+	ns_add "$dly"
+	link_ns "$ns" "$dly" eth0 a0
+	link_ns "$dly" "$INET" b0 "v$short"
+	ip -n "$INET" link set "v$short" master br0
+	ip -n "$ns" addr add "$ip/24" dev eth0
+	for dev in "$ns eth0" "$dly a0" "$dly b0" "$INET v$short"; do
+		set -- $dev
+		nsx "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
+	done
+	bg "$dly" "$TMP/nsdelay-$short.log" "$NSDELAY" --delay "$ms" a0 b0
+	wait_for_line "$TMP/nsdelay-$short.log" "nsdelay: ready" 10 "$BG_PID" ||
+		fail "nsdelay did not start: $(cat "$TMP/nsdelay-$short.log")"
+}
+
+# nat_router NAT HOST WAN4 LANNET [MS]: a masquerading router NAT between br0
+# and a LAN with one host HOST (.2), router .1; with MS, its link to br0
+# delays every frame MS ms each way (delayed_host).
 nat_router() {
-	local nat=$1 host=$2 wan=$3 net=$4
+	local nat=$1 host=$2 wan=$3 net=$4 ms=${5:-}
 
 	ns_add "$nat"
 	ns_add "$host"
-	inet_host "$nat" "${nat##*-}" "$wan"
+	if [ -n "$ms" ]; then
+		delayed_host "$nat" "${nat##*-}" "$wan" "$ms"
+	else
+		inet_host "$nat" "${nat##*-}" "$wan"
+	fi
 	link_ns "$nat" "$host" lan0 eth0
 	ip -n "$nat" addr add "$net.1/24" dev lan0
 	ip -n "$host" addr add "$net.2/24" dev eth0
@@ -89,7 +115,7 @@ topo_nat() {
 	inet_host "$RELAY" relay "$SRELAY4"
 	inet_host "$PUB" pub "$PUB4"
 	nat_router "$NATA" "$HA" "$NATA4" 10.0.1
-	nat_router "$NATB" "$HB" "$NATB4" 10.0.2
+	nat_router "$NATB" "$HB" "$NATB4" 10.0.2 "${NATB_DELAY_MS:-}"
 	nsx "$INET" "$NATSPLICE" dev pass vrelay
 }
 
@@ -181,7 +207,7 @@ stop_agent_named() {
 
 	# $TMP in the pattern: other test runs on this machine have agents of
 	# the same name, and they are not ours to stop
-	pid=$(pgrep -f "$TMP/agent-$1.yaml" | head -n 1)
+	pid=$(pgrep -f "$TMP/agent-$1.yaml" | head -n 1) || true	# (none running: nothing to stop)
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid"
 	wait_until 10 sh -c "! kill -0 $pid 2>/dev/null" || fail "agent $1 ignored SIGTERM"

@@ -7,29 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sys.sh"
 
-NSDELAY=${NSDELAY:-$TOP/test/tools/nsdelay}
 RELAY2_4=203.0.113.21
 FAR_MS=30	# relay1's delay line, each way
-
-# delayed_host NS SHORT IPV4 MS: NS's eth0 reaches br0 through the
-# namespace NS-d, where nsdelay holds every frame MS ms each way. The
-# offloads are off on every end: nsdelay forwards frames as they come.
-delayed_host() {
-	local ns=$1 short=$2 ip=$3 ms=$4 dly=$1-d dev
-
-	ns_add "$dly"
-	link_ns "$ns" "$dly" eth0 a0
-	link_ns "$dly" "$INET" b0 "v$short"
-	ip -n "$INET" link set "v$short" master br0
-	ip -n "$ns" addr add "$ip/24" dev eth0
-	for dev in "$ns eth0" "$dly a0" "$dly b0" "$INET v$short"; do
-		set -- $dev
-		nsx "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
-	done
-	bg "$dly" "$TMP/nsdelay-$short.log" "$NSDELAY" --delay "$ms" a0 b0
-	wait_for_line "$TMP/nsdelay-$short.log" "nsdelay: ready" 10 "$BG_PID" ||
-		fail "nsdelay did not start: $(cat "$TMP/nsdelay-$short.log")"
-}
 
 # rtt_relay NS NAME SECRET IPV4 LOG: a relay NAME (TC mode) on IPV4
 # registered with the broker (its own control socket and pins);

@@ -1,0 +1,227 @@
+#!/bin/bash
+# The best path every time (issue 16): NAT behaviour discovery classifies
+# each NAT as configured, and a download through every pair of NAT types
+# takes the best path the pair allows (direct, reverse, punched, relay),
+# with matching sha256; a session that began on a relay punches its next
+# connection; a punch that cannot work falls back to a relay; UDP punches
+# where one side is a full cone.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sys.sh"
+. "$(dirname "$0")/nat_types.sh"
+
+BROKER2=203.0.113.11	# the broker's discovery-address
+PUB2_4=203.0.113.51	# a second public host (side B's "public" type)
+TYPES=${TYPES:-"public full-cone port-restricted-cone symmetric outbound-only"}
+
+# paths_bed: the system with the broker on two addresses, a relay (TC), a
+# web server on HA and on PUB, and a second public host PUB2. NATB is 20 ms
+# away (each way): on a bridge with no delay at all two SYNs hardly ever
+# cross between two NATs (see the README's troubleshooting).
+paths_bed() {
+	need_system
+	[ -x "$NSDELAY" ] || skip "test/tools/nsdelay is not built"
+	NATB_DELAY_MS=20 topo_nat
+	ip -n "$BROKER" addr add "$BROKER2/24" dev eth0
+	PUB2=${NSP}pub2
+	ns_add "$PUB2"
+	inet_host "$PUB2" pub2 "$PUB2_4"
+	start_broker "discovery-address: $BROKER2
+${1:-}"
+	start_sys_relay tc
+	outbound_routes "$BROKER" "$RELAY" "$PUB" "$PUB2" "$NATA" "$NATB"
+	random_file "$TMP/web.bin" $((2 << 20))
+	web_server "$HA" 8080 "$TMP/web.bin"
+	web_server "$PUB" 8080 "$TMP/web.bin"
+}
+
+# side_ns SIDE TYPE: where side A (provider) or B (subscriber) of TYPE runs.
+side_ns() {
+	case "$1/$2" in
+	A/public) echo "$PUB" ;;
+	B/public) echo "$PUB2" ;;
+	A/*) echo "$HA" ;;
+	B/*) echo "$HB" ;;
+	esac
+}
+
+# set_nat SIDE TYPE: side A's (NATA) or B's (NATB) router behaves as TYPE
+# (public: nothing to set, the host is on the Internet).
+set_nat() {
+	[ "$2" != public ] || return 0
+	if [ "$1" = A ]; then
+		nat_type "$NATA" "$HA" "$NATA4" "$HA4" "$2" "$OUTBOUND_HOST_A" "$OUTBOUND_NET_A"
+	else
+		nat_type "$NATB" "$HB" "$NATB4" "$HB4" "$2" "$OUTBOUND_HOST_B" "$OUTBOUND_NET_B"
+	fi
+}
+
+# pair_agents TA TB [SUB_YAML_EXTRA]: provider home-nas (side A, type TA)
+# publishing web, subscriber laptop (side B, type TB) on 127.0.0.1:18080;
+# both with tunnel-listen (reachable where their NAT lets it in). Waits for
+# both agents' discovery. Sets NS_A, NS_B.
+pair_agents() {
+	NS_A=$(side_ns A "$1")
+	NS_B=$(side_ns B "$2")
+	stop_agent_named home-nas
+	stop_agent_named laptop
+	set_nat A "$1"
+	set_nat B "$2"
+	start_agent "$NS_A" home-nas nas-secret 'tunnel-listen: 0.0.0.0:7800
+publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+	start_agent "$NS_B" laptop laptop-secret "tunnel-listen: 0.0.0.0:7800
+subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
+${3:-}"
+	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
+	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+}
+
+nat_known() {	# nat_known AGENT: the broker has its TCP and UDP discovery
+	broker_api /api/v1/agents | jq -e --arg a "$1" \
+		'.[] | select(.name == $a) | .nat_tcp != null and .nat_udp != null' >/dev/null
+}
+
+# found AGENT PROTO: "mapping=.. filtering=.. preserve=.." as the broker has it.
+found() {
+	broker_api /api/v1/agents | jq -r --arg a "$1" --arg p "nat_$2" '.[] |
+		select(.name == $a) | .[$p] | if .blocked then "blocked" else
+		"nat=\(if .nat then "yes" else "no" end) mapping=\(.mapping) " +
+		"filtering=\(.filtering) preserve=\(if .port_preserved then "yes" else "no" end)"
+		end'
+}
+
+# expect_path TA TB: the best path for a provider behind TA and a
+# subscriber behind TB: direct when the provider is reachable (public, or
+# a full cone lets the broker's probe in), reverse when only the
+# subscriber is, punched when both map endpoint-independently and keep
+# ports, relay otherwise.
+reachable() { [ "$1" = public ] || [ "$1" = full-cone ]; }
+punchable() {
+	case "$1" in public | symmetric) return 1 ;; esac
+}
+expect_path() {
+	if reachable "$1"; then
+		echo direct
+	elif reachable "$2"; then
+		echo reverse
+	elif punchable "$1" && punchable "$2"; then
+		echo punched
+	else
+		echo relay
+	fi
+}
+
+download_path() {	# download_path: one download through laptop; prints its path
+	http_get "$NS_B" http://127.0.0.1:18080/ "$TMP/got.bin" || fail "download failed"
+	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
+	broker_api /api/v1/sessions | jq -r 'last | .path'
+}
+
+# Each NAT type, discovered from side A, TCP and UDP: a table of expected
+# vs found.
+test_discovery_types() {
+	local t want got bad=""
+
+	paths_bed
+	printf '%-22s %-5s %-44s %s\n' TYPE PROTO EXPECTED FOUND
+	for t in $TYPES; do
+		pair_agents "$t" port-restricted-cone
+		want=$(nat_type_expect "$t")
+		for p in tcp udp; do
+			got=$(found home-nas "$p")
+			printf '%-22s %-5s %-44s %s\n' "$t" "$p" "$want" "$got"
+			[ "$got" = "$want" ] || bad="$bad $t/$p"
+		done
+	done
+	[ -z "$bad" ] || fail "discovery disagrees for:$bad"
+}
+
+# Every pair of NAT types: the path the pair allows, and the download.
+test_path_matrix() {
+	local ta tb want got bad="" n=0
+
+	paths_bed
+	printf '%-22s %-22s %-8s %s\n' PROVIDER SUBSCRIBER EXPECTED GOT
+	for ta in $TYPES; do
+		for tb in $TYPES; do
+			pair_agents "$ta" "$tb"
+			want=$(expect_path "$ta" "$tb")
+			got=$(download_path)
+			printf '%-22s %-22s %-8s %s\n' "$ta" "$tb" "$want" "$got"
+			[ "$got" = "$want" ] || bad="$bad $ta+$tb:$got"
+			n=$((n + 1))
+		done
+	done
+	echo "$n pairs"
+	[ -z "$bad" ] || fail "wrong paths:$bad"
+}
+
+# A session that starts on the relay (before discovery finished) takes the
+# punched path for its next connection; the first connection stays on the
+# relay meanwhile.
+test_relay_then_punched() {
+	local first
+
+	paths_bed
+	set_nat A port-restricted-cone
+	set_nat B port-restricted-cone
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }'
+	NS_B=$HB
+	# a slow client holds its connection while discovery runs
+	nsx "$HB" curl -fsS --limit-rate 200k -o "$TMP/slow.bin" http://127.0.0.1:18080/ &
+	local slow=$!
+	wait_until 10 eval '[ "$(broker_api /api/v1/sessions | jq length)" -ge 1 ]' ||
+		fail "no session for the first connection"
+	first=$(broker_api /api/v1/sessions | jq -r 'first | .path')
+	[ "$first" = relay ] || fail "the first connection went $first (discovery done already?)"
+	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
+	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+	[ "$(download_path)" = punched ] || fail "the next connection did not punch"
+	wait "$slow" || fail "the first (relayed) download broke"
+	cmp -s "$TMP/slow.bin" "$TMP/web.bin" || fail "the first download differs"
+}
+
+# A punch that cannot get through (side B's NAT drops side A's SYNs): the
+# subscriber asks again without punching and the download goes through the
+# relay; the broker counts the failure.
+test_punch_fails_over() {
+	paths_bed 'punch-timeout: 2'
+	pair_agents port-restricted-cone port-restricted-cone
+	nsx "$NATB" nft add table ip block
+	nsx "$NATB" nft add chain ip block pre '{ type filter hook prerouting priority -300; }'
+	nsx "$NATB" nft add rule ip block pre ip saddr "$NATA4" tcp flags syn drop
+	[ "$(download_path)" = relay ] || fail "not through the relay after the punch failed"
+	broker_api /metrics | grep -q '^natsplice_broker_punch_failed_total [1-9]' ||
+		fail "the failed punch was not counted"
+	grep -q "punched path not up" "$TMP/agent-laptop.log" ||
+		fail "the subscriber did not log the failed punch"
+	# for a while the pair is not punched again: straight to the relay
+	[ "$(download_path)" = relay ] || fail "punched again right after a failure"
+}
+
+# UDP punches where one side is a full cone: datagrams stay datagrams.
+test_udp_punched() {
+	local out
+
+	paths_bed
+	set_nat A full-cone
+	set_nat B port-restricted-cone
+	bg "$HA" "$TMP/echo.log" "$NSUDP" --echo --bind 127.0.0.1:9000 --idle 600 --timeout 600
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }'
+	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
+	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+	out=$(nsx "$HB" "$NSUDP" --relay 127.0.0.1:19000 --send 2000 --size 12-1400 \
+		--window 32 --max-loss 1 --timeout 30 2>&1) || fail "datagrams: $out"
+	echo "$out"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | "\(.path) \(.transport)"')" = \
+		"punched udp" ] || fail "not punched: $(broker_api /api/v1/sessions | jq -c last)"
+}
+
+run_tests
