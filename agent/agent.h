@@ -113,6 +113,11 @@ struct agent_cfg {
 	__u32 connect_timeout_s;		/* connect-timeout */
 	__u32 udp_fallback_s;			/* udp-fallback */
 	__u32 relay_probe_s;			/* relay-probe-interval, 0: none */
+	bool relay;				/* relay: relay for others (agent_relay.c) */
+	char relay_program[256];		/* relay-program */
+	char relay_mode[16];			/* relay-mode */
+	__u16 relay_port_lo, relay_port_hi;	/* relay-ports */
+	__u32 relay_max_splices;		/* relay-max-splices */
 	bool no_ktls;				/* ktls: off (seal in user space) */
 	struct ns_tls_client_cfg tls;		/* broker-fingerprint, -ca, -name, insecure */
 };
@@ -435,6 +440,7 @@ struct agent {
 	struct agent_dgrams dg;			/* UDP: one batch of datagrams read */
 	struct agent_rtt *rtt;			/* round trips to relays (agent_rtt.c) */
 	struct agent_disc *disc;		/* NAT discovery (agent_disc.c) */
+	struct agent_relay *relay;		/* relay: true (agent_relay.c) */
 	struct ns_nat_result nat[2];		/* ... what it found: TCP, UDP */
 };
 
@@ -450,6 +456,11 @@ void agent_rtt_kick(struct agent *a);	/* relay-probe-interval changed */
 int agent_disc_init(struct agent *a);
 void agent_disc_free(struct agent *a);
 void agent_disc_on_offer(struct agent *a, const struct ns_msg *m);	/* DISCOVERY */
+
+/* agent_relay.c: relaying for others (relay: true) */
+int agent_relay_init(struct agent *a);
+void agent_relay_free(struct agent *a);
+void agent_relay_nat(struct agent *a);	/* discovery has a result */
 
 /* agent_broker.c */
 void agent_broker_start(struct agent *a);

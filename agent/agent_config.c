@@ -528,6 +528,24 @@ static void cfg_warn(const void *cfg, struct ns_warnings *w)
 
 static const char *const ktls_names[] = { "auto", "off", NULL };
 
+static int set_relay_mode(void *cfg, const char *val, char *msg, size_t len)
+{
+	struct agent_cfg *c = cfg;
+
+	if (strcmp(val, "auto") && strcmp(val, "xdp") && strcmp(val, "tc") &&
+	    strcmp(val, "userspace"))
+		return -EINVAL;
+	snprintf(c->relay_mode, sizeof(c->relay_mode), "%s", val);
+	return 0;
+}
+
+static int set_relay_ports(void *cfg, const char *val, char *msg, size_t len)
+{
+	struct agent_cfg *c = cfg;
+
+	return ns_parse_port_range(val, &c->relay_port_lo, &c->relay_port_hi);
+}
+
 static const struct ns_setting settings[] = {
 	{ .name = "broker", .type = NS_SET_SOCKADDR, CFG(broker),
 	  .len_off = offsetof(struct agent_cfg, broker_len), .port = NS_PROTO_PORT,
@@ -556,6 +574,24 @@ static const struct ns_setting settings[] = {
 		  "32-byte UDP datagram each way, to the relay's echo-port; after a missed "
 		  "answer at once again): the broker gives relay sessions the relay nearest "
 		  "to both agents and avoids one that stops answering. 0: never (default 5)" },
+	{ .name = "relay", .type = NS_SET_FLAG, CFG(relay),
+	  .help = "relay for other agents (the broker's agents: entry must say relay: true "
+		  "too): only where others can reach this host, which NAT discovery tells (no "
+		  "NAT, or a full cone); runs relay-program's relay with relay-ports and "
+		  "relay-max-splices, in the kernel where BPF loads, else in user space. "
+		  "Default: off" },
+	{ .name = "relay-program", .type = NS_SET_STR, CFG(relay_program), .arg = "PATH",
+	  .help = "the natsplice command the relay runs as (default natsplice, from PATH)" },
+	{ .name = "relay-mode", .type = NS_SET_FUNC, .parse = set_relay_mode,
+	  .what = "auto, xdp, tc or userspace", .arg = "MODE",
+	  .help = "the relay's dataplane (default auto: XDP or TC, and userspace when the "
+		  "relay cannot start so)" },
+	{ .name = "relay-ports", .type = NS_SET_FUNC, .parse = set_relay_ports,
+	  .what = "LO-HI", .arg = "LO-HI",
+	  .help = "the relay's port range (default 20000-20999)" },
+	{ .name = "relay-max-splices", .type = NS_SET_U32, CFG(relay_max_splices), .min = 1,
+	  .max = 65536, .arg = "N",
+	  .help = "sessions relayed for others at once at most (default 64)" },
 	{ .name = "connect-timeout", .type = NS_SET_SECONDS, CFG(connect_timeout_s), .min = 1,
 	  .max = 600, .old_name = "connect_timeout", .arg = "SEC",
 	  .help = "a tunnel must be up (connected, proven, target reached) this long after "
@@ -623,6 +659,11 @@ static void cfg_defaults(struct agent_cfg *c)
 	memset(c, 0, sizeof(*c));
 	c->udp_idle_s = AGENT_UDP_IDLE_S;
 	c->relay_probe_s = AGENT_RELAY_PROBE_S;
+	snprintf(c->relay_program, sizeof(c->relay_program), "natsplice");
+	snprintf(c->relay_mode, sizeof(c->relay_mode), "auto");
+	c->relay_port_lo = 20000;
+	c->relay_port_hi = 20999;
+	c->relay_max_splices = 64;
 	c->connect_timeout_s = AGENT_CONNECT_TIMEOUT_S;
 	c->udp_fallback_s = AGENT_UDP_FALLBACK_S;
 }

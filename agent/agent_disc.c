@@ -355,6 +355,7 @@ static void disc_report(struct agent *a)
 		log_info("NAT (%s): %s", i ? "udp" : "tcp", ns_nat_str(&d->res[i], i, s, sizeof(s)));
 	a->nat[0] = d->res[0];
 	a->nat[1] = d->res[1];
+	agent_relay_nat(a);
 	if (!agent_broker_up(a))
 		return;
 	ns_mb_init(&mb, NS_MSG_NAT_INFO);

@@ -74,7 +74,8 @@ static int agent_start(struct agent *a)
 		agent_dgrams_free(a);
 		a->buf = NULL;
 	}
-	if (!a->loop || !a->buf || agent_rtt_init(a) || agent_disc_init(a)) {
+	if (!a->loop || !a->buf || agent_rtt_init(a) || agent_disc_init(a) ||
+	    agent_relay_init(a)) {
 		log_err("out of memory");
 		return -ENOMEM;
 	}
@@ -118,6 +119,7 @@ static void agent_stop(struct agent *a)
 	if (a->loop) {
 		agent_rtt_free(a);
 		agent_disc_free(a);
+		agent_relay_free(a);
 	}
 	agent_reload_free(a);
 	ns_loop_free(a->loop);

@@ -87,6 +87,8 @@ struct broker_cred {
 	int line, col;		/* where the entry starts, for errors */
 	struct port_range *expose;	/* agents: the public ports it may expose */
 	size_t nexpose;
+	bool relay;			/* agents: relay: true (also a relay of that name);
+					 * relays: made from such an agent's entry */
 };
 
 /* An ACL entry: "web" (any provider's web) or "home-nas/web" (one provider's). */

@@ -173,7 +173,7 @@ static int load_expose(const struct yc_node *n, struct broker_cred *c, char *err
 static int load_creds(const struct yc_node *seq, const char *what, struct broker_cred **out,
 		      size_t *nout, char *err, size_t errlen)
 {
-	static const char *const agent_keys[] = { "name", "secret", "expose", NULL };
+	static const char *const agent_keys[] = { "name", "secret", "expose", "relay", NULL };
 	static const char *const relay_keys[] = { "name", "secret", NULL };
 	const char *const *keys = strcmp(what, "agent") ? relay_keys : agent_keys;
 	struct broker_cred *v;
@@ -215,6 +215,16 @@ static int load_creds(const struct yc_node *seq, const char *what, struct broker
 			ret = load_expose(yc_get(e, "expose"), &v[i], err, errlen);
 			if (ret)
 				return ret;
+		}
+		if ((n = yc_get(e, "relay"))) {
+			const char *b;
+
+			ret = yc_scalar(n, &b, err, errlen);
+			if (ret)
+				return ret;
+			if (strcmp(b, "true") && strcmp(b, "false"))
+				return yc_error(n, err, errlen, "relay must be true or false");
+			v[i].relay = !strcmp(b, "true");
 		}
 	}
 	qsort(v, *nout, sizeof(*v), cred_cmp);
@@ -369,6 +379,46 @@ static int set_http_token(void *cfg, const char *val, char *msg, size_t len)
 	return ns_http_token_add(&((struct broker_cfg *)cfg)->http_tokens, val, msg, len);
 }
 
+/* An agent with relay: true may also log in as a relay of its name and
+ * secret (an agent that relays for others): one more relays: entry. */
+static int agent_relays(struct broker_cfg *c, char *err, size_t errlen)
+{
+	struct broker_cred *v;
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nagents; i++)
+		n += c->agents[i].relay;
+	if (!n)
+		return 0;
+	v = realloc(c->relays, (c->nrelays + n) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->relays = v;
+	for (i = 0; i < c->nagents; i++) {
+		const struct broker_cred *a = &c->agents[i];
+		struct broker_cred *r = &c->relays[c->nrelays];
+
+		if (!a->relay)
+			continue;
+		if (cfg_relay_index(c, a->name) >= 0) {
+			snprintf(err, errlen, "line %d: agent '%s' has relay: true, and there is a "
+				 "relay of that name already", a->line, a->name);
+			return -EINVAL;
+		}
+		memset(r, 0, sizeof(*r));
+		r->name = strdup(a->name);
+		r->secret = strdup(a->secret);
+		r->line = a->line;
+		r->col = a->col;
+		r->relay = true;	/* (an agent's) */
+		c->nrelays++;
+		if (!r->name || !r->secret)
+			return -ENOMEM;
+		qsort(c->relays, c->nrelays, sizeof(*c->relays), cred_cmp);
+	}
+	return 0;
+}
+
 /* The structured keys, after the table's; services needs the agents. */
 static int load_tree(void *cfg, const struct yc_node *root, char *err, size_t errlen)
 {
@@ -380,6 +430,8 @@ static int load_tree(void *cfg, const struct yc_node *root, char *err, size_t er
 		ret = load_creds(n, "agent", &c->agents, &c->nagents, err, errlen);
 	if (!ret && (n = yc_get(root, "relays")))
 		ret = load_creds(n, "relay", &c->relays, &c->nrelays, err, errlen);
+	if (!ret)
+		ret = agent_relays(c, err, errlen);
 	if (!ret && (n = yc_get(root, "services")))
 		ret = load_acls(c, n, err, errlen);
 	return ret;

@@ -91,6 +91,9 @@ struct relay_cfg {
 	__u32 public_half_open;
 	__u32 public_syn_rate;	/* new clients a second per port held at once */
 	__u32 echo_port;	/* agents' round-trip probes (lib/rtt.h); 0: none */
+	__u32 max_splices;	/* max-splices: 0 = the table's size */
+	bool has_pub4;		/* public-address: what the broker is told (behind a */
+	__u32 pub4[4];		/* full-cone NAT: the NAT's), default address */
 	struct sockaddr_storage metrics;	/* metrics: GET /metrics (Prometheus) */
 	socklen_t metrics_len;		/* 0: none */
 	struct ns_http_tokens metrics_tokens;	/* metrics-tokens: none = open */

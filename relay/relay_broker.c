@@ -25,7 +25,9 @@ static void on_login(void *arg, struct ns_msg_buf *mb)
 	char range[16];
 	unsigned int i;
 
-	if (r->cfg.has4)
+	if (r->cfg.has_pub4)
+		ns_mb_addr(mb, NS_A_RELAY_ADDR, NS_AF_INET, r->cfg.pub4, 0);
+	else if (r->cfg.has4)
 		ns_mb_addr(mb, NS_A_RELAY_ADDR, NS_AF_INET, r->cfg.addr4, 0);
 	else
 		ns_mb_addr(mb, NS_A_RELAY_ADDR, NS_AF_INET6, r->cfg.addr6, 0);
@@ -97,7 +99,9 @@ static void on_splice_request(struct relay *r, const struct ns_msg *m)
 	ns_mb_init(&mb, NS_MSG_SPLICE_READY);
 	ns_mb_u64(&mb, NS_A_SESSION, session);
 	ns_mb_u32(&mb, NS_A_SPLICE_ID, sp->s.id);
-	ns_mb_addr(&mb, NS_A_RELAY_ADDR, sp->s.family, sp->s.relay, 0);
+	/* behind a full-cone NAT: the agents connect to the NAT's address */
+	ns_mb_addr(&mb, NS_A_RELAY_ADDR, sp->s.family,
+		   sp->s.family == NS_AF_INET && r->cfg.has_pub4 ? r->cfg.pub4 : sp->s.relay, 0);
 	ns_mb_u16(&mb, NS_A_PORT_A, ntohs(sp->s.port[0]));
 	ns_mb_u16(&mb, NS_A_PORT_B, ntohs(sp->s.port[1]));
 	if (sp->s.proto == IPPROTO_UDP)

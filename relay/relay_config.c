@@ -53,6 +53,17 @@ static int set_address(void *cfg, const char *val, char *msg, size_t len)
 	return 0;
 }
 
+static int set_public_address(void *cfg, const char *val, char *msg, size_t len)
+{
+	struct relay_cfg *c = cfg;
+	__u8 fam;
+
+	if (ns_parse_addr(val, &fam, c->pub4) || fam != NS_AF_INET)
+		return -EINVAL;
+	c->has_pub4 = true;
+	return 0;
+}
+
 static int set_ports(void *cfg, const char *val, char *msg, size_t len)
 {
 	struct relay_cfg *c = cfg;
@@ -137,6 +148,16 @@ static const struct ns_setting settings[] = {
 		  "SYN-ACK it must refuse with an RST that proves its address (Linux clients "
 		  "then send their SYN again at once), so a flood of forged SYNs holds "
 		  "nothing (default 100)" },
+	{ .name = "max-splices", .type = NS_SET_U32, CFG(max_splices), .max = NS_MAX_SPLICES,
+	  .arg = "N",
+	  .help = "splices at once at most; beyond, the broker's requests are answered BUSY "
+		  "(default 0: the table's size, 65536)" },
+	{ .name = "public-address", .type = NS_SET_FUNC, .parse = set_public_address,
+	  .what = "an IPv4 address", .arg = "IP",
+	  .help = "the IPv4 address the broker gives agents for this relay, when it is not "
+		  "the relay's own (a relay behind a full-cone NAT, or a 1:1 NAT: the NAT's "
+		  "public address; its relay ports must reach address: unchanged). Default: "
+		  "address" },
 	{ .name = "echo-port", .type = NS_SET_U32, CFG(echo_port), .max = 65535, .arg = "PORT",
 	  .help = "UDP port on the relay's addresses where agents measure their round trip "
 		  "to this relay (the broker gives sessions the relay nearest to both "
@@ -350,6 +371,8 @@ static const struct relay_key {
 	RCFG("handshake", no_kmod), RCFG("public-ports", public_ports),
 	RCFG("public-ports", npublic_ports), RCFG("public-half-open", public_half_open),
 	RCFG("public-syn-rate", public_syn_rate), RCFG("echo-port", echo_port),
+	RCFG("max-splices", max_splices), RCFG("public-address", has_pub4),
+	RCFG("public-address", pub4),
 };
 
 void relay_cfg_apply(struct relay *r, const struct relay_cfg *c, char *sum, size_t len)

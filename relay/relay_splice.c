@@ -184,7 +184,8 @@ static void ports_exhausted(struct relay *r, int err, char *msg, size_t msglen)
 /* A new splice, if the table has room for it. */
 static int splice_room(struct relay *r, struct relay_splice **sp, char *msg, size_t msglen)
 {
-	if (r->nsplices >= NS_MAX_SPLICES) {
+	if (r->nsplices >= NS_MAX_SPLICES ||
+	    (r->cfg.max_splices && r->nsplices >= r->cfg.max_splices)) {
 		snprintf(msg, msglen, "splice table full (%u splices)", r->nsplices);
 		return -ENOSPC;
 	}

@@ -134,7 +134,7 @@ broker_fingerprint() {
 }
 
 # start_broker [extra yaml]: broker.yaml with agents home-nas (NAS_EXPOSE: its
-# expose ACL), laptop, pub,
+# expose ACL; NAS_RELAY set: relay: true), laptop, pub,
 # relay relay1, its TLS certificate under $TMP, plus extra lines; waits for
 # "ready". Sets BROKER_PID/LOG/CONF and BROKER_FP (the agents' and relay's pin).
 start_broker() {
@@ -145,7 +145,7 @@ start_broker() {
 	$(broker_tls_yaml | sed -n 1p)
 	$(broker_tls_yaml | sed -n 2p)
 	agents:
-	  - { name: home-nas, secret: nas-secret${NAS_EXPOSE:+, expose: $NAS_EXPOSE} }
+	  - { name: home-nas, secret: nas-secret${NAS_EXPOSE:+, expose: $NAS_EXPOSE}${NAS_RELAY:+, relay: true} }
 	  - { name: laptop, secret: laptop-secret }
 	  - { name: pub, secret: pub-secret }
 	  - { name: mallory, secret: mallory-secret }

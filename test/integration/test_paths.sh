@@ -224,4 +224,66 @@ test_udp_punched() {
 		"punched udp" ] || fail "not punched: $(broker_api /api/v1/sessions | jq -c last)"
 }
 
+# An agent behind a full cone relays a session between two other NATed
+# agents (no other relay online); when it goes, the next session takes a
+# relay that is there, and nothing else breaks.
+test_agent_relays() {
+	local rels
+
+	need_system
+	[ -x "$NSDELAY" ] || skip "test/tools/nsdelay is not built"
+	topo_nat
+	NATC=${NSP}natc HC=${NSP}hc
+	nat_router "$NATC" "$HC" 203.0.113.103 10.0.3
+	ip -n "$BROKER" addr add "$BROKER2/24" dev eth0
+	NAS_RELAY=1 start_broker "discovery-address: $BROKER2
+hole-punching: false"
+	nat_type "$NATA" "$HA" "$NATA4" "$HA4" full-cone
+	random_file "$TMP/web.bin" $((2 << 20))
+	web_server "$HC" 8080 "$TMP/web.bin"
+	start_agent "$HA" home-nas nas-secret "relay: true
+relay-program: $NATSPLICE"
+	wait_for_line "$TMP/agent-home-nas.log" "relay: relaying for others" 60 ||
+		fail "home-nas does not relay: $(grep relay "$TMP/agent-home-nas.log")"
+	wait_until 30 eval 'broker_api /api/v1/relays | jq -e ".[] | select(.name == \"home-nas\")" >/dev/null' ||
+		fail "the broker has no relay home-nas: $(broker_api /api/v1/relays)"
+	rels=$(broker_api /api/v1/relays | jq -c '[.[] | {name, relay_address}]')
+	echo "relays: $rels"
+	[ "$(broker_api /api/v1/relays | jq -r '.[] | select(.name == "home-nas") | .relay_address')" = "$NATA4" ] ||
+		fail "the agent's relay does not give the NAT's public address: $rels"
+	start_agent "$HC" pub pub-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }'
+	NS_B=$HB
+	[ "$(download_path)" = relay ] || fail "not relayed"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = home-nas ] ||
+		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
+	# another relay comes; the relaying agent goes: nothing breaks, the
+	# next session goes through the relay that is there
+	start_sys_relay tc
+	stop_agent_named home-nas
+	wait_until 30 eval '! broker_api /api/v1/relays | jq -e ".[] | select(.name == \"home-nas\")" >/dev/null' ||
+		fail "the broker still lists relay home-nas"
+	[ "$(download_path)" = relay ] || fail "not relayed after home-nas left"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = relay1 ] ||
+		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
+}
+
+# A host whose NAT filters incoming connections does not relay, and says why.
+test_agent_relay_refused() {
+	need_system
+	topo_nat
+	ip -n "$BROKER" addr add "$BROKER2/24" dev eth0
+	NAS_RELAY=1 start_broker "discovery-address: $BROKER2"
+	start_agent "$HA" home-nas nas-secret "relay: true
+relay-program: $NATSPLICE"
+	wait_for_line "$TMP/agent-home-nas.log" "others cannot reach this host" 60 ||
+		fail "no word on why it does not relay: $(grep -i relay "$TMP/agent-home-nas.log")"
+	! grep -q "relaying for others" "$TMP/agent-home-nas.log" ||
+		fail "it relays behind a filtering NAT"
+	! broker_api /api/v1/relays | jq -e '.[] | select(.name == "home-nas")' >/dev/null ||
+		fail "the broker lists relay home-nas"
+}
+
 run_tests

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * An agent that relays for others (`relay: true`, off by default; the
+ * original design's relay on a NATed host). Only where others can reach
+ * it: NAT discovery (agent_disc.c) must have found no NAT, or a NAT that
+ * maps and filters TCP endpoint-independently (a full cone). Then the
+ * agent runs `natsplice relay run` (relay-program) as a child with a
+ * relay.yaml of its own (0600, in a private temporary directory: the
+ * secret is not on a command line): the host's address and device towards
+ * the broker, the NAT's public address as public-address, relay-ports,
+ * relay-max-splices, the agent's name, secret and broker settings. It logs
+ * in to the broker as a relay of the agent's name (the broker's agents:
+ * entry says relay: true). mode auto: the kernel splice where BPF loads;
+ * a child that fails within RELAY_FAST_EXIT_S of its start is started
+ * again in userspace mode. A child that exits is started again after
+ * RELAY_RESTART_S; stopping the agent stops it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "agent.h"
+#include "log.h"
+#include "util.h"
+
+#define RELAY_RESTART_S		5	/* a child that exited is started again after this */
+#define RELAY_FAST_EXIT_S	5	/* ... exited this soon: BPF failed, userspace next */
+#define RELAY_CHECK_MS		1000	/* how often the child is looked after */
+
+struct agent_relay {
+	pid_t pid;
+	__u64 started_ns;
+	bool userspace;			/* mode auto failed: userspace from now on */
+	bool refused;			/* said why it does not relay (once) */
+	char dir[64];			/* its private directory: relay.yaml, socket */
+	struct ns_timer t;
+};
+
+/* The local address towards the broker and its device: 0 or -errno. */
+static int local_towards(const struct sockaddr_storage *broker, char *addr, size_t alen,
+			 char *dev, size_t dlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ifaddrs *ifs, *i;
+	int fd = socket(broker->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = -ENODEV;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)broker, ns_sockaddr_len(broker)) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	close(fd);
+	if (ss.ss_family != AF_INET)
+		return -EAFNOSUPPORT;	/* (relays on agents: IPv4 for now) */
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, alen);
+	if (getifaddrs(&ifs))
+		return -errno;
+	for (i = ifs; i; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
+		    ((struct sockaddr_in *)&ss)->sin_addr.s_addr) {
+			snprintf(dev, dlen, "%s", i->ifa_name);
+			err = 0;
+			break;
+		}
+	freeifaddrs(ifs);
+	return err;
+}
+
+/* The child's relay.yaml: 0 or -errno. */
+static int write_conf(struct agent *a, const char *path, const char *addr, const char *dev)
+{
+	const struct agent_cfg *c = a->cfg;
+	struct agent_relay *r = a->relay;
+	char broker[AGENT_SA_STRLEN], pub[NS_ADDRSTRLEN], pin[2 * NS_TLS_FP_LEN + 1];
+	FILE *f;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	ns_addr_str(a->nat[0].family, a->nat[0].addr, pub, sizeof(pub));
+	fprintf(f, "# made by natsplice-agent %s for relay: true\n", c->name);
+	fprintf(f, "dev: %s\nmode: %s\naddress: %s\npublic-address: %s\nports: %u-%u\n", dev,
+		r->userspace ? "userspace" : c->relay_mode, addr, pub, c->relay_port_lo,
+		c->relay_port_hi);
+	fprintf(f, "max-splices: %u\nsocket: %s/relay.sock\n", c->relay_max_splices, r->dir);
+	fprintf(f, "broker: %s\nname: %s\nsecret: \"%s\"\n",
+		agent_sa_str(&c->broker, broker, sizeof(broker)), c->name, c->secret);
+	if (c->tls.has_pin) {
+		ns_hex(c->tls.pin, sizeof(c->tls.pin), pin);
+		fprintf(f, "broker-fingerprint: sha256:%s\n", pin);
+	}
+	if (c->tls.ca[0])
+		fprintf(f, "broker-ca: %s\n", c->tls.ca);
+	if (c->tls.host[0])
+		fprintf(f, "broker-name: %s\n", c->tls.host);
+	if (c->tls.insecure)
+		fprintf(f, "insecure: true\n");
+	return fclose(f) ? -errno : 0;
+}
+
+static void relay_start(struct agent *a)
+{
+	struct agent_relay *r = a->relay;
+	char addr[NS_ADDRSTRLEN], dev[IF_NAMESIZE], conf[128];
+	int err;
+	pid_t pid;
+
+	err = local_towards(&a->cfg->broker, addr, sizeof(addr), dev, sizeof(dev));
+	if (err) {
+		log_warn("relay: no address towards the broker: %s", strerror(-err));
+		return;
+	}
+	snprintf(conf, sizeof(conf), "%s/relay.yaml", r->dir);
+	err = write_conf(a, conf, addr, dev);
+	if (err) {
+		log_warn("relay: cannot write %s: %s", conf, strerror(-err));
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_warn("relay: fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		execlp(a->cfg->relay_program, a->cfg->relay_program, "relay", "run", "-f", conf,
+		       (char *)NULL);
+		fprintf(stderr, "natsplice-agent: relay: cannot run %s: %s\n",
+			a->cfg->relay_program, strerror(errno));
+		_exit(127);
+	}
+	r->pid = pid;
+	r->started_ns = ns_now_ns();
+	log_info("relay: relaying for others (%s relay run, pid %d, %s mode, address %s on %s)",
+		 a->cfg->relay_program, (int)pid, r->userspace ? "userspace" : a->cfg->relay_mode,
+		 addr, dev);
+}
+
+/* Can others reach this host's relay ports (what discovery found)? */
+static bool reachable(const struct agent *a, char *why, size_t len)
+{
+	const struct ns_nat_result *t = &a->nat[0];
+
+	if (!t->tested) {
+		snprintf(why, len, "TCP NAT discovery has no result");
+		return false;
+	}
+	if (t->nat && (t->mapping != NS_NAT_EI || t->filtering != NS_NAT_EI)) {
+		snprintf(why, len, "its NAT %s (tcp mapping %s, filtering %s)",
+			 t->filtering != NS_NAT_EI ? "filters incoming connections" :
+						    "maps per destination",
+			 ns_nat_beh_name(t->mapping), ns_nat_beh_name(t->filtering));
+		return false;
+	}
+	if (!t->nat && t->filtering != NS_NAT_EI) {
+		snprintf(why, len, "a firewall lets only outbound connections in");
+		return false;
+	}
+	return true;
+}
+
+static void on_check(struct ns_loop *l, struct ns_timer *tm)
+{
+	struct agent *a = tm->data;
+	struct agent_relay *r = a->relay;
+	int status;
+	pid_t p;
+
+	if (r->pid > 0) {
+		p = waitpid(r->pid, &status, WNOHANG);
+		if (p == r->pid) {
+			bool fast = ns_now_ns() - r->started_ns < RELAY_FAST_EXIT_S * 1000000000ULL;
+
+			log_warn("relay: %s exited (%s %d)%s", a->cfg->relay_program,
+				 WIFEXITED(status) ? "status" : "signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+				 fast && !r->userspace && !strcmp(a->cfg->relay_mode, "auto") ?
+				 ": starting it in userspace mode" : "");
+			if (fast && !strcmp(a->cfg->relay_mode, "auto"))
+				r->userspace = true;
+			r->pid = 0;
+			ns_timer_arm(l, tm, fast && r->userspace ? 1000 : RELAY_RESTART_S * 1000);
+			return;
+		}
+	} else {
+		relay_start(a);
+	}
+	ns_timer_arm(l, tm, RELAY_CHECK_MS);
+}
+
+/* Discovery has a result: relay if this host can be reached. */
+void agent_relay_nat(struct agent *a)
+{
+	struct agent_relay *r = a->relay;
+	char why[160];
+
+	if (!r || r->pid > 0 || ns_timer_armed(&r->t))
+		return;
+	if (!reachable(a, why, sizeof(why))) {
+		if (!r->refused)
+			log_warn("relay: true, but others cannot reach this host: %s: not relaying",
+				 why);
+		r->refused = true;
+		return;
+	}
+	on_check(a->loop, &r->t);
+}
+
+int agent_relay_init(struct agent *a)
+{
+	struct agent_relay *r;
+
+	if (!a->cfg->relay)
+		return 0;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	snprintf(r->dir, sizeof(r->dir), "/tmp/natsplice-agent-relay.XXXXXX");
+	if (!mkdtemp(r->dir)) {
+		free(r);
+		return -errno;
+	}
+	chmod(r->dir, 0755);	/* a userspace relay runs as nobody: its socket here */
+	ns_timer_init(&r->t, on_check, a);
+	a->relay = r;
+	return 0;
+}
+
+void agent_relay_free(struct agent *a)
+{
+	struct agent_relay *r = a->relay;
+	char path[128];
+	int i;
+
+	if (!r)
+		return;
+	ns_timer_cancel(a->loop, &r->t);
+	if (r->pid > 0) {
+		kill(r->pid, SIGTERM);
+		for (i = 0; i < 100 && waitpid(r->pid, NULL, WNOHANG) == 0; i++)
+			usleep(50000);
+		if (i == 100) {
+			kill(r->pid, SIGKILL);
+			waitpid(r->pid, NULL, 0);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/relay.yaml", r->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/relay.sock", r->dir);
+	unlink(path);
+	rmdir(r->dir);
+	free(r);
+	a->relay = NULL;
+}
