@@ -106,24 +106,16 @@ static bool same_ep(const struct ns_nat_result *a, const struct ns_nat_result *b
 	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
 }
 
+/* A socket on local port port (0: any) of the wildcard address, shared. */
 static int disc_socket(int family, int type, __u16 port)
 {
 	struct sockaddr_storage ss;
 	static const __u32 any[4];
-	int fd = socket(family == AF_INET6 ? AF_INET6 : AF_INET,
-			type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	int fd;
 
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss,
-		 ns_sockaddr_make(family == AF_INET6 ? NS_AF_INET6 : NS_AF_INET, any, htons(port),
-				  &ss))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	ns_sockaddr_make(family == AF_INET6 ? NS_AF_INET6 : NS_AF_INET, any, htons(port), &ss);
+	fd = ns_socket_bound(&ss, type, 3);
+	return fd < 0 ? -1 : fd;
 }
 
 static __u16 local_port(int fd, __u32 addr[4])

@@ -50,22 +50,9 @@ static socklen_t disc_sa(const struct broker *b, unsigned int ai, unsigned int p
 static int disc_socket(const struct broker *b, int type, unsigned int ai, unsigned int pi)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = disc_sa(b, ai, pi, &ss);
-	int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, err;
 
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (type == SOCK_STREAM)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
+	disc_sa(b, ai, pi, &ss);
+	return ns_socket_bound(&ss, type, type == SOCK_STREAM ? 3 : 1);
 }
 
 /* The answer to a request from src, in ans: 0, or -errno (not an agent's,

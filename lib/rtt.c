@@ -82,21 +82,14 @@ int ns_echo_open(struct ns_echo *e, struct ns_loop *l, __u8 family, const __u32 
 		 __u16 port)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = ns_sockaddr_make(family, addr, htons(port), &ss);
-	int fd, one = 1, err;
+	int fd, err;
 
 	memset(e, 0, sizeof(*e));
 	e->w.fd = -1;
-	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	ns_sockaddr_make(family, addr, htons(port), &ss);
+	fd = ns_socket_bound(&ss, SOCK_DGRAM, 0);
 	if (fd < 0)
-		return -errno;
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
+		return fd;
 	e->w.fn = on_echo;
 	e->w.fd = fd;
 	e->w.data = e;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <openssl/rand.h>
 
 #include "util.h"
@@ -367,4 +369,24 @@ bool ns_rate_allow(struct ns_gcra *g, __u32 rate, __u32 burst, __u64 now_ns)
 		return false;
 	g->tat_ns = tat + interval;
 	return true;
+}
+
+int ns_socket_bound(const struct sockaddr_storage *ss, int type, int reuse)
+{
+	int fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1, err;
+
+	if (fd < 0)
+		return -errno;
+	if (reuse & 1)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuse & 2)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, ns_sockaddr_len(ss))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }

@@ -63,6 +63,11 @@ void ns_sockaddr_set_port(struct sockaddr_storage *ss, __u16 port);
 int ns_parse_sockaddr(const char *s, int port_optional, struct sockaddr_storage *ss,
 		      socklen_t *len);
 
+/* A non-blocking socket of type (SOCK_DGRAM, SOCK_STREAM) bound to ss
+ * (IPv6: only IPv6), with SO_REUSEADDR (reuse & 1) and SO_REUSEPORT
+ * (reuse & 2): its fd, or -errno. */
+int ns_socket_bound(const struct sockaddr_storage *ss, int type, int reuse);
+
 /* A token bucket as GCRA: tat_ns is when the bucket is full again (0: full). */
 struct ns_gcra {
 	__u64 tat_ns;
