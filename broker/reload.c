@@ -66,6 +66,13 @@ static void keep_fixed(const struct broker_cfg *o, struct broker_cfg *n)
 		log_warn("reload: user %s", note);
 		memcpy(n->user, o->user, sizeof(n->user));
 	}
+	if (o->has_disc != n->has_disc || o->disc_port != n->disc_port ||
+	    (o->has_disc && memcmp(&o->disc, &n->disc, sizeof(o->disc)))) {
+		log_warn("reload: discovery-address and discovery-port %s", note);
+		n->has_disc = o->has_disc;
+		n->disc = o->disc;
+		n->disc_port = o->disc_port;
+	}
 }
 
 /* The numbers and flags of the table that take effect at once. */
