@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -139,6 +140,7 @@ static void relay_start(struct agent *a)
 		return;
 	}
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);	/* an agent killed outright takes it along */
 		execlp(a->cfg->relay_program, a->cfg->relay_program, "relay", "run", "-f", conf,
 		       (char *)NULL);
 		fprintf(stderr, "natsplice-agent: relay: cannot run %s: %s\n",
