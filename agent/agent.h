@@ -118,6 +118,7 @@ struct agent_cfg {
 	char relay_mode[16];			/* relay-mode */
 	__u16 relay_port_lo, relay_port_hi;	/* relay-ports */
 	__u32 relay_max_splices;		/* relay-max-splices */
+	__u32 relay_max_bw_mbit;		/* relay-max-bandwidth: 0 = none */
 	bool no_ktls;				/* ktls: off (seal in user space) */
 	struct ns_tls_client_cfg tls;		/* broker-fingerprint, -ca, -name, insecure */
 };

@@ -578,7 +578,7 @@ static const struct ns_setting settings[] = {
 	  .help = "relay for other agents (the broker's agents: entry must say relay: true "
 		  "too): only where others can reach this host, which NAT discovery tells (no "
 		  "NAT, or a full cone); runs relay-program's relay with relay-ports and "
-		  "relay-max-splices, in the kernel where BPF loads, else in user space. "
+		  "relay-max-splices and relay-max-bandwidth, in the kernel where BPF loads, else in user space. "
 		  "Default: off" },
 	{ .name = "relay-program", .type = NS_SET_STR, CFG(relay_program), .arg = "PATH",
 	  .help = "the natsplice command the relay runs as (default natsplice, from PATH)" },
@@ -592,6 +592,12 @@ static const struct ns_setting settings[] = {
 	{ .name = "relay-max-splices", .type = NS_SET_U32, CFG(relay_max_splices), .min = 1,
 	  .max = 65536, .arg = "N",
 	  .help = "sessions relayed for others at once at most (default 64)" },
+	{ .name = "relay-max-bandwidth", .type = NS_SET_U32, CFG(relay_max_bw_mbit),
+	  .max = 1000000, .arg = "MBIT",
+	  .help = "Mbit/s relayed for others at most, both directions of all their sessions "
+		  "together (the relay's max-bandwidth; default 0: no cap). Over it the "
+		  "relay drops packets (kernel) or stops reading (userspace) and TCP slows "
+		  "down; the agent's own tunnels are not counted" },
 	{ .name = "connect-timeout", .type = NS_SET_SECONDS, CFG(connect_timeout_s), .min = 1,
 	  .max = 600, .old_name = "connect_timeout", .arg = "SEC",
 	  .help = "a tunnel must be up (connected, proven, target reached) this long after "

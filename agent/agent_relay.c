@@ -8,7 +8,7 @@
  * relay.yaml of its own (0600, in a private temporary directory: the
  * secret is not on a command line): the host's address and device towards
  * the broker, the NAT's public address as public-address, relay-ports,
- * relay-max-splices, the agent's name, secret and broker settings. It logs
+ * relay-max-splices, relay-max-bandwidth, the agent's name, secret and broker settings. It logs
  * in to the broker as a relay of the agent's name (the broker's agents:
  * entry says relay: true). mode auto: the kernel splice where BPF loads;
  * a child that fails within RELAY_FAST_EXIT_S of its start is started
@@ -100,7 +100,8 @@ static int write_conf(struct agent *a, const char *path, const char *addr, const
 	fprintf(f, "dev: %s\nmode: %s\naddress: %s\npublic-address: %s\nports: %u-%u\n", dev,
 		r->userspace ? "userspace" : c->relay_mode, addr, pub, c->relay_port_lo,
 		c->relay_port_hi);
-	fprintf(f, "max-splices: %u\nsocket: %s/relay.sock\n", c->relay_max_splices, r->dir);
+	fprintf(f, "max-splices: %u\nmax-bandwidth: %u\nsocket: %s/relay.sock\n",
+		c->relay_max_splices, c->relay_max_bw_mbit, r->dir);
 	fprintf(f, "broker: %s\nname: %s\nsecret: \"%s\"\n",
 		agent_sa_str(&c->broker, broker, sizeof(broker)), c->name, c->secret);
 	if (c->tls.has_pin) {

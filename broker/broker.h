@@ -331,6 +331,7 @@ struct peer {
 	struct port_range pub_ports[BROKER_PORT_RANGES];	/* relays: LOGIN PUBLIC_PORTS */
 	unsigned int npub_ports;
 	__u16 echo_port;		/* relays: LOGIN ECHO_PORT, 0: answers no probes */
+	bool passive_only;		/* relays: LOGIN PASSIVE_ONLY (userspace mode) */
 	struct peer_rtt rtt[BROKER_RTT_RELAYS];	/* agents: RTT reports */
 	__u64 relays_sent;		/* agents: the hash of the last RELAYS (rtt.c), 0: none */
 	struct ns_nat_result nat[2];	/* agents: NAT_INFO for TCP [0] and UDP [1] */

@@ -109,7 +109,7 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 	struct broker *b = p->b;
 	const struct broker_cfg *c = b->cfg;
 	char name[BROKER_NAME_MAX + 1], who[BROKER_NAME_MAX + 16], a[EP_STRLEN];
-	__u8 role, version, proof[NS_HMAC_LEN], want[NS_HMAC_LEN];
+	__u8 role, version, proof[NS_HMAC_LEN], want[NS_HMAC_LEN], flag;
 	const struct broker_cred *cred = NULL;
 	struct peer **slot, *old;
 	struct ns_msg_buf mb;
@@ -170,6 +170,7 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		ns_msg_addr(m, NS_A_RELAY_ADDR, &p->relay_addr.family, p->relay_addr.addr, &port);
 		if (ns_msg_u16(m, NS_A_ECHO_PORT, &p->echo_port))
 			p->echo_port = 0;
+		p->passive_only = !ns_msg_u8(m, NS_A_PASSIVE_ONLY, &flag) && flag;
 		if (public_relay_ports(p, m))
 			log_warn("relay %s: bad PUBLIC_PORTS in its LOGIN: it opens no public port",
 				 name);

@@ -564,9 +564,9 @@ static void sess_route(struct session *s)
 		sess_fail(s, NULL, NS_ERR_LIMIT, FAIL_LIMIT, "%s", why);
 		return;
 	}
-	s->mode = s->passive_only || s->transport == IPPROTO_UDP ? NS_MODE_PASSIVE :
-		  discovery_mode(S);
 	s->relay = b->relays[ridx];
+	s->mode = s->passive_only || s->transport == IPPROTO_UDP || s->relay->passive_only ?
+		  NS_MODE_PASSIVE : discovery_mode(S);
 	s->relay_name = s->relay->name;
 	s->relay_by = by;
 	relay_why(s, cand, c->nrelays);

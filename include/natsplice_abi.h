@@ -201,6 +201,7 @@ enum ns_stat {
 	NS_DROP_WINDOW,		/* TCP segment outside the window its receiver
 				 * would accept: a spoofed RST, FIN or data
 				 * (RFC 5961; bpf/lib/splice.h ns_window) */
+	NS_DROP_RATE,		/* over the relay's max-bandwidth (bpf/lib/police.h) */
 
 	NS_STAT_MAX
 };
@@ -213,7 +214,7 @@ _Static_assert(NS_STAT_MAX <= NS_STAT_SLOTS, "ns_stats: raise NS_STAT_SLOTS");
 #define NS_STAT_NAMES {							\
 	"pass", "tx", "redirect", "punt", "drop", "fallback", "handshake", \
 	"malformed", "ttl", "fib", "stranger", "source", "ringbuf",	\
-	"frag", "size", "early_rst", "window",				\
+	"frag", "size", "early_rst", "window", "rate",			\
 }
 
 /*
@@ -223,6 +224,21 @@ _Static_assert(NS_STAT_MAX <= NS_STAT_SLOTS, "ns_stats: raise NS_STAT_SLOTS");
  * install; BPF moves it forward with each segment inside the window. Racy
  * across CPUs by design: the margins absorb a stale value.
  */
+/*
+ * The relay's bandwidth cap (max-bandwidth), one map entry shared by all
+ * CPUs: a virtual scheduling clock (GCRA) under a spin lock. A packet of n
+ * bytes passes when tat_ns, moved on by n * ps_per_byte / 1000 ns, stays
+ * within burst_ns of now; ps_per_byte 0: no cap. The daemon writes the
+ * settings with BPF_F_LOCK; the programs move tat_ns.
+ */
+struct ns_police {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 tat_ns;		/* when the bytes let through so far are "paid" */
+	__u64 ps_per_byte;	/* picoseconds a byte costs: 8e12 / bits per second */
+	__u64 burst_ns;		/* how far ahead of now tat_ns may run */
+};
+
 struct ns_track {
 	__u32 splice_id;	/* whose: 0 or another id = no check */
 	__u8 wscale[2];		/* shift of the windows side d advertises (RFC 7323) */

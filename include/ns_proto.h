@@ -199,6 +199,11 @@
  *  CONNECT_INFO, so that both agents run it on the service's connection
  *  (and CLIENT_INFO, above, the same way).
  *
+ * ## Splice modes a relay can do
+ *  A relay that splices in passive mode only (its userspace mode: sockets,
+ *  no packet rewriting) says PASSIVE_ONLY (U8 1) in its LOGIN; the broker
+ *  then asks it for passive splices only, whatever the subscriber's NAT.
+ *
  * ## Round trips to relays (lib/rtt.h)
  *  A relay that answers round-trip probes says so in its LOGIN: ECHO_PORT
  *  (U16, a UDP port on its RELAY_ADDR). After an agent's LOGIN_OK, and to
@@ -401,6 +406,8 @@ enum ns_attr_type {
 	NS_A_HAIRPIN,		/* U8 1: the NAT hairpins (UDP) */
 	NS_A_NO_PUNCH,		/* U8 1: CONNECT/FLOW after a punched path failed */
 	NS_A_DELAY_MS,		/* U32: a punched path: connect this long after CONNECT_INFO */
+	NS_A_PASSIVE_ONLY,	/* U8 1: a relay's LOGIN: it splices in passive mode only
+				 * (userspace mode) */
 	NS_A_MAX
 };
 

@@ -49,7 +49,13 @@ void ns_pipe_close(struct ns_pipe *p)
 
 int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads)
 {
+	return ns_pipe_pump_upto(p, moved, reads, NULL);
+}
+
+int ns_pipe_pump_upto(struct ns_pipe *p, __u64 *moved, __u64 *reads, __u64 *budget)
+{
 	bool drained = false;	/* the last read took all src had */
+	size_t chunk;
 	ssize_t n;
 
 	while (!p->done) {
@@ -72,8 +78,12 @@ int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads)
 		}
 		if (drained)
 			break;
-		n = splice(p->src, NULL, p->p[1], NULL, PIPE_CHUNK,
-			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		chunk = PIPE_CHUNK;
+		if (budget && *budget < chunk)
+			chunk = *budget;
+		if (!chunk)
+			return 1;	/* src may hold more: the caller comes back */
+		n = splice(p->src, NULL, p->p[1], NULL, chunk, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -82,7 +92,10 @@ int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads)
 			p->eof = true;
 		else if (reads)
 			(*reads)++;
-		drained = !p->src_hup && !p->inpipe && n > 0 && (size_t)n < p->slots;
+		if (budget)
+			*budget -= n;
+		drained = !p->src_hup && !p->inpipe && n > 0 && (size_t)n < p->slots &&
+			  (size_t)n < chunk;
 		p->inpipe += n;
 	}
 	return 0;

@@ -43,5 +43,12 @@ void ns_pipe_close(struct ns_pipe *p);
  * caller has seen src's peer close (src_hup), src is read to its EOF.
  */
 int ns_pipe_pump(struct ns_pipe *p, __u64 *moved, __u64 *reads);
+/*
+ * The same, reading at most *budget bytes from src (budget NULL: no
+ * limit); *budget shrinks by what was read. 1 when the budget ran out
+ * before src was known to be drained: with edge-triggered sockets no new
+ * edge comes for what src still holds, the caller must pump again.
+ */
+int ns_pipe_pump_upto(struct ns_pipe *p, __u64 *moved, __u64 *reads, __u64 *budget);
 
 #endif

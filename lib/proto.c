@@ -89,6 +89,7 @@ static const struct attr_def {
 	[NS_A_HAIRPIN]		= { K_U8 },
 	[NS_A_NO_PUNCH]		= { K_U8 },
 	[NS_A_DELAY_MS]		= { K_U32 },
+	[NS_A_PASSIVE_ONLY]	= { K_U8 },
 };
 
 static bool attr_known(unsigned int type)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -369,6 +370,43 @@ bool ns_rate_allow(struct ns_gcra *g, __u32 rate, __u32 burst, __u64 now_ns)
 		return false;
 	g->tat_ns = tat + interval;
 	return true;
+}
+
+void ns_bw_init(struct ns_bw *b, __u32 mbit)
+{
+	__u64 min_ns;
+
+	memset(b, 0, sizeof(*b));
+	if (!mbit)
+		return;
+	b->ps_per_byte = 8000000ULL / mbit;	/* 8 bits / (mbit * 1e6 bit/s), in ps */
+	if (!b->ps_per_byte)
+		b->ps_per_byte = 1;
+	b->burst_ns = NS_BW_BURST_MS * 1000000ULL;
+	min_ns = NS_BW_BURST_MIN * b->ps_per_byte / 1000;
+	if (b->burst_ns < min_ns)
+		b->burst_ns = min_ns;
+}
+
+__u64 ns_bw_room(const struct ns_bw *b, __u64 now_ns)
+{
+	__u64 ahead;
+
+	if (!b->ps_per_byte)
+		return UINT64_MAX;
+	ahead = b->tat_ns > now_ns ? b->tat_ns - now_ns : 0;
+	if (ahead >= b->burst_ns)
+		return 0;
+	return (b->burst_ns - ahead) * 1000 / b->ps_per_byte;
+}
+
+void ns_bw_spend(struct ns_bw *b, __u64 bytes, __u64 now_ns)
+{
+	if (!b->ps_per_byte)
+		return;
+	if (b->tat_ns < now_ns)
+		b->tat_ns = now_ns;
+	b->tat_ns += bytes * b->ps_per_byte / 1000;
 }
 
 int ns_socket_bound(const struct sockaddr_storage *ss, int type, int reuse)

@@ -76,6 +76,30 @@ struct ns_gcra {
  * once? Takes its token if so. rate 0: always. */
 bool ns_rate_allow(struct ns_gcra *g, __u32 rate, __u32 burst, __u64 now_ns);
 
+/*
+ * A bandwidth cap: bytes pay into a GCRA clock. A byte costs ps_per_byte
+ * picoseconds; tat_ns may run at most burst_ns ahead of now. The relay's
+ * BPF programs run the same arithmetic on struct ns_police
+ * (bpf/lib/police.h); its userspace mode runs this.
+ */
+struct ns_bw {
+	__u64 tat_ns;
+	__u64 ps_per_byte;	/* 0: no cap */
+	__u64 burst_ns;
+};
+/* The burst: 100 ms at the cap, but at least 512 KiB. A receiver's GRO and a
+ * sender's TSO make packets of up to 64 KiB (the kernel dataplane sees them
+ * whole); with a burst of a few of those, TCP through a 16 Mbit/s cap got
+ * 3 Mbit/s, with 512 KiB 14 (test_paths.sh, test_agent_relay_bandwidth). */
+#define NS_BW_BURST_MS		100
+#define NS_BW_BURST_MIN		(512 << 10)
+/* A cap of mbit Mbit/s (0: none). */
+void ns_bw_init(struct ns_bw *b, __u32 mbit);
+/* Bytes that may pass at now_ns: UINT64_MAX without a cap. */
+__u64 ns_bw_room(const struct ns_bw *b, __u64 now_ns);
+/* bytes passed at now_ns (they may overdraw the room by one packet). */
+void ns_bw_spend(struct ns_bw *b, __u64 bytes, __u64 now_ns);
+
 /* A list of phrases for one log line ("1 agent added (carol), ..."): each
  * ns_summary_add() appends ", " and the phrase; cut at the buffer's end. */
 struct ns_summary {

@@ -92,6 +92,7 @@ struct relay_cfg {
 	__u32 public_syn_rate;	/* new clients a second per port held at once */
 	__u32 echo_port;	/* agents' round-trip probes (lib/rtt.h); 0: none */
 	__u32 max_splices;	/* max-splices: 0 = the table's size */
+	__u32 max_bw_mbit;	/* max-bandwidth, Mbit/s, all splices: 0 = none */
 	bool has_pub4;		/* public-address: what the broker is told (behind a */
 	__u32 pub4[4];		/* full-cone NAT: the NAT's), default address */
 	struct sockaddr_storage metrics;	/* metrics: GET /metrics (Prometheus) */
@@ -181,6 +182,7 @@ struct relay_dataplane {
 	bool outlives_daemon;	/* splices go on after the daemon exits */
 	bool udp_keeps_ports;	/* an established UDP splice keeps its relay
 				 * ports (its sockets own them) */
+	bool pure;		/* it can splice in pure mode (DESIGN §2) */
 	bool answers_syns;	/* passive TCP: the daemon answers the SYNs
 				 * itself, so it can make a side prove
 				 * itself first (relay_splice.c, "proving") */
@@ -237,6 +239,11 @@ struct relay {
 	int ctl_fd;
 	struct relay_watch ctl_w, ring_w;
 	struct ns_timer gc_t;
+	/* max-bandwidth in userspace mode: the cap, and a timer that pumps
+	 * the splices it held back (the BPF dataplane: bpf/lib/police.h) */
+	struct ns_bw bw;
+	struct ns_timer bw_t;
+	__u64 bw_dropped;	/* UDP datagrams over the cap */
 	int raw4, raw6;		/* IPPROTO_RAW senders for SYN-ACK, RST, UDP acks */
 	const struct relay_dataplane *dp;	/* what --mode decided (NULL before) */
 	struct relay_dp_events ev;	/* what the dataplane reports up */
@@ -341,6 +348,7 @@ struct relay_splice {
 	struct relay_watch cw[2];	/* accepted TCP connections per side */
 	struct ns_pipe pipe[2];		/* [0]: A->B, [1]: B->A */
 	__u64 upackets[2], ubytes[2];
+	bool held[2];		/* a direction max-bandwidth stopped (relay.bw_t) */
 	__u64 ulast_ns;
 };
 

@@ -375,6 +375,29 @@ static int load_obj_error(const char *what, int err, const char *pin_dir)
 	return err;
 }
 
+/* max-bandwidth into the programs' policer (bpf/lib/police.h): also to no
+ * cap, over what an earlier daemon left in the pinned map. */
+static int set_police(struct relay *r, struct bpf_object *obj)
+{
+	struct ns_police p = {
+		.ps_per_byte = r->bw.ps_per_byte,
+		.burst_ns = r->bw.burst_ns,
+	};
+	__u32 zero = 0;
+	int fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "ns_police"));
+
+	if (fd < 0)
+		return -ENOENT;
+	if (bpf_map_update_elem(fd, &zero, &p, BPF_F_LOCK)) {
+		log_err("max-bandwidth: cannot set the programs' cap: %s", strerror(errno));
+		return -errno;
+	}
+	if (r->cfg.max_bw_mbit)
+		log_info("max-bandwidth: %u Mbit/s, over it packets are dropped",
+			 r->cfg.max_bw_mbit);
+	return 0;
+}
+
 static int relay_bpf_open(struct relay *r)
 {
 	struct relay_bpf *b;
@@ -441,6 +464,9 @@ static int relay_bpf_open(struct relay *r)
 				 on_punt, r, NULL);
 	if (!b->rb)
 		return -errno;
+	err = set_police(r, obj);
+	if (err)
+		return err;
 
 	if (r->cfg.mode == RELAY_XDP) {
 		err = attach_xdp(r, b);
@@ -961,6 +987,7 @@ const struct relay_dataplane relay_dp_bpf = {
 	.keep_caps = NS_CAP(CAP_BPF),
 	.needs_root = true,
 	.outlives_daemon = true,
+	.pure = true,
 	.answers_syns = true,
 	.open = dp_open,
 	.close = dp_close,

@@ -38,6 +38,8 @@ static void on_login(void *arg, struct ns_msg_buf *mb)
 	}
 	if (r->echo[0].w.fd >= 0 || r->echo[1].w.fd >= 0)
 		ns_mb_u16(mb, NS_A_ECHO_PORT, r->cfg.echo_port);
+	if (!r->dp->pure)
+		ns_mb_u8(mb, NS_A_PASSIVE_ONLY, 1);
 }
 
 static void on_up(void *arg, const struct ns_bclient_login *li)

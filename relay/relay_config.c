@@ -152,6 +152,12 @@ static const struct ns_setting settings[] = {
 	  .arg = "N",
 	  .help = "splices at once at most; beyond, the broker's requests are answered BUSY "
 		  "(default 0: the table's size, 65536)" },
+	{ .name = "max-bandwidth", .type = NS_SET_U32, CFG(max_bw_mbit), .max = 1000000,
+	  .arg = "MBIT",
+	  .help = "Mbit/s the relay forwards at most, both directions of all splices together "
+		  "(default 0: no cap). In the kernel (xdp, tc) a packet over the cap is "
+		  "dropped and TCP slows down; in userspace mode the relay stops reading. "
+		  "Bursts of 100 ms (at least 512 KiB) pass at once" },
 	{ .name = "public-address", .type = NS_SET_FUNC, .parse = set_public_address,
 	  .what = "an IPv4 address", .arg = "IP",
 	  .help = "the IPv4 address the broker gives agents for this relay, when it is not "
@@ -372,6 +378,7 @@ static const struct relay_key {
 	RCFG("public-ports", npublic_ports), RCFG("public-half-open", public_half_open),
 	RCFG("public-syn-rate", public_syn_rate), RCFG("echo-port", echo_port),
 	RCFG("max-splices", max_splices), RCFG("public-address", has_pub4),
+	RCFG("max-bandwidth", max_bw_mbit),
 	RCFG("public-address", pub4),
 };
 

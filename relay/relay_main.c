@@ -220,6 +220,7 @@ static int relay_start(struct relay *r)
 	if (err)
 		return err;
 	ns_timer_init(&r->gc_t, on_gc, r);
+	ns_bw_init(&r->bw, r->cfg.max_bw_mbit);
 	r->next_id = 1;
 	if (ns_random_bytes(r->cookie_key, sizeof(r->cookie_key))) {
 		log_err("no random bytes for the public ports' challenges");

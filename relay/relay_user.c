@@ -41,6 +41,8 @@ static bool allowed(const struct relay_splice *sp, int side, const struct ns_pee
 	       !memcmp(sp->s.allow[side], p->addr, sizeof(p->addr));
 }
 
+#define BW_RETRY_MS 5	/* max-bandwidth: a held-back direction tries again */
+
 static void close_watch(struct relay *r, struct relay_watch *w)
 {
 	if (w->fd < 0)
@@ -80,15 +82,24 @@ static void abort_splice(struct relay *r, struct relay_splice *sp)
 	set_closed(sp, true);
 }
 
-/* Move what can be moved in direction d; false if the splice was aborted. */
+/* Move what can be moved in direction d, within max-bandwidth; false if
+ * the splice was aborted. */
 static bool pump(struct relay *r, struct relay_splice *sp, int d)
 {
-	__u64 before = sp->ubytes[d];
+	__u64 before = sp->ubytes[d], now = ns_now_ns(), room, left;
+	int ret;
 
-	if (ns_pipe_pump(&sp->pipe[d], &sp->ubytes[d], &sp->upackets[d]) < 0) {
+	room = left = ns_bw_room(&r->bw, now);
+	ret = ns_pipe_pump_upto(&sp->pipe[d], &sp->ubytes[d], &sp->upackets[d],
+				r->bw.ps_per_byte ? &left : NULL);
+	if (ret < 0) {
 		abort_splice(r, sp);	/* ECONNRESET and friends: reset the other side */
 		return false;
 	}
+	ns_bw_spend(&r->bw, room - left, now);
+	sp->held[d] = ret == 1;
+	if (sp->held[d] && !ns_timer_armed(&r->bw_t))
+		ns_timer_arm(r->loop, &r->bw_t, BW_RETRY_MS);
 	if (sp->ubytes[d] != before)
 		sp->ulast_ns = ns_now_ns();
 	if (sp->pipe[d].eof && sp->s.state == NS_ST_ESTABLISHED)
@@ -100,6 +111,22 @@ static bool pump(struct relay *r, struct relay_splice *sp, int d)
 		set_closed(sp, false);
 	}
 	return true;
+}
+
+/* max-bandwidth held directions back: pump them again (their sockets
+ * raise no new edge for what they hold). */
+static void on_bw(struct ns_loop *l, struct ns_timer *t)
+{
+	struct relay *r = t->data;
+	struct relay_splice *sp, *next;
+	int d;
+
+	for (sp = r->head; sp; sp = next) {
+		next = sp->next;
+		for (d = 0; d < 2; d++)
+			if (sp->held[d] && sp->s.state != NS_ST_CLOSED && !pump(r, sp, d))
+				break;
+	}
 }
 
 static void on_tcp_data(struct relay *r, struct relay_watch *w, __u32 events)
@@ -206,6 +233,11 @@ static void on_udp(struct relay *r, struct relay_watch *w, __u32 events)
 		if (sp->s.state < NS_ST_ESTABLISHED ||
 		    memcmp(&peer, &sp->s.peer[side], sizeof(peer)))
 			continue;	/* before the splice, or not the peer: dropped */
+		if (ns_bw_room(&r->bw, ns_now_ns()) < (__u64)n) {
+			r->bw_dropped++;	/* over max-bandwidth */
+			continue;
+		}
+		ns_bw_spend(&r->bw, n, ns_now_ns());
 		ns_sockaddr_make(sp->s.family, sp->s.peer[!side].addr, sp->s.peer[!side].port, &ss);
 		if (sendto(sp->lw[!side].fd, buf, n, MSG_DONTWAIT, (struct sockaddr *)&ss,
 			   sp->s.family == NS_AF_INET ? sizeof(struct sockaddr_in) :
@@ -347,11 +379,16 @@ static void dp_public_close(struct relay *r, struct relay_public *pub)
 
 static int dp_open(struct relay *r)
 {
+	ns_timer_init(&r->bw_t, on_bw, r);
+	if (r->cfg.max_bw_mbit)
+		log_info("max-bandwidth: %u Mbit/s, over it the relay stops reading",
+			 r->cfg.max_bw_mbit);
 	return 0;	/* (no state outlives a daemon: nothing to adopt) */
 }
 
 static void dp_close(struct relay *r)
 {
+	ns_timer_cancel(r->loop, &r->bw_t);
 }
 
 /* The relay ports are this process's sockets: the kernel keeps strangers
@@ -404,6 +441,7 @@ static __u32 dp_key_owner(struct relay *r, const struct relay_splice *sp, int di
 static int dp_stats(struct relay *r, __u64 stats[NS_STAT_MAX])
 {
 	memset(stats, 0, NS_STAT_MAX * sizeof(*stats));
+	stats[NS_DROP_RATE] = r->bw_dropped;
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "lib/hop.h"
 #include "lib/kmod.h"
 #include "lib/clock.h"
+#include "lib/police.h"
 
 /* last_seen_ns resolution, ns: a store per packet would bounce the entry's cache line. */
 #define NS_SEEN_GRANULARITY_NS	1000000000ULL
@@ -321,6 +322,8 @@ static __always_inline int ns_splice_packet(struct ns_ctx *ctx, const struct ns_
 
 	if (inexact < 0)
 		return inexact;
+	if (!ns_police_pass(p->l3_len, p->tcp_flags))
+		return -NS_DROP_RATE;
 	ret = ns_forward(ctx, p, val, now);
 	if (ret == NS_V_TX || ret == NS_V_REDIRECT)
 		ns_account(p, val, now, inexact);

@@ -33,6 +33,7 @@
 #include "entry.h"
 #include "pkt.h"
 #include "fixture.h"
+#include "util.h"
 #include "xdp_relay.skel.h"
 #include "tc_relay.skel.h"
 
@@ -642,7 +643,7 @@ struct env {
 	const char *name;
 	int xdp;			/* XDP (else TC) */
 	int prog;
-	int table, counters, stats, ports, frags, track;
+	int table, counters, stats, ports, frags, track, police;
 	struct ring_buffer *rb;
 	int ifindex;			/* DEV_PEERS */
 	int remote_ifindex;		/* DEV_REMOTE */
@@ -1205,6 +1206,58 @@ static void run_case(void **state)
 	check_punt(e, c, verdict, &in);
 }
 
+/* max-bandwidth (bpf/lib/police.h) at mbit Mbit/s; 0: no cap. */
+static void police_set(struct env *e, __u32 mbit)
+{
+	struct ns_police p = { 0 };
+	struct ns_bw bw;
+	__u32 zero = 0;
+
+	ns_bw_init(&bw, mbit);
+	p.ps_per_byte = bw.ps_per_byte;
+	p.burst_ns = bw.burst_ns;
+	assert_int_equal(bpf_map_update_elem(e->police, &zero, &p, BPF_F_LOCK), 0);
+}
+
+/*
+ * At 1 Mbit/s the burst (NS_BW_BURST_MIN) of a splice's packets passes and
+ * those after it are dropped as "rate"; a FIN passes over the cap; without
+ * the cap everything passes again. (The run takes milliseconds: at 125
+ * bytes a millisecond the cap lets a few packets more through meanwhile.)
+ */
+static void police_cap(void **state)
+{
+	struct env *e = *state;
+	const struct pkt data = { TCP4(PEER_A4, 40001, RELAY4, 5001), .payload = 1400 };
+	const struct pkt fin = { TCP4(PEER_A4, 40001, RELAY4, 5001),
+				 .tcp_flags = NS_TCP_FIN | NS_TCP_ACK };
+	const __u32 fwd = action(e, e->xdp ? NS_V_TX : NS_V_REDIRECT);
+	struct frame in, out;
+	__u32 retval;
+	int i, passed = 0, sent = 2 * NS_BW_BURST_MIN / 1440, burst = NS_BW_BURST_MIN / 1440;
+
+	state_set(e, 0);
+	assert_int_equal(pkt_build(&data, &in), 0);
+	assert_int_equal(in.l3_len, 1440);
+	police_set(e, 1);
+	for (i = 0; i < sent; i++) {
+		prog_run(e, &in, &out, 1, &retval);
+		passed += retval == fwd;
+	}
+	if (passed < burst || passed > burst + 40)
+		fail_msg("%d of %d packets of 1440 bytes passed a burst of %d", passed, sent,
+			 NS_BW_BURST_MIN);
+	assert_int_equal(stat_sum(e, NS_DROP_RATE), sent - passed);
+	police_set(e, 0);
+	prog_run(e, &in, &out, 1, &retval);
+	assert_int_equal(retval, fwd);
+	police_set(e, 1);
+	assert_int_equal(pkt_build(&fin, &in), 0);
+	prog_run(e, &in, &out, 1, &retval);
+	assert_int_equal(retval, fwd);
+	police_set(e, 0);
+}
+
 /* ------------------------------------------------------------------------
  * Loading.
  */
@@ -1218,13 +1271,14 @@ static int env_init(struct env *e, struct bpf_object *obj, struct bpf_program *p
 	e->ports = bpf_object__find_map_fd_by_name(obj, "ns_ports");
 	e->track = bpf_object__find_map_fd_by_name(obj, "ns_track");
 	e->frags = bpf_object__find_map_fd_by_name(obj, "ns_frags");
+	e->police = bpf_object__find_map_fd_by_name(obj, "ns_police");
 	e->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(obj, "ns_punts"),
 				 on_punt, e, NULL);
 	e->ifindex = if_nametoindex(DEV_PEERS);
 	e->remote_ifindex = if_nametoindex(DEV_REMOTE);
 	e->ncpus = libbpf_num_possible_cpus();
 	if (e->prog < 0 || e->table < 0 || e->counters < 0 || e->stats < 0 ||
-	    e->ports < 0 || e->frags < 0 || !e->rb || !e->ifindex ||
+	    e->ports < 0 || e->frags < 0 || e->police < 0 || !e->rb || !e->ifindex ||
 	    !e->remote_ifindex || e->ncpus <= 0)
 		return -1;
 	return 0;
@@ -1306,7 +1360,7 @@ static void maps_identical(void **state)
 		assert_int_equal(bpf_map__map_flags(m), bpf_map__map_flags(o));
 		n++;
 	}
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
 	xdp_relay__destroy(x);
 	tc_relay__destroy(t);
 }
@@ -1317,9 +1371,10 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 static struct run xdp_runs[ARRAY_SIZE(cases)], tc_runs[ARRAY_SIZE(cases)];
-static struct CMUnitTest xdp_tests[ARRAY_SIZE(cases)], tc_tests[ARRAY_SIZE(cases)];
+/* a test per case, then police_cap */
+static struct CMUnitTest xdp_tests[ARRAY_SIZE(cases) + 1], tc_tests[ARRAY_SIZE(cases) + 1];
 
-/* A test per case, named "program: description". */
+/* A test per case, named "program: description", then police_cap. */
 static int tests_make(struct env *e, struct run *runs, struct CMUnitTest *tests)
 {
 	size_t i;
@@ -1335,6 +1390,10 @@ static int tests_make(struct env *e, struct run *runs, struct CMUnitTest *tests)
 			.initial_state = &runs[i],
 		};
 	}
+	if (asprintf(&name, "%s: max-bandwidth drops over the cap", e->name) < 0)
+		return -1;
+	tests[i] = (struct CMUnitTest){ .name = name, .test_func = police_cap,
+					 .initial_state = e };
 	return 0;
 }
 

@@ -6,6 +6,8 @@
 #
 #   TYPE                  mapping  filtering  port kept
 #   full-cone             ei       ei         yes   1:1 SNAT, everything in DNATed
+#   restricted-cone       ei       ad         yes   SNAT; in only from an address the
+#                                                   mapping has sent to (any port)
 #   port-restricted-cone  ei       apd        yes   plain SNAT: conntrack lets replies in
 #   symmetric             apd      apd        no    masquerade random,fully-random
 #   outbound-only         (no NAT) apd        yes   the host has a public address; a
@@ -13,14 +15,14 @@
 #
 # (public: a host on br0 itself; nothing to set.) Linux NAT keeps the
 # source port when it is free, which makes SNAT endpoint-independent and
-# port-preserving. No restricted cone (address-dependent filtering): it
-# needs per-mapping state, a set of (remote address, mapped port) pairs
-# filled from the packets; on this host's nft and kernel a dynamic set
-# with a concatenated key filled from a forward or postrouting chain stored
-# other fields than the ones named (10.0.1.2 . 7700 for "ip daddr . th
-# sport"), and one keyed on the address alone opens the address to every
-# mapping. So discovery's "ad" (the broker's answer from the other port of
-# the contacted address gets in) has no test bed here.
+# port-preserving. The restricted cone keeps a set of (remote address,
+# port) pairs, the port being the host's source port (kept by the SNAT,
+# so also the mapped port), filled from the packets going out; a new
+# connection coming in is DNATed to the host only when its (source
+# address, destination port) is in the set. The rule that fills the set
+# must match the outgoing direction only (iifname lan0): matched on every
+# forwarded packet it also stores the replies' (LAN address, port), which
+# looks like nft storing other fields than the ones named.
 
 # The outbound-only hosts' public subnets, routed through their router.
 OUTBOUND_NET_A=198.51.100.0/25	OUTBOUND_HOST_A=198.51.100.2
@@ -50,6 +52,15 @@ nat_type() {
 		rules="
 		chain inbound { type nat hook prerouting priority dstnat; policy accept;
 			iifname \"eth0\" ip daddr $wan dnat to $lan; }
+		chain post { type nat hook postrouting priority srcnat; policy accept;
+			oifname \"eth0\" ip saddr $lan snat to $wan; }" ;;
+	restricted-cone)
+		rules="
+		set peers { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 10m; }
+		chain out { type filter hook forward priority filter; policy accept;
+			iifname \"lan0\" oifname \"eth0\" meta l4proto { tcp, udp } update @peers { ip daddr . th sport }; }
+		chain inbound { type nat hook prerouting priority dstnat; policy accept;
+			iifname \"eth0\" ip daddr $wan meta l4proto { tcp, udp } ip saddr . th dport @peers dnat to $lan; }
 		chain post { type nat hook postrouting priority srcnat; policy accept;
 			oifname \"eth0\" ip saddr $lan snat to $wan; }" ;;
 	port-restricted-cone)
@@ -85,6 +96,7 @@ nat_type_expect() {
 	case "$1" in
 	public) echo "nat=no mapping=ei filtering=ei preserve=yes" ;;
 	full-cone) echo "nat=yes mapping=ei filtering=ei preserve=yes" ;;
+	restricted-cone) echo "nat=yes mapping=ei filtering=ad preserve=yes" ;;
 	port-restricted-cone) echo "nat=yes mapping=ei filtering=apd preserve=yes" ;;
 	symmetric) echo "nat=yes mapping=apd filtering=apd preserve=no" ;;
 	outbound-only) echo "nat=no mapping=ei filtering=apd preserve=yes" ;;

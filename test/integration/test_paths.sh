@@ -11,7 +11,7 @@
 
 BROKER2=203.0.113.11	# the broker's discovery-address
 PUB2_4=203.0.113.51	# a second public host (side B's "public" type)
-TYPES=${TYPES:-"public full-cone port-restricted-cone symmetric outbound-only"}
+TYPES=${TYPES:-"public full-cone restricted-cone port-restricted-cone symmetric outbound-only"}
 
 # paths_bed: the system with the broker on two addresses, a relay (TC), a
 # web server on HA and on PUB, and a second public host PUB2. NATB is 20 ms
@@ -32,6 +32,8 @@ ${1:-}"
 	random_file "$TMP/web.bin" $((2 << 20))
 	web_server "$HA" 8080 "$TMP/web.bin"
 	web_server "$PUB" 8080 "$TMP/web.bin"
+	bg "$HA" "$TMP/echo-ha.log" "$NSUDP" --echo --bind 127.0.0.1:9000 --idle 3600 --timeout 3600
+	bg "$PUB" "$TMP/echo-pub.log" "$NSUDP" --echo --bind 127.0.0.1:9000 --idle 3600 --timeout 3600
 }
 
 # side_ns SIDE TYPE: where side A (provider) or B (subscriber) of TYPE runs.
@@ -56,8 +58,8 @@ set_nat() {
 }
 
 # pair_agents TA TB [SUB_YAML_EXTRA]: provider home-nas (side A, type TA)
-# publishing web, subscriber laptop (side B, type TB) on 127.0.0.1:18080;
-# both with tunnel-listen (reachable where their NAT lets it in). Waits for
+# publishing web (TCP) and echo (UDP), subscriber laptop (side B, type TB)
+# on 127.0.0.1:18080 and 127.0.0.1:19000; both with tunnel-listen (reachable where their NAT lets it in). Waits for
 # both agents' discovery. Sets NS_A, NS_B.
 pair_agents() {
 	NS_A=$(side_ns A "$1")
@@ -68,10 +70,12 @@ pair_agents() {
 	set_nat B "$2"
 	start_agent "$NS_A" home-nas nas-secret 'tunnel-listen: 0.0.0.0:7800
 publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }'
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }
+  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
 	start_agent "$NS_B" laptop laptop-secret "tunnel-listen: 0.0.0.0:7800
 subscribe:
   - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
+  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }
 ${3:-}"
 	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
 	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
@@ -112,10 +116,32 @@ expect_path() {
 	fi
 }
 
+# expect_udp_path TA TB: the same for a UDP service, where a punch needs
+# one side to let the first datagram in unasked (endpoint-independent
+# filtering: full cone), the other to map endpoint-independently.
+udp_waits() { [ "$1" = full-cone ]; }
+expect_udp_path() {
+	local p
+
+	p=$(expect_path "$1" "$2")
+	if [ "$p" = punched ] && ! udp_waits "$1" && ! udp_waits "$2"; then
+		p=relay
+	fi
+	echo "$p"
+}
+
 download_path() {	# download_path: one download through laptop; prints its path
 	http_get "$NS_B" http://127.0.0.1:18080/ "$TMP/got.bin" || fail "download failed"
 	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
 	broker_api /api/v1/sessions | jq -r 'last | .path'
+}
+
+exchange_path() {	# exchange_path: datagrams through laptop's echo; prints "path transport"
+	local out
+
+	out=$(nsx "$NS_B" "$NSUDP" --relay 127.0.0.1:19000 --send 200 --size 12-1400 \
+		--window 16 --max-loss 1 --timeout 30 2>&1) || fail "datagrams: $out"
+	broker_api /api/v1/sessions | jq -r 'last | "\(.path) \(.transport)"'
 }
 
 # Each NAT type, discovered from side A, TCP and UDP: a table of expected
@@ -137,19 +163,25 @@ test_discovery_types() {
 	[ -z "$bad" ] || fail "discovery disagrees for:$bad"
 }
 
-# Every pair of NAT types: the path the pair allows, and the download.
+# Every pair of NAT types: the path the pair allows for a TCP download and
+# for UDP datagrams, both checked end to end.
 test_path_matrix() {
-	local ta tb want got bad="" n=0
+	local ta tb want got uwant ugot bad="" n=0
 
 	paths_bed
-	printf '%-22s %-22s %-8s %s\n' PROVIDER SUBSCRIBER EXPECTED GOT
+	printf '%-22s %-22s %-8s %-8s %-12s %s\n' PROVIDER SUBSCRIBER "TCP WANT" GOT \
+		"UDP WANT" GOT
 	for ta in $TYPES; do
 		for tb in $TYPES; do
 			pair_agents "$ta" "$tb"
 			want=$(expect_path "$ta" "$tb")
 			got=$(download_path)
-			printf '%-22s %-22s %-8s %s\n' "$ta" "$tb" "$want" "$got"
+			uwant="$(expect_udp_path "$ta" "$tb") udp"
+			ugot=$(exchange_path)
+			printf '%-22s %-22s %-8s %-8s %-12s %s\n' "$ta" "$tb" "$want" "$got" \
+				"$uwant" "$ugot"
 			[ "$got" = "$want" ] || bad="$bad $ta+$tb:$got"
+			[ "$ugot" = "$uwant" ] || bad="$bad $ta+$tb/udp:$ugot"
 			n=$((n + 1))
 		done
 	done
@@ -224,14 +256,14 @@ test_udp_punched() {
 		"punched udp" ] || fail "not punched: $(broker_api /api/v1/sessions | jq -c last)"
 }
 
-# An agent behind a full cone relays a session between two other NATed
-# agents (no other relay online); when it goes, the next session takes a
-# relay that is there, and nothing else breaks.
-test_agent_relays() {
+# agent_relay_bed [HOME_NAS_YAML]: NATA a full cone with home-nas on HA
+# relaying for others (relay: true, plus HOME_NAS_YAML), no other relay;
+# pub (HC behind NATC) publishes a web server (web.bin, WEB_MB MiB,
+# default 2) that laptop (HB) subscribes to on 127.0.0.1:18080.
+agent_relay_bed() {
 	local rels
 
 	need_system
-	[ -x "$NSDELAY" ] || skip "test/tools/nsdelay is not built"
 	topo_nat
 	NATC=${NSP}natc HC=${NSP}hc
 	nat_router "$NATC" "$HC" 203.0.113.103 10.0.3
@@ -239,10 +271,11 @@ test_agent_relays() {
 	NAS_RELAY=1 start_broker "discovery-address: $BROKER2
 hole-punching: false"
 	nat_type "$NATA" "$HA" "$NATA4" "$HA4" full-cone
-	random_file "$TMP/web.bin" $((2 << 20))
+	random_file "$TMP/web.bin" $((${WEB_MB:-2} << 20))
 	web_server "$HC" 8080 "$TMP/web.bin"
 	start_agent "$HA" home-nas nas-secret "relay: true
-relay-program: $NATSPLICE"
+relay-program: $NATSPLICE
+${1:-}"
 	wait_for_line "$TMP/agent-home-nas.log" "relay: relaying for others" 60 ||
 		fail "home-nas does not relay: $(grep relay "$TMP/agent-home-nas.log")"
 	wait_until 30 eval 'broker_api /api/v1/relays | jq -e ".[] | select(.name == \"home-nas\")" >/dev/null' ||
@@ -256,6 +289,13 @@ relay-program: $NATSPLICE"
 	start_agent "$HB" laptop laptop-secret 'subscribe:
   - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }'
 	NS_B=$HB
+}
+
+# An agent behind a full cone relays a session between two other NATed
+# agents (no other relay online); when it goes, the next session takes a
+# relay that is there, and nothing else breaks.
+test_agent_relays() {
+	agent_relay_bed
 	[ "$(download_path)" = relay ] || fail "not relayed"
 	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = home-nas ] ||
 		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
@@ -268,6 +308,43 @@ relay-program: $NATSPLICE"
 	[ "$(download_path)" = relay ] || fail "not relayed after home-nas left"
 	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = relay1 ] ||
 		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
+}
+
+# capped_download MBIT: a download through the agent's relay capped at MBIT
+# Mbit/s arrives whole, no faster than the cap allows (its 64 KiB burst
+# and a third for the clock's slack); prints the rate.
+capped_download() {
+	local cap=$1 t0 t1 ms mbit
+
+	t0=$(date +%s%N)
+	http_get "$HB" http://127.0.0.1:18080/ "$TMP/got.bin" || fail "download failed"
+	t1=$(date +%s%N)
+	cmp -s "$TMP/got.bin" "$TMP/web.bin" || fail "the download differs"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | "\(.path) \(.relay)"')" = \
+		"relay home-nas" ] || fail "not relayed by home-nas"
+	ms=$(((t1 - t0) / 1000000))
+	mbit=$(($(stat -c %s "$TMP/web.bin") * 8 / 1000 / (ms > 0 ? ms : 1)))
+	echo "$(stat -c %s "$TMP/web.bin") bytes in $ms ms: $mbit Mbit/s (cap $cap)"
+	[ "$mbit" -le $((cap * 4 / 3)) ] || fail "$mbit Mbit/s through a relay capped at $cap"
+}
+
+# relay-max-bandwidth caps what an agent relays for others: in the kernel
+# (packets over the cap dropped, TCP slows down) ...
+test_agent_relay_bandwidth() {
+	WEB_MB=6 agent_relay_bed 'relay-max-bandwidth: 16'
+	grep -q "max-bandwidth: 16 Mbit/s" "$TMP/agent-home-nas.log" ||
+		fail "the relay did not take the cap: $(grep relay "$TMP/agent-home-nas.log")"
+	capped_download 16
+}
+
+# ... and in userspace mode (the relay stops reading).
+test_agent_relay_bandwidth_userspace() {
+	WEB_MB=6 agent_relay_bed 'relay-max-bandwidth: 16
+relay-mode: userspace'
+	grep -q "max-bandwidth: 16 Mbit/s, over it the relay stops reading" \
+		"$TMP/agent-home-nas.log" ||
+		fail "the userspace relay did not take the cap: $(grep relay "$TMP/agent-home-nas.log")"
+	capped_download 16
 }
 
 # A host whose NAT filters incoming connections does not relay, and says why.

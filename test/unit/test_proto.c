@@ -45,7 +45,7 @@ static const enum kind kinds[NS_A_MAX] = {
 	[NS_A_ECHO_PORT] = K_U16, [NS_A_RELAY_INFO] = K_NEST, [NS_A_RTT_US] = K_U32,
 	[NS_A_ALT_ADDR] = K_ADDR, [NS_A_NAT] = K_NEST, [NS_A_MAPPING] = K_U8,
 	[NS_A_FILTERING] = K_U8, [NS_A_PRESERVE] = K_U8, [NS_A_HAIRPIN] = K_U8,
-	[NS_A_NO_PUNCH] = K_U8, [NS_A_DELAY_MS] = K_U32,
+	[NS_A_NO_PUNCH] = K_U8, [NS_A_DELAY_MS] = K_U32, [NS_A_PASSIVE_ONLY] = K_U8,
 };
 
 /* The attributes that may repeat besides nested lists. */
@@ -62,7 +62,7 @@ static const struct msg_spec {
 	{ NS_MSG_CHALLENGE, { NS_A_NONCE, NS_A_VERSION_MIN, NS_A_VERSION_MAX } },
 	{ NS_MSG_LOGIN, { NS_A_ROLE, NS_A_NAME, NS_A_VERSION, NS_A_PROOF, NS_A_LOCAL_ADDR,
 			  NS_A_LISTEN_PORT, NS_A_RELAY_ADDR, NS_A_PUBLIC_PORTS,
-			  NS_A_ECHO_PORT } },
+			  NS_A_ECHO_PORT, NS_A_PASSIVE_ONLY } },
 	{ NS_MSG_LOGIN_OK, { NS_A_VERSION, NS_A_OBSERVED_ADDR, NS_A_HOLD_TIME } },
 	{ NS_MSG_ERROR, { NS_A_REQ_ID, NS_A_SESSION, NS_A_CODE, NS_A_TEXT } },
 	{ NS_MSG_HEARTBEAT, { 0 } },
