@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -24,6 +25,8 @@ static int set_caps(__u64 keep)
 int ns_drop_privileges(const char *user, __u64 keep, const char **what)
 {
 	struct passwd *pw;
+	int pdeath = 0;
+	pid_t ppid = getppid();
 
 	*what = "";
 	if (geteuid() != 0 || !strcmp(user, "root"))
@@ -37,6 +40,7 @@ int ns_drop_privileges(const char *user, __u64 keep, const char **what)
 	*what = "keep capabilities";
 	if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
 		return -errno;
+	prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);	/* (a new gid clears it too) */
 	*what = "clear supplementary groups";
 	if (setgroups(0, NULL))
 		return -errno;
@@ -46,6 +50,15 @@ int ns_drop_privileges(const char *user, __u64 keep, const char **what)
 	*what = "set the user";
 	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid))
 		return -errno;
+	/* A new gid or uid clears the parent-death signal (a relay an agent runs has
+	 * one): set it again, and if the parent died meanwhile, deliver it. */
+	if (pdeath) {
+		*what = "keep the parent-death signal";
+		if (prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0))
+			return -errno;
+		if (getppid() != ppid)
+			raise(pdeath);
+	}
 	*what = "set capabilities";
 	if (set_caps(keep))
 		return -errno;

@@ -15,7 +15,9 @@
  * saved uid and gid set, no capabilities but those in keep (NS_CAP bits,
  * effective and permitted), no_new_privs. For a single-threaded caller (the
  * capabilities kept are the calling thread's). "root" (or not running as
- * root) changes nothing. 0, or -errno with the step that failed in *what.
+ * root) changes nothing. A parent-death signal (PR_SET_PDEATHSIG), which
+ * the kernel clears with the gid and uid, is set again. 0, or -errno with the step
+ * that failed in *what.
  */
 int ns_drop_privileges(const char *user, __u64 keep, const char **what);
 

@@ -291,6 +291,54 @@ ${1:-}"
 	NS_B=$HB
 }
 
+# A third host (PUB2) sends TCP SYNs and UDP datagrams to every port a
+# punched path may use on a full cone's public address, over and over,
+# while two sessions punch through it: neither is taken over or broken.
+# (A punching socket connects to its peer's one endpoint: the kernel gives
+# it nothing from anywhere else, and the end-to-end proof follows.)
+test_punch_third_host() {
+	local out stranger
+
+	paths_bed
+	set_nat A full-cone
+	set_nat B port-restricted-cone
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }
+  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
+  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }'
+	NS_B=$HB
+	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
+	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+	bg "$PUB2" "$TMP/stranger.log" python3 -c '
+import socket, sys, time
+dst = sys.argv[1]
+n = 0
+while True:
+    for port in range(20000, 50000):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.sendto(b"NSstranger-punch-0123456789abcdef", (dst, port))
+        u.close()
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setblocking(False)
+        try:
+            t.connect((dst, port))
+        except OSError:
+            pass
+        t.close()
+        n += 2
+    print(n, flush=True)
+' "$NATA4"
+	stranger=$BG_PID
+	wait_until 30 eval '[ -s "$TMP/stranger.log" ]' || fail "the stranger sends nothing"
+	[ "$(download_path)" = punched ] || fail "TCP not punched with a stranger at the ports"
+	out=$(exchange_path)
+	[ "$out" = "punched udp" ] || fail "UDP not punched with a stranger at the ports: $out"
+	kill "$stranger" 2>/dev/null || true
+	echo "the stranger sent $(tail -n 1 "$TMP/stranger.log") segments and datagrams"
+}
+
 # An agent behind a full cone relays a session between two other NATed
 # agents (no other relay online); when it goes, the next session takes a
 # relay that is there, and nothing else breaks.
@@ -308,6 +356,44 @@ test_agent_relays() {
 	[ "$(download_path)" = relay ] || fail "not relayed after home-nas left"
 	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = relay1 ] ||
 		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
+}
+
+# A relaying agent that dies outright (SIGKILL) in the middle of a
+# download through it: nothing crashes, no other session suffers, the
+# broker forgets the relay, and the next session takes the relay that is
+# there. The download under way either ends whole (the kernel splice
+# outlives its daemon) or fails; it never arrives changed.
+test_relay_agent_vanishes() {
+	local slow pid rc=0
+
+	WEB_MB=8 agent_relay_bed
+	nsx "$HB" curl -fsS --max-time 120 --limit-rate 1M -o "$TMP/slow.bin" \
+		http://127.0.0.1:18080/ &
+	slow=$!
+	wait_until 10 eval '[ "$(broker_api /api/v1/sessions | jq -r "last | .relay")" = home-nas ]' ||
+		fail "the first download is not relayed by home-nas"
+	sleep 2
+	start_sys_relay tc
+	pid=$(pgrep -f "$TMP/agent-home-nas.yaml" | head -n 1)
+	[ -n "$pid" ] || fail "no agent home-nas"
+	kill -KILL "$pid"
+	wait_until 30 eval '! broker_api /api/v1/relays | jq -e ".[] | select(.name == \"home-nas\")" >/dev/null' ||
+		fail "the broker still lists relay home-nas"
+	wait_until 10 eval '! pgrep -f "relay run -f /tmp/natsplice-agent-relay" >/dev/null' ||
+		fail "the relay child outlived its agent"
+	[ "$(download_path)" = relay ] || fail "not relayed after home-nas died"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = relay1 ] ||
+		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
+	wait "$slow" || rc=$?
+	if [ "$rc" = 0 ]; then
+		cmp -s "$TMP/slow.bin" "$TMP/web.bin" || fail "the download under way arrived changed"
+		echo "the download under way arrived whole"
+	else
+		echo "the download under way failed (curl $rc)"
+	fi
+	broker_api /api/v1/agents | jq -e '[.[] | .name] | index("laptop") and index("pub")' \
+		>/dev/null || fail "an agent lost its broker: $(broker_api /api/v1/agents | jq -c '[.[].name]')"
+	pgrep -f "$BROKER_CONF" >/dev/null || fail "the broker is gone"
 }
 
 # capped_download MBIT: a download through the agent's relay capped at MBIT
