@@ -372,7 +372,8 @@ test_relay_agent_vanishes() {
 	slow=$!
 	wait_until 10 eval '[ "$(broker_api /api/v1/sessions | jq -r "last | .relay")" = home-nas ]' ||
 		fail "the first download is not relayed by home-nas"
-	sleep 2
+	wait_until 10 eval '[ "$(stat -c %s "$TMP/slow.bin" 2>/dev/null || echo 0)" -ge $((1 << 20)) ]' ||
+		fail "the first download does not move"
 	start_sys_relay tc
 	pid=$(pgrep -f "$TMP/agent-home-nas.yaml" | head -n 1)
 	[ -n "$pid" ] || fail "no agent home-nas"
