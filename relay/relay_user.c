@@ -101,7 +101,7 @@ static bool pump(struct relay *r, struct relay_splice *sp, int d)
 	if (sp->held[d] && !ns_timer_armed(&r->bw_t))
 		ns_timer_arm(r->loop, &r->bw_t, BW_RETRY_MS);
 	if (sp->ubytes[d] != before)
-		sp->ulast_ns = ns_now_ns();
+		sp->ulast_ns = now;
 	if (sp->pipe[d].eof && sp->s.state == NS_ST_ESTABLISHED)
 		sp->s.state = NS_ST_CLOSING;
 	if (sp->pipe[0].done && sp->pipe[1].done) {
@@ -200,6 +200,7 @@ static void on_udp(struct relay *r, struct relay_watch *w, __u32 events)
 	int side = w->side;
 	socklen_t sl;
 	ssize_t n;
+	__u64 now;
 
 	for (;;) {
 		sl = sizeof(ss);
@@ -233,18 +234,19 @@ static void on_udp(struct relay *r, struct relay_watch *w, __u32 events)
 		if (sp->s.state < NS_ST_ESTABLISHED ||
 		    memcmp(&peer, &sp->s.peer[side], sizeof(peer)))
 			continue;	/* before the splice, or not the peer: dropped */
-		if (ns_bw_room(&r->bw, ns_now_ns()) < (__u64)n) {
+		now = ns_now_ns();
+		if (ns_bw_room(&r->bw, now) < (__u64)n) {
 			r->bw_dropped++;	/* over max-bandwidth */
 			continue;
 		}
-		ns_bw_spend(&r->bw, n, ns_now_ns());
+		ns_bw_spend(&r->bw, n, now);
 		ns_sockaddr_make(sp->s.family, sp->s.peer[!side].addr, sp->s.peer[!side].port, &ss);
 		if (sendto(sp->lw[!side].fd, buf, n, MSG_DONTWAIT, (struct sockaddr *)&ss,
 			   sp->s.family == NS_AF_INET ? sizeof(struct sockaddr_in) :
 							sizeof(struct sockaddr_in6)) == n) {
 			sp->ubytes[side] += n;
 			sp->upackets[side]++;
-			sp->ulast_ns = ns_now_ns();
+			sp->ulast_ns = now;
 		}
 	}
 }
