@@ -155,23 +155,84 @@ test_dashboard() {
 	artifact "$TMP/dom.html"
 
 	# the page sends the token of its #fragment with every API request
-	# (the broker does not check it yet; a logging proxy sees the requests)
-	bg "$BROKER" "$TMP/proxy.log" socat -v \
-		TCP-LISTEN:9771,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:9770
-	wait_until 10 nsx "$BROKER" sh -c "ss -ltn | grep -q 127.0.0.1:9771"
+	# (the broker does not check it yet; a logging proxy sees the requests
+	# and writes one line per request, whole: socat -v's forked children
+	# interleaved their logs mid-line, which made counting flaky)
+	log_proxy 9771 9770 "$TMP/proxy.req"
 	browse "http://127.0.0.1:9771/#token=dash-s3cret" dom "$TMP/dom-token.html"
 	grep -q '<body data-state="ok"' "$TMP/dom-token.html" || fail "the page failed via the proxy"
-	# (counted, not read line by line after each request: socat's children
-	# log their connections into one file at once, lines interleaved)
 	for api in agents services relays sessions; do
-		grep -q "GET /api/v1/$api " "$TMP/proxy.log" || fail "no GET /api/v1/$api"
+		grep -q "^GET /api/v1/$api[ ?]" "$TMP/proxy.req" || fail "no GET /api/v1/$api"
 	done
-	n_api=$(grep -c "GET /api/v1/" "$TMP/proxy.log") || true
-	n_tok=$(grep -c "Authorization: Bearer dash-s3cret" "$TMP/proxy.log") || true
+	n_api=$(grep -c " /api/v1/" "$TMP/proxy.req") || true
+	n_tok=$(grep -c " auth=Bearer dash-s3cret$" "$TMP/proxy.req") || true
 	[ "$n_tok" -ge "$n_api" ] ||
-		fail "$n_api API requests, only $n_tok with the token"
+		fail "$n_api API requests, only $n_tok with the token: $(cat "$TMP/proxy.req")"
 	[ "$n_tok" = "$n_api" ] ||
 		fail "the token left the browser outside the API requests ($n_tok for $n_api)"
+}
+
+# log_proxy PORT UPSTREAM FILE: an HTTP proxy on the broker's 127.0.0.1:PORT
+# to 127.0.0.1:UPSTREAM that appends a line "METHOD PATH auth=VALUE" to FILE
+# for each request (bodiless requests: the page only GETs).
+log_proxy() {
+	cat >"$TMP/log_proxy.py" <<-'PY'
+	import socket, sys, threading
+	port, upstream, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+	lock = threading.Lock()
+	def note(head):
+	    lines = head.decode("latin-1").split("\r\n")
+	    auth = "-"
+	    for l in lines[1:]:
+	        k, _, v = l.partition(":")
+	        if k.strip().lower() == "authorization":
+	            auth = v.strip()
+	    req = lines[0].split(" ")
+	    with lock, open(path, "a") as f:
+	        f.write("%s %s auth=%s\n" % (req[0], req[1] if len(req) > 1 else "", auth))
+	def down(src, dst):
+	    try:
+	        while True:
+	            b = src.recv(65536)
+	            if not b:
+	                break
+	            dst.sendall(b)
+	    except OSError:
+	        pass
+	    try:
+	        dst.shutdown(socket.SHUT_WR)
+	    except OSError:
+	        pass
+	def conn(c):
+	    u = socket.create_connection(("127.0.0.1", upstream))
+	    threading.Thread(target=down, args=(u, c), daemon=True).start()
+	    buf = b""
+	    try:
+	        while True:
+	            b = c.recv(65536)
+	            if not b:
+	                break
+	            buf += b
+	            while b"\r\n\r\n" in buf:
+	                head, _, buf = buf.partition(b"\r\n\r\n")
+	                note(head)
+	                u.sendall(head + b"\r\n\r\n")
+	    except OSError:
+	        pass
+	    try:
+	        u.shutdown(socket.SHUT_WR)
+	    except OSError:
+	        pass
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	s.bind(("127.0.0.1", port))
+	s.listen(64)
+	while True:
+	    c, _ = s.accept()
+	    threading.Thread(target=conn, args=(c,), daemon=True).start()
+	PY
+	bg "$BROKER" "$TMP/log_proxy.log" python3 "$TMP/log_proxy.py" "$1" "$2" "$3"
+	wait_until 10 nsx "$BROKER" sh -c "ss -ltn | grep -q 127.0.0.1:$1"
 }
 
 # fake_api PORT STATUS: a server on the broker's 127.0.0.1:PORT answering
