@@ -562,7 +562,7 @@ int agent_tunnel_listen_open(struct agent *a);
 void agent_tunnel_listen_close(struct agent *a);
 
 /* agent_udp.c: UDP as UDP */
-void agent_udp_link(struct agent_tunnel *t, bool dial);	/* CONNECT_INFO with TRANSPORT 17 */
+void agent_udp_link(struct agent_tunnel *t, bool dial, __u32 delay_ms);	/* CONNECT_INFO, TRANSPORT 17 */
 void agent_udp_on_event(struct agent_tunnel *t);	/* the tunnel socket, any state */
 /* One application datagram towards the peer, sealed unless the tunnel is
  * plain: queued in o, or sent at once (o NULL). */

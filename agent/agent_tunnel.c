@@ -691,7 +691,7 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 	char label[AGENT_NAME_MAX * 2 + 64], ps[AGENT_SA_STRLEN];
 	__u8 wrapped[NS_KEY_LEN], family, dial, compress = 0, path = 0, plain = 0;
 	struct agent_tunnel *t;
-	__u32 addr[4], punch_s;
+	__u32 addr[4], punch_s, delay;
 	__u64 session;
 	__u16 port;
 
@@ -744,15 +744,16 @@ void agent_tunnel_on_info(struct agent *a, const struct ns_msg *m)
 		  dial ? "connecting to" : "waiting for", agent_sa_str(&t->peer, ps, sizeof(ps)),
 		  compress ? ", compressed" : "", t->transport == IPPROTO_UDP ? ", udp" : "",
 		  t->plain ? ", not encrypted" : "");
+	if (path != NS_PATH_PUNCH || ns_msg_u32(m, NS_A_DELAY_MS, &delay))
+		delay = 0;
+	delay = delay < 1000 ? delay : 1000;
 	if (t->transport == IPPROTO_UDP) {
-		agent_udp_link(t, dial);
+		agent_udp_link(t, dial, delay);
 		return;
 	}
 	if (dial) {
-		__u32 delay = 0;
-
-		if (path == NS_PATH_PUNCH && !ns_msg_u32(m, NS_A_DELAY_MS, &delay) && delay)
-			agent_link_dial_later(t, delay < 1000 ? delay : 1000);
+		if (delay)
+			agent_link_dial_later(t, delay);
 		else
 			agent_link_dial(t);
 		return;

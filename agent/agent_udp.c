@@ -310,7 +310,26 @@ static int udp_socket(struct agent_tunnel *t, const struct sockaddr_storage *loc
 	return err;
 }
 
-void agent_udp_link(struct agent_tunnel *t, bool dial)
+/*
+ * A punched path's answering side opens its own NAT first: a datagram to
+ * the discard port of the other's address (so not to the port the other
+ * sends from, where it would leave the far NAT a conntrack entry in the
+ * way of that side's mapping) makes a NAT that filters by address let the
+ * other's datagrams in; one that filters by nothing needs none, and the
+ * broker does not make a side that filters by port answer (ns_proto.h).
+ */
+static void punch_prime(struct agent_tunnel *t, const char *label)
+{
+	struct sockaddr_storage to = t->peer;
+	static const __u8 byte;
+
+	ns_sockaddr_set_port(&to, NS_PUNCH_PRIME_PORT);
+	if (sendto(t->tw.fd, &byte, sizeof(byte), 0, (struct sockaddr *)&to,
+		   ns_sockaddr_len(&to)) < 0)
+		log_debug("%s: priming the NAT: %s", label, strerror(errno));
+}
+
+void agent_udp_link(struct agent_tunnel *t, bool dial, __u32 delay_ms)
 {
 	char label[LABEL_LEN], ps[AGENT_SA_STRLEN];
 	int err;
@@ -349,8 +368,15 @@ void agent_udp_link(struct agent_tunnel *t, bool dial)
 		return;
 	}
 	t->state = t->path == NS_PATH_RELAY ? TUN_DIALING : TUN_PROOF;
-	if (!dial)
-		return;		/* punched, behind a full cone: answer the first datagram */
+	if (!dial) {
+		punch_prime(t, label);
+		return;		/* punched: answer the other's first datagram */
+	}
+	if (delay_ms) {
+		/* punched: the other side answers, or both send at this moment */
+		ns_timer_arm(t->a->loop, &t->rtx, delay_ms);
+		return;
+	}
 	resend(t);
 	ns_timer_arm(t->a->loop, &t->rtx, AGENT_UDP_RESEND_MS);
 }

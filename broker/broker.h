@@ -37,6 +37,7 @@
  * bytes; before login a larger message closes the connection (it would
  * otherwise hold up to NS_PROTO_MAX_BODY of buffer). */
 #define BROKER_LOGIN_MAX_BODY	1024
+#define BROKER_API_MAX_BODY	1024	/* bytes of an HTTP API request body (POSTs need none) */
 #define BROKER_LOGIN_FREE	5	/* login-failures-free */
 #define BROKER_LOGIN_BACKOFF_MAX 60	/* login-backoff-max, seconds */
 #define BROKER_SOURCE_FREE_FACTOR 4	/* a source's failures (any name) are free up to
@@ -336,6 +337,8 @@ struct peer {
 	__u64 relays_sent;		/* agents: the hash of the last RELAYS (rtt.c), 0: none */
 	struct ns_nat_result nat[2];	/* agents: NAT_INFO for TCP [0] and UDP [1] */
 	__u8 nat_known;			/* bit 0: nat[0] reported, bit 1: nat[1] */
+	time_t nat_since;		/* agents: when the last NAT_INFO came, 0: none */
+	__u64 disc_asked_ns;		/* agents: the last DISCOVERY sent, 0: none */
 	__u64 punch_fail_until_ns;	/* agents: a punched path failed: none until then */
 	unsigned int nrtt;
 	__u8 nonce[NS_NONCE_LEN];
@@ -593,6 +596,10 @@ const char *rtt_str(__u32 us, char *buf, size_t len);	/* "3.1 ms", "no answer" *
 int discovery_start(struct broker *b);
 void discovery_stop(struct broker *b);
 void discovery_offer(struct peer *agent);	/* DISCOVERY after its LOGIN_OK */
+/* Test an agent again (the API's POST .../discover): 0, -ENOTSUP (no
+ * discovery-address), -EBUSY (its tests are running). */
+int discovery_again(struct peer *agent);
+bool discovery_running(const struct peer *agent);
 void discovery_on_report(struct peer *agent, const struct ns_msg *m);	/* NAT_INFO */
 const char *discovery_short(const struct peer *agent, char *buf, size_t len);
 int discovery_mode(const struct peer *subscriber);	/* NS_MODE_PURE or _PASSIVE */

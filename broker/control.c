@@ -7,6 +7,7 @@
  * lib/http.c serves it inside the broker's own event loop, so the handlers
  * read the broker's state without locks; it checks http-tokens first.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,11 @@ static void api_agents(struct broker *b, struct ns_out *o)
 		ns_out_bool(o, "probing", p->probe != NULL);
 		for (j = 0; j < 2; j++)
 			out_nat(o, j ? "nat_udp" : "nat_tcp", p, j);
+		if (p->nat_since)
+			out_time(o, "nat_tested", p->nat_since);
+		else
+			ns_out_null(o, "nat_tested");
+		ns_out_bool(o, "nat_testing", discovery_running(p));
 		ns_out_arr_begin(o, "relay_rtt");	/* what it measured (RTT) */
 		for (j = 0; j < p->nrtt; j++) {
 			ns_out_obj_begin(o, NULL);
@@ -404,6 +410,51 @@ static enum MHD_Result on_public(void *data, struct ns_http_req *req, bool *serv
 	return ret;
 }
 
+#define DISCOVER_PREFIX	"/api/v1/agents/"
+#define DISCOVER_SUFFIX	"/discover"
+
+/* POST /api/v1/agents/NAME/discover: test that agent's NAT again (202;
+ * the result shows in /api/v1/agents, nat_tested, in a few seconds). */
+static enum MHD_Result api_discover(struct broker *b, struct ns_http_req *req)
+{
+	const char *name = req->url + sizeof(DISCOVER_PREFIX) - 1;
+	size_t n = strlen(name) - (sizeof(DISCOVER_SUFFIX) - 1);
+	char who[BROKER_NAME_MAX + 1];
+	struct peer *p = NULL;
+	int idx, err;
+
+	if (strcmp(req->method, MHD_HTTP_METHOD_POST))
+		return ns_http_not_allowed(req->conn, "POST");
+	if (n && n < sizeof(who)) {
+		memcpy(who, name, n);
+		who[n] = '\0';
+		idx = cfg_agent_index(b->cfg, who);
+		p = idx < 0 ? NULL : b->agents[idx];
+	}
+	if (!p)
+		return ns_http_respond_text(req->conn, MHD_HTTP_NOT_FOUND,
+					    "no such agent logged in\n");
+	err = discovery_again(p);
+	if (err == -ENOTSUP)
+		return ns_http_respond_text(req->conn, MHD_HTTP_CONFLICT,
+					    "NAT discovery is off: broker.yaml has no "
+					    "discovery-address\n");
+	if (err == -EBUSY)
+		return ns_http_respond_text(req->conn, MHD_HTTP_CONFLICT,
+					    "its NAT discovery is running already\n");
+	return ns_http_respond_text(req->conn, MHD_HTTP_ACCEPTED,
+				    "NAT discovery started: see nat_tested in /api/v1/agents\n");
+}
+
+/* Does url name an API's action: /api/v1/agents/NAME/discover? */
+static bool is_discover(const char *url)
+{
+	size_t n = strlen(url), pre = sizeof(DISCOVER_PREFIX) - 1, suf = sizeof(DISCOVER_SUFFIX) - 1;
+
+	return n > pre + suf && !strncmp(url, DISCOVER_PREFIX, pre) &&
+	       !strcmp(url + n - suf, DISCOVER_SUFFIX);
+}
+
 static enum MHD_Result on_request(void *data, struct ns_http_req *req)
 {
 	static const struct {
@@ -424,6 +475,10 @@ static enum MHD_Result on_request(void *data, struct ns_http_req *req)
 	size_t i;
 	FILE *f;
 
+	if (is_discover(url))
+		return api_discover(b, req);
+	if (strcmp(req->method, MHD_HTTP_METHOD_GET) && strcmp(req->method, MHD_HTTP_METHOD_HEAD))
+		return ns_http_not_allowed(c, "GET, HEAD");
 	for (i = 0; i < sizeof(api) / sizeof(api[0]) && strcmp(url, api[i].url); i++)
 		;
 	if (i == sizeof(api) / sizeof(api[0]) && strcmp(url, "/metrics"))
@@ -455,6 +510,7 @@ int http_start(struct broker *b)
 		.fn = on_request,
 		.data = b,
 		.public_fn = on_public,
+		.max_body = BROKER_API_MAX_BODY,	/* POSTs carry none; a few bytes allowed */
 	};
 
 	if (!c->http_len)

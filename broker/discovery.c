@@ -323,22 +323,18 @@ bool discovery_punchable(const struct session *s)
 
 	return !s->b->cfg->no_punch && !s->public &&
 	       s->prov->observed.family == s->sub->observed.family &&
-	       punch_side(s->prov, udp, now) && punch_side(s->sub, udp, now) &&
-	       (!udp || discovery_punch_waits(s->prov) || discovery_punch_waits(s->sub));
+	       punch_side(s->prov, udp, now) && punch_side(s->sub, udp, now);
 }
 
-/*
- * UDP: a datagram that reaches the far NAT before that NAT's own side sent
- * one leaves a conntrack entry there (Linux: to the router itself) which
- * then takes the tuple the near side's mapping needs: the NAT maps that
- * side to another port and the punch fails. TCP recovers (a SYN reopens a
- * closed entry); UDP does not. So one side must send first and the other
- * only answer, which takes endpoint-independent filtering on the answering
- * side: its NAT lets the first datagram in unasked.
- */
+/* UDP: whether p's NAT lets the other's first datagram in once p has sent
+ * to the other's address (filtering by nothing or by address only), so
+ * that p can answer instead of sending at the same moment (ns_proto.h). */
 bool discovery_punch_waits(const struct peer *p)
 {
-	return (p->nat_known & 2) && p->nat[1].tested && p->nat[1].filtering == NS_NAT_EI;
+	const struct ns_nat_result *r = &p->nat[1];
+
+	return (p->nat_known & 2) && r->tested &&
+	       (r->filtering == NS_NAT_EI || r->filtering == NS_NAT_AD);
 }
 
 void discovery_punch_failed(struct peer *S, struct peer *P)
@@ -362,7 +358,28 @@ void discovery_offer(struct peer *p)
 	ns_mb_addr(&mb, NS_A_PEER_ADDR, b->listen_ep.family, b->listen_ep.addr,
 		   b->cfg->disc_port);
 	ns_mb_addr(&mb, NS_A_ALT_ADDR, b->disc_ep.family, b->disc_ep.addr, b->cfg->disc_port);
-	peer_send(p, &mb);
+	if (!peer_send(p, &mb))
+		p->disc_asked_ns = ns_now_ns();
+}
+
+/* Asked, and neither answered nor given up on (the agent's tests are
+ * bounded: NS_DISC_RUN_MAX_S covers them all with room to spare). */
+bool discovery_running(const struct peer *p)
+{
+	return p->disc_asked_ns && ns_now_ns() - p->disc_asked_ns < NS_DISC_RUN_MAX_S * 1000000000ULL;
+}
+
+int discovery_again(struct peer *p)
+{
+	struct broker *b = p->b;
+
+	if (!b->cfg->has_disc || b->disc_udp[0][0].fd < 0)
+		return -ENOTSUP;
+	if (discovery_running(p))
+		return -EBUSY;
+	discovery_offer(p);
+	log_info("agent %s: NAT discovery asked for again", p->name);
+	return 0;
 }
 
 /* NAT_INFO { NAT { PROTO, [MAPPING, FILTERING, PRESERVE, HAIRPIN, PEER_ADDR] }... }
@@ -394,6 +411,8 @@ void discovery_on_report(struct peer *p, const struct ns_msg *m)
 		}
 		p->nat[proto == IPPROTO_UDP] = r;
 		p->nat_known |= 1 << (proto == IPPROTO_UDP);
+		p->nat_since = time(NULL);
+		p->disc_asked_ns = 0;
 		log_info("agent %s: NAT (%s): %s", p->name, proto == IPPROTO_UDP ? "udp" : "tcp",
 			 ns_nat_str(&r, proto == IPPROTO_UDP, s, sizeof(s)));
 	}

@@ -477,7 +477,7 @@ static void sess_route(struct session *s)
 	__u64 now = ns_now_ns();
 	enum relay_by by;
 	__u8 family;
-	bool punch, udp_wait_p;
+	bool punch, wait_p, wait_s;
 	size_t i;
 	int ridx;
 
@@ -544,16 +544,18 @@ static void sess_route(struct session *s)
 		return;
 	case NS_PATH_PUNCH:
 		/* TCP: both connect at once, each from its port to the other's;
-		 * UDP: one sends first, the other (behind a full cone) answers */
-		udp_wait_p = s->transport == IPPROTO_UDP && discovery_punch_waits(P);
+		 * UDP: one side answers where its NAT allows, else the same */
 		punch_delays(s);
+		wait_p = s->transport == IPPROTO_UDP && discovery_punch_waits(P);
+		wait_s = s->transport == IPPROTO_UDP && !wait_p && discovery_punch_waits(S);
+		if (wait_p || wait_s)
+			s->punch_delay_ms[wait_p] += NS_PUNCH_UDP_LEAD_MS;
 		s->punch_port[0] = punch_port();
 		s->punch_port[1] = punch_port();
 		e = ep_port(&S->observed, s->punch_port[1]);
-		send_info(s, P, false, !udp_wait_p, &e, s->punch_port[0]);
+		send_info(s, P, false, !wait_p, &e, s->punch_port[0]);
 		e = ep_port(&P->observed, s->punch_port[0]);
-		send_info(s, S, true, !(s->transport == IPPROTO_UDP && !udp_wait_p), &e,
-			  s->punch_port[1]);
+		send_info(s, S, true, !wait_s, &e, s->punch_port[1]);
 		sess_established(s);
 		return;
 	}

@@ -242,8 +242,8 @@
  *
  * ## TCP hole punching (PATH PUNCH)
  *  When neither agent is reachable and discovery found endpoint-independent
- *  TCP mapping with the port kept on both sides (same address family, TCP
- *  transport), the broker prefers a punched path to a relay: it picks a
+ *  mapping with the port kept on both sides for the session's transport
+ *  (same address family), the broker prefers a punched path to a relay: it picks a
  *  port for each agent and sends both CONNECT_INFO { PATH (PUNCH), DIAL (1),
  *  PEER_ADDR (the other's public address and port), BIND_PORT (its own
  *  port), TIMEOUT (punch-timeout seconds), KEY, ... }. Both connect at once
@@ -255,6 +255,20 @@
  *  The nearer agent (by the round trip of its control connection) gets
  *  DELAY_MS, the difference of the one-way delays, so that both SYNs leave
  *  at the same moment and cross on the way.
+ *  UDP (TRANSPORT 17) the same way, with one difference: a datagram that
+ *  reaches the far NAT before that NAT's own side sent one can leave a
+ *  conntrack entry there (Linux: to the router itself) which takes the
+ *  tuple that side's mapping needs; the NAT then maps it to another port
+ *  and the punch fails (TCP recovers: a SYN reopens a closed entry). So
+ *  where one side's NAT filters by nothing or by address only (discovery:
+ *  filtering EI or AD), that side gets DIAL 0: it sends one datagram from
+ *  BIND_PORT to the other's address at port NS_PUNCH_PRIME_PORT (a NAT
+ *  filtering by address now lets that address in; nothing is in the way at
+ *  the far NAT, whose port it did not touch) and answers the other's
+ *  proof. The other gets DIAL 1 and DELAY_MS raised by
+ *  NS_PUNCH_UDP_LEAD_MS. Where both filter by address and port, both send
+ *  at once (DELAY_MS as for TCP): the punch works when the two datagrams
+ *  leave closer together than the one-way delay between the NATs.
  *  A subscriber whose punched tunnel is not up by TIMEOUT asks again with
  *  NO_PUNCH 1 in its CONNECT (or FLOW): the broker then routes it as before
  *  (relay) and punches for neither agent for NS_PUNCH_BACKOFF_S. Order of
@@ -306,6 +320,8 @@
 #define NS_OPEN_ADDR_LEN	(40 + NS_OPEN_TAG_LEN)	/* the record after 'A' */
 #define NS_ADDR_ATTR_LEN	20
 #define NS_PUNCH_BACKOFF_S	60		/* no punching for an agent this long after a failure */
+#define NS_PUNCH_PRIME_PORT	9		/* UDP punch: the answering side primes its NAT here */
+#define NS_PUNCH_UDP_LEAD_MS	100		/* UDP punch: the answering side's head start */
 
 #define NS_ATTR_MUST		0x8000		/* must-understand bit */
 

@@ -29,6 +29,7 @@
 #define NS_DISC_ANS_LEN		60
 #define NS_DISC_NONCE_LEN	16
 #define NS_DISC_TAG_LEN		16
+#define NS_DISC_RUN_MAX_S	60	/* an agent's whole discovery run takes less (a few s) */
 
 /* Request flags. */
 #define NS_DISC_CHANGE_IP	0x01	/* answer from the other address */
