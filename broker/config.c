@@ -510,8 +510,9 @@ static const struct ns_setting settings[] = {
 	{ .name = "http", .type = NS_SET_SOCKADDR, CFG(http),
 	  .len_off = offsetof(struct broker_cfg, http_len), .arg = "IP:PORT",
 	  .help = "the HTTP API: GET /metrics (Prometheus), /api/v1/agents, /api/v1/relays, "
-		  "/api/v1/services, /api/v1/sessions (JSON); default: none. Keep it on a "
-		  "private address, and set http-tokens" },
+		  "/api/v1/services, /api/v1/sessions, /api/v1/public (JSON); POST "
+		  "/api/v1/agents/NAME/discover (test that agent's NAT again); default: none. "
+		  "Keep it on a private address, and set http-tokens" },
 	NS_HTTP_TOKENS_SETTING("http-tokens", set_http_token, "the HTTP API"),
 	{ .name = "hold-time", .type = NS_SET_SECONDS, CFG(hold_time_s), .min = 3, .max = 3600,
 	  .arg = "SEC",
