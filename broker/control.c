@@ -436,7 +436,7 @@ static enum MHD_Result api_discover(struct broker *b, struct ns_http_req *req)
 					    "no such agent logged in\n");
 	err = discovery_again(p);
 	if (err == -ENOTSUP)
-		return ns_http_respond_text(req->conn, MHD_HTTP_CONFLICT,
+		return ns_http_respond_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 					    "NAT discovery is off: broker.yaml has no "
 					    "discovery-address\n");
 	if (err == -EBUSY)

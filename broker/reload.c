@@ -233,6 +233,8 @@ static void summarize(struct ns_summary *s, const struct broker_cfg *o, const st
 		  true);
 	say_acls(s, o, n);
 	say_scalars(s, o, n);
+	if (o->no_punch != n->no_punch)	/* (a FUNC setting: say_scalars skips it) */
+		ns_summary_add(s, "hole-punching %s", n->no_punch ? "off" : "on");
 }
 
 void broker_reload(struct broker *b)

@@ -428,7 +428,7 @@ static int broker_discover(struct cli *cli, int argc, char **argv)
 	ret = http_call(cli, "POST", url, ba.token, &body, &code);
 	if (ret)
 		goto out;
-	if (code != 202) {
+	if (code != 202 && code != 409) {	/* 409: running already; its result will do */
 		size_t n = body ? strlen(body) : 0;
 
 		while (n && body[n - 1] == '\n')

@@ -7,6 +7,8 @@
 # subscriber agent's local port: the broker picks the relay path and the bytes
 # cross the relay's kernel splice. Then the direct and the reverse paths, and
 # a public port on the relay that an ordinary client reaches with no agent.
+# Last, NAT behaviour discovery's findings and a punched path: the two NATs
+# let the agents connect to each other directly once both send at once.
 # Everything is torn down at the end, also on failure or Ctrl-C.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -44,20 +46,26 @@ fetch() {	# fetch NS PORT|URL: curl through a subscriber port (or URL), time and
 	cmp -s "$TMP/got.bin" "$TMP/web.bin"
 }
 
-say "Building the test bed: eight network namespaces on this machine"
-topo_nat
+BROKER2=203.0.113.11	# the broker's second address: NAT behaviour discovery
+
+say "Building the test bed: ten network namespaces on this machine"
+NATB_DELAY_MS=20 topo_nat	# 20 ms between NATB and the Internet, as real links have
+ip -n "$BROKER" addr add "$BROKER2/24" dev eth0
 cat <<TXT
     inet     a bridge standing for the Internet (203.0.113.0/24)
     BROKER   $BROKER4   natsplice-broker
     RELAY    $SRELAY4   natsplice relay run (XDP)
     PUB      $PUB4   a host with a public address
     NATA     $NATA4  a home router (nftables masquerade) in front of HA $HA4
-    NATB     $NATB4  a home router (nftables masquerade) in front of HB $HB4
+    NATB     $NATB4  a home router (nftables masquerade) in front of HB $HB4,
+                          20 ms away from the others (a delay line)
     Nothing leaves this machine; the NAT routers know nothing of natsplice.
 TXT
 
 say "Starting the broker and the relay"
-NAS_EXPOSE='[8080]' start_broker
+# hole punching off until step 5, which turns it on (SIGHUP reload)
+NAS_EXPOSE='[8080]' start_broker "discovery-address: $BROKER2
+hole-punching: false"
 start_sys_relay xdp --broker-fingerprint "$BROKER_FP" --public-ports 8000-8099
 sed -n 's/^/    /p' "$BROKER_LOG" | grep -m1 ready || true
 echo "    control connections: TLS 1.3; agents and relay pin $BROKER_FP"
@@ -83,8 +91,10 @@ subscribe:
 echo "    agent pub: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
 
 say "HB (behind NATB) subscribes to home-nas/web on :18080 and pub/web on :18081"
+# (pool: 0: every connection gets a tunnel of its own, on the best path there
+# is then; a pool would keep tunnels ready on the path of their time)
 start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp }
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
   - { service: pub/web, listen: 127.0.0.1:18081, proto: tcp }'
 echo "    agent laptop: $(grep -m1 ready "$AGENT_LOG" | sed 's/.*ready: //')"
 
@@ -108,7 +118,26 @@ fetch "$PUB" "http://$SRELAY4:8080/"
 echo "    The relay held curl's SYN until home-nas connected to it, then spliced the two in XDP."
 echo "    broker's record: $(broker_api /api/v1/sessions | jq -r '[.[] | select(.kind == "public")] | last | "public client \(.client) -> \(.service) via relay \(.relay)"')"
 
+say "5. Hole punching: the broker's second address ($BROKER2) let each agent test its NAT"
+for a in laptop home-nas; do
+	printf '    $ natsplice broker discover %s\n' "$a"
+	nsx "$BROKER" "$NATSPLICE" broker discover "$a" --url "http://$BROKER_HTTP" 2>&1 |
+		sed 's/^/      /'
+done
+echo "    Both NATs keep one public port per local port for every destination (mapping ei)"
+echo "    and keep the port number: the broker can give each agent the other's address."
+sed -i 's/^hole-punching: false$/hole-punching: true/' "$BROKER_CONF"
+readable "$BROKER_CONF"	# the broker runs as nobody now
+kill -HUP "$BROKER_PID"
+wait_for_line "$BROKER_LOG" "^natsplice-broker: reload: " 10 "$BROKER_PID" ||
+	fail "the broker did not reload"
+echo "    broker.yaml: hole-punching: true; SIGHUP: $(grep -m1 '^natsplice-broker: reload: ' "$BROKER_LOG" | sed 's/^[^:]*: //')"
+fetch "$HB" 18080
+echo "    broker's choice: $(broker_api /api/v1/sessions | jq -r 'last | "path \(.path)"')"
+echo "    Both agents connected to each other at the same moment from the ports the broker"
+echo "    gave them: the SYNs crossed, each NAT let the other's in, no relay carried a byte."
+
 say "The broker's view (http://$BROKER_HTTP/api/v1/sessions)"
-broker_api /api/v1/sessions | jq -r '.[] | "    session \(.id): \(.service) \(.subscriber // ("public client " + .client)) -> \(.provider) via \(.path), \(if .encrypted then "encrypted end to end" else "not encrypted" end)"' | tail -n 5
+broker_api /api/v1/sessions | jq -r '.[] | "    session \(.id): \(.service) \(.subscriber // ("public client " + .client)) -> \(.provider) via \(.path), \(if .encrypted then "encrypted end to end" else "not encrypted" end)"' | tail -n 6
 
 say "Done: tearing the namespaces down"

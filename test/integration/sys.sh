@@ -256,6 +256,19 @@ last_session_path() {
 
 # broker_api PATH: GET the broker's HTTP API (with BROKER_TOKEN, if set, as
 # its bearer token: the broker's http-tokens).
+# readable FILE: the daemons re-read their file after dropping root (the
+# broker as nobody, the relay as nobody with CAP_BPF): let them.
+readable() {
+	local d
+
+	d=$(dirname "$1")
+	while [ "$d" != / ]; do
+		[ -n "$(find "$d" -maxdepth 0 -perm -o+x)" ] || chmod o+x "$d"
+		d=$(dirname "$d")
+	done
+	chmod o+r "$1"
+}
+
 broker_api() {
 	nsx "$BROKER" curl -fsS ${BROKER_TOKEN:+-H "Authorization: Bearer $BROKER_TOKEN"} \
 		"http://$BROKER_HTTP$1"
