@@ -294,6 +294,11 @@ test_broker_command() {
 		<(broker_api /api/v1/sessions | jq -S '[.[] | {id, path, bytes, state}]') ||
 		fail "-j broker sessions differs from the API"
 
+	# discover on a broker with no discovery-address: says so, exit 1
+	! out=$(ctl broker discover home-nas 2>&1) || fail "discover without discovery, yet exit 0"
+	grep -q "the broker did not test home-nas: NAT discovery is off: broker.yaml has no discovery-address" \
+		<<<"$out" || fail "discover: $out"
+
 	# no broker there: exit 1, a plain reason, JSON error with -j
 	! out=$(NATSPLICE_BROKER_URL=http://127.0.0.1:9 ctl broker agents 2>&1) ||
 		fail "no broker, yet exit 0"
