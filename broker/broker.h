@@ -131,6 +131,8 @@ struct broker_cfg {
 	__u32 public_max_conns;		/* public-max-conns */
 	__u32 relay_rtt_slack_ms;	/* relay-rtt-slack: round trips this close are a tie */
 	bool has_disc;			/* discovery-address set: NAT discovery on */
+	char disc_relay[BROKER_NAME_MAX + 1];	/* discovery-relay: or on, with that relay's
+						 * address as the second; "": none */
 	struct sockaddr_storage disc;	/* discovery-address (port 0) */
 	__u32 disc_port;		/* discovery-port: P, P+1 (and P+2 for connect-backs) */
 	bool no_punch;			/* hole-punching: false */
@@ -332,6 +334,7 @@ struct peer {
 	struct port_range pub_ports[BROKER_PORT_RANGES];	/* relays: LOGIN PUBLIC_PORTS */
 	unsigned int npub_ports;
 	__u16 echo_port;		/* relays: LOGIN ECHO_PORT, 0: answers no probes */
+	__u16 disc_port;		/* relays: LOGIN DISC_PORT, 0: no discovery ports */
 	bool passive_only;		/* relays: LOGIN PASSIVE_ONLY (userspace mode) */
 	struct peer_rtt rtt[BROKER_RTT_RELAYS];	/* agents: RTT reports */
 	__u64 relays_sent;		/* agents: the hash of the last RELAYS (rtt.c), 0: none */
@@ -600,6 +603,8 @@ void discovery_offer(struct peer *agent);	/* DISCOVERY after its LOGIN_OK */
  * discovery-address), -EBUSY (its tests are running). */
 int discovery_again(struct peer *agent);
 bool discovery_running(const struct peer *agent);
+void discovery_relay_online(struct peer *relay);	/* tests the agents not tested yet */
+void discovery_on_fwd(struct peer *relay, const struct ns_msg *m);	/* DISC_FWD */
 void discovery_on_report(struct peer *agent, const struct ns_msg *m);	/* NAT_INFO */
 const char *discovery_short(const struct peer *agent, char *buf, size_t len);
 int discovery_mode(const struct peer *subscriber);	/* NS_MODE_PURE or _PASSIVE */

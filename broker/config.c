@@ -460,6 +460,15 @@ int cfg_check(const struct broker_cfg *c, char *err, size_t errlen)
 {
 	int ret = short_secret(c->agents, c->nagents, "agent", err, errlen);
 
+	if (!ret && c->disc_relay[0] && c->has_disc) {
+		snprintf(err, errlen, "discovery-address and discovery-relay: one or the other");
+		return -EINVAL;
+	}
+	if (!ret && c->disc_relay[0] && cfg_relay_index(c, c->disc_relay) < 0) {
+		snprintf(err, errlen, "discovery-relay %s is not one of the relays", c->disc_relay);
+		return -EINVAL;
+	}
+
 	return ret ? ret : short_secret(c->relays, c->nrelays, "relay", err, errlen);
 }
 
@@ -603,6 +612,11 @@ static const struct ns_setting settings[] = {
 		  "two ports of it and of the listen address (which must then be one "
 		  "address of the same family), and every agent tests its NAT at login. "
 		  "Default: none (no discovery)" },
+	{ .name = "discovery-relay", .type = NS_SET_STR, CFG(disc_relay), .arg = "NAME",
+	  .help = "for a broker with one address: NAT behaviour discovery with relay NAME's "
+		  "address as the second (the relay needs discovery-port; the broker answers "
+		  "on discovery-port of the listen address, the relay hands it what comes "
+		  "to its own). Instead of discovery-address. Default: none" },
 	{ .name = "discovery-port", .type = NS_SET_U32, CFG(disc_port), .min = 1, .max = 65533,
 	  .arg = "PORT",
 	  .help = "the first of the three discovery ports (default " STR(NS_DISC_PORT)

@@ -191,6 +191,10 @@ static void api_relays(struct broker *b, struct ns_out *o)
 			ns_out_u64(o, "echo_port", p->echo_port);
 		else
 			ns_out_null(o, "echo_port");
+		if (p->disc_port)
+			ns_out_u64(o, "discovery_port", p->disc_port);
+		else
+			ns_out_null(o, "discovery_port");
 		ns_out_u64(o, "ports_in_use", sess_relay_ports(b, p->name));
 		out_time(o, "connected_since", p->since);
 		ns_out_obj_end(o);
@@ -439,6 +443,10 @@ static enum MHD_Result api_discover(struct broker *b, struct ns_http_req *req)
 		return ns_http_respond_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 					    "NAT discovery is off: broker.yaml has no "
 					    "discovery-address\n");
+	if (err == -EHOSTUNREACH)
+		return ns_http_respond_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+					    "NAT discovery waits for its relay (discovery-relay) "
+					    "to log in\n");
 	if (err == -EBUSY)
 		return ns_http_respond_text(req->conn, MHD_HTTP_CONFLICT,
 					    "its NAT discovery is running already\n");

@@ -9,6 +9,11 @@
  * the broker opens to that source from port P+2 of the chosen address.
  * Requests from names that are not agents get nothing; answers are
  * rate-limited and never larger than the request.
+ *
+ * With discovery-relay instead of discovery-address, D is that relay's
+ * address (and P its discovery-port): the relay hands what comes to its
+ * ports over (DISC_FWD) and sends what the broker makes (DISC_SEND); the
+ * answers themselves are made here, as for L (relay/relay_disc.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -45,6 +50,63 @@ static socklen_t disc_sa(const struct broker *b, unsigned int ai, unsigned int p
 	const struct ns_ep *e = ai ? &b->disc_ep : &b->listen_ep;
 
 	return ns_sockaddr_make(e->family, e->addr, htons(b->cfg->disc_port + pi), ss);
+}
+
+/* The relay standing in for D (discovery-relay), when it is logged in with
+ * discovery ports of the listen address's family; else NULL. */
+static struct peer *disc_relay(const struct broker *b)
+{
+	int idx;
+	struct peer *r;
+
+	if (!b->cfg->disc_relay[0] || (idx = cfg_relay_index(b->cfg, b->cfg->disc_relay)) < 0)
+		return NULL;
+	r = b->relays[idx];
+	return r && !r->doomed && r->disc_port && r->relay_addr.family == b->listen_ep.family ?
+	       r : NULL;
+}
+
+/* DISC_SEND to the discovery relay: ans to dst; UDP from its port P + pi,
+ * TCP over its connection conn_id, or (conn_id 0) over one it opens from
+ * P + pi. */
+static void relay_send(struct broker *b, __u8 proto, unsigned int pi,
+		       const struct sockaddr_storage *dst, const __u8 *ans, __u32 conn_id)
+{
+	struct peer *r = disc_relay(b);
+	struct ns_msg_buf mb;
+	__u32 addr[4];
+	__be16 port;
+	__u8 family;
+
+	if (!r)
+		return;
+	ns_sockaddr_split(dst, &family, addr, &port);
+	ns_mb_init(&mb, NS_MSG_DISC_SEND);
+	ns_mb_u8(&mb, NS_A_PROTO, proto);
+	ns_mb_addr(&mb, NS_A_PEER_ADDR, family, addr, ntohs(port));
+	ns_mb_bin(&mb, NS_A_DATA, ans, NS_DISC_ANS_LEN);
+	if (conn_id)
+		ns_mb_u32(&mb, NS_A_CONN_ID, conn_id);
+	else
+		ns_mb_u8(&mb, NS_A_PORT_INDEX, pi);
+	peer_send(r, &mb);
+}
+
+/* D is the discovery relay's (not ours)? */
+static bool d_is_relay(const struct broker *b, unsigned int ai)
+{
+	return ai == 1 && !b->cfg->has_disc;
+}
+
+/* A UDP answer to dst from port P + pi of address ai (0 L, 1 D). */
+static void disc_send_udp(struct broker *b, unsigned int ai, unsigned int pi,
+			  const struct sockaddr_storage *dst, const __u8 *ans)
+{
+	if (d_is_relay(b, ai))
+		relay_send(b, IPPROTO_UDP, pi, dst, ans, 0);
+	else
+		sendto(b->disc_udp[ai][pi].fd, ans, NS_DISC_ANS_LEN, MSG_DONTWAIT,
+		       (const struct sockaddr *)dst, ns_sockaddr_len(dst));
 }
 
 static int disc_socket(const struct broker *b, int type, unsigned int ai, unsigned int pi)
@@ -84,7 +146,7 @@ static int disc_answer(struct broker *b, const __u8 *req, size_t len,
 static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct broker *b = w->data;
-	unsigned int i = w - &b->disc_udp[0][0], ai = i / 2, pi = i % 2, to;
+	unsigned int i = w - &b->disc_udp[0][0], ai = i / 2, pi = i % 2;
 	__u8 req[NS_DISC_REQ_MAX + 1], ans[NS_DISC_ANS_LEN], flags;
 	struct sockaddr_storage src;
 	socklen_t sl;
@@ -98,9 +160,8 @@ static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 			return;
 		if (disc_answer(b, req, n, &src, &flags, ans))
 			continue;
-		to = (ai ^ !!(flags & NS_DISC_CHANGE_IP)) * 2 + (pi ^ !!(flags & NS_DISC_CHANGE_PORT));
-		sendto((&b->disc_udp[0][0])[to].fd, ans, sizeof(ans), MSG_DONTWAIT,
-		       (struct sockaddr *)&src, sl);
+		disc_send_udp(b, ai ^ !!(flags & NS_DISC_CHANGE_IP),
+			      pi ^ !!(flags & NS_DISC_CHANGE_PORT), &src, ans);
 	}
 }
 
@@ -153,24 +214,32 @@ static struct disc_conn *disc_conn_new(struct broker *b, int fd, __u32 events)
 	return c;
 }
 
-/* CONNECT_BACK: a connection to src from port P+2 of the chosen address. */
-static void disc_connect_back(struct broker *b, const struct disc_conn *in, __u8 flags,
-			 const struct sockaddr_storage *src, socklen_t sl)
+/* CONNECT_BACK: a connection to src carrying ans, from port P+2 (P
+ * without CHANGE_PORT) of the address the flags choose, ai the one the
+ * request came in on. */
+static void disc_connect_back(struct broker *b, unsigned int ai, __u8 flags,
+			      const struct sockaddr_storage *src, const __u8 *ans)
 {
-	int fd = disc_socket(b, SOCK_STREAM, in->ai ^ !!(flags & NS_DISC_CHANGE_IP),
-			     flags & NS_DISC_CHANGE_PORT ? 2 : 0);
+	unsigned int to = ai ^ !!(flags & NS_DISC_CHANGE_IP), pi = flags & NS_DISC_CHANGE_PORT ? 2 : 0;
 	struct disc_conn *c;
+	int fd;
 
+	if (d_is_relay(b, to)) {
+		relay_send(b, IPPROTO_TCP, pi, src, ans, 0);
+		return;
+	}
+	fd = disc_socket(b, SOCK_STREAM, to, pi);
 	if (fd < 0)
 		return;
-	if (connect(fd, (struct sockaddr *)src, sl) && errno != EINPROGRESS) {
+	if (connect(fd, (const struct sockaddr *)src, ns_sockaddr_len(src)) &&
+	    errno != EINPROGRESS) {
 		close(fd);
 		return;
 	}
 	c = disc_conn_new(b, fd, EPOLLOUT);
 	if (c) {
 		c->back = true;
-		memcpy(c->ans, in->ans, sizeof(c->ans));
+		memcpy(c->ans, ans, sizeof(c->ans));
 	}
 }
 
@@ -207,7 +276,7 @@ static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events)
 	c->len = 0;	/* the next request on the same connection */
 	send(w->fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (flags & NS_DISC_CONNECT_BACK)
-		disc_connect_back(b, c, flags, &src, sl);
+		disc_connect_back(b, c->ai, flags, &src, c->ans);
 }
 
 static void disc_on_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
@@ -233,16 +302,19 @@ int discovery_start(struct broker *b)
 	for (ai = 0; ai < 2; ai++)
 		for (pi = 0; pi < 2; pi++)
 			b->disc_udp[ai][pi].fd = b->disc_tcp[ai][pi].fd = -1;
-	if (!c->has_disc)
+	if (!c->has_disc && !c->disc_relay[0])
 		return 0;
-	ns_sockaddr_split(&c->disc, &b->disc_ep.family, b->disc_ep.addr,
-			  &(__be16){ 0 });
-	if (b->listen_ep.family != b->disc_ep.family || ns_addr_is_zero(b->listen_ep.addr)) {
-		log_err("discovery-address needs listen: on one address of the same family "
-			"(the first of the two addresses discovery answers from)");
+	if (c->has_disc)
+		ns_sockaddr_split(&c->disc, &b->disc_ep.family, b->disc_ep.addr,
+				  &(__be16){ 0 });
+	if ((c->has_disc && b->listen_ep.family != b->disc_ep.family) ||
+	    ns_addr_is_zero(b->listen_ep.addr)) {
+		log_err("%s needs listen: on one address%s (the first of the two addresses "
+			"discovery answers from)", c->has_disc ? "discovery-address" :
+			"discovery-relay", c->has_disc ? " of the same family" : "");
 		return -EINVAL;
 	}
-	for (ai = 0; ai < 2; ai++)
+	for (ai = 0; ai < (c->has_disc ? 2u : 1u); ai++)
 		for (pi = 0; pi < 2; pi++) {
 			struct ns_watch *u = &b->disc_udp[ai][pi], *t = &b->disc_tcp[ai][pi];
 
@@ -347,19 +419,37 @@ void discovery_punch_failed(struct peer *S, struct peer *P)
 		 P->name, NS_PUNCH_BACKOFF_S);
 }
 
-void discovery_offer(struct peer *p)
+/* DISCOVERY { PEER_ADDR (L:P), ALT_ADDR (D:P) }: 0, -ENOTSUP (discovery
+ * off), -EHOSTUNREACH (discovery-relay not logged in). */
+static int offer(struct peer *p)
 {
 	struct broker *b = p->b;
+	const struct peer *r = NULL;
 	struct ns_msg_buf mb;
 
-	if (!b->cfg->has_disc || b->disc_udp[0][0].fd < 0)
-		return;
+	if ((!b->cfg->has_disc && !b->cfg->disc_relay[0]) || b->disc_udp[0][0].fd < 0)
+		return -ENOTSUP;
+	if (!b->cfg->has_disc && !(r = disc_relay(b)))
+		return -EHOSTUNREACH;
 	ns_mb_init(&mb, NS_MSG_DISCOVERY);
 	ns_mb_addr(&mb, NS_A_PEER_ADDR, b->listen_ep.family, b->listen_ep.addr,
 		   b->cfg->disc_port);
-	ns_mb_addr(&mb, NS_A_ALT_ADDR, b->disc_ep.family, b->disc_ep.addr, b->cfg->disc_port);
+	if (r)
+		ns_mb_addr(&mb, NS_A_ALT_ADDR, r->relay_addr.family, r->relay_addr.addr,
+			   r->disc_port);
+	else
+		ns_mb_addr(&mb, NS_A_ALT_ADDR, b->disc_ep.family, b->disc_ep.addr,
+			   b->cfg->disc_port);
 	if (!peer_send(p, &mb))
 		p->disc_asked_ns = ns_now_ns();
+	return 0;
+}
+
+void discovery_offer(struct peer *p)
+{
+	if (offer(p) == -EHOSTUNREACH)
+		log_debug("agent %s: no NAT discovery until relay %s (discovery-relay) logs in",
+			  p->name, p->b->cfg->disc_relay);
 }
 
 /* Asked, and neither answered nor given up on (the agent's tests are
@@ -371,15 +461,66 @@ bool discovery_running(const struct peer *p)
 
 int discovery_again(struct peer *p)
 {
-	struct broker *b = p->b;
+	int err;
 
-	if (!b->cfg->has_disc || b->disc_udp[0][0].fd < 0)
-		return -ENOTSUP;
 	if (discovery_running(p))
 		return -EBUSY;
-	discovery_offer(p);
-	log_info("agent %s: NAT discovery asked for again", p->name);
-	return 0;
+	err = offer(p);
+	if (!err)
+		log_info("agent %s: NAT discovery asked for again", p->name);
+	return err;
+}
+
+void discovery_relay_online(struct peer *relay)
+{
+	struct broker *b = relay->b;
+	size_t i;
+
+	if (disc_relay(b) != relay)
+		return;
+	log_info("relay %s: NAT discovery's second address (%s port %u)", relay->name,
+		 ns_addr_str(relay->relay_addr.family, relay->relay_addr.addr,
+			     (char[NS_ADDRSTRLEN]){ 0 }, NS_ADDRSTRLEN), relay->disc_port);
+	for (i = 0; i < b->cfg->nagents; i++) {
+		struct peer *p = b->agents[i];
+
+		if (p && !p->doomed && !p->nat_known && !discovery_running(p))
+			offer(p);
+	}
+}
+
+/* DISC_FWD { PROTO, PEER_ADDR, PORT_INDEX, DATA, [CONN_ID] }: a request
+ * that came to the discovery relay's port P + PORT_INDEX (D's). */
+void discovery_on_fwd(struct peer *relay, const struct ns_msg *m)
+{
+	struct broker *b = relay->b;
+	__u8 proto, family, pi, flags, ans[NS_DISC_ANS_LEN];
+	struct sockaddr_storage src;
+	const __u8 *req;
+	size_t pos = 0;
+	__u32 addr[4], conn = 0;
+	__u16 port, len;
+
+	if (disc_relay(b) != relay || ns_msg_u8(m, NS_A_PROTO, &proto) ||
+	    ns_msg_addr(m, NS_A_PEER_ADDR, &family, addr, &port) ||
+	    ns_msg_u8(m, NS_A_PORT_INDEX, &pi) || pi > 1 ||
+	    ns_msg_next(m, NS_A_DATA, &pos, &req, &len) != 1 ||
+	    (proto == IPPROTO_TCP && ns_msg_u32(m, NS_A_CONN_ID, &conn)) ||
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP)) {
+		b->st.disc_ignored++;
+		return;
+	}
+	ns_sockaddr_make(family, addr, htons(port), &src);
+	if (disc_answer(b, req, len, &src, &flags, ans))
+		return;
+	if (proto == IPPROTO_UDP) {
+		disc_send_udp(b, 1 ^ !!(flags & NS_DISC_CHANGE_IP),
+			      pi ^ !!(flags & NS_DISC_CHANGE_PORT), &src, ans);
+		return;
+	}
+	relay_send(b, IPPROTO_TCP, 0, &src, ans, conn);
+	if (flags & NS_DISC_CONNECT_BACK)
+		disc_connect_back(b, 1, flags, &src, ans);
 }
 
 /* NAT_INFO { NAT { PROTO, [MAPPING, FILTERING, PRESERVE, HAIRPIN, PEER_ADDR] }... }

@@ -170,6 +170,8 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		ns_msg_addr(m, NS_A_RELAY_ADDR, &p->relay_addr.family, p->relay_addr.addr, &port);
 		if (ns_msg_u16(m, NS_A_ECHO_PORT, &p->echo_port))
 			p->echo_port = 0;
+		if (ns_msg_u16(m, NS_A_DISC_PORT, &p->disc_port) || p->disc_port > 65533)
+			p->disc_port = 0;
 		p->passive_only = !ns_msg_u8(m, NS_A_PASSIVE_ONLY, &flag) && flag;
 		if (public_relay_ports(p, m))
 			log_warn("relay %s: bad PUBLIC_PORTS in its LOGIN: it opens no public port",
@@ -225,6 +227,7 @@ static void on_login(struct peer *p, const struct ns_msg *m)
 		sess_relay_online(b);
 		public_relay_online(b);
 		rtt_relays_changed(b);
+		discovery_relay_online(p);
 		return;
 	}
 	rtt_relays_send(p);
@@ -499,6 +502,9 @@ static void relay_message(struct peer *p, const struct ns_msg *m)
 		return;
 	case NS_MSG_SPLICE_DONE:
 		sess_splice_done(p, m);
+		return;
+	case NS_MSG_DISC_FWD:
+		discovery_on_fwd(p, m);
 		return;
 	case NS_MSG_ERROR:
 		if (ns_msg_u64(m, NS_A_SESSION, &session) && m->attr[NS_A_REQ_ID])

@@ -73,6 +73,10 @@ static void keep_fixed(const struct broker_cfg *o, struct broker_cfg *n)
 		n->disc = o->disc;
 		n->disc_port = o->disc_port;
 	}
+	if (strcmp(o->disc_relay, n->disc_relay)) {
+		log_warn("reload: discovery-relay %s", note);
+		memcpy(n->disc_relay, o->disc_relay, sizeof(n->disc_relay));
+	}
 }
 
 /* The numbers and flags of the table that take effect at once. */

@@ -239,6 +239,19 @@
  *  records) and takes the subscriber's TCP port preservation for the
  *  splice mode (pure when kept). An agent's report only concerns its own
  *  sessions.
+ *  A broker with a single address takes a relay's instead: with
+ *  discovery-relay NAME, D is that relay's address and P its discovery-port
+ *  (LOGIN DISC_PORT), where the relay listens (UDP and TCP P, P+1) and
+ *  connects back from (P, P+2) but answers nothing itself: it hands every
+ *  request to the broker, DISC_FWD { PROTO, PEER_ADDR (the source it saw),
+ *  PORT_INDEX (0: P, 1: P+1), DATA (the request), [CONN_ID (TCP: the
+ *  connection)] }, and sends what the broker makes (only the broker knows
+ *  the agents' secrets): DISC_SEND { PROTO, PEER_ADDR, DATA (an answer),
+ *  then UDP: PORT_INDEX (the port it leaves from); TCP: CONN_ID (over that
+ *  connection) or PORT_INDEX (0 or 2: connect to PEER_ADDR from P or P+2
+ *  and send it there) }. Answers from L go out of the broker's own sockets
+ *  as before. DISCOVERY then carries ALT_ADDR = the relay's address and P;
+ *  a relay that logs in later gets the agents not tested yet tested.
  *
  * ## TCP hole punching (PATH PUNCH)
  *  When neither agent is reachable and discovery found endpoint-independent
@@ -357,6 +370,8 @@ enum ns_msg_type {
 	NS_MSG_RTT,		/* agent -> broker: its round trips to them */
 	NS_MSG_DISCOVERY,	/* broker -> agent: where to test its NAT */
 	NS_MSG_NAT_INFO,	/* agent -> broker: what the tests found */
+	NS_MSG_DISC_FWD,	/* relay -> broker: a discovery request it got */
+	NS_MSG_DISC_SEND,	/* broker -> relay: send this discovery answer */
 	NS_MSG_MAX
 };
 
@@ -424,6 +439,10 @@ enum ns_attr_type {
 	NS_A_DELAY_MS,		/* U32: a punched path: connect this long after CONNECT_INFO */
 	NS_A_PASSIVE_ONLY,	/* U8 1: a relay's LOGIN: it splices in passive mode only
 				 * (userspace mode) */
+	NS_A_DISC_PORT,		/* U16: a relay's LOGIN: its discovery ports are P, P+1, P+2 */
+	NS_A_PORT_INDEX,	/* U8: which of them (0, 1, 2) */
+	NS_A_DATA,		/* BIN: a discovery request or answer, whole */
+	NS_A_CONN_ID,		/* U32: a relay's TCP discovery connection */
 	NS_A_MAX
 };
 

@@ -90,6 +90,10 @@ static const struct attr_def {
 	[NS_A_NO_PUNCH]		= { K_U8 },
 	[NS_A_DELAY_MS]		= { K_U32 },
 	[NS_A_PASSIVE_ONLY]	= { K_U8 },
+	[NS_A_DISC_PORT]	= { K_U16 },
+	[NS_A_PORT_INDEX]	= { K_U8 },
+	[NS_A_DATA]		= { K_BIN },
+	[NS_A_CONN_ID]		= { K_U32 },
 };
 
 static bool attr_known(unsigned int type)
@@ -521,6 +525,8 @@ const char *ns_msg_type_name(int type)
 		[NS_MSG_RTT] = "RTT",
 		[NS_MSG_DISCOVERY] = "DISCOVERY",
 		[NS_MSG_NAT_INFO] = "NAT_INFO",
+		[NS_MSG_DISC_FWD] = "DISC_FWD",
+		[NS_MSG_DISC_SEND] = "DISC_SEND",
 	};
 
 	if (type <= 0 || type >= NS_MSG_MAX)

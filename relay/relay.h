@@ -91,6 +91,7 @@ struct relay_cfg {
 	__u32 public_half_open;
 	__u32 public_syn_rate;	/* new clients a second per port held at once */
 	__u32 echo_port;	/* agents' round-trip probes (lib/rtt.h); 0: none */
+	__u32 disc_port;	/* discovery-port P (P, P+1, P+2; relay_disc.c); 0: none */
 	__u32 max_splices;	/* max-splices: 0 = the table's size */
 	__u32 max_bw_mbit;	/* max-bandwidth, Mbit/s, all splices: 0 = none */
 	bool has_pub4;		/* public-address: what the broker is told (behind a */
@@ -233,6 +234,7 @@ extern const struct relay_dataplane relay_dp_user;	/* relay_user.c */
 struct relay {
 	struct relay_cfg cfg;
 	struct ns_echo echo[2];	/* echo-port on the IPv4 and the IPv6 address */
+	struct relay_disc *disc;	/* discovery-port (relay_disc.c), NULL: none */
 	int ifindex;
 	__u16 mss4, mss6;	/* largest MSS the device carries */
 	struct ns_loop *loop;
@@ -410,6 +412,14 @@ int relay_send_challenge(struct relay *r, const struct ns_pkt_info *pi,
 
 /* relay_broker.c: what the relay does over its broker connection (lib/bclient.c) */
 int relay_broker_open(struct relay *r);
+
+/* relay_disc.c: discovery-port, the broker's second address for NAT discovery */
+struct relay_disc;
+struct ns_msg;
+int relay_disc_open(struct relay *r);	/* 0 (a port it cannot open: logged, none) */
+void relay_disc_close(struct relay *r);
+bool relay_disc_on(const struct relay *r);
+void relay_disc_on_send(struct relay *r, const struct ns_msg *m);	/* DISC_SEND */
 void relay_broker_close(struct relay *r);	/* safe without --broker */
 void relay_broker_splice_peer(struct relay *r, const struct relay_splice *sp);
 void relay_broker_splice_done(struct relay *r, const struct relay_splice *sp,

@@ -40,6 +40,8 @@ static void on_login(void *arg, struct ns_msg_buf *mb)
 		ns_mb_u16(mb, NS_A_ECHO_PORT, r->cfg.echo_port);
 	if (!r->dp->pure)
 		ns_mb_u8(mb, NS_A_PASSIVE_ONLY, 1);
+	if (relay_disc_on(r))
+		ns_mb_u16(mb, NS_A_DISC_PORT, r->cfg.disc_port);
 }
 
 static void on_up(void *arg, const struct ns_bclient_login *li)
@@ -222,6 +224,9 @@ static void on_message(void *arg, const struct ns_msg *m)
 		ns_msg_u32(m, NS_A_CODE, &code);
 		if (!ns_msg_u32(m, NS_A_SPLICE_ID, &id))
 			relay_public_answer(r, id, 0, code);
+		return;
+	case NS_MSG_DISC_SEND:
+		relay_disc_on_send(r, m);
 		return;
 	case NS_MSG_ERROR:
 		ns_msg_u32(m, NS_A_CODE, &code);

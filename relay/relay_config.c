@@ -169,6 +169,12 @@ static const struct ns_setting settings[] = {
 		  "to this relay (the broker gives sessions the relay nearest to both "
 		  "agents); outside the relay port range; 0: none, the broker then chooses by "
 		  "load alone (default 7701)" },
+	{ .name = "discovery-port", .type = NS_SET_U32, CFG(disc_port), .max = 65533,
+	  .arg = "PORT",
+	  .help = "UDP and TCP ports PORT, PORT+1 (and PORT+2 for connections out) where this "
+		  "relay stands in as the second address of a broker that has one only "
+		  "(its discovery-relay: NAT behaviour discovery); 1024 or above, outside the "
+		  "relay port range; needs broker; 0: none (default)" },
 	{ .name = "pin-dir", .type = NS_SET_FUNC, .parse = set_pin_dir,
 	  .what = "an absolute path of at most 222 bytes", .arg = "DIR",
 	  .help = "where maps and programs are pinned (default " NS_PIN_DIR_DEFAULT "/DEV, "
@@ -250,6 +256,33 @@ static int cfg_check(void *cfg, char *err, size_t len)
 				 c->echo_port, c->public_ports[i].lo, c->public_ports[i].hi);
 			return -EINVAL;
 		}
+	if (c->disc_port && c->disc_port < 1024) {
+		snprintf(err, len, "discovery-port %u: 1024 or above (the relay drops root, and "
+			 "opens connections from PORT+2 later)", c->disc_port);
+		return -EINVAL;
+	}
+	if (c->disc_port && c->disc_port <= c->port_hi && c->disc_port + 2 >= c->port_lo) {
+		snprintf(err, len, "discovery-port %u-%u overlaps the relay port range %u-%u",
+			 c->disc_port, c->disc_port + 2, c->port_lo, c->port_hi);
+		return -EINVAL;
+	}
+	if (c->disc_port && c->echo_port >= c->disc_port && c->echo_port <= c->disc_port + 2) {
+		snprintf(err, len, "echo-port %u is one of the discovery ports %u-%u",
+			 c->echo_port, c->disc_port, c->disc_port + 2);
+		return -EINVAL;
+	}
+	for (i = 0; c->disc_port && i < c->npublic_ports; i++)
+		if (c->public_ports[i].lo <= c->disc_port + 2 &&
+		    c->public_ports[i].hi >= c->disc_port) {
+			snprintf(err, len, "discovery-port %u-%u overlaps public-ports %u-%u",
+				 c->disc_port, c->disc_port + 2, c->public_ports[i].lo,
+				 c->public_ports[i].hi);
+			return -EINVAL;
+		}
+	if (c->disc_port && !c->broker[0]) {
+		snprintf(err, len, "discovery-port needs --broker: only the broker answers there");
+		return -EINVAL;
+	}
 	if (c->npublic_ports && !c->broker[0]) {
 		snprintf(err, len, "public-ports needs --broker: the broker opens them");
 		return -EINVAL;
@@ -378,7 +411,7 @@ static const struct relay_key {
 	RCFG("public-ports", npublic_ports), RCFG("public-half-open", public_half_open),
 	RCFG("public-syn-rate", public_syn_rate), RCFG("echo-port", echo_port),
 	RCFG("max-splices", max_splices), RCFG("public-address", has_pub4),
-	RCFG("max-bandwidth", max_bw_mbit),
+	RCFG("max-bandwidth", max_bw_mbit), RCFG("discovery-port", disc_port),
 	RCFG("public-address", pub4),
 };
 

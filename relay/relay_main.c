@@ -241,6 +241,8 @@ static int relay_start(struct relay *r)
 	if (!err)
 		err = relay_echo_open(r);
 	if (!err)
+		err = relay_disc_open(r);
+	if (!err)
 		err = relay_broker_open(r);
 	if (!err)
 		err = relay_metrics_open(r);
@@ -277,6 +279,7 @@ static void relay_stop(struct relay *r)
 		r->head = NULL;
 	}
 	relay_broker_close(r);
+	relay_disc_close(r);
 	ns_echo_close(&r->echo[0], r->loop);
 	ns_echo_close(&r->echo[1], r->loop);
 	if (r->dp)

@@ -25,9 +25,10 @@ paths_bed() {
 	PUB2=${NSP}pub2
 	ns_add "$PUB2"
 	inet_host "$PUB2" pub2 "$PUB2_4"
-	start_broker "discovery-address: $BROKER2
+	# (PATHS_DISC: how the broker gets its second address; default its own)
+	start_broker "${PATHS_DISC:-discovery-address: $BROKER2}
 ${1:-}"
-	start_sys_relay tc
+	start_sys_relay tc --broker-fingerprint "$BROKER_FP" ${PATHS_RELAY_ARGS:-}
 	outbound_routes "$BROKER" "$RELAY" "$PUB" "$PUB2" "$NATA" "$NATB"
 	random_file "$TMP/web.bin" $((2 << 20))
 	web_server "$HA" 8080 "$TMP/web.bin"
@@ -154,6 +155,43 @@ test_discovery_types() {
 		done
 	done
 	[ -z "$bad" ] || fail "discovery disagrees for:$bad"
+}
+
+# A broker with one address takes relay1's as the second (discovery-relay;
+# the relay's discovery-port hands the broker what comes there): every
+# type is classified as with the broker's own second address, TCP and UDP,
+# and a session between two port-restricted cones punches.
+test_discovery_via_relay() {
+	local t want got out bad="" types=${TYPES_VIA_RELAY:-"public full-cone restricted-cone symmetric outbound-only port-restricted-cone"}
+
+	PATHS_DISC="discovery-relay: relay1" PATHS_RELAY_ARGS="--discovery-port 3490" paths_bed
+	wait_until 10 eval 'broker_api /api/v1/relays | jq -e ".[0].discovery_port == 3490" >/dev/null' ||
+		fail "relay1 has no discovery port: $(broker_api /api/v1/relays)"
+	grep -q "relay relay1: NAT discovery's second address (203.0.113.20 port 3490)" "$BROKER_LOG" ||
+		fail "the broker does not use relay1 for discovery"
+	nsx "$BROKER" ss -ulnH | grep -q "$BROKER2:" && fail "the broker listens on its second address"
+	printf '%-22s %-5s %-44s %s\n' TYPE PROTO EXPECTED FOUND
+	for t in $types; do
+		pair_agents "$t" port-restricted-cone
+		want=$(nat_type_expect "$t")
+		for p in tcp udp; do
+			got=$(found home-nas "$p")
+			printf '%-22s %-5s %-44s %s\n' "$t" "$p" "$want" "$got"
+			[ "$got" = "$want" ] || bad="$bad $t/$p"
+		done
+	done
+	[ -z "$bad" ] || fail "discovery through the relay disagrees for:$bad"
+	[ "$t" = port-restricted-cone ] || pair_agents port-restricted-cone port-restricted-cone
+	[ "$(download_path)" = punched ] || fail "port-restricted to port-restricted: not punched"
+	[ "$(exchange_path)" = "punched udp" ] || fail "UDP: not punched"
+	# the relay gone: discovery on demand says what it waits for
+	kill "$RELAY_PID"
+	wait_until 10 eval '[ "$(broker_api /api/v1/relays | jq length)" = 0 ]' ||
+		fail "the broker still has relay1"
+	! out=$(nsx "$BROKER" "$NATSPLICE" broker discover home-nas --url "http://$BROKER_HTTP" 2>&1) ||
+		fail "discover without the discovery relay succeeded"
+	grep -q "NAT discovery waits for its relay (discovery-relay) to log in" <<<"$out" ||
+		fail "discover without the discovery relay: $out"
 }
 
 # NAT discovery on demand: side A's router starts letting everything in

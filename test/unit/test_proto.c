@@ -46,6 +46,8 @@ static const enum kind kinds[NS_A_MAX] = {
 	[NS_A_ALT_ADDR] = K_ADDR, [NS_A_NAT] = K_NEST, [NS_A_MAPPING] = K_U8,
 	[NS_A_FILTERING] = K_U8, [NS_A_PRESERVE] = K_U8, [NS_A_HAIRPIN] = K_U8,
 	[NS_A_NO_PUNCH] = K_U8, [NS_A_DELAY_MS] = K_U32, [NS_A_PASSIVE_ONLY] = K_U8,
+	[NS_A_DISC_PORT] = K_U16, [NS_A_PORT_INDEX] = K_U8, [NS_A_DATA] = K_BIN,
+	[NS_A_CONN_ID] = K_U32,
 };
 
 /* The attributes that may repeat besides nested lists. */
@@ -62,7 +64,7 @@ static const struct msg_spec {
 	{ NS_MSG_CHALLENGE, { NS_A_NONCE, NS_A_VERSION_MIN, NS_A_VERSION_MAX } },
 	{ NS_MSG_LOGIN, { NS_A_ROLE, NS_A_NAME, NS_A_VERSION, NS_A_PROOF, NS_A_LOCAL_ADDR,
 			  NS_A_LISTEN_PORT, NS_A_RELAY_ADDR, NS_A_PUBLIC_PORTS,
-			  NS_A_ECHO_PORT, NS_A_PASSIVE_ONLY } },
+			  NS_A_ECHO_PORT, NS_A_PASSIVE_ONLY, NS_A_DISC_PORT } },
 	{ NS_MSG_LOGIN_OK, { NS_A_VERSION, NS_A_OBSERVED_ADDR, NS_A_HOLD_TIME } },
 	{ NS_MSG_ERROR, { NS_A_REQ_ID, NS_A_SESSION, NS_A_CODE, NS_A_TEXT } },
 	{ NS_MSG_HEARTBEAT, { 0 } },
@@ -105,6 +107,10 @@ static const struct msg_spec {
 	{ NS_MSG_RTT, { NS_A_RELAY_INFO } },
 	{ NS_MSG_DISCOVERY, { NS_A_PEER_ADDR, NS_A_ALT_ADDR } },
 	{ NS_MSG_NAT_INFO, { NS_A_NAT } },
+	{ NS_MSG_DISC_FWD, { NS_A_PROTO, NS_A_PEER_ADDR, NS_A_PORT_INDEX, NS_A_DATA,
+			     NS_A_CONN_ID } },
+	{ NS_MSG_DISC_SEND, { NS_A_PROTO, NS_A_PEER_ADDR, NS_A_PORT_INDEX, NS_A_DATA,
+			      NS_A_CONN_ID } },
 };
 
 /* Deterministic test values per attribute type; big enough to catch byte-order bugs. */

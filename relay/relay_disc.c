@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The relay's part of NAT behaviour discovery (discovery-port P; the
+ * broker's discovery-relay; include/ns_proto.h, "NAT behaviour
+ * discovery"): the relay's address is the second address of a broker that
+ * has one. It listens on UDP and TCP P and P+1 and hands every request to
+ * the broker (DISC_FWD, with the source it saw); it answers nothing itself,
+ * since only the broker knows the agents' secrets that tag the answers. It
+ * sends what the broker makes (DISC_SEND): a datagram from P or P+1, bytes
+ * over a TCP connection an agent opened, or a connection of its own to an
+ * agent's mapped address from P or P+2 (the filtering tests'
+ * connect-backs).
+ *
+ * Bounded: requests forwarded at most DISC_FWD_RATE a second, sends the
+ * same, DISC_CONNS connections at once, each DISC_CONN_MS at most; a
+ * datagram is never larger than the request that caused it (the broker's
+ * answers are NS_DISC_ANS_LEN bytes, requests at least NS_DISC_REQ_MIN).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "relay.h"
+#include "bclient.h"
+#include "log.h"
+#include "natdisc.h"
+#include "proto.h"
+#include "util.h"
+
+#define DISC_FWD_RATE	500	/* requests forwarded (and answers sent) a second */
+#define DISC_CONNS	64	/* TCP discovery connections at once (both directions) */
+#define DISC_CONN_MS	5000	/* a TCP discovery connection's whole life */
+
+struct relay_disc_conn {
+	struct ns_watch w;
+	struct ns_timer t;
+	struct relay *r;
+	struct relay_disc_conn *next;
+	__u32 id;			/* CONN_ID; 0: a connect-back */
+	unsigned int pi;		/* the port it came in on (0: P, 1: P+1) */
+	struct sockaddr_storage peer;
+	__u8 buf[NS_DISC_REQ_MAX];
+	size_t len;
+	__u8 ans[NS_DISC_ANS_LEN];	/* a connect-back's answer */
+};
+
+struct relay_disc {
+	struct ns_watch udp[2], tcp[2];	/* P, P+1 */
+	struct relay_disc_conn *conns;
+	unsigned int nconns;
+	__u32 next_id;
+	__u8 family;			/* NS_AF_* of the address it listens on */
+	const __u32 *addr;
+	struct ns_gcra rate;
+};
+
+/* The relay's address at port P + pi. */
+static void disc_sa(const struct relay *r, unsigned int pi, struct sockaddr_storage *ss)
+{
+	const struct relay_disc *d = r->disc;
+
+	ns_sockaddr_make(d->family, d->addr, htons(r->cfg.disc_port + pi), ss);
+}
+
+static bool disc_allow(struct relay *r)
+{
+	return ns_rate_allow(&r->disc->rate, DISC_FWD_RATE, DISC_FWD_RATE / 5, ns_now_ns());
+}
+
+/* DISC_FWD { PROTO, PEER_ADDR, PORT_INDEX, DATA, [CONN_ID] } */
+static void disc_forward(struct relay *r, __u8 proto, const struct sockaddr_storage *src,
+			 unsigned int pi, const __u8 *req, size_t len, __u32 conn_id)
+{
+	struct ns_msg_buf mb;
+	__u32 addr[4];
+	__be16 port;
+	__u8 family;
+
+	if (!r->broker || !ns_bclient_up(r->broker) || !disc_allow(r))
+		return;
+	ns_sockaddr_split(src, &family, addr, &port);
+	ns_mb_init(&mb, NS_MSG_DISC_FWD);
+	ns_mb_u8(&mb, NS_A_PROTO, proto);
+	ns_mb_addr(&mb, NS_A_PEER_ADDR, family, addr, ntohs(port));
+	ns_mb_u8(&mb, NS_A_PORT_INDEX, pi);
+	ns_mb_bin(&mb, NS_A_DATA, req, len);
+	if (conn_id)
+		ns_mb_u32(&mb, NS_A_CONN_ID, conn_id);
+	ns_bclient_send(r->broker, &mb);
+}
+
+static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct relay *r = w->data;
+	unsigned int pi = w - r->disc->udp;
+	__u8 req[NS_DISC_REQ_MAX + 1];
+	struct sockaddr_storage src;
+	socklen_t sl;
+	ssize_t n;
+	int k;
+
+	for (k = 0; k < 64; k++) {
+		sl = sizeof(src);
+		n = recvfrom(w->fd, req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
+		if (n < 0)
+			return;
+		if (n >= NS_DISC_REQ_MIN && n <= NS_DISC_REQ_MAX)
+			disc_forward(r, IPPROTO_UDP, &src, pi, req, n, 0);
+	}
+}
+
+static void disc_conn_free(struct relay_disc_conn *c)
+{
+	struct relay_disc *d = c->r->disc;
+	struct relay_disc_conn **pp;
+
+	for (pp = &d->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	d->nconns--;
+	ns_timer_cancel(c->r->loop, &c->t);
+	ns_loop_del(c->r->loop, &c->w);
+	close(c->w.fd);
+	free(c);
+}
+
+static void disc_on_conn_timeout(struct ns_loop *l, struct ns_timer *t)
+{
+	disc_conn_free(t->data);
+}
+
+static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events);
+
+static struct relay_disc_conn *disc_conn_new(struct relay *r, int fd, __u32 events)
+{
+	struct relay_disc *d = r->disc;
+	struct relay_disc_conn *c;
+
+	if (d->nconns >= DISC_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return NULL;
+	}
+	c->r = r;
+	c->w = (struct ns_watch){ .fn = disc_on_conn, .fd = fd, .data = c };
+	ns_timer_init(&c->t, disc_on_conn_timeout, c);
+	if (ns_loop_add(r->loop, &c->w, events)) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	ns_timer_arm(r->loop, &c->t, DISC_CONN_MS);
+	c->next = d->conns;
+	d->conns = c;
+	d->nconns++;
+	return c;
+}
+
+static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct relay_disc_conn *c = w->data;
+	ssize_t n;
+
+	if (!c->id) {
+		/* a connect-back, connected (or not): the answer, then close */
+		send(w->fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL);
+		disc_conn_free(c);
+		return;
+	}
+	n = recv(w->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			disc_conn_free(c);
+		return;
+	}
+	c->len += n;
+	if (c->len < NS_DISC_REQ_MIN || c->len < 24u + c->buf[6])
+		return;		/* more to come */
+	disc_forward(c->r, IPPROTO_TCP, &c->peer, c->pi, c->buf, c->len, c->id);
+	c->len = 0;	/* the next request on the same connection */
+}
+
+static void disc_on_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
+{
+	struct relay *r = w->data;
+	struct relay_disc *d = r->disc;
+	struct relay_disc_conn *c;
+	struct sockaddr_storage src;
+	socklen_t sl = sizeof(src);
+	int fd;
+
+	while ((fd = accept4(w->fd, (struct sockaddr *)&src, &sl,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		c = disc_conn_new(r, fd, EPOLLIN);
+		if (c) {
+			c->pi = w - d->tcp;
+			c->peer = src;
+			c->id = ++d->next_id ? d->next_id : ++d->next_id;
+		}
+		sl = sizeof(src);
+	}
+}
+
+/* A connection to peer from P + pi carrying ans. */
+static void disc_connect_back(struct relay *r, unsigned int pi, const struct sockaddr_storage *peer,
+			      const __u8 *ans)
+{
+	struct relay_disc_conn *c;
+	struct sockaddr_storage ss;
+	int fd;
+
+	disc_sa(r, pi, &ss);
+	fd = ns_socket_bound(&ss, SOCK_STREAM, 3);
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)peer, ns_sockaddr_len(peer)) &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	c = disc_conn_new(r, fd, EPOLLOUT);
+	if (c)
+		memcpy(c->ans, ans, sizeof(c->ans));
+}
+
+void relay_disc_on_send(struct relay *r, const struct ns_msg *m)
+{
+	struct relay_disc *d = r->disc;
+	struct relay_disc_conn *c;
+	struct sockaddr_storage to;
+	__u8 proto, family, pi = 0, ans[NS_DISC_ANS_LEN];
+	__u32 addr[4], id;
+	__u16 port;
+
+	if (!d || ns_msg_u8(m, NS_A_PROTO, &proto) ||
+	    ns_msg_addr(m, NS_A_PEER_ADDR, &family, addr, &port) || family != d->family ||
+	    ns_msg_bin(m, NS_A_DATA, ans, sizeof(ans)) || !disc_allow(r)) {
+		log_debug("discovery: DISC_SEND ignored (malformed, another family, or over "
+			  "the rate)");
+		return;
+	}
+	ns_msg_u8(m, NS_A_PORT_INDEX, &pi);
+	ns_sockaddr_make(family, addr, htons(port), &to);
+	if (proto == IPPROTO_UDP && pi < 2) {
+		sendto(d->udp[pi].fd, ans, sizeof(ans), MSG_DONTWAIT, (struct sockaddr *)&to,
+		       ns_sockaddr_len(&to));
+	} else if (proto == IPPROTO_TCP && !ns_msg_u32(m, NS_A_CONN_ID, &id)) {
+		for (c = d->conns; c && c->id != id; c = c->next)
+			;
+		if (c)
+			send(c->w.fd, ans, sizeof(ans), MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else if (proto == IPPROTO_TCP && (pi == 0 || pi == 2)) {
+		disc_connect_back(r, pi, &to, ans);
+	}
+}
+
+/* The ports' watches, opened: 0, or -errno (logged). */
+static int disc_listen(struct relay *r)
+{
+	struct relay_disc *d = r->disc;
+	struct sockaddr_storage ss;
+	unsigned int pi;
+	int fd;
+
+	for (pi = 0; pi < 2; pi++) {
+		disc_sa(r, pi, &ss);
+		fd = ns_socket_bound(&ss, SOCK_DGRAM, 1);
+		if (fd < 0)
+			goto fail;
+		d->udp[pi] = (struct ns_watch){ .fn = disc_on_udp, .fd = fd, .data = r };
+		if (ns_loop_add(r->loop, &d->udp[pi], EPOLLIN)) {
+			fd = -ENOMEM;
+			goto fail;
+		}
+		fd = ns_socket_bound(&ss, SOCK_STREAM, 3);
+		if (fd < 0 || listen(fd, 64)) {
+			if (fd >= 0)
+				close(fd);
+			fd = fd < 0 ? fd : -errno;
+			goto fail;
+		}
+		d->tcp[pi] = (struct ns_watch){ .fn = disc_on_accept, .fd = fd, .data = r };
+		if (ns_loop_add(r->loop, &d->tcp[pi], EPOLLIN)) {
+			fd = -ENOMEM;
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	log_warn("discovery-port %u: cannot open port %u: %s: the broker cannot use this "
+		 "relay for NAT discovery", r->cfg.disc_port, r->cfg.disc_port + pi, strerror(-fd));
+	return fd;
+}
+
+int relay_disc_open(struct relay *r)
+{
+	struct relay_disc *d;
+	int err;
+
+	if (!r->cfg.disc_port)
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->udp[0].fd = d->udp[1].fd = d->tcp[0].fd = d->tcp[1].fd = -1;
+	/* the family the relay tells the broker first (relay_broker.c) */
+	d->family = r->cfg.has4 ? NS_AF_INET : NS_AF_INET6;
+	d->addr = relay_addr(r, d->family);
+	r->disc = d;
+	err = disc_listen(r);
+	if (err)
+		relay_disc_close(r);	/* the relay relays anyway */
+	return 0;
+}
+
+void relay_disc_close(struct relay *r)
+{
+	struct relay_disc *d = r->disc;
+	unsigned int i;
+
+	if (!d)
+		return;
+	while (d->conns)
+		disc_conn_free(d->conns);
+	for (i = 0; i < 2; i++) {
+		struct ns_watch *w[2] = { &d->udp[i], &d->tcp[i] };
+		int k;
+
+		for (k = 0; k < 2; k++)
+			if (w[k]->fd >= 0) {
+				ns_loop_del(r->loop, w[k]);
+				close(w[k]->fd);
+			}
+	}
+	free(d);
+	r->disc = NULL;
+}
+
+bool relay_disc_on(const struct relay *r)
+{
+	return r->disc != NULL;
+}
