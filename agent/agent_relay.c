@@ -43,6 +43,7 @@ struct agent_relay {
 	bool userspace;			/* mode auto failed: userspace from now on */
 	bool refused;			/* said why it does not relay (once) */
 	char dir[64];			/* its private directory: relay.yaml, socket */
+	char dev[IF_NAMESIZE];		/* where it runs ("": never started) */
 	struct ns_timer t;
 };
 
@@ -150,6 +151,7 @@ static void relay_start(struct agent *a)
 	}
 	r->pid = pid;
 	r->started_ns = ns_now_ns();
+	memcpy(r->dev, dev, sizeof(r->dev));
 	log_info("relay: relaying for others (%s relay run, pid %d, %s mode, address %s on %s)",
 		 a->cfg->relay_program, (int)pid, r->userspace ? "userspace" : a->cfg->relay_mode,
 		 addr, dev);
@@ -245,6 +247,43 @@ int agent_relay_init(struct agent *a)
 	return 0;
 }
 
+/*
+ * The relay's programs stay on the device when it exits (a relay's splices
+ * outlive its daemon, and the next one takes them over); an agent that
+ * stops takes them off, `natsplice dev detach DEV`: its host is not a
+ * dedicated relay, and sessions relayed for others find another path.
+ */
+static void relay_detach(struct agent *a, const char *dev)
+{
+	int status, i;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null >= 0) {
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		execlp(a->cfg->relay_program, a->cfg->relay_program, "dev", "detach", dev,
+		       (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	if (i == 100) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	if (WIFEXITED(status) && !WEXITSTATUS(status))
+		log_info("relay: its programs taken off %s", dev);
+	else
+		log_warn("relay: its programs may still be on %s (%s dev detach %s failed)", dev,
+			 a->cfg->relay_program, dev);
+}
+
 void agent_relay_free(struct agent *a)
 {
 	struct agent_relay *r = a->relay;
@@ -263,6 +302,8 @@ void agent_relay_free(struct agent *a)
 			waitpid(r->pid, NULL, 0);
 		}
 	}
+	if (r->dev[0] && !r->userspace)
+		relay_detach(a, r->dev);
 	snprintf(path, sizeof(path), "%s/relay.yaml", r->dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/relay.sock", r->dir);

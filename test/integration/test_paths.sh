@@ -436,9 +436,15 @@ test_agent_relays() {
 	# another relay comes; the relaying agent goes: nothing breaks, the
 	# next session goes through the relay that is there
 	start_sys_relay tc
+	[ "$(nsx "$HA" "$NATSPLICE" -j dev show | jq length)" = 1 ] || fail "no programs on HA's eth0"
 	stop_agent_named home-nas
 	wait_until 30 eval '! broker_api /api/v1/relays | jq -e ".[] | select(.name == \"home-nas\")" >/dev/null' ||
 		fail "the broker still lists relay home-nas"
+	# a stopped agent takes its relay's programs off its host's device
+	grep -q "relay: its programs taken off eth0" "$TMP/agent-home-nas.log" ||
+		fail "home-nas did not detach: $(grep 'relay:' "$TMP/agent-home-nas.log")"
+	[ "$(nsx "$HA" "$NATSPLICE" -j dev show | jq length)" = 0 ] ||
+		fail "programs left on HA: $(nsx "$HA" "$NATSPLICE" dev show)"
 	[ "$(download_path)" = relay ] || fail "not relayed after home-nas left"
 	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = relay1 ] ||
 		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
