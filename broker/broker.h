@@ -15,6 +15,7 @@
 #include "http.h"
 #include "loop.h"
 #include "log.h"
+#include "disc_conn.h"
 #include "natdisc.h"
 #include "util.h"
 
@@ -472,8 +473,7 @@ struct broker {
 	struct ns_ep disc_ep;		/* discovery-address (discovery.c) */
 	struct ns_watch disc_udp[2][2], disc_tcp[2][2];	/* [L, D][P, P+1] */
 	struct ns_gcra disc_rate;	/* answers */
-	struct disc_conn *disc_conns;	/* TCP discovery connections */
-	unsigned int ndisc_conns;
+	struct ns_disc_conns disc_conns;	/* TCP discovery connections */
 	struct peer *peers;		/* every connection */
 	unsigned int npeers;
 	struct peer **agents;		/* cfg->nagents: the logged-in connection or NULL */

@@ -25,24 +25,10 @@
 #include <sys/socket.h>
 
 #include "broker.h"
+#include "disc_conn.h"
 #include "natdisc.h"
 
 #define DISC_RATE	1000	/* answers a second, all sockets */
-#define DISC_CONNS	64	/* TCP discovery connections at once (both directions) */
-#define DISC_CONN_MS	5000	/* a TCP discovery connection's whole life */
-
-struct disc_conn {
-	struct ns_watch w;
-	struct ns_timer t;
-	struct broker *b;
-	struct disc_conn *next;
-	bool back;				/* a connect-back (ours): send out, then close */
-	__u8 buf[NS_DISC_REQ_MAX];
-	size_t len;
-	__u8 ans[NS_DISC_ANS_LEN];
-	unsigned int ai;			/* the address it came in on (0 L, 1 D) */
-};
-
 /* The socket address of L or D (ai) and port P + pi. */
 static socklen_t disc_sa(const struct broker *b, unsigned int ai, unsigned int pi,
 			 struct sockaddr_storage *ss)
@@ -165,55 +151,6 @@ static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 	}
 }
 
-static void disc_conn_free(struct disc_conn *c)
-{
-	struct broker *b = c->b;
-	struct disc_conn **pp;
-
-	for (pp = &b->disc_conns; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	b->ndisc_conns--;
-	ns_timer_cancel(b->loop, &c->t);
-	ns_loop_del(b->loop, &c->w);
-	close(c->w.fd);
-	free(c);
-}
-
-static void disc_on_conn_timeout(struct ns_loop *l, struct ns_timer *t)
-{
-	disc_conn_free(t->data);
-}
-
-static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events);
-
-static struct disc_conn *disc_conn_new(struct broker *b, int fd, __u32 events)
-{
-	struct disc_conn *c;
-
-	if (b->ndisc_conns >= DISC_CONNS || !(c = calloc(1, sizeof(*c)))) {
-		close(fd);
-		return NULL;
-	}
-	c->b = b;
-	c->w.fn = disc_on_conn;
-	c->w.fd = fd;
-	c->w.data = c;
-	ns_timer_init(&c->t, disc_on_conn_timeout, c);
-	if (ns_loop_add(b->loop, &c->w, events)) {
-		close(fd);
-		free(c);
-		return NULL;
-	}
-	ns_timer_arm(b->loop, &c->t, DISC_CONN_MS);
-	c->next = b->disc_conns;
-	b->disc_conns = c;
-	b->ndisc_conns++;
-	return c;
-}
-
 /* CONNECT_BACK: a connection to src carrying ans, from port P+2 (P
  * without CHANGE_PORT) of the address the flags choose, ai the one the
  * request came in on. */
@@ -221,76 +158,38 @@ static void disc_connect_back(struct broker *b, unsigned int ai, __u8 flags,
 			      const struct sockaddr_storage *src, const __u8 *ans)
 {
 	unsigned int to = ai ^ !!(flags & NS_DISC_CHANGE_IP), pi = flags & NS_DISC_CHANGE_PORT ? 2 : 0;
-	struct disc_conn *c;
-	int fd;
+	struct sockaddr_storage from;
 
+	b->st.disc_connect_backs++;
 	if (d_is_relay(b, to)) {
 		relay_send(b, IPPROTO_TCP, pi, src, ans, 0);
 		return;
 	}
-	fd = disc_socket(b, SOCK_STREAM, to, pi);
-	if (fd < 0)
-		return;
-	if (connect(fd, (const struct sockaddr *)src, ns_sockaddr_len(src)) &&
-	    errno != EINPROGRESS) {
-		close(fd);
-		return;
-	}
-	c = disc_conn_new(b, fd, EPOLLOUT);
-	if (c) {
-		c->back = true;
-		memcpy(c->ans, ans, sizeof(c->ans));
-	}
+	disc_sa(b, to, pi, &from);
+	ns_disc_connect_back(&b->disc_conns, &from, src, ans);
 }
 
-static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events)
+/* A whole request on an agent's TCP connection to L or D (c->where). */
+static void disc_on_request(struct ns_disc_conn *c, void *data)
 {
-	struct disc_conn *c = w->data;
-	struct broker *b = c->b;
-	struct sockaddr_storage src;
-	socklen_t sl = sizeof(src);
+	struct broker *b = data;
 	__u8 flags;
-	ssize_t n;
 
-	if (c->back) {
-		/* connected (or not): our answer, then close */
-		if (send(w->fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
-			b->st.disc_connect_backs++;
-		disc_conn_free(c);
-		return;
-	}
-	n = recv(w->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			disc_conn_free(c);
-		return;
-	}
-	c->len += n;
-	if (c->len < NS_DISC_REQ_MIN || c->len < 24u + c->buf[6])
-		return;		/* more to come */
-	if (getpeername(w->fd, (struct sockaddr *)&src, &sl) ||
-	    disc_answer(b, c->buf, c->len, &src, &flags, c->ans)) {
-		disc_conn_free(c);
+	if (disc_answer(b, c->buf, c->len, &c->peer, &flags, c->ans)) {
+		ns_disc_conn_free(c);
 		return;
 	}
 	c->len = 0;	/* the next request on the same connection */
-	send(w->fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL);
+	send(c->w.fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (flags & NS_DISC_CONNECT_BACK)
-		disc_connect_back(b, c->ai, flags, &src, c->ans);
+		disc_connect_back(b, c->where, flags, &c->peer, c->ans);
 }
 
 static void disc_on_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct broker *b = w->data;
-	unsigned int i = w - &b->disc_tcp[0][0];
-	struct disc_conn *c;
-	int fd;
 
-	while ((fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		c = disc_conn_new(b, fd, EPOLLIN);
-		if (c)
-			c->ai = i / 2;
-	}
+	ns_disc_accept(&b->disc_conns, w->fd, (w - &b->disc_tcp[0][0]) / 2);
 }
 
 int discovery_start(struct broker *b)
@@ -302,6 +201,8 @@ int discovery_start(struct broker *b)
 	for (ai = 0; ai < 2; ai++)
 		for (pi = 0; pi < 2; pi++)
 			b->disc_udp[ai][pi].fd = b->disc_tcp[ai][pi].fd = -1;
+	b->disc_conns = (struct ns_disc_conns){ .loop = b->loop, .on_request = disc_on_request,
+						.data = b };
 	if (!c->has_disc && !c->disc_relay[0])
 		return 0;
 	if (c->has_disc)
@@ -351,8 +252,7 @@ void discovery_stop(struct broker *b)
 {
 	unsigned int i;
 
-	while (b->disc_conns)
-		disc_conn_free(b->disc_conns);
+	ns_disc_conns_free(&b->disc_conns);
 	for (i = 0; i < 4; i++) {
 		struct ns_watch *w[2] = { &b->disc_udp[0][0] + i, &b->disc_tcp[0][0] + i };
 		int k;

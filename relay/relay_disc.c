@@ -12,7 +12,7 @@
  * connect-backs).
  *
  * Bounded: requests forwarded at most DISC_FWD_RATE a second, sends the
- * same, DISC_CONNS connections at once, each DISC_CONN_MS at most; a
+ * same, NS_DISC_CONNS connections at once (lib/disc_conn.h); a
  * datagram is never larger than the request that caused it (the broker's
  * answers are NS_DISC_ANS_LEN bytes, requests at least NS_DISC_REQ_MIN).
  */
@@ -26,33 +26,16 @@
 
 #include "relay.h"
 #include "bclient.h"
+#include "disc_conn.h"
 #include "log.h"
 #include "natdisc.h"
 #include "proto.h"
 #include "util.h"
 
 #define DISC_FWD_RATE	500	/* requests forwarded (and answers sent) a second */
-#define DISC_CONNS	64	/* TCP discovery connections at once (both directions) */
-#define DISC_CONN_MS	5000	/* a TCP discovery connection's whole life */
-
-struct relay_disc_conn {
-	struct ns_watch w;
-	struct ns_timer t;
-	struct relay *r;
-	struct relay_disc_conn *next;
-	__u32 id;			/* CONN_ID; 0: a connect-back */
-	unsigned int pi;		/* the port it came in on (0: P, 1: P+1) */
-	struct sockaddr_storage peer;
-	__u8 buf[NS_DISC_REQ_MAX];
-	size_t len;
-	__u8 ans[NS_DISC_ANS_LEN];	/* a connect-back's answer */
-};
-
 struct relay_disc {
 	struct ns_watch udp[2], tcp[2];	/* P, P+1 */
-	struct relay_disc_conn *conns;
-	unsigned int nconns;
-	__u32 next_id;
+	struct ns_disc_conns conns;	/* agents' (where: P or P+1), connect-backs */
 	__u8 family;			/* NS_AF_* of the address it listens on */
 	const __u32 *addr;
 	struct ns_gcra rate;
@@ -113,126 +96,25 @@ static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 	}
 }
 
-static void disc_conn_free(struct relay_disc_conn *c)
+/* A whole request on an agent's connection to P + c->where. */
+static void disc_on_request(struct ns_disc_conn *c, void *data)
 {
-	struct relay_disc *d = c->r->disc;
-	struct relay_disc_conn **pp;
-
-	for (pp = &d->conns; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	d->nconns--;
-	ns_timer_cancel(c->r->loop, &c->t);
-	ns_loop_del(c->r->loop, &c->w);
-	close(c->w.fd);
-	free(c);
-}
-
-static void disc_on_conn_timeout(struct ns_loop *l, struct ns_timer *t)
-{
-	disc_conn_free(t->data);
-}
-
-static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events);
-
-static struct relay_disc_conn *disc_conn_new(struct relay *r, int fd, __u32 events)
-{
-	struct relay_disc *d = r->disc;
-	struct relay_disc_conn *c;
-
-	if (d->nconns >= DISC_CONNS || !(c = calloc(1, sizeof(*c)))) {
-		close(fd);
-		return NULL;
-	}
-	c->r = r;
-	c->w = (struct ns_watch){ .fn = disc_on_conn, .fd = fd, .data = c };
-	ns_timer_init(&c->t, disc_on_conn_timeout, c);
-	if (ns_loop_add(r->loop, &c->w, events)) {
-		close(fd);
-		free(c);
-		return NULL;
-	}
-	ns_timer_arm(r->loop, &c->t, DISC_CONN_MS);
-	c->next = d->conns;
-	d->conns = c;
-	d->nconns++;
-	return c;
-}
-
-static void disc_on_conn(struct ns_loop *l, struct ns_watch *w, __u32 events)
-{
-	struct relay_disc_conn *c = w->data;
-	ssize_t n;
-
-	if (!c->id) {
-		/* a connect-back, connected (or not): the answer, then close */
-		send(w->fd, c->ans, sizeof(c->ans), MSG_DONTWAIT | MSG_NOSIGNAL);
-		disc_conn_free(c);
-		return;
-	}
-	n = recv(w->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			disc_conn_free(c);
-		return;
-	}
-	c->len += n;
-	if (c->len < NS_DISC_REQ_MIN || c->len < 24u + c->buf[6])
-		return;		/* more to come */
-	disc_forward(c->r, IPPROTO_TCP, &c->peer, c->pi, c->buf, c->len, c->id);
+	disc_forward(data, IPPROTO_TCP, &c->peer, c->where, c->buf, c->len, c->id);
 	c->len = 0;	/* the next request on the same connection */
 }
 
 static void disc_on_accept(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct relay *r = w->data;
-	struct relay_disc *d = r->disc;
-	struct relay_disc_conn *c;
-	struct sockaddr_storage src;
-	socklen_t sl = sizeof(src);
-	int fd;
 
-	while ((fd = accept4(w->fd, (struct sockaddr *)&src, &sl,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		c = disc_conn_new(r, fd, EPOLLIN);
-		if (c) {
-			c->pi = w - d->tcp;
-			c->peer = src;
-			c->id = ++d->next_id ? d->next_id : ++d->next_id;
-		}
-		sl = sizeof(src);
-	}
-}
-
-/* A connection to peer from P + pi carrying ans. */
-static void disc_connect_back(struct relay *r, unsigned int pi, const struct sockaddr_storage *peer,
-			      const __u8 *ans)
-{
-	struct relay_disc_conn *c;
-	struct sockaddr_storage ss;
-	int fd;
-
-	disc_sa(r, pi, &ss);
-	fd = ns_socket_bound(&ss, SOCK_STREAM, 3);
-	if (fd < 0)
-		return;
-	if (connect(fd, (const struct sockaddr *)peer, ns_sockaddr_len(peer)) &&
-	    errno != EINPROGRESS) {
-		close(fd);
-		return;
-	}
-	c = disc_conn_new(r, fd, EPOLLOUT);
-	if (c)
-		memcpy(c->ans, ans, sizeof(c->ans));
+	ns_disc_accept(&r->disc->conns, w->fd, w - r->disc->tcp);
 }
 
 void relay_disc_on_send(struct relay *r, const struct ns_msg *m)
 {
 	struct relay_disc *d = r->disc;
-	struct relay_disc_conn *c;
-	struct sockaddr_storage to;
+	struct sockaddr_storage to, from;
+	struct ns_disc_conn *c;
 	__u8 proto, family, pi = 0, ans[NS_DISC_ANS_LEN];
 	__u32 addr[4], id;
 	__u16 port;
@@ -250,12 +132,12 @@ void relay_disc_on_send(struct relay *r, const struct ns_msg *m)
 		sendto(d->udp[pi].fd, ans, sizeof(ans), MSG_DONTWAIT, (struct sockaddr *)&to,
 		       ns_sockaddr_len(&to));
 	} else if (proto == IPPROTO_TCP && !ns_msg_u32(m, NS_A_CONN_ID, &id)) {
-		for (c = d->conns; c && c->id != id; c = c->next)
-			;
+		c = ns_disc_conn_find(&d->conns, id);
 		if (c)
 			send(c->w.fd, ans, sizeof(ans), MSG_DONTWAIT | MSG_NOSIGNAL);
 	} else if (proto == IPPROTO_TCP && (pi == 0 || pi == 2)) {
-		disc_connect_back(r, pi, &to, ans);
+		disc_sa(r, pi, &from);
+		ns_disc_connect_back(&d->conns, &from, &to, ans);
 	}
 }
 
@@ -308,6 +190,8 @@ int relay_disc_open(struct relay *r)
 	if (!d)
 		return -ENOMEM;
 	d->udp[0].fd = d->udp[1].fd = d->tcp[0].fd = d->tcp[1].fd = -1;
+	d->conns = (struct ns_disc_conns){ .loop = r->loop, .on_request = disc_on_request,
+					   .data = r };
 	/* the family the relay tells the broker first (relay_broker.c) */
 	d->family = r->cfg.has4 ? NS_AF_INET : NS_AF_INET6;
 	d->addr = relay_addr(r, d->family);
@@ -325,8 +209,7 @@ void relay_disc_close(struct relay *r)
 
 	if (!d)
 		return;
-	while (d->conns)
-		disc_conn_free(d->conns);
+	ns_disc_conns_free(&d->conns);
 	for (i = 0; i < 2; i++) {
 		struct ns_watch *w[2] = { &d->udp[i], &d->tcp[i] };
 		int k;
