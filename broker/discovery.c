@@ -129,26 +129,38 @@ static int disc_answer(struct broker *b, const __u8 *req, size_t len,
 			      ntohs(port));
 }
 
+/* A UDP request that came to port P + pi of address ai: the answer, from
+ * where its flags say. */
+static void disc_udp_request(struct broker *b, unsigned int ai, unsigned int pi,
+			     const __u8 *req, size_t len, const struct sockaddr_storage *src)
+{
+	__u8 ans[NS_DISC_ANS_LEN], flags;
+
+	if (!disc_answer(b, req, len, src, &flags, ans))
+		disc_send_udp(b, ai ^ !!(flags & NS_DISC_CHANGE_IP),
+			      pi ^ !!(flags & NS_DISC_CHANGE_PORT), src, ans);
+}
+
+struct udp_in {
+	struct broker *b;
+	unsigned int ai, pi;
+};
+
+static void on_datagram(const __u8 *req, size_t len, const struct sockaddr_storage *src,
+			void *data)
+{
+	const struct udp_in *in = data;
+
+	disc_udp_request(in->b, in->ai, in->pi, req, len, src);
+}
+
 static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct broker *b = w->data;
-	unsigned int i = w - &b->disc_udp[0][0], ai = i / 2, pi = i % 2;
-	__u8 req[NS_DISC_REQ_MAX + 1], ans[NS_DISC_ANS_LEN], flags;
-	struct sockaddr_storage src;
-	socklen_t sl;
-	ssize_t n;
-	int k;
+	unsigned int i = w - &b->disc_udp[0][0];
+	struct udp_in in = { .b = b, .ai = i / 2, .pi = i % 2 };
 
-	for (k = 0; k < 64; k++) {
-		sl = sizeof(src);
-		n = recvfrom(w->fd, req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
-		if (n < 0)
-			return;
-		if (disc_answer(b, req, n, &src, &flags, ans))
-			continue;
-		disc_send_udp(b, ai ^ !!(flags & NS_DISC_CHANGE_IP),
-			      pi ^ !!(flags & NS_DISC_CHANGE_PORT), &src, ans);
-	}
+	ns_disc_udp_each(w->fd, on_datagram, &in);
 }
 
 /* CONNECT_BACK: a connection to src carrying ans, from port P+2 (P
@@ -411,13 +423,12 @@ void discovery_on_fwd(struct peer *relay, const struct ns_msg *m)
 		return;
 	}
 	ns_sockaddr_make(family, addr, htons(port), &src);
-	if (disc_answer(b, req, len, &src, &flags, ans))
-		return;
 	if (proto == IPPROTO_UDP) {
-		disc_send_udp(b, 1 ^ !!(flags & NS_DISC_CHANGE_IP),
-			      pi ^ !!(flags & NS_DISC_CHANGE_PORT), &src, ans);
+		disc_udp_request(b, 1, pi, req, len, &src);
 		return;
 	}
+	if (disc_answer(b, req, len, &src, &flags, ans))
+		return;
 	relay_send(b, IPPROTO_TCP, 0, &src, ans, conn);
 	if (flags & NS_DISC_CONNECT_BACK)
 		disc_connect_back(b, 1, flags, &src, ans);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * NAT discovery's TCP connections (lib/disc_conn.h): the broker's and a
- * relay's discovery ports share them.
+ * NAT discovery's TCP connections and UDP reads (lib/disc_conn.h): the
+ * broker's and a relay's discovery ports share them.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -137,4 +137,23 @@ struct ns_disc_conn *ns_disc_conn_find(struct ns_disc_conns *set, __u32 id)
 	for (c = set->head; c && (c->back || c->id != id); c = c->next)
 		;
 	return c;
+}
+
+void ns_disc_udp_each(int fd, void (*fn)(const __u8 *req, size_t len,
+					 const struct sockaddr_storage *src, void *data),
+		      void *data)
+{
+	__u8 req[NS_DISC_REQ_MAX + 1];
+	struct sockaddr_storage src;
+	socklen_t sl;
+	ssize_t n;
+	int k;
+
+	for (k = 0; k < 64; k++) {
+		sl = sizeof(src);
+		n = recvfrom(fd, req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
+		if (n < 0)
+			return;
+		fn(req, n, &src, data);
+	}
 }

@@ -54,6 +54,10 @@ int ns_disc_connect_back(struct ns_disc_conns *set, const struct sockaddr_storag
 /* The agent's connection called id, or NULL. */
 struct ns_disc_conn *ns_disc_conn_find(struct ns_disc_conns *set, __u32 id);
 void ns_disc_conn_free(struct ns_disc_conn *c);
+/* Up to 64 datagrams waiting on fd: fn for each (src: who sent it). */
+void ns_disc_udp_each(int fd, void (*fn)(const __u8 *req, size_t len,
+					 const struct sockaddr_storage *src, void *data),
+		      void *data);
 void ns_disc_conns_free(struct ns_disc_conns *set);	/* every connection */
 
 #endif

@@ -76,24 +76,26 @@ static void disc_forward(struct relay *r, __u8 proto, const struct sockaddr_stor
 	ns_bclient_send(r->broker, &mb);
 }
 
+struct udp_in {
+	struct relay *r;
+	unsigned int pi;
+};
+
+static void on_datagram(const __u8 *req, size_t len, const struct sockaddr_storage *src,
+			void *data)
+{
+	const struct udp_in *in = data;
+
+	if (len >= NS_DISC_REQ_MIN && len <= NS_DISC_REQ_MAX)
+		disc_forward(in->r, IPPROTO_UDP, src, in->pi, req, len, 0);
+}
+
 static void disc_on_udp(struct ns_loop *l, struct ns_watch *w, __u32 events)
 {
 	struct relay *r = w->data;
-	unsigned int pi = w - r->disc->udp;
-	__u8 req[NS_DISC_REQ_MAX + 1];
-	struct sockaddr_storage src;
-	socklen_t sl;
-	ssize_t n;
-	int k;
+	struct udp_in in = { .r = r, .pi = w - r->disc->udp };
 
-	for (k = 0; k < 64; k++) {
-		sl = sizeof(src);
-		n = recvfrom(w->fd, req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
-		if (n < 0)
-			return;
-		if (n >= NS_DISC_REQ_MIN && n <= NS_DISC_REQ_MAX)
-			disc_forward(r, IPPROTO_UDP, &src, pi, req, n, 0);
-	}
+	ns_disc_udp_each(w->fd, on_datagram, &in);
 }
 
 /* A whole request on an agent's connection to P + c->where. */
