@@ -33,6 +33,7 @@
 #include "util.h"
 
 #define DISC_FWD_RATE	500	/* requests forwarded (and answers sent) a second */
+
 struct relay_disc {
 	struct ns_watch udp[2], tcp[2];	/* P, P+1 */
 	struct ns_disc_conns conns;	/* agents' (where: P or P+1), connect-backs */
@@ -176,32 +177,45 @@ static int disc_listen(struct relay *r)
 	}
 	return 0;
 fail:
-	log_warn("discovery-port %u: cannot open port %u: %s: the broker cannot use this "
-		 "relay for NAT discovery", r->cfg.disc_port, r->cfg.disc_port + pi, strerror(-fd));
 	return fd;
 }
 
-int relay_disc_open(struct relay *r)
+/* r->disc on addr, listening: 0 or -errno (then none). */
+static int disc_new(struct relay *r, __u8 family, const __u32 *addr)
 {
-	struct relay_disc *d;
+	struct relay_disc *d = calloc(1, sizeof(*d));
 	int err;
 
-	if (!r->cfg.disc_port)
-		return 0;
-	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->udp[0].fd = d->udp[1].fd = d->tcp[0].fd = d->tcp[1].fd = -1;
 	d->conns = (struct ns_disc_conns){ .loop = r->loop, .on_request = disc_on_request,
 					   .data = r };
-	/* the family the relay tells the broker first (relay_broker.c) */
-	d->family = r->cfg.has4 ? NS_AF_INET : NS_AF_INET6;
-	d->addr = relay_addr(r, d->family);
+	d->family = family;
+	d->addr = addr;
 	r->disc = d;
 	err = disc_listen(r);
 	if (err)
-		relay_disc_close(r);	/* the relay relays anyway */
-	return 0;
+		relay_disc_close(r);
+	return err;
+}
+
+int relay_disc_open(struct relay *r)
+{
+	static const __u32 any[4];
+	/* the family the relay tells the broker first (relay_broker.c) */
+	__u8 family = r->cfg.has4 ? NS_AF_INET : NS_AF_INET6;
+	int err;
+
+	if (!r->cfg.disc_port)
+		return 0;
+	err = disc_new(r, family, relay_addr(r, family));
+	if (err == -EADDRNOTAVAIL)	/* not the host's own (a cloud's 1:1 NAT in front) */
+		err = disc_new(r, family, any);
+	if (err)
+		log_warn("discovery-port %u: %s: the broker cannot use this relay for NAT "
+			 "discovery", r->cfg.disc_port, strerror(-err));
+	return 0;	/* the relay relays anyway */
 }
 
 void relay_disc_close(struct relay *r)

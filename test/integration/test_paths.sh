@@ -192,6 +192,31 @@ test_discovery_via_relay() {
 		fail "discover without the discovery relay: $out"
 }
 
+# A relay's discovery-port: what it refuses (natsplice relay run -n).
+test_discovery_port_checks() {
+	local out base="--dev lo --address 192.0.2.1 --broker 192.0.2.2 --name r --secret 0123456789abcdef --insecure"
+
+	check_refused() {	# check_refused WANT ARGS...: exit 2 with WANT
+		local want=$1
+
+		shift
+		! out=$("$NATSPLICE" relay run -n "$@" 2>&1) || fail "accepted: $*"
+		grep -qF -- "$want" <<<"$out" || fail "$*: $out"
+	}
+	# shellcheck disable=SC2086
+	check_refused "discovery-port 500: 1024 or above" $base --discovery-port 500
+	# shellcheck disable=SC2086
+	check_refused "discovery-port 20500-20502 overlaps the relay port range 20000-20999" \
+		$base --discovery-port 20500
+	# shellcheck disable=SC2086
+	check_refused "echo-port 7701 is one of the discovery ports 7700-7702" $base --discovery-port 7700
+	check_refused "discovery-port needs --broker" --dev lo --address 192.0.2.1 --discovery-port 3478
+	# shellcheck disable=SC2086
+	out=$("$NATSPLICE" relay run -n $base --discovery-port 3478 2>&1) ||
+		fail "discovery-port 3478 refused: $out"
+	grep -q "configuration OK" <<<"$out" || fail "discovery-port 3478: $out"
+}
+
 # NAT discovery on demand: side A's router starts letting everything in
 # (a port-restricted cone becomes a full cone) under a logged-in agent;
 # `natsplice broker discover` tests it again and prints the new result,

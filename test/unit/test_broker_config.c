@@ -321,6 +321,23 @@ static void test_unsafe(void **state)
 	assert_non_null(strstr(err, "relay 'r' is 1 bytes"));
 	cfg_free(&c);
 
+	/* discovery-relay: a relay of the file, and not with discovery-address */
+	load_ok(&c, "relays:\n  - { name: r, secret: 0123456789abcdef }\n"
+		"discovery-relay: r\n");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), 0);
+	assert_string_equal(c.disc_relay, "r");
+	cfg_free(&c);
+	load_ok(&c, "relays:\n  - { name: r, secret: 0123456789abcdef }\n"
+		"discovery-relay: s\n");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "discovery-relay s is not one of the relays");
+	cfg_free(&c);
+	load_ok(&c, "relays:\n  - { name: r, secret: 0123456789abcdef }\n"
+		"discovery-relay: r\ndiscovery-address: 203.0.113.11\n");
+	assert_int_equal(cfg_check(&c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "discovery-address and discovery-relay: one or the other");
+	cfg_free(&c);
+
 	load_ok(&c, "agents:\n  - { name: a, secret: 12345678 }\n");
 	assert_int_equal(cfg_check(&c, err, sizeof(err)), 0);
 	cfg_warn(&c, &w);
