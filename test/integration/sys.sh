@@ -24,6 +24,8 @@ HA4=10.0.1.2
 HB4=10.0.2.2
 BROKER_PORT=7700
 BROKER_HTTP=127.0.0.1:9770
+# BROKER_AT: the broker's listen address as the daemons write it (default
+# BROKER4; "[2001:db8::10]" for a broker on IPv6)
 
 # nat_random_ports NAT: NAT masquerades with random ports (it keeps none):
 # the broker then asks for passive splices (pure ones need a kept port).
@@ -140,7 +142,7 @@ broker_fingerprint() {
 start_broker() {
 	BROKER_CONF=$TMP/broker.yaml
 	cat >"$BROKER_CONF" <<-YAML
-	listen: $BROKER4:$BROKER_PORT
+	listen: "${BROKER_AT:-$BROKER4}:$BROKER_PORT"
 	http: $BROKER_HTTP
 	$(broker_tls_yaml | sed -n 1p)
 	$(broker_tls_yaml | sed -n 2p)
@@ -171,7 +173,7 @@ start_sys_relay() {
 	shift
 	[ $# -gt 0 ] || set -- --broker-fingerprint "$BROKER_FP"
 	RELAY4=$SRELAY4 RELAY6=2001:db8::20 RELAY_PORTS=${SYS_RELAY_PORTS:-20000-20999} \
-		start_relay "$mode" --broker "$BROKER4:$BROKER_PORT" \
+		start_relay "$mode" --broker "${BROKER_AT:-$BROKER4}:$BROKER_PORT" \
 		--name relay1 --secret relay-secret "$@"
 	wait_for_line "$RELAY_LOG" "registered with broker" "$READY_TIMEOUT" "$RELAY_PID" ||
 		fail "relay did not register: $(tail -n 3 "$RELAY_LOG")"
@@ -192,7 +194,7 @@ agent_tls_yaml() {
 start_agent() {
 	local ns=$1 name=$2 secret=$3 tail=$4 conf=$TMP/agent-$2.yaml
 
-	printf 'broker: %s:%s\nname: %s\nsecret: %s\n%s\n%s' "$BROKER4" "$BROKER_PORT" \
+	printf 'broker: "%s:%s"\nname: %s\nsecret: %s\n%s\n%s' "${BROKER_AT:-$BROKER4}" "$BROKER_PORT" \
 		"$name" "$secret" "$tail" "$(agent_tls_yaml "$tail")" >"$conf"
 	AGENT_LOG=$TMP/agent-$name.log
 	bg "$ns" "$AGENT_LOG" "$AGENT_BIN" -f "$conf" -v

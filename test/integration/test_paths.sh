@@ -217,6 +217,82 @@ test_discovery_port_checks() {
 	grep -q "configuration OK" <<<"$out" || fail "discovery-port 3478: $out"
 }
 
+# paths_bed6: the bed on IPv6: HA and HB have public IPv6 addresses behind
+# their routers, which firewall them as an IPv6 home router does (no NAT;
+# only replies come in: outbound-only); the broker listens on IPv6 with a
+# second IPv6 address for discovery, and relay1 logs in over IPv6.
+BROKER6=2001:db8::10 BROKER6_2=2001:db8::11 SRELAY6=2001:db8::20
+paths_bed6() {
+	local side nat host ns
+
+	need_system
+	[ -x "$NSDELAY" ] || skip "test/tools/nsdelay is not built"
+	NATB_DELAY_MS=20 topo_nat
+	BROKER_AT="[$BROKER6]"
+	ip -n "$BROKER" addr add "$BROKER6/64" dev eth0 nodad
+	ip -n "$BROKER" addr add "$BROKER6_2/64" dev eth0 nodad
+	ip -n "$RELAY" addr add "$SRELAY6/64" dev eth0 nodad
+	for side in 1 2; do
+		nat=$NATA host=$HA
+		[ "$side" = 1 ] || nat=$NATB host=$HB
+		ip -n "$nat" addr add "2001:db8::10$side/64" dev eth0 nodad
+		ip -n "$nat" addr add "2001:db8:$side::1/64" dev lan0 nodad
+		ip -n "$host" addr add "2001:db8:$side::2/64" dev eth0 nodad
+		ip -n "$host" -6 route add default via "2001:db8:$side::1"
+		nsx "$nat" sysctl -qw net.ipv6.conf.all.forwarding=1
+		nsx "$nat" nft -f - <<-NFT
+		table ip6 fw {
+			chain forward { type filter hook forward priority filter; policy accept;
+				iifname "eth0" ct state established,related accept
+				iifname "eth0" drop; }
+		}
+		NFT
+	done
+	for side in 1 2; do
+		for ns in "$BROKER" "$RELAY" "$NATA" "$NATB"; do
+			[ "$ns" = "$([ "$side" = 1 ] && echo "$NATA" || echo "$NATB")" ] ||
+				ip -n "$ns" -6 route add "2001:db8:$side::/64" via "2001:db8::10$side"
+		done
+	done
+	start_broker "discovery-address: $BROKER6_2"
+	start_sys_relay tc
+	random_file "$TMP/web.bin" $((2 << 20))
+	web_server "$HA" 8080 "$TMP/web.bin"
+	bg "$HA" "$TMP/echo-ha.log" "$NSUDP" --echo --bind 127.0.0.1:9000 --idle 3600 --timeout 3600
+}
+
+# IPv6 behind two outbound-only firewalls (what most IPv6 homes have):
+# discovery over IPv6 classifies both (no NAT, filtering apd), and a TCP
+# download and UDP datagrams take punched paths between the two public
+# IPv6 addresses.
+test_punch_ipv6() {
+	local want got
+
+	paths_bed6
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }
+  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
+  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }'
+	NS_B=$HB
+	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
+	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+	want=$(nat_type_expect outbound-only)
+	for a in home-nas laptop; do
+		for p in tcp udp; do
+			got=$(found "$a" "$p")
+			echo "$a $p: $got"
+			[ "$got" = "$want" ] || fail "$a $p: $got, not $want"
+		done
+	done
+	broker_api /api/v1/agents | jq -e '.[] | select(.name == "home-nas") |
+		.observed_address | startswith("[2001:db8:1::2]")' >/dev/null ||
+		fail "home-nas not on IPv6: $(broker_api /api/v1/agents | jq -c '[.[] | .observed_address]')"
+	[ "$(download_path)" = punched ] || fail "TCP over IPv6: not punched"
+	[ "$(exchange_path)" = "punched udp" ] || fail "UDP over IPv6: not punched"
+}
+
 # NAT discovery on demand: side A's router starts letting everything in
 # (a port-restricted cone becomes a full cone) under a logged-in agent;
 # `natsplice broker discover` tests it again and prints the new result,
