@@ -42,6 +42,7 @@ struct agent_relay {
 	__u64 started_ns;
 	bool userspace;			/* mode auto failed: userspace from now on */
 	bool refused;			/* said why it does not relay (once) */
+	bool no_addr;			/* said that it has no address towards the broker */
 	char dir[64];			/* its private directory: relay.yaml, socket */
 	char dev[IF_NAMESIZE];		/* where it runs ("": never started) */
 	struct ns_timer t;
@@ -55,6 +56,9 @@ static int local_towards(const struct sockaddr_storage *broker, char *addr, size
 	socklen_t sl = sizeof(ss);
 	struct ifaddrs *ifs, *i;
 	int fd = socket(broker->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = -ENODEV;
+	__u32 a[4];
+	__be16 port;
+	__u8 family;
 
 	if (fd < 0)
 		return -errno;
@@ -65,19 +69,23 @@ static int local_towards(const struct sockaddr_storage *broker, char *addr, size
 		return err;
 	}
 	close(fd);
-	if (ss.ss_family != AF_INET)
-		return -EAFNOSUPPORT;	/* (relays on agents: IPv4 for now) */
-	inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, alen);
+	ns_sockaddr_split(&ss, &family, a, &port);
+	ns_addr_str(family, a, addr, alen);
 	if (getifaddrs(&ifs))
 		return -errno;
-	for (i = ifs; i; i = i->ifa_next)
-		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
-		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
-		    ((struct sockaddr_in *)&ss)->sin_addr.s_addr) {
+	for (i = ifs; i; i = i->ifa_next) {
+		struct sockaddr_storage is = { 0 };
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != ss.ss_family)
+			continue;
+		memcpy(&is, i->ifa_addr, ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+								   sizeof(struct sockaddr_in6));
+		if (agent_sa_same_ip(&is, &ss)) {
 			snprintf(dev, dlen, "%s", i->ifa_name);
 			err = 0;
 			break;
 		}
+	}
 	freeifaddrs(ifs);
 	return err;
 }
@@ -98,12 +106,15 @@ static int write_conf(struct agent *a, const char *path, const char *addr, const
 	}
 	ns_addr_str(a->nat[0].family, a->nat[0].addr, pub, sizeof(pub));
 	fprintf(f, "# made by natsplice-agent %s for relay: true\n", c->name);
-	fprintf(f, "dev: %s\nmode: %s\naddress: %s\npublic-address: %s\nports: %u-%u\n", dev,
-		r->userspace ? "userspace" : c->relay_mode, addr, pub, c->relay_port_lo,
+	fprintf(f, "dev: %s\nmode: %s\naddress: \"%s\"\nports: %u-%u\n", dev,
+		r->userspace ? "userspace" : c->relay_mode, addr, c->relay_port_lo,
 		c->relay_port_hi);
+	/* behind a full cone: the NAT's address (IPv4; IPv6 has no NAT here) */
+	if (a->nat[0].family == NS_AF_INET && strcmp(pub, addr))
+		fprintf(f, "public-address: %s\n", pub);
 	fprintf(f, "max-splices: %u\nmax-bandwidth: %u\nsocket: %s/relay.sock\n",
 		c->relay_max_splices, c->relay_max_bw_mbit, r->dir);
-	fprintf(f, "broker: %s\nname: %s\nsecret: \"%s\"\n",
+	fprintf(f, "broker: \"%s\"\nname: %s\nsecret: \"%s\"\n",
 		agent_sa_str(&c->broker, broker, sizeof(broker)), c->name, c->secret);
 	if (c->tls.has_pin) {
 		ns_hex(c->tls.pin, sizeof(c->tls.pin), pin);
@@ -127,9 +138,12 @@ static void relay_start(struct agent *a)
 
 	err = local_towards(&a->cfg->broker, addr, sizeof(addr), dev, sizeof(dev));
 	if (err) {
-		log_warn("relay: no address towards the broker: %s", strerror(-err));
+		if (!r->no_addr)	/* (said once; it tries again every check) */
+			log_warn("relay: no address towards the broker: %s", strerror(-err));
+		r->no_addr = true;
 		return;
 	}
+	r->no_addr = false;
 	snprintf(conf, sizeof(conf), "%s/relay.yaml", r->dir);
 	err = write_conf(a, conf, addr, dev);
 	if (err) {

@@ -220,9 +220,10 @@ test_discovery_port_checks() {
 # paths_bed6: the bed on IPv6: HA and HB have public IPv6 addresses behind
 # their routers, which firewall them as an IPv6 home router does (no NAT;
 # only replies come in: outbound-only); the broker listens on IPv6 with a
-# second IPv6 address for discovery, and relay1 logs in over IPv6.
+# second IPv6 address for discovery (and BROKER_YAML's lines), and relay1
+# logs in over IPv6 (unless PATHS6_NO_RELAY).
 BROKER6=2001:db8::10 BROKER6_2=2001:db8::11 SRELAY6=2001:db8::20
-paths_bed6() {
+paths_bed6() {	# paths_bed6 [BROKER_YAML]
 	local side nat host ns
 
 	need_system
@@ -254,8 +255,9 @@ paths_bed6() {
 				ip -n "$ns" -6 route add "2001:db8:$side::/64" via "2001:db8::10$side"
 		done
 	done
-	start_broker "discovery-address: $BROKER6_2"
-	start_sys_relay tc
+	start_broker "discovery-address: $BROKER6_2
+${1:-}"
+	[ -n "${PATHS6_NO_RELAY:-}" ] || start_sys_relay tc
 	random_file "$TMP/web.bin" $((2 << 20))
 	web_server "$HA" 8080 "$TMP/web.bin"
 	bg "$HA" "$TMP/echo-ha.log" "$NSUDP" --echo --bind 127.0.0.1:9000 --idle 3600 --timeout 3600
@@ -291,6 +293,32 @@ test_punch_ipv6() {
 		fail "home-nas not on IPv6: $(broker_api /api/v1/agents | jq -c '[.[] | .observed_address]')"
 	[ "$(download_path)" = punched ] || fail "TCP over IPv6: not punched"
 	[ "$(exchange_path)" = "punched udp" ] || fail "UDP over IPv6: not punched"
+}
+
+# An agent on a public IPv6 address relays, over IPv6, a session between
+# two agents behind an outbound-only firewall (no punching, no other relay).
+test_agent_relay_ipv6() {
+	local rel
+
+	NAS_RELAY=1 PATHS6_NO_RELAY=1 paths_bed6 "hole-punching: false"
+	nsx "$NATA" nft flush table ip6 fw	# HA: reachable, a public IPv6 host
+	start_agent "$HA" home-nas nas-secret "relay: true
+relay-program: $NATSPLICE"
+	wait_for_line "$TMP/agent-home-nas.log" "relay: relaying for others" 60 ||
+		fail "home-nas does not relay: $(grep relay "$TMP/agent-home-nas.log")"
+	wait_until 30 eval 'broker_api /api/v1/relays | jq -e ".[] | select(.name == \"home-nas\")" >/dev/null' ||
+		fail "the broker has no relay home-nas: $(grep relay "$TMP/agent-home-nas.log")"
+	rel=$(broker_api /api/v1/relays | jq -r '.[] | select(.name == "home-nas") | .relay_address')
+	[ "$rel" = 2001:db8:1::2 ] || fail "home-nas relays at $rel"
+	web_server "$HB" 8081 "$TMP/web.bin"
+	start_agent "$HB" pub pub-secret 'publish:
+  - { name: web, target: 127.0.0.1:8081, proto: tcp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: pub/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }'
+	NS_B=$HB
+	[ "$(download_path)" = relay ] || fail "not relayed"
+	[ "$(broker_api /api/v1/sessions | jq -r 'last | .relay')" = home-nas ] ||
+		fail "relayed by $(broker_api /api/v1/sessions | jq -r 'last | .relay')"
 }
 
 # NAT discovery on demand: side A's router starts letting everything in
