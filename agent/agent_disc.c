@@ -258,9 +258,9 @@ static bool connect_back_came(const struct agent_disc *d, int lfd, const __u8 *n
 
 static void tcp_tests(struct agent_disc *d, struct ns_nat_result *r)
 {
-	int fam = d->at[0].ss_family, t1 = -1, t2 = -1, t3 = -1, lfd = -1, t4 = -1;
+	int fam = d->at[0].ss_family, t1 = -1, t2 = -1, t3 = -1, lfd = -1, t4 = -1, t5 = -1;
 	__u8 nonce[NS_DISC_NONCE_LEN];
-	struct ns_nat_result m2, m3, x;
+	struct ns_nat_result m2, m3, x = { 0 };
 	struct sockaddr_storage dst;
 	__u32 local[4] = { 0 };
 	__u16 port;
@@ -303,8 +303,15 @@ static void tcp_tests(struct agent_disc *d, struct ns_nat_result *r)
 		r->filtering = NS_NAT_AD;
 	else
 		r->filtering = NS_NAT_APD;
+	/* hairpinning: a connection to our own mapped address (x: lfd's port
+	 * as the NAT maps it) that reaches lfd */
+	if (x.family) {
+		ns_sockaddr_make(x.family, x.addr, htons(x.port), &dst);
+		t5 = tcp_connect(fam, 0, &dst);
+		r->hairpin = t5 >= 0 && wait_in(lfd, DISC_WAIT_MS);
+	}
 out:
-	for (int *fd = (int[]){ t1, t2, t3, t4, lfd, -2 }; *fd != -2; fd++)
+	for (int *fd = (int[]){ t1, t2, t3, t4, t5, lfd, -2 }; *fd != -2; fd++)
 		if (*fd >= 0)
 			close(*fd);
 }
@@ -344,7 +351,7 @@ static void disc_report(struct agent *a)
 	int i;
 
 	for (i = 0; i < 2; i++)
-		log_info("NAT (%s): %s", i ? "udp" : "tcp", ns_nat_str(&d->res[i], i, s, sizeof(s)));
+		log_info("NAT (%s): %s", i ? "udp" : "tcp", ns_nat_str(&d->res[i], s, sizeof(s)));
 	a->nat[0] = d->res[0];
 	a->nat[1] = d->res[1];
 	agent_relay_nat(a);

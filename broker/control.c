@@ -63,8 +63,7 @@ static void out_nat(struct ns_out *o, const char *key, const struct peer *p, int
 		ns_out_str(o, "mapping", ns_nat_beh_name(r->mapping));
 		ns_out_str(o, "filtering", ns_nat_beh_name(r->filtering));
 		ns_out_bool(o, "port_preserved", r->preserve);
-		if (udp)
-			ns_out_bool(o, "hairpin", r->hairpin);
+		ns_out_bool(o, "hairpin", r->hairpin);
 		e.family = r->family;
 		memcpy(e.addr, r->addr, sizeof(e.addr));
 		e.port = r->port;

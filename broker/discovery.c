@@ -466,7 +466,7 @@ void discovery_on_report(struct peer *p, const struct ns_msg *m)
 		p->nat_since = time(NULL);
 		p->disc_asked_ns = 0;
 		log_info("agent %s: NAT (%s): %s", p->name, proto == IPPROTO_UDP ? "udp" : "tcp",
-			 ns_nat_str(&r, proto == IPPROTO_UDP, s, sizeof(s)));
+			 ns_nat_str(&r, s, sizeof(s)));
 	}
 }
 

@@ -232,7 +232,8 @@
  *  RFC 5780's tests (mapping: the source the broker saw from one local port
  *  at L:P, D:P and D:P+1; filtering: answers asked from D:P+1, then from
  *  L:P+1 (UDP; TCP: connect-backs from D:P+2, L:P+2) to a fresh local port
- *  that only sent to L:P; port preservation; UDP hairpinning) and sends
+ *  that only sent to L:P; port preservation; hairpinning: a UDP datagram,
+ *  a TCP connection to its own mapped address reaches it) and sends
  *  NAT_INFO { NAT { PROTO, [MAPPING, FILTERING, PRESERVE, HAIRPIN,
  *  PEER_ADDR (the mapped address)] }... } (no MAPPING: no answer came:
  *  that transport is blocked). The broker keeps it (API, metrics, session
@@ -434,7 +435,7 @@ enum ns_attr_type {
 	NS_A_MAPPING,		/* U8 enum ns_nat_beh (lib/natdisc.h) */
 	NS_A_FILTERING,		/* U8 enum ns_nat_beh */
 	NS_A_PRESERVE,		/* U8 1: the NAT kept the local port */
-	NS_A_HAIRPIN,		/* U8 1: the NAT hairpins (UDP) */
+	NS_A_HAIRPIN,		/* U8 1: the NAT hairpins */
 	NS_A_NO_PUNCH,		/* U8 1: CONNECT/FLOW after a punched path failed */
 	NS_A_DELAY_MS,		/* U32: a punched path: connect this long after CONNECT_INFO */
 	NS_A_PASSIVE_ONLY,	/* U8 1: a relay's LOGIN: it splices in passive mode only

@@ -106,15 +106,14 @@ const char *ns_nat_beh_name(__u8 beh)
 	return beh < 4 ? names[beh] : "unknown";
 }
 
-const char *ns_nat_str(const struct ns_nat_result *r, bool udp, char *buf, size_t len)
+const char *ns_nat_str(const struct ns_nat_result *r, char *buf, size_t len)
 {
 	if (!r->tested) {
 		snprintf(buf, len, "blocked (no answer)");
 		return buf;
 	}
-	snprintf(buf, len, "%smapping %s, filtering %s, port %s%s", r->nat ? "" : "no NAT, ",
+	snprintf(buf, len, "%smapping %s, filtering %s, port %s, hairpin %s", r->nat ? "" : "no NAT, ",
 		 ns_nat_beh_name(r->mapping), ns_nat_beh_name(r->filtering),
-		 r->preserve ? "kept" : "changed",
-		 !udp ? "" : r->hairpin ? ", hairpin yes" : ", hairpin no");
+		 r->preserve ? "kept" : "changed", r->hairpin ? "yes" : "no");
 	return buf;
 }

@@ -50,7 +50,8 @@ struct ns_nat_result {
 	bool nat;		/* the mapped address is not the local one */
 	__u8 mapping, filtering;	/* enum ns_nat_beh */
 	bool preserve;		/* the mapped port is the local port */
-	bool hairpin;		/* a datagram to our own mapped address came back (UDP) */
+	bool hairpin;		/* UDP: a datagram to our own mapped address came back;
+				 * TCP: a connection to it reached our listener */
 	__u8 family;		/* the mapped address */
 	__u32 addr[4];
 	__u16 port;
@@ -74,6 +75,6 @@ int ns_disc_answer_check(const __u8 *in, size_t len, const char *secret,
 
 const char *ns_nat_beh_name(__u8 beh);	/* "ei", "ad", "apd", "unknown" */
 /* "mapping ei, filtering apd, port kept, hairpin no" (or "blocked", "no NAT, ..."). */
-const char *ns_nat_str(const struct ns_nat_result *r, bool udp, char *buf, size_t len);
+const char *ns_nat_str(const struct ns_nat_result *r, char *buf, size_t len);
 
 #endif

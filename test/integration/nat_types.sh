@@ -5,7 +5,8 @@
 # a LAN with one host; nat_type replaces its rules:
 #
 #   TYPE                  mapping  filtering  port kept
-#   full-cone             ei       ei         yes   1:1 SNAT, everything in DNATed
+#   full-cone             ei       ei         yes   1:1 SNAT, everything in DNATed;
+#                                                   hairpins (the only NAT here that does)
 #   restricted-cone       ei       ad         yes   SNAT; in only from an address the
 #                                                   mapping has sent to (any port)
 #   port-restricted-cone  ei       apd        yes   plain SNAT: conntrack lets replies in
@@ -49,11 +50,15 @@ nat_type() {
 	nsx "$host" ip route replace default via "$gw" src "$lan"
 	case "$type" in
 	full-cone)
+		# (and it hairpins: the host's own packets to the public
+		# address come back to it from the public address)
+		nsx "$nat" sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.lan0.send_redirects=0
 		rules="
 		chain inbound { type nat hook prerouting priority dstnat; policy accept;
-			iifname \"eth0\" ip daddr $wan dnat to $lan; }
+			iifname { \"eth0\", \"lan0\" } ip daddr $wan dnat to $lan; }
 		chain post { type nat hook postrouting priority srcnat; policy accept;
-			oifname \"eth0\" ip saddr $lan snat to $wan; }" ;;
+			oifname \"eth0\" ip saddr $lan snat to $wan
+			iifname \"lan0\" oifname \"lan0\" ip saddr $lan snat to $wan; }" ;;
 	restricted-cone)
 		rules="
 		set peers { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 10m; }
@@ -87,6 +92,15 @@ nat_type() {
 	}" || fail "nat_type $type: nft refused the rules"
 	# a fresh start: no connection tracked under the old rules counts
 	nsx "$nat" sh -c 'command -v conntrack >/dev/null && conntrack -F' >/dev/null 2>&1 || true
+}
+
+# nat_type_hairpin TYPE: whether a host behind TYPE reaches itself at its
+# public address (TCP and UDP): without NAT it is its own address.
+nat_type_hairpin() {
+	case "$1" in
+	public | full-cone | outbound-only) echo yes ;;
+	*) echo no ;;
+	esac
 }
 
 # nat_type_expect TYPE: what discovery should find behind TYPE, as

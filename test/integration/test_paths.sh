@@ -96,6 +96,12 @@ found() {
 		end'
 }
 
+# hairpin AGENT PROTO: yes or no, as the broker has it.
+hairpin() {
+	broker_api /api/v1/agents | jq -r --arg a "$1" --arg p "nat_$2" '.[] |
+		select(.name == $a) | .[$p] | if .hairpin then "yes" else "no" end'
+}
+
 # expect_path TA TB: the best path for a provider behind TA and a
 # subscriber behind TB: direct when the provider is reachable (public, or
 # a full cone lets the broker's probe in), reverse when only the
@@ -146,18 +152,18 @@ test_discovery_types() {
 }
 
 # classify TYPE...: home-nas behind each TYPE (laptop behind a
-# port-restricted cone): discovery finds what nat_type_expect says, TCP
-# and UDP; a table of expected and found.
+# port-restricted cone): discovery finds what nat_type_expect and
+# nat_type_hairpin say, TCP and UDP; a table of expected and found.
 classify() {
 	local t p want got bad=""
 
-	printf '%-22s %-5s %-44s %s\n' TYPE PROTO EXPECTED FOUND
+	printf '%-22s %-5s %-56s %s\n' TYPE PROTO EXPECTED FOUND
 	for t in "$@"; do
 		pair_agents "$t" port-restricted-cone
-		want=$(nat_type_expect "$t")
+		want="$(nat_type_expect "$t") hairpin=$(nat_type_hairpin "$t")"
 		for p in tcp udp; do
-			got=$(found home-nas "$p")
-			printf '%-22s %-5s %-44s %s\n' "$t" "$p" "$want" "$got"
+			got="$(found home-nas "$p") hairpin=$(hairpin home-nas "$p")"
+			printf '%-22s %-5s %-56s %s\n' "$t" "$p" "$want" "$got"
 			[ "$got" = "$want" ] || bad="$bad $t/$p"
 		done
 	done

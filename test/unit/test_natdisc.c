@@ -78,10 +78,14 @@ static void test_str(void **state)
 				   .filtering = NS_NAT_APD, .preserve = true };
 	char buf[160];
 
-	assert_string_equal(ns_nat_str(&r, true, buf, sizeof(buf)),
+	assert_string_equal(ns_nat_str(&r, buf, sizeof(buf)),
 			    "mapping ei, filtering apd, port kept, hairpin no");
+	r.hairpin = true;
+	r.nat = false;
+	assert_string_equal(ns_nat_str(&r, buf, sizeof(buf)),
+			    "no NAT, mapping ei, filtering apd, port kept, hairpin yes");
 	r.tested = false;
-	assert_string_equal(ns_nat_str(&r, false, buf, sizeof(buf)), "blocked (no answer)");
+	assert_string_equal(ns_nat_str(&r, buf, sizeof(buf)), "blocked (no answer)");
 	assert_string_equal(ns_nat_beh_name(NS_NAT_AD), "ad");
 	assert_string_equal(ns_nat_beh_name(9), "unknown");
 }
