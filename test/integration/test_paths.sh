@@ -277,15 +277,7 @@ test_punch_ipv6() {
 	local want got
 
 	paths_bed6
-	start_agent "$HA" home-nas nas-secret 'publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }
-  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
-  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }'
-	NS_B=$HB
-	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
-	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+	web_echo_agents
 	want=$(nat_type_expect outbound-only)
 	for a in home-nas laptop; do
 		for p in tcp udp; do
@@ -510,6 +502,21 @@ ${1:-}"
 	NS_B=$HB
 }
 
+# web_echo_agents: home-nas on HA publishing web (TCP) and echo (UDP),
+# laptop on HB subscribing on 127.0.0.1:18080 and :19000, neither with
+# tunnel-listen; waits for both agents' discovery. Sets NS_B.
+web_echo_agents() {
+	start_agent "$HA" home-nas nas-secret 'publish:
+  - { name: web, target: 127.0.0.1:8080, proto: tcp }
+  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
+	start_agent "$HB" laptop laptop-secret 'subscribe:
+  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
+  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }'
+	NS_B=$HB
+	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
+	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+}
+
 # A third host (PUB2) sends TCP SYNs and UDP datagrams to every port a
 # punched path may use on a full cone's public address, over and over,
 # while two sessions punch through it: neither is taken over or broken.
@@ -521,15 +528,7 @@ test_punch_third_host() {
 	paths_bed
 	set_nat A full-cone
 	set_nat B port-restricted-cone
-	start_agent "$HA" home-nas nas-secret 'publish:
-  - { name: web, target: 127.0.0.1:8080, proto: tcp }
-  - { name: echo, target: 127.0.0.1:9000, proto: udp }'
-	start_agent "$HB" laptop laptop-secret 'subscribe:
-  - { service: home-nas/web, listen: 127.0.0.1:18080, proto: tcp, pool: 0 }
-  - { service: home-nas/echo, listen: 127.0.0.1:19000, proto: udp }'
-	NS_B=$HB
-	wait_until 60 nat_known home-nas || fail "home-nas: no NAT discovery"
-	wait_until 60 nat_known laptop || fail "laptop: no NAT discovery"
+	web_echo_agents
 	bg "$PUB2" "$TMP/stranger.log" python3 -c '
 import socket, sys, time
 dst = sys.argv[1]
