@@ -267,10 +267,24 @@ int agent_relay_init(struct agent *a)
  * stops takes them off, `natsplice dev detach DEV`: its host is not a
  * dedicated relay, and sessions relayed for others find another path.
  */
+/* Wait up to 5 s for child pid to exit, then kill it: its wait status. */
+static int reap(pid_t pid)
+{
+	int status = 0, i;
+
+	for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	if (i == 100) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return status;
+}
+
 static void relay_detach(struct agent *a, const char *dev)
 {
-	int status, i;
 	pid_t pid = fork();
+	int status;
 
 	if (pid < 0)
 		return;
@@ -285,12 +299,7 @@ static void relay_detach(struct agent *a, const char *dev)
 		       (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		usleep(50000);
-	if (i == 100) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
+	status = reap(pid);
 	if (WIFEXITED(status) && !WEXITSTATUS(status))
 		log_info("relay: its programs taken off %s", dev);
 	else
@@ -302,19 +311,13 @@ void agent_relay_free(struct agent *a)
 {
 	struct agent_relay *r = a->relay;
 	char path[128];
-	int i;
 
 	if (!r)
 		return;
 	ns_timer_cancel(a->loop, &r->t);
 	if (r->pid > 0) {
 		kill(r->pid, SIGTERM);
-		for (i = 0; i < 100 && waitpid(r->pid, NULL, WNOHANG) == 0; i++)
-			usleep(50000);
-		if (i == 100) {
-			kill(r->pid, SIGKILL);
-			waitpid(r->pid, NULL, 0);
-		}
+		reap(r->pid);
 	}
 	if (r->dev[0] && !r->userspace)
 		relay_detach(a, r->dev);

@@ -5,7 +5,6 @@
  * through ns_out: -j writes the broker's objects whole, text a table of
  * their main members, from the same calls.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "util.h"
 
 #define BROKER_URL_DEFAULT	"http://127.0.0.1:9770"
 #define BROKER_CONNECT_TIMEOUT_S 5
@@ -272,8 +272,7 @@ static int broker_args(struct cli *cli, const char *cmd, bool discover, int argc
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
-	unsigned long v;
+	__u32 v;
 	int opt;
 
 	*ba = (struct broker_args){ .base = getenv("NATSPLICE_BROKER_URL"),
@@ -295,9 +294,7 @@ static int broker_args(struct cli *cli, const char *cmd, bool discover, int argc
 			ba->no_wait = true;
 			break;
 		case 'T':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || !v || v > 3600)
+			if (ns_parse_u32(optarg, &v) || !v || v > 3600)
 				return cli_fail(cli, 2, "broker %s: --timeout wants seconds, "
 						"1..3600, not '%s'", cmd, optarg);
 			ba->timeout_s = v;
